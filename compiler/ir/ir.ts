@@ -1,0 +1,177 @@
+/**
+ * The Waypost IR: the decision plan every checked policy set lowers to.
+ *
+ * It is a plain, JSON-serialisable data model (see docs/ir.md for the semantics). Two
+ * evaluators consume it and must agree exactly:
+ *  - the reference interpreter (`compiler/ir/interpret.ts`), the oracle;
+ *  - the Wasm backend (`compiler/emit/`), which compiles every `Expr` in `conds` to a Wasm
+ *    function and ships the `Plan` itself inside `data.json` for the generic engine in the
+ *    Wasm runtime library (`compiler/wasmlib/`).
+ *
+ * Values follow JSON. Times are epoch milliseconds (numbers) once lowered; durations are
+ * milliseconds. `undefined` (a missing field, an operation over a missing value) is distinct
+ * from `false` and `null`, as in Rego: a condition holds only when it evaluates to `true`.
+ */
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export type CmpOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
+
+/** Built-in functions callable from conditions (all are total: bad input gives undefined). */
+export type BuiltinFn =
+  | "days_since" // (time) -> number: whole UTC calendar days from the value's date to now's date
+  | "days_until" // (time) -> number: whole UTC calendar days from now's date to the value's date
+  | "hours_since" // (time) -> number: floor((now - t) / 1h)
+  | "minutes_since" // (time) -> number: floor((now - t) / 1min)
+  | "since" // (time) -> duration ms: now - t
+  | "until" // (time) -> duration ms: t - now
+  | "lower" // (string) -> string, ASCII only (A-Z), so every evaluator agrees byte for byte
+  | "upper" // (string) -> string, ASCII only
+  | "len" // (string | array) -> number: code points / elements
+  | "contains" // (string, string) -> substring test; (array, value) -> deep-equal membership
+  | "starts_with" // (string, string) -> boolean
+  | "ends_with" // (string, string) -> boolean
+  | "exists" // (any) -> boolean: true when the value is defined and not null (never undefined)
+  | "time" // (string) -> time ms: RFC 3339 timestamp or YYYY-MM-DD date; undefined if malformed
+  | "local_hour"; // (time) -> number 0..23: hour of the time in the customer's local offset
+
+export type Expr =
+  | { op: "const"; value: JsonValue }
+  | { op: "field"; name: string } // flat context key, e.g. "customer.region"; undefined when absent
+  | { op: "now" } // request time, epoch ms
+  | { op: "not"; arg: Expr } // true unless arg is exactly true (undefined -> true, as Rego's `not`)
+  | { op: "and"; args: Expr[] } // true iff every arg is exactly true; else false (never undefined)
+  | { op: "or"; args: Expr[] } // true iff some arg is exactly true; else false
+  | { op: "cmp"; cmp: CmpOp; left: Expr; right: Expr } // undefined if either side is undefined
+  | { op: "in"; item: Expr; set: Expr } // deep-equal membership in an array value
+  | { op: "in_list"; list: string; item: Expr } // named list (data.waypost.lists[list]), honouring expiry
+  | { op: "call"; fn: BuiltinFn; args: Expr[] }
+  | {
+      // number of history entries with at in (now - window_ms, now] matching every given filter
+      op: "history_count";
+      window_ms: number;
+      channel?: string;
+      purpose?: string;
+      node?: string;
+    }
+  | { op: "add_ms"; time: Expr; ms: number }; // time (ms number or time string) + ms; undefined if not a time
+
+/** A source location rendered as `file:line:col` (what a reviewer can click). */
+export type SourceRef = string;
+
+/** A reason that may appear in a decision. Pre-built in the plan, copied to the output. */
+export interface Reason {
+  code: string; // stable kebab-case, e.g. "suppressed", "consent-missing", "trigger-matched"
+  policy: string; // policy id, e.g. "suppression/fraud-suspected", "node/renewal-reminder-90"
+  message: string; // one line for the operator / reviewer
+  source: SourceRef;
+  channel?: string;
+}
+
+export type GateOutcome = "suppress" | "deny" | "defer";
+
+/**
+ * A gate blocks (the node, or one channel of it) when its condition is exactly true.
+ * Node-wide gates (no `channel`) end the decision with `outcome`; channel gates remove the
+ * channel from the candidates. `defer` gates carry `until`: the time the block ends.
+ */
+export interface Gate {
+  step: "suppression" | "lawful-basis" | "consent" | "contact-policy" | "restriction";
+  cond: number; // index into Plan.conds
+  channel?: string;
+  outcome: GateOutcome;
+  until?: number; // cond index of a time-valued expr (defer gates only)
+  reason: Reason; // reported when the gate blocks
+  pass?: Reason; // reported when the gate lets the decision through (consent granted, basis ok)
+}
+
+export interface NodeCondition {
+  kind: "trigger" | "eligibility";
+  cond: number;
+  reason: Reason; // reported as met (code "trigger-matched" / "eligible") or not met
+  fail: Reason;
+}
+
+export interface Experiment {
+  salt: string;
+  holdout_bp: number; // basis points 0..10000 of customers held out
+  variants: { id: string; weight_bp: number }[]; // weights sum to 10000 (or empty)
+}
+
+export interface PlanNode {
+  id: string;
+  title: string;
+  purpose: string;
+  lawful_basis: string;
+  event: string;
+  priority: number;
+  risk: "low" | "medium" | "high";
+  valid_from: number | null; // epoch ms, inclusive
+  valid_until: number | null; // epoch ms, exclusive
+  rollout_bp: number; // 0..10000: share of customers the node is live for
+  rollout_salt: string;
+  required: string[]; // context fields that must be present (sorted)
+  conditions: NodeCondition[]; // trigger first, then eligibility, in source order
+  gates: Gate[]; // in step order: suppression, lawful-basis, restriction, consent, contact-policy
+  channels: string[]; // preference order
+  templates: Record<string, string>; // channel -> template id
+  offer: string | null;
+  experiment: Experiment | null;
+  explanation: string; // customer-facing reason
+  review_reason: Reason | null; // for high risk: why it goes to human review
+  source: SourceRef;
+}
+
+export interface FieldSpec {
+  type: "string" | "number" | "integer" | "boolean" | "timestamp" | "date" | "string[]" | "number[]";
+  nullable: boolean; // may be present with value null
+  values?: string[]; // allowed values for strings (high-risk fields)
+  min?: number;
+  max?: number;
+  mask: "none" | "hash" | "redact"; // how the decision log stores it
+}
+
+export interface QuietHours {
+  start_min: number; // minutes after local midnight, e.g. 21:00 -> 1260
+  end_min: number; // e.g. 08:00 -> 480 (the window may wrap midnight)
+  channels: string[]; // channels it applies to
+  reason: Reason;
+}
+
+export interface PlanList {
+  kind: "suppression" | "values";
+  match: string | null; // context field holding the key (suppression lists), null for value lists
+  reason: Reason;
+}
+
+export interface Plan {
+  version: 1;
+  lists: Record<string, PlanList>; // named lists; entries live in BundleData.lists
+  /** calling system -> node ids it may ask for (sorted). Unknown systems are denied. */
+  systems: Record<string, string[]>;
+  /** event -> node indices, sorted by priority desc, then id asc. */
+  events: Record<string, number[]>;
+  /** event -> the union of context fields its candidate nodes may receive, as a set. */
+  event_fields: Record<string, Record<string, true>>;
+  nodes: PlanNode[];
+  fields: Record<string, FieldSpec>; // the data dictionary, as the runtime needs it
+  offsets_ms: Record<string, number>; // channel -> delay before sending
+  quiet_hours: QuietHours[];
+  /** customer id field, jurisdiction field, utc offset field (minutes east of UTC). */
+  keys: { customer: string; jurisdiction: string; utc_offset: string };
+  reasons: Record<string, Reason>; // engine-level reasons by code (invalid-request, no-node, ...)
+}
+
+/** The IR document: the plan plus the condition expressions it indexes. */
+export interface IR {
+  plan: Plan;
+  conds: Expr[];
+}
+
+/** What `data.json` holds under its root `waypost`. */
+export interface BundleData {
+  plan: Plan;
+  /** list id -> key -> null (no expiry) or expiry time as RFC 3339 string. */
+  lists: Record<string, Record<string, string | null>>;
+  revision: string;
+}
