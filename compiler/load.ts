@@ -1,0 +1,231 @@
+/**
+ * Stage 1, load: read the policy repository through a SourceHost and parse every YAML file
+ * into documents that keep their source positions. Hostile input (binary files, huge files,
+ * alias bombs, duplicate keys, prototype-polluting keys) becomes diagnostics, never a crash.
+ */
+import * as YAML from "yaml";
+import { diag, type Diagnostic, type Span } from "./diagnostics.js";
+import { SourceFile } from "./source-file.js";
+import type { SourceHost } from "./source.js";
+
+export const MAX_YAML_BYTES = 5 * 1024 * 1024;
+export const MAX_ALIASES = 100;
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+/** The folders of a policy repository the compiler reads, in this order. */
+export const POLICY_DIRS = ["policies", "journeys"] as const;
+
+export interface LoadedDocument {
+  file: SourceFile;
+  /** Index of the document inside a multi-document file. */
+  index: number;
+  doc: YAML.Document.Parsed;
+  /** The plain value (null for an empty document). */
+  value: unknown;
+  /** Span of the whole document, for diagnostics about it as a whole. */
+  span: Span;
+}
+
+export interface LoadResult {
+  host: SourceHost;
+  files: Map<string, SourceFile>;
+  documents: LoadedDocument[];
+  diagnostics: Diagnostic[];
+}
+
+const isYaml = (p: string): boolean => /\.ya?ml$/i.test(p);
+
+export async function load(host: SourceHost, dirs: readonly string[] = POLICY_DIRS): Promise<LoadResult> {
+  const result: LoadResult = { host, files: new Map(), documents: [], diagnostics: [] };
+  let all: string[];
+  try {
+    all = await host.listFiles();
+  } catch (e) {
+    result.diagnostics.push(
+      diag("WP0001", "error", `cannot read the policy directory \`${host.description}\``, undefined, ioHelp(e)),
+    );
+    return result;
+  }
+  const wanted = all.filter((p) => isYaml(p) && dirs.some((d) => p.startsWith(`${d}/`)));
+  if (wanted.length === 0) {
+    result.diagnostics.push(
+      diag(
+        "WP0005",
+        "error",
+        `no policy files found in \`${host.description}\``,
+        undefined,
+        `put YAML files under ${dirs.map((d) => `\`${d}/\``).join(" or ")} (each with \`apiVersion: waypost/v1\` and a \`kind\`)`,
+      ),
+    );
+    return result;
+  }
+  for (const p of wanted) await loadFile(host, p, result);
+  return result;
+}
+
+async function loadFile(host: SourceHost, p: string, out: LoadResult): Promise<void> {
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await host.readFile(p);
+  } catch (e) {
+    out.diagnostics.push(diag("WP0002", "error", `cannot read \`${p}\``, { file: p, start: 0, end: 0 }, ioHelp(e)));
+    return;
+  }
+  if (bytes === null) {
+    out.diagnostics.push(diag("WP0002", "error", `cannot read \`${p}\``, { file: p, start: 0, end: 0 }, "the file disappeared while it was being read"));
+    return;
+  }
+  const text = decodeText(bytes);
+  if (bytes.length > MAX_YAML_BYTES) {
+    out.diagnostics.push(
+      diag("WP0004", "error", `\`${p}\` is too large (${bytes.length} bytes; the limit is ${MAX_YAML_BYTES})`, { file: p, start: 0, end: 0 },
+        "split it into several files, or move long lists into an `entries_file`"),
+    );
+    return;
+  }
+  if (text === null) {
+    out.diagnostics.push(
+      diag("WP0003", "error", `\`${p}\` is not a UTF-8 text file`, { file: p, start: 0, end: 0 }, "policy files must be YAML text; remove binary files from `policies/` and `journeys/`"),
+    );
+    return;
+  }
+  const file = new SourceFile(p, text);
+  out.files.set(p, file);
+  const docs = YAML.parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((doc, index) => {
+    const span: Span = { file: p, start: doc.range?.[0] ?? 0, end: doc.range?.[1] ?? 0 };
+    let bad = false;
+    for (const e of doc.errors) {
+      bad = true;
+      out.diagnostics.push(yamlError(p, e));
+    }
+    for (const w of doc.warnings) {
+      out.diagnostics.push(diag("WP0014", "warning", lowerFirst(w.message.split("\n")[0] ?? ""), { file: p, start: w.pos[0], end: w.pos[1] }));
+    }
+    if (bad) return;
+    const forbidden = findForbiddenKeys(doc.contents);
+    for (const node of forbidden) {
+      bad = true;
+      const r = node.range ?? [0, 0];
+      out.diagnostics.push(
+        diag("WP0013", "error", `the key \`${String(node.value)}\` is not allowed`, { file: p, start: r[0], end: r[1] },
+          "`__proto__`, `constructor` and `prototype` are reserved; rename the key"),
+      );
+    }
+    if (bad) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (e) {
+      out.diagnostics.push(
+        diag("WP0012", "error", "too many alias expansions in this document", span,
+          `YAML aliases (\`*name\`) may expand at most ${MAX_ALIASES} times per document; write the values out instead (this limit stops \"billion laughs\" files)`),
+      );
+      void e;
+      return;
+    }
+    if (value === null || value === undefined) return; // empty document (e.g. a trailing `---`)
+    out.documents.push({ file, index, doc, value, span });
+  });
+}
+
+function yamlError(file: string, e: YAML.YAMLError): Diagnostic {
+  const span: Span = { file, start: e.pos[0], end: Math.max(e.pos[1], e.pos[0]) };
+  const first = lowerFirst((e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, ""));
+  switch (e.code) {
+    case "DUPLICATE_KEY":
+      return diag("WP0011", "error", "this key appears twice in the same mapping", span, "remove or rename one of them: YAML keeps only one value per key");
+    case "BAD_INDENT":
+    case "MISSING_CHAR":
+    case "UNEXPECTED_TOKEN":
+    case "BLOCK_AS_IMPLICIT_KEY":
+    case "MULTILINE_IMPLICIT_KEY":
+    case "TAB_AS_INDENT":
+      return diag("WP0010", "error", `YAML syntax error: ${first}`, span, yamlHelp(e.code));
+    default:
+      return diag("WP0010", "error", `YAML syntax error: ${first}`, span, yamlHelp(e.code));
+  }
+}
+
+function yamlHelp(code: string): string {
+  switch (code) {
+    case "TAB_AS_INDENT":
+      return "indent with spaces, not tabs";
+    case "BAD_INDENT":
+      return "check the indentation of this line against the lines above it";
+    case "BLOCK_AS_IMPLICIT_KEY":
+    case "MULTILINE_IMPLICIT_KEY":
+      return "a key must fit on one line and end with `: `; quote values that contain `: `";
+    default:
+      return "check the line for a missing `:`, an unclosed quote or bracket, or wrong indentation";
+  }
+}
+
+function findForbiddenKeys(node: unknown, out: YAML.Scalar[] = [], depth = 0): YAML.Scalar[] {
+  if (depth > 200) return out;
+  if (YAML.isMap(node)) {
+    for (const pair of node.items) {
+      if (YAML.isScalar(pair.key) && FORBIDDEN_KEYS.has(String(pair.key.value))) out.push(pair.key);
+      findForbiddenKeys(pair.value, out, depth + 1);
+    }
+  } else if (YAML.isSeq(node)) {
+    for (const item of node.items) findForbiddenKeys(item, out, depth + 1);
+  }
+  return out;
+}
+
+/** Strict UTF-8 decoding; null for binary content (NUL bytes or invalid UTF-8). */
+export function decodeText(bytes: Uint8Array): string | null {
+  if (bytes.includes(0)) return null;
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  } catch {
+    return null;
+  }
+}
+
+function ioHelp(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOENT") return "check the path: it does not exist";
+  if (code === "EACCES" || code === "EPERM") return "check the permissions: the file or folder is not readable";
+  if (code === "ENOTDIR") return "give the repository folder, not a file";
+  return `the system reported: ${(e as Error | undefined)?.message ?? String(e)}`;
+}
+
+const lowerFirst = (s: string): string => (s.length > 0 ? s[0]!.toLowerCase() + s.slice(1) : s);
+
+/** Path segments inside a document, as ajv and the checker address values. */
+export type DocPath = readonly (string | number)[];
+
+/**
+ * The span of the value (or key) at `path`, falling back to the nearest existing ancestor, so
+ * every diagnostic about a document points somewhere useful.
+ */
+export function spanAt(d: LoadedDocument, path: DocPath, part: "key" | "value" = "value"): Span {
+  let node: unknown = d.doc.contents;
+  let keyNode: unknown = null;
+  for (const seg of path) {
+    if (YAML.isMap(node)) {
+      const pair = node.items.find((it) => YAML.isScalar(it.key) && String(it.key.value) === String(seg));
+      if (!pair) break;
+      keyNode = pair.key;
+      node = pair.value;
+    } else if (YAML.isSeq(node) && typeof seg === "number") {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      keyNode = null;
+      node = item;
+    } else break;
+  }
+  const target = part === "key" && keyNode ? keyNode : node;
+  const range = (target as { range?: [number, number, number] } | null)?.range;
+  if (!range) return d.span;
+  return { file: d.file.path, start: range[0], end: range[1] };
+}
+
+/** The YAML scalar node at `path`, when it is one (conditions need their exact source). */
+export function scalarAt(d: LoadedDocument, path: DocPath): YAML.Scalar | null {
+  const n = d.doc.getIn(path, true);
+  return YAML.isScalar(n) ? n : null;
+}
