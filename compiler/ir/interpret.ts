@@ -1,0 +1,645 @@
+/**
+ * The reference interpreter for the Waypost IR: the oracle every other evaluator (the Wasm
+ * backend) is tested against. It follows docs/ir.md step by step, favouring clarity over
+ * speed; the numbered comments below match the numbered steps of the doc.
+ *
+ * Pure and deterministic: no clock (time comes only from `request.now`), no I/O, no
+ * exceptions. Every input that is not what the doc expects (a request of any shape, an
+ * ill-typed expression) yields a decision or `undefined`, never a throw: `decide` runs on
+ * arbitrary JSON in the property tests.
+ *
+ * Lookups in plan/list objects go through `own()` (own enumerable properties only) so that a
+ * context key such as `constructor` or `__proto__` is never resolved on Object.prototype.
+ */
+import type { BundleData, Expr, Gate, IR, JsonValue, Plan, PlanNode, Reason } from "./ir.js";
+import { MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, parseTime, toTime } from "./time.js";
+
+export type Entrypoint = "waypost/decide" | "waypost/suppressed" | "waypost/consent";
+
+/** Everything an expression can read. `undefined` values stand for Rego's "undefined". */
+export interface Env {
+  context: Record<string, unknown>;
+  now: number; // epoch ms of request.now
+  lists: BundleData["lists"];
+  history: unknown; // request.history as given (validated entry by entry in history_count)
+  utcOffsetMin: number; // context[plan.keys.utc_offset] when a number, else 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+type Obj = Record<string, unknown>;
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Own property lookup. A key holding `undefined` counts as absent: that is what a JSON
+ * round trip (what the Wasm SDK does to the input) makes of it.
+ */
+function own(o: unknown, key: string): unknown {
+  if (!isObject(o) || !Object.prototype.hasOwnProperty.call(o, key)) return undefined;
+  return o[key];
+}
+
+function has(o: unknown, key: string): boolean {
+  return own(o, key) !== undefined;
+}
+
+/** Own keys that hold a defined value (see `own`). */
+function definedKeys(o: Obj): string[] {
+  return Object.keys(o).filter((k) => o[k] !== undefined);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Byte-order comparison of the UTF-8 encodings (docs/ir.md). JS `<` compares UTF-16 code
+ * units, which orders U+E000..U+FFFF after astral characters; UTF-8 bytes order by code point.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) {
+    const d = (x[i] as number) - (y[i] as number);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1;
+}
+
+function sortedByBytes(keys: string[]): string[] {
+  return [...keys].sort(compareUtf8);
+}
+
+/** Deep equality over JSON values: numbers by value, objects by key set, arrays by order. */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === "number" && typeof b === "number") return a === b; // 0 === -0; NaN never
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((x, i) => deepEqual(x, b[i]));
+  }
+  if (isObject(a) && isObject(b)) {
+    const ka = definedKeys(a);
+    const kb = definedKeys(b);
+    if (ka.length !== kb.length) return false;
+    return ka.every((k) => has(b, k) && deepEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+/** FNV-1a 32-bit over the UTF-8 bytes of `s`, unsigned. */
+export function fnv1a32(s: string): number {
+  let h = 2166136261;
+  for (const byte of encoder.encode(s)) {
+    h ^= byte;
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** `bucket(salt, id) = fnv1a32(utf8(salt + ":" + id)) mod 10000`. */
+export function bucket(salt: string, id: string): number {
+  return fnv1a32(`${salt}:${id}`) % 10000;
+}
+
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
+function asciiUpper(s: string): string {
+  return s.replace(/[a-z]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 32));
+}
+
+function codePointLength(s: string): number {
+  let n = 0;
+  for (const _ of s) n++; // string iteration is by code point (a lone surrogate counts as one)
+  return n;
+}
+
+/** `lists[list][item]` exists and is null or a time strictly after now. */
+function inList(lists: unknown, list: string, item: unknown, now: number): boolean {
+  if (typeof item !== "string") return false;
+  const entries = own(lists, list);
+  if (!isObject(entries) || !Object.prototype.hasOwnProperty.call(entries, item)) return false;
+  const expiry = entries[item];
+  if (expiry === null) return true;
+  const t = typeof expiry === "string" ? parseTime(expiry) : undefined;
+  return t !== undefined && t > now;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions
+
+type Val = JsonValue | undefined;
+
+/** Evaluates one expression; `undefined` is Rego's undefined (distinct from false and null). */
+export function evalExpr(expr: Expr, env: Env): Val {
+  // Defensive: the IR is data and may be malformed in property tests; malformed → undefined.
+  if (!isObject(expr)) return undefined;
+  const e = expr as Expr;
+  switch (e.op) {
+    case "const":
+      return e.value === undefined ? undefined : e.value;
+    case "field": {
+      const v = own(env.context, e.name);
+      return v === undefined ? undefined : (v as JsonValue);
+    }
+    case "now":
+      return env.now;
+    case "not":
+      return evalExpr(e.arg, env) !== true;
+    case "and":
+      return Array.isArray(e.args) && e.args.every((a) => evalExpr(a, env) === true);
+    case "or":
+      return Array.isArray(e.args) && e.args.some((a) => evalExpr(a, env) === true);
+    case "cmp":
+      return evalCmp(e.cmp, evalExpr(e.left, env), evalExpr(e.right, env));
+    case "in": {
+      const item = evalExpr(e.item, env);
+      const set = evalExpr(e.set, env);
+      if (item === undefined || !Array.isArray(set)) return undefined;
+      return set.some((x) => deepEqual(x, item));
+    }
+    case "in_list": {
+      const item = evalExpr(e.item, env);
+      if (item === undefined) return undefined;
+      return inList(env.lists, e.list, item, env.now);
+    }
+    case "call":
+      return evalCall(e.fn, Array.isArray(e.args) ? e.args.map((a) => evalExpr(a, env)) : [], env);
+    case "history_count":
+      return historyCount(e, env);
+    case "add_ms": {
+      const t = toTime(evalExpr(e.time, env));
+      if (t === undefined || typeof e.ms !== "number") return undefined;
+      return t + e.ms;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function evalCmp(op: string, l: Val, r: Val): Val {
+  if (l === undefined || r === undefined) return undefined;
+  switch (op) {
+    case "==":
+      return deepEqual(l, r);
+    case "!=":
+      return !deepEqual(l, r);
+  }
+  let c: number;
+  if (typeof l === "number" && typeof r === "number") c = l < r ? -1 : l > r ? 1 : 0;
+  else if (typeof l === "string" && typeof r === "string") c = compareUtf8(l, r);
+  else return undefined;
+  switch (op) {
+    case "<":
+      return c < 0;
+    case "<=":
+      return c <= 0;
+    case ">":
+      return c > 0;
+    case ">=":
+      return c >= 0;
+    default:
+      return undefined;
+  }
+}
+
+function evalCall(fn: string, args: Val[], env: Env): Val {
+  // `exists` is the one builtin defined on undefined: it answers false, never undefined.
+  if (fn === "exists") return args.length === 1 ? args[0] !== undefined && args[0] !== null : undefined;
+  if (args.some((a) => a === undefined)) return undefined;
+  const [a, b] = args;
+  const unary = args.length === 1;
+  const binary = args.length === 2;
+  switch (fn) {
+    case "days_since":
+    case "days_until":
+    case "hours_since":
+    case "minutes_since":
+    case "since":
+    case "until":
+    case "local_hour":
+    case "time": {
+      if (!unary) return undefined;
+      const t = toTime(a);
+      if (t === undefined) return undefined;
+      const now = env.now;
+      switch (fn) {
+        case "days_since":
+          return Math.floor(now / MS_PER_DAY) - Math.floor(t / MS_PER_DAY);
+        case "days_until":
+          return Math.floor(t / MS_PER_DAY) - Math.floor(now / MS_PER_DAY);
+        case "hours_since":
+          return Math.floor((now - t) / MS_PER_HOUR);
+        case "minutes_since":
+          return Math.floor((now - t) / MS_PER_MINUTE);
+        case "since":
+          return now - t;
+        case "until":
+          return t - now;
+        case "local_hour":
+          return floorMod(Math.floor((t + env.utcOffsetMin * MS_PER_MINUTE) / MS_PER_HOUR), 24);
+        case "time":
+          return t;
+      }
+      return undefined;
+    }
+    case "lower":
+      return unary && typeof a === "string" ? asciiLower(a) : undefined;
+    case "upper":
+      return unary && typeof a === "string" ? asciiUpper(a) : undefined;
+    case "len":
+      if (!unary) return undefined;
+      if (typeof a === "string") return codePointLength(a);
+      if (Array.isArray(a)) return a.length;
+      return undefined;
+    case "contains":
+      if (!binary) return undefined;
+      if (typeof a === "string") return typeof b === "string" ? a.includes(b) : undefined;
+      if (Array.isArray(a)) return a.some((x) => deepEqual(x, b));
+      return undefined;
+    case "starts_with":
+      return binary && typeof a === "string" && typeof b === "string" ? a.startsWith(b) : undefined;
+    case "ends_with":
+      return binary && typeof a === "string" && typeof b === "string" ? a.endsWith(b) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function historyCount(e: Extract<Expr, { op: "history_count" }>, env: Env): number {
+  if (!Array.isArray(env.history) || typeof e.window_ms !== "number") return 0;
+  let n = 0;
+  for (const h of env.history) {
+    if (!isObject(h)) continue;
+    const at = toTime(own(h, "at"));
+    if (at === undefined || !(env.now - e.window_ms < at && at <= env.now)) continue;
+    // A filter present in the expression must match exactly (a missing entry key never does).
+    if (e.channel !== undefined && own(h, "channel") !== e.channel) continue;
+    if (e.purpose !== undefined && own(h, "purpose") !== e.purpose) continue;
+    if (e.node !== undefined && own(h, "node") !== e.node) continue;
+    n++;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions
+
+export interface Decision {
+  outcome: "send" | "defer" | "review" | "holdout" | "suppress" | "deny";
+  node: string | null;
+  channel: string | null;
+  template: string | null;
+  offer: string | null;
+  variant: string | null;
+  send_at: string | null;
+  reasons: JsonValue[];
+  explanation: string | null;
+  revision: JsonValue;
+}
+
+/** Copies a plan reason with the output key order `code, policy, message, source, channel?, detail?`. */
+function copyReason(r: Reason, detail?: string): { [k: string]: JsonValue } {
+  const out: { [k: string]: JsonValue } = { code: r.code, policy: r.policy, message: r.message, source: r.source };
+  if (r.channel !== undefined) out.channel = r.channel;
+  if (detail !== undefined) out.detail = detail;
+  return out;
+}
+
+/** Builds a decision object with the exact key order of docs/ir.md ("Decision"). */
+function decision(
+  revision: JsonValue,
+  outcome: Decision["outcome"],
+  reasons: JsonValue[],
+  f: Partial<Omit<Decision, "outcome" | "reasons" | "revision">> = {},
+): Decision {
+  return {
+    outcome,
+    node: f.node ?? null,
+    channel: f.channel ?? null,
+    template: f.template ?? null,
+    offer: f.offer ?? null,
+    variant: f.variant ?? null,
+    send_at: f.send_at ?? null,
+    reasons,
+    explanation: f.explanation ?? null,
+    revision,
+  };
+}
+
+/** What the first steps establish; passed on to the later steps. */
+interface Checked {
+  plan: Plan;
+  context: Obj;
+  env: Env;
+  system: string;
+  event: string;
+  node: string | undefined;
+  customerId: string | undefined;
+}
+
+class Interp {
+  readonly plan: Plan;
+  readonly conds: Expr[];
+  readonly lists: BundleData["lists"];
+  readonly revision: JsonValue;
+
+  constructor(ir: IR, data: BundleData) {
+    // The plan evaluated is the one in the IR (the Wasm module has the conds compiled in and
+    // reads the plan from data.json; both are the same document in a build).
+    this.plan = ir.plan;
+    this.conds = ir.conds;
+    this.lists = isObject(data.lists) ? data.lists : {};
+    this.revision = data.revision ?? null;
+  }
+
+  /** `plan.reasons[code]` (+ detail) as a one-element list; empty if the plan lacks it. */
+  engineReason(code: string, detail?: string): JsonValue[] {
+    const r = own(this.plan.reasons, code) as Reason | undefined;
+    return r === undefined ? [] : [copyReason(r, detail)];
+  }
+
+  deny(code: string, detail?: string, r: JsonValue[] = []): Decision {
+    return decision(this.revision, "deny", [...r, ...this.engineReason(code, detail)]);
+  }
+
+  cond(index: number | undefined, env: Env): Val {
+    if (typeof index !== "number") return undefined;
+    const e = this.conds[index];
+    return e === undefined ? undefined : evalExpr(e, env);
+  }
+
+  holds(index: number, env: Env): boolean {
+    return this.cond(index, env) === true;
+  }
+
+  /** Steps 1-4. Returns the checked request or the deny decision. */
+  check(input: unknown): Checked | Decision {
+    const plan = this.plan;
+    // 1. Request shape. A falsy input is what the SDK passes as "no input at all".
+    if (!input) return this.deny("invalid-request", "input");
+    const system = own(input, "system");
+    if (typeof system !== "string") return this.deny("invalid-request", "system");
+    const event = own(input, "event");
+    if (typeof event !== "string") return this.deny("invalid-request", "event");
+    const nowRaw = own(input, "now");
+    const now = typeof nowRaw === "string" ? parseTime(nowRaw) : undefined;
+    if (now === undefined) return this.deny("invalid-request", "now");
+    const context = own(input, "context");
+    if (!isObject(context)) return this.deny("invalid-request", "context");
+    const node = own(input, "node");
+    if (node !== undefined && typeof node !== "string") return this.deny("invalid-request", "node");
+    const history = own(input, "history");
+    if (history !== undefined && !Array.isArray(history)) return this.deny("invalid-request", "history");
+
+    // 2. System.
+    if (!Array.isArray(own(plan.systems, system))) return this.deny("system-not-allowed", system);
+    // 3. Event.
+    if (!Array.isArray(own(plan.events, event))) return this.deny("unknown-event", event);
+
+    // 4. Minimal context: first keys outside the event's allowed set, then value checks.
+    const keys = sortedByBytes(definedKeys(context));
+    const allowed = own(plan.event_fields, event);
+    const extra = keys.find((k) => !has(allowed, k));
+    if (extra !== undefined) return this.deny("field-not-allowed", extra);
+    const bad = keys.find((k) => !fieldValueOk(own(plan.fields, k), context[k]));
+    if (bad !== undefined) return this.deny("invalid-field", bad);
+
+    const offset = own(context, plan.keys.utc_offset);
+    const customer = own(context, plan.keys.customer);
+    return {
+      plan,
+      context,
+      system,
+      event,
+      node,
+      customerId: typeof customer === "string" ? customer : undefined,
+      env: {
+        context,
+        now,
+        lists: this.lists,
+        history,
+        utcOffsetMin: typeof offset === "number" && Number.isFinite(offset) ? offset : 0,
+      },
+    };
+  }
+
+  /** Step 5. Returns the selected node or the deny decision. */
+  select(c: Checked): PlanNode | Decision {
+    const plan = c.plan;
+    const allowedNodes = new Set(own(plan.systems, c.system) as string[]);
+    const pending: JsonValue[] = [];
+    for (const idx of own(plan.events, c.event) as unknown[]) {
+      const n = typeof idx === "number" ? plan.nodes[idx] : undefined;
+      if (n === undefined) continue;
+      if (!allowedNodes.has(n.id)) continue;
+      if (c.node !== undefined && n.id !== c.node) continue;
+      if (n.valid_from !== null && c.env.now < n.valid_from) continue;
+      if (n.valid_until !== null && c.env.now >= n.valid_until) continue;
+      if (n.rollout_bp < 10000) {
+        // Without a customer id the node cannot be proven to be in the rollout: skip it.
+        if (c.customerId === undefined || bucket(n.rollout_salt, c.customerId) >= n.rollout_bp) continue;
+      }
+      const missing = n.required.find((f) => !has(c.context, f));
+      if (missing !== undefined) return this.deny("missing-field", missing);
+      const failed = n.conditions.find((nc) => !this.holds(nc.cond, c.env));
+      if (failed !== undefined) {
+        pending.push(copyReason(failed.fail));
+        continue;
+      }
+      return n;
+    }
+    return this.deny("no-eligible-node", undefined, pending);
+  }
+
+  decide(input: unknown): Decision {
+    const c = this.check(input);
+    if (!("env" in c)) return c;
+    const n = this.select(c);
+    if (!("conditions" in n)) return n;
+    const env = c.env;
+    const plan = c.plan;
+
+    // 6. Selected node: condition reasons, then gates in order.
+    const r: JsonValue[] = n.conditions.map((nc) => copyReason(nc.reason));
+    let channels = [...n.channels];
+    const blocks = new Map<string, Gate["outcome"]>();
+    for (const g of n.gates) {
+      if (g.channel === undefined) {
+        if (this.holds(g.cond, env)) {
+          r.push(copyReason(g.reason));
+          if (g.outcome === "defer") {
+            const until = toTime(this.cond(g.until, env));
+            const at = until === undefined ? undefined : formatTime(until);
+            if (at === undefined) return decision(this.revision, "suppress", r, { node: n.id });
+            return decision(this.revision, "defer", r, { node: n.id, send_at: at });
+          }
+          return decision(this.revision, g.outcome, r, { node: n.id });
+        }
+        if (g.pass) r.push(copyReason(g.pass));
+      } else if (channels.includes(g.channel)) {
+        if (this.holds(g.cond, env)) {
+          const ch = g.channel;
+          channels = channels.filter((x) => x !== ch);
+          r.push(copyReason(g.reason));
+          if (!blocks.has(ch)) blocks.set(ch, g.outcome);
+        } else if (g.pass) {
+          r.push(copyReason(g.pass));
+        }
+      }
+    }
+    if (channels.length === 0) {
+      const outcome = [...blocks.values()].includes("suppress") ? "suppress" : "deny";
+      return decision(this.revision, outcome, r, { node: n.id });
+    }
+    const channel = channels[0] as string;
+    const template = own(n.templates, channel);
+    const tmpl = typeof template === "string" ? template : null;
+
+    // 7. Experiment. Without a customer id both bucket tests fail: no holdout, no variant.
+    let variant: string | null = null;
+    if (n.experiment !== null) {
+      const x = n.experiment;
+      const id = c.customerId;
+      if (id !== undefined && bucket(x.salt, id) < x.holdout_bp) {
+        r.push(...this.engineReason("holdout"));
+        return decision(this.revision, "holdout", r, { node: n.id, channel, template: tmpl });
+      }
+      if (id !== undefined) {
+        const vb = bucket(`${x.salt}#variant`, id);
+        let cum = 0;
+        for (const v of x.variants) {
+          cum += v.weight_bp;
+          if (cum > vb) {
+            variant = v.id;
+            break;
+          }
+        }
+      }
+    }
+
+    // 8. Action (channel, template, offer) — below. 9. Send time.
+    const delay = own(plan.offsets_ms, channel);
+    let t = env.now + (typeof delay === "number" ? delay : 0);
+    let deferred = false;
+    for (const q of plan.quiet_hours) {
+      if (!q.channels.includes(channel)) continue;
+      const m = floorMod(Math.floor((t + env.utcOffsetMin * MS_PER_MINUTE) / MS_PER_MINUTE), 1440);
+      const inWindow = q.start_min < q.end_min ? q.start_min <= m && m < q.end_min : m >= q.start_min || m < q.end_min;
+      if (!inWindow) continue;
+      t = Math.floor(t / MS_PER_MINUTE) * MS_PER_MINUTE + floorMod(q.end_min - m + 1440, 1440) * MS_PER_MINUTE;
+      deferred = true;
+      r.push(copyReason(q.reason));
+    }
+
+    // 10. Outcome.
+    let outcome: Decision["outcome"] = deferred ? "defer" : "send";
+    if (n.risk === "high") {
+      outcome = "review";
+      if (n.review_reason) r.push(copyReason(n.review_reason));
+    }
+    return decision(this.revision, outcome, r, {
+      node: n.id,
+      channel,
+      template: tmpl,
+      offer: n.offer,
+      variant,
+      send_at: formatTime(t) ?? null,
+      explanation: n.explanation,
+    });
+  }
+
+  suppressed(input: unknown): JsonValue {
+    const c = this.check(input);
+    if (!("env" in c)) return c as unknown as JsonValue;
+    const hits: string[] = [];
+    for (const id of sortedByBytes(Object.keys(c.plan.lists))) {
+      const l = c.plan.lists[id];
+      if (l === undefined || l.kind !== "suppression" || l.match === null) continue;
+      if (inList(this.lists, id, own(c.context, l.match), c.env.now)) hits.push(id);
+    }
+    return { suppressed: hits.length > 0, lists: hits };
+  }
+
+  consent(input: unknown): JsonValue {
+    const c = this.check(input);
+    if (!("env" in c)) return c as unknown as JsonValue;
+    const n = this.select(c);
+    if (!("conditions" in n)) return n as unknown as JsonValue;
+    const consentGates = n.gates.filter((g) => g.step === "consent");
+    const channels: { [ch: string]: JsonValue } = {};
+    for (const ch of n.channels) {
+      const blocked = consentGates.some((g) => (g.channel === undefined || g.channel === ch) && this.holds(g.cond, c.env));
+      channels[ch] = !blocked;
+    }
+    return { node: n.id, channels };
+  }
+}
+
+/** A field value against its data-dictionary entry (step 4). A key without a spec passes. */
+function fieldValueOk(spec: unknown, v: unknown): boolean {
+  if (!isObject(spec)) return true;
+  if (v === null) return spec.nullable === true;
+  const isTime = (x: unknown): boolean => typeof x === "string" && parseTime(x) !== undefined;
+  switch (spec.type) {
+    case "string":
+      if (typeof v !== "string") return false;
+      break;
+    case "number":
+      if (typeof v !== "number") return false;
+      break;
+    case "integer":
+      if (!Number.isInteger(v)) return false;
+      break;
+    case "boolean":
+      if (typeof v !== "boolean") return false;
+      break;
+    case "timestamp":
+    case "date":
+      if (!isTime(v)) return false;
+      break;
+    case "string[]":
+      if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) return false;
+      break;
+    case "number[]":
+      if (!Array.isArray(v) || !v.every((x) => typeof x === "number")) return false;
+      break;
+    default:
+      return false;
+  }
+  // `values`, `min`, `max` constrain scalar strings / numbers (not array elements).
+  if (typeof v === "string" && Array.isArray(spec.values) && !spec.values.includes(v)) return false;
+  if (typeof v === "number") {
+    if (typeof spec.min === "number" && v < spec.min) return false;
+    if (typeof spec.max === "number" && v > spec.max) return false;
+  }
+  return true;
+}
+
+/**
+ * Evaluates a request against an IR and its bundle data (docs/ir.md). Entrypoints:
+ * `waypost/decide` (default) → the decision object; `waypost/suppressed` →
+ * `{suppressed, lists}`; `waypost/consent` → `{node, channels}`; the last two return the
+ * deny decision when an earlier step fails.
+ */
+export function decide(
+  ir: IR,
+  data: BundleData,
+  request: unknown,
+  entrypoint: Entrypoint = "waypost/decide",
+): JsonValue {
+  const it = new Interp(ir, data);
+  switch (entrypoint) {
+    case "waypost/suppressed":
+      return it.suppressed(request);
+    case "waypost/consent":
+      return it.consent(request);
+    default:
+      return it.decide(request) as unknown as JsonValue;
+  }
+}
