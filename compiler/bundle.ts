@@ -1,0 +1,92 @@
+/**
+ * Writes the OPA bundle (`bundle.tar.gz`): `/.manifest`, `/policy.wasm`, `/data.json`, and with
+ * a signing key `/.signatures.json` in OPA's format, so `opa run --verification-key` accepts it.
+ * Output is byte-for-byte deterministic for the same inputs (see runtime/tar.ts); with an
+ * ECDSA key the signature itself is randomised, so only unsigned or RSA/HMAC bundles are
+ * fully reproducible.
+ */
+import { CompactSign, type JWK } from "jose";
+import { bundleFileDigest, type JsonValue } from "../runtime/json.js";
+import { DATA_FILE, MANIFEST_FILE, SIGNATURES_FILE, WASM_FILE, type SignedFile } from "../runtime/bundle.js";
+import { resolveSigningKey, type JwsAlgorithm, type KeyMaterial } from "../runtime/keys.js";
+import { writeTarGz } from "../runtime/tar.js";
+
+export interface BundleManifestInput {
+  revision: string;
+  roots: string[];
+  wasm: { entrypoint: string; module: string }[];
+  metadata: Record<string, JsonValue>;
+}
+
+/**
+ * The signing key: `pem` (PKCS#1, PKCS#8 or SEC1 private key text), `jwk` (a private JWK, or an
+ * `oct` JWK for HMAC), or `key` (any of those, raw HMAC secret bytes, or a KeyObject).
+ */
+export type SigningKeyInput = SigningKeyCommon & ({ pem: string } | { jwk: JWK } | { key: KeyMaterial });
+
+export interface SigningKeyCommon {
+  alg: JwsAlgorithm;
+  /** Written as the `kid` header and the (deprecated, still read) `keyid` claim, as `opa sign` does. */
+  keyid?: string;
+  /** Optional `scope` claim; verifiers configured with a scope require it to match. */
+  scope?: string;
+}
+
+export interface WriteBundleInput {
+  wasm: Uint8Array;
+  /** The whole data.json document (`{"waypost": BundleData}`); key order is kept as given. */
+  data: JsonValue;
+  manifest: BundleManifestInput;
+  signingKey?: SigningKeyInput;
+}
+
+const enc = new TextEncoder();
+
+/** JSON text with the caller's key order; refuses values JSON cannot hold rather than dropping them. */
+export function stableJson(value: JsonValue): string {
+  const text = JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === "number" && !Number.isFinite(v)) throw new TypeError("non-finite number in bundle data");
+    if (v === undefined || typeof v === "function" || typeof v === "bigint" || typeof v === "symbol") {
+      throw new TypeError(`${typeof v} value in bundle data`);
+    }
+    return v;
+  });
+  return text;
+}
+
+/** Builds the `.signatures.json` bytes for `files` (names relative to the bundle root). */
+export async function signBundleFiles(files: ReadonlyMap<string, Uint8Array>, signingKey: SigningKeyInput): Promise<Uint8Array> {
+  const material: KeyMaterial = "pem" in signingKey ? signingKey.pem : "jwk" in signingKey ? signingKey.jwk : signingKey.key;
+  const key = resolveSigningKey({ key: material, alg: signingKey.alg }, signingKey.alg);
+  const listed: SignedFile[] = [...files.keys()]
+    .filter((n) => n !== SIGNATURES_FILE)
+    .sort()
+    .map((name) => ({ name, hash: bundleFileDigest(name, files.get(name)!), algorithm: "SHA-256" }));
+  const payload: { files: SignedFile[]; keyid?: string; scope?: string } = { files: listed };
+  if (signingKey.keyid !== undefined) payload.keyid = signingKey.keyid;
+  if (signingKey.scope !== undefined) payload.scope = signingKey.scope;
+  const header: { alg: string; kid?: string } = { alg: key.alg };
+  if (signingKey.keyid !== undefined) header.kid = signingKey.keyid;
+  const token = await new CompactSign(enc.encode(JSON.stringify(payload))).setProtectedHeader(header).sign(key.key);
+  return enc.encode(JSON.stringify({ signatures: [token] }, null, 1) + "\n");
+}
+
+/** Writes the bundle and returns the `.tar.gz` bytes. */
+export async function writeBundle(input: WriteBundleInput): Promise<Uint8Array> {
+  const m = input.manifest;
+  // Fixed key order so the manifest bytes depend only on its values.
+  const manifest = {
+    revision: m.revision,
+    roots: m.roots,
+    wasm: m.wasm.map((w) => ({ entrypoint: w.entrypoint, module: w.module })),
+    metadata: m.metadata,
+  };
+  const files = new Map<string, Uint8Array>([
+    [MANIFEST_FILE, enc.encode(stableJson(manifest))],
+    [WASM_FILE, input.wasm],
+    [DATA_FILE, enc.encode(stableJson(input.data))],
+  ]);
+  if (input.signingKey !== undefined) files.set(SIGNATURES_FILE, await signBundleFiles(files, input.signingKey));
+  // Rooted names, as `opa build` writes them.
+  return writeTarGz(new Map([...files].map(([name, bytes]) => [`/${name}`, bytes])));
+}

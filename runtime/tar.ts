@@ -1,0 +1,466 @@
+/**
+ * Deterministic tar.gz writing and strict tar.gz reading for OPA bundles.
+ *
+ * Writer: the same files give the same bytes on every machine and Node version. Entries are
+ * sorted by UTF-8 bytes; headers are ustar with mode 0644, uid/gid 0, empty uname/gname,
+ * mtime 0; a PAX `path` record is added only for a name ustar cannot hold. Compression is our
+ * own DEFLATE encoder (greedy LZ77 + fixed Huffman codes) because zlib's output is not
+ * guaranteed stable across zlib builds (Node ships Chromium's zlib, whose match finder depends
+ * on CPU features). The gzip header is fixed: mtime 0, no name, XFL 0, OS 255 (unknown).
+ *
+ * Reader: gunzip with an output cap, then a ustar parse that verifies every header checksum
+ * and refuses traversal, absolute or duplicate names, anything but regular files, and
+ * archives without the end-of-archive marker (so a tar cut at a block boundary is refused).
+ */
+import { gunzipSync } from "node:zlib";
+import { runtimeError } from "./errors.js";
+
+const BLOCK = 512;
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32 (gzip trailer)
+// ---------------------------------------------------------------------------------------------
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// DEFLATE (RFC 1951), one fixed-Huffman block
+// ---------------------------------------------------------------------------------------------
+
+class BitWriter {
+  private buf: Uint8Array;
+  private pos = 0;
+  private acc = 0;
+  private n = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(Math.max(64, size));
+  }
+  /** Writes `len` bits of `value`, least significant bit first. */
+  bits(value: number, len: number): void {
+    this.acc |= value << this.n;
+    this.n += len;
+    while (this.n >= 8) {
+      if (this.pos === this.buf.length) this.grow();
+      this.buf[this.pos++] = this.acc & 0xff;
+      this.acc >>>= 8;
+      this.n -= 8;
+    }
+  }
+  private grow(): void {
+    const next = new Uint8Array(this.buf.length * 2);
+    next.set(this.buf);
+    this.buf = next;
+  }
+  finish(): Uint8Array {
+    if (this.n > 0) this.bits(0, 8 - this.n);
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+const reverseBits = (code: number, len: number): number => {
+  let r = 0;
+  for (let i = 0; i < len; i++) {
+    r = (r << 1) | (code & 1);
+    code >>>= 1;
+  }
+  return r;
+};
+
+// Fixed literal/length code (RFC 1951 3.2.6), pre-reversed for LSB-first output.
+const LIT_CODE = new Uint16Array(288);
+const LIT_LEN = new Uint8Array(288);
+for (let s = 0; s < 288; s++) {
+  let code: number;
+  let len: number;
+  if (s < 144) [code, len] = [0x30 + s, 8];
+  else if (s < 256) [code, len] = [0x190 + s - 144, 9];
+  else if (s < 280) [code, len] = [s - 256, 7];
+  else [code, len] = [0xc0 + s - 280, 8];
+  LIT_CODE[s] = reverseBits(code, len);
+  LIT_LEN[s] = len;
+}
+const LEN_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+const LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+const DIST_BASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
+const DIST_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+const DIST_CODE = DIST_BASE.map((_, i) => reverseBits(i, 5));
+
+// Length (3..258) -> length symbol index, distance (1..32768) -> distance code.
+const LEN_INDEX = new Uint8Array(259);
+for (let i = 0; i < 29; i++) {
+  const hi = i === 28 ? 258 : LEN_BASE[i + 1]! - 1;
+  for (let l = LEN_BASE[i]!; l <= hi; l++) LEN_INDEX[l] = i;
+}
+LEN_INDEX[258] = 28;
+const distIndex = (d: number): number => {
+  let lo = 0;
+  let hi = 29;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (DIST_BASE[mid]! <= d) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+};
+
+const WINDOW = 32768;
+const MIN_MATCH = 3;
+const MAX_MATCH = 258;
+const HASH_BITS = 15;
+const MAX_CHAIN = 48;
+const GOOD_ENOUGH = 128;
+
+/** Raw DEFLATE of `data`: a pure function of its input (no platform or library dependence). */
+export function deflateRawDeterministic(data: Uint8Array): Uint8Array {
+  const out = new BitWriter((data.length >> 1) + 64);
+  out.bits(1, 1); // BFINAL
+  out.bits(1, 2); // BTYPE = 01 fixed Huffman
+  const head = new Int32Array(1 << HASH_BITS).fill(-1);
+  const prev = new Int32Array(WINDOW);
+  const n = data.length;
+  const hashAt = (p: number): number =>
+    (((data[p]! << 10) ^ (data[p + 1]! << 5) ^ data[p + 2]!) * 2654435761) >>> (32 - HASH_BITS);
+  const insert = (p: number): void => {
+    if (p + MIN_MATCH > n) return;
+    const h = hashAt(p);
+    prev[p & (WINDOW - 1)] = head[h]!;
+    head[h] = p;
+  };
+  const lit = (s: number): void => out.bits(LIT_CODE[s]!, LIT_LEN[s]!);
+  let p = 0;
+  while (p < n) {
+    let bestLen = 0;
+    let bestDist = 0;
+    if (p + MIN_MATCH <= n) {
+      const limit = Math.min(MAX_MATCH, n - p);
+      let cand = head[hashAt(p)]!;
+      let chain = MAX_CHAIN;
+      while (cand >= 0 && p - cand <= WINDOW && chain-- > 0) {
+        if (data[cand + bestLen] === data[p + bestLen]) {
+          let l = 0;
+          while (l < limit && data[cand + l] === data[p + l]) l++;
+          if (l > bestLen) {
+            bestLen = l;
+            bestDist = p - cand;
+            if (l >= GOOD_ENOUGH || l === limit) break;
+          }
+        }
+        const nextCand = prev[cand & (WINDOW - 1)]!;
+        if (nextCand >= cand) break; // slot overwritten by a newer position: chain ends
+        cand = nextCand;
+      }
+    }
+    if (bestLen >= MIN_MATCH) {
+      const li = LEN_INDEX[bestLen]!;
+      lit(257 + li);
+      if (LEN_EXTRA[li]! > 0) out.bits(bestLen - LEN_BASE[li]!, LEN_EXTRA[li]!);
+      const di = distIndex(bestDist);
+      out.bits(DIST_CODE[di]!, 5);
+      if (DIST_EXTRA[di]! > 0) out.bits(bestDist - DIST_BASE[di]!, DIST_EXTRA[di]!);
+      for (let k = 0; k < bestLen; k++) insert(p + k);
+      p += bestLen;
+    } else {
+      lit(data[p]!);
+      insert(p);
+      p++;
+    }
+  }
+  lit(256); // end of block
+  return out.finish();
+}
+
+/** gzip with a fixed header: identical bytes for identical input, anywhere. */
+export function gzipDeterministic(data: Uint8Array): Uint8Array {
+  const body = deflateRawDeterministic(data);
+  const out = new Uint8Array(10 + body.length + 8);
+  // ID1 ID2 CM=8 FLG=0 MTIME=0 XFL=0 OS=255
+  out.set([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff], 0);
+  out.set(body, 10);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  dv.setUint32(10 + body.length, crc32(data), true);
+  dv.setUint32(14 + body.length, data.length >>> 0, true);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ustar writer
+// ---------------------------------------------------------------------------------------------
+
+const utf8 = new TextEncoder();
+
+const compareBytes = (a: string, b: string): number => Buffer.compare(utf8.encode(a), utf8.encode(b));
+
+function writeOctal(h: Uint8Array, off: number, width: number, value: number): void {
+  // width includes the trailing NUL
+  const digits = value.toString(8).padStart(width - 1, "0");
+  if (digits.length > width - 1) throw new RangeError(`value ${value} does not fit a ${width}-byte tar field`);
+  for (let i = 0; i < digits.length; i++) h[off + i] = digits.charCodeAt(i);
+  h[off + width - 1] = 0;
+}
+
+function writeBytes(h: Uint8Array, off: number, bytes: Uint8Array): void {
+  h.set(bytes, off);
+}
+
+function header(nameField: Uint8Array, prefixField: Uint8Array, size: number, type: number): Uint8Array {
+  const h = new Uint8Array(BLOCK);
+  writeBytes(h, 0, nameField);
+  writeOctal(h, 100, 8, 0o644);
+  writeOctal(h, 108, 8, 0);
+  writeOctal(h, 116, 8, 0);
+  writeOctal(h, 124, 12, size);
+  writeOctal(h, 136, 12, 0);
+  h[156] = type;
+  writeBytes(h, 257, utf8.encode("ustar\u0000"));
+  writeBytes(h, 263, utf8.encode("00"));
+  writeOctal(h, 329, 8, 0);
+  writeOctal(h, 337, 8, 0);
+  writeBytes(h, 345, prefixField);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += h[i]!;
+  writeOctal(h, 148, 7, sum); // 6 digits + NUL, then the space already there
+  h[155] = 0x20;
+  return h;
+}
+
+const isPortableAscii = (s: string): boolean => /^[\x20-\x7e]*$/.test(s);
+
+/** Splits a name into ustar (prefix, name) fields, or null when ustar cannot hold it. */
+function ustarSplit(name: string): [Uint8Array, Uint8Array] | null {
+  if (!isPortableAscii(name)) return null;
+  const b = utf8.encode(name);
+  if (b.length <= 100) return [b, new Uint8Array(0)];
+  for (let i = b.length - 1; i > 0; i--) {
+    if (b[i] !== 0x2f) continue;
+    if (i <= 155 && b.length - i - 1 <= 100 && b.length - i - 1 > 0) return [b.subarray(i + 1), b.subarray(0, i)];
+  }
+  return null;
+}
+
+function paxRecord(key: string, value: string): Uint8Array {
+  const body = utf8.encode(` ${key}=${value}\n`);
+  // The length prefix counts itself: find the fixed point.
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return utf8.encode(`${len} ${key}=${value}\n`);
+}
+
+const pad = (n: number): number => (BLOCK - (n % BLOCK)) % BLOCK;
+
+/** Writes an uncompressed ustar archive. Names must be valid (see `checkEntryName`). */
+export function writeTar(files: ReadonlyMap<string, Uint8Array>): Uint8Array {
+  const names = [...files.keys()].sort(compareBytes);
+  const chunks: Uint8Array[] = [];
+  for (const name of names) {
+    const data = files.get(name)!;
+    checkEntryName(name, true);
+    let split = ustarSplit(name);
+    if (split === null) {
+      const rec = paxRecord("path", name);
+      const paxName = utf8.encode("PaxHeaders/" + name.replace(/[^\x20-\x7e]/g, "_").slice(-80));
+      chunks.push(header(paxName, new Uint8Array(0), rec.length, 0x78 /* x */), rec, new Uint8Array(pad(rec.length)));
+      split = [utf8.encode(name.replace(/[^\x20-\x7e]/g, "_").slice(-100)), new Uint8Array(0)];
+    }
+    chunks.push(header(split[0], split[1], data.length, 0x30 /* 0 */), data, new Uint8Array(pad(data.length)));
+  }
+  chunks.push(new Uint8Array(BLOCK * 2));
+  return Buffer.concat(chunks);
+}
+
+/** Deterministic `.tar.gz` of `files`. */
+export const writeTarGz = (files: ReadonlyMap<string, Uint8Array>): Uint8Array => gzipDeterministic(writeTar(files));
+
+// ---------------------------------------------------------------------------------------------
+// strict reader
+// ---------------------------------------------------------------------------------------------
+
+export interface TarLimits {
+  /** Largest single entry, bytes (default 512 MiB). */
+  maxEntryBytes?: number;
+  /** Largest uncompressed archive, bytes (default 1 GiB). */
+  maxTotalBytes?: number;
+  /** Most entries (default 10,000). */
+  maxEntries?: number;
+}
+
+export interface ReadTarOptions extends TarLimits {
+  /**
+   * Accept one leading `/` (stripped), as `opa build` writes `/policy.wasm`: names are then
+   * relative to the bundle root. Default false: a leading `/` is an absolute name, refused.
+   */
+  rooted?: boolean;
+}
+
+const DEFAULTS = { maxEntryBytes: 512 * 1024 * 1024, maxTotalBytes: 1024 * 1024 * 1024, maxEntries: 10_000 };
+
+/**
+ * Returns the normalised name or throws WPR003. With `rooted`, one leading `/` is allowed and
+ * stripped. Refused: empty names, other absolute forms, `.`/`..`/empty segments, backslashes,
+ * control characters, drive letters.
+ */
+export function checkEntryName(raw: string, rooted: boolean): string {
+  let name = raw;
+  if (rooted && name.startsWith("/")) name = name.slice(1);
+  const bad = (why: string) => runtimeError("WPR003", `bundle entry \`${raw}\` is refused: ${why}`);
+  if (name.length === 0) throw bad("empty name");
+  if (name.startsWith("/")) throw bad("absolute path");
+  if (/[\x00-\x1f\x7f\\]/.test(name)) throw bad("control character or backslash in name");
+  if (/^[A-Za-z]:/.test(name)) throw bad("drive-letter path");
+  for (const seg of name.split("/")) {
+    if (seg === "..") throw bad("path traversal (`..`)");
+    if (seg === "." || seg === "") throw bad("`.` or empty path segment");
+  }
+  return name;
+}
+
+function gunzipStrict(bytes: Uint8Array, maxTotal: number): Uint8Array {
+  if (bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b || bytes[2] !== 0x08) {
+    throw runtimeError("WPR001", "bundle is not a gzip file (bad magic bytes)");
+  }
+  try {
+    return gunzipSync(bytes, { maxOutputLength: maxTotal + BLOCK * 4 });
+  } catch (e) {
+    const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
+    if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
+      throw runtimeError("WPR006", `bundle expands beyond ${maxTotal} bytes`);
+    }
+    throw runtimeError("WPR001", `bundle gzip stream is corrupt or truncated (${code || "inflate failed"})`);
+  }
+}
+
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+function cString(h: Uint8Array, off: number, len: number): Uint8Array {
+  const end = h.subarray(off, off + len).indexOf(0);
+  return h.subarray(off, end < 0 ? off + len : off + end);
+}
+
+function parseOctal(h: Uint8Array, off: number, len: number, field: string, at: number): number {
+  if ((h[off]! & 0x80) !== 0) throw runtimeError("WPR002", `tar header at byte ${at}: base-256 ${field} is not supported`);
+  const s = Buffer.from(h.subarray(off, off + len)).toString("latin1").replace(/[\0 ]+$/, "").replace(/^ +/, "");
+  if (s === "") return 0;
+  if (!/^[0-7]+$/.test(s)) throw runtimeError("WPR002", `tar header at byte ${at}: ${field} is not octal`);
+  return parseInt(s, 8);
+}
+
+function parsePax(body: Uint8Array, at: number): Map<string, string> {
+  const out = new Map<string, string>();
+  let i = 0;
+  while (i < body.length) {
+    const sp = body.indexOf(0x20, i);
+    if (sp < 0) throw runtimeError("WPR002", `PAX header at byte ${at} is malformed`);
+    const len = Number(Buffer.from(body.subarray(i, sp)).toString("latin1"));
+    if (!Number.isInteger(len) || len <= sp - i + 1 || i + len > body.length || body[i + len - 1] !== 0x0a) {
+      throw runtimeError("WPR002", `PAX header at byte ${at} is malformed`);
+    }
+    let rec: string;
+    try {
+      rec = dec.decode(body.subarray(sp + 1, i + len - 1));
+    } catch {
+      throw runtimeError("WPR003", `PAX header at byte ${at} is not UTF-8`);
+    }
+    const eq = rec.indexOf("=");
+    if (eq <= 0) throw runtimeError("WPR002", `PAX header at byte ${at} is malformed`);
+    out.set(rec.slice(0, eq), rec.slice(eq + 1));
+    i += len;
+  }
+  return out;
+}
+
+/** Parses an uncompressed ustar archive into name -> bytes, refusing anything irregular. */
+export function readTar(tar: Uint8Array, options: ReadTarOptions = {}): Map<string, Uint8Array> {
+  const maxEntryBytes = options.maxEntryBytes ?? DEFAULTS.maxEntryBytes;
+  const maxTotalBytes = options.maxTotalBytes ?? DEFAULTS.maxTotalBytes;
+  const maxEntries = options.maxEntries ?? DEFAULTS.maxEntries;
+  const rooted = options.rooted ?? false;
+  const files = new Map<string, Uint8Array>();
+  let total = 0;
+  let off = 0;
+  let pax: Map<string, string> | null = null;
+  for (;;) {
+    if (off + BLOCK > tar.length) throw runtimeError("WPR002", "tar is truncated (no end-of-archive marker)");
+    const h = tar.subarray(off, off + BLOCK);
+    if (h.every((b) => b === 0)) {
+      // End of archive: two zero blocks, then only zero padding.
+      const rest = tar.subarray(off + BLOCK);
+      if (rest.length < BLOCK || !rest.subarray(0, BLOCK).every((b) => b === 0)) {
+        throw runtimeError("WPR002", "tar is truncated (incomplete end-of-archive marker)");
+      }
+      if (!rest.every((b) => b === 0)) throw runtimeError("WPR002", "tar has data after the end-of-archive marker");
+      if (pax !== null) throw runtimeError("WPR002", "tar ends after a PAX header with no entry");
+      return files;
+    }
+    const stored = parseOctal(h, 148, 8, "checksum", off);
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+    if (sum !== stored) throw runtimeError("WPR002", `tar header at byte ${off} fails its checksum`);
+    const magic = Buffer.from(h.subarray(257, 265)).toString("latin1");
+    if (magic !== "ustar\u000000" && magic !== "ustar  \u0000") {
+      throw runtimeError("WPR002", `tar header at byte ${off} is not ustar`);
+    }
+    const size = parseOctal(h, 124, 12, "size", off);
+    const type = String.fromCharCode(h[156]!);
+    const dataStart = off + BLOCK;
+    const dataEnd = dataStart + size;
+    if (dataEnd > tar.length) throw runtimeError("WPR002", `tar entry at byte ${off} is truncated`);
+    if (type === "x") {
+      if (pax !== null) throw runtimeError("WPR002", `two PAX headers in a row at byte ${off}`);
+      if (size > 1024 * 1024) throw runtimeError("WPR006", `PAX header at byte ${off} is too large`);
+      pax = parsePax(tar.subarray(dataStart, dataEnd), off);
+      off = dataEnd + pad(size);
+      continue;
+    }
+    let rawName: string;
+    try {
+      const prefix = dec.decode(cString(h, 345, 155));
+      const base = dec.decode(cString(h, 0, 100));
+      rawName = prefix === "" ? base : `${prefix}/${base}`;
+    } catch {
+      throw runtimeError("WPR003", `tar entry name at byte ${off} is not UTF-8`);
+    }
+    let entrySize = size;
+    if (pax !== null) {
+      rawName = pax.get("path") ?? rawName;
+      const paxSize = pax.get("size");
+      if (paxSize !== undefined) {
+        if (!/^\d+$/.test(paxSize) || Number(paxSize) !== size) {
+          throw runtimeError("WPR002", `PAX size of \`${rawName}\` disagrees with its header`);
+        }
+        entrySize = Number(paxSize);
+      }
+      pax = null;
+    }
+    if (type !== "0" && type !== "\u0000") {
+      throw runtimeError("WPR005", `tar entry \`${rawName}\` is not a regular file (type \`${type === "\u0000" ? "NUL" : type}\`)`);
+    }
+    const name = checkEntryName(rawName, rooted);
+    if (files.has(name)) throw runtimeError("WPR004", `tar entry \`${name}\` appears more than once`);
+    if (files.size >= maxEntries) throw runtimeError("WPR006", `tar has more than ${maxEntries} entries`);
+    if (entrySize > maxEntryBytes) throw runtimeError("WPR006", `tar entry \`${name}\` is larger than ${maxEntryBytes} bytes`);
+    total += entrySize;
+    if (total > maxTotalBytes) throw runtimeError("WPR006", `tar contents exceed ${maxTotalBytes} bytes`);
+    files.set(name, tar.slice(dataStart, dataEnd));
+    off = dataEnd + pad(size);
+  }
+}
+
+/** gunzip + `readTar`. Throws WaypostRuntimeError (WPR001..WPR006). */
+export function readTarGz(bytes: Uint8Array, options: ReadTarOptions = {}): Map<string, Uint8Array> {
+  const tar = gunzipStrict(bytes, options.maxTotalBytes ?? DEFAULTS.maxTotalBytes);
+  return readTar(tar, options);
+}
