@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The installed entry point runs the compiled CLI (dist/), built by `npm run build` / `npm ci`.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const main = new URL("../dist/cli/main.js", import.meta.url);
+if (!existsSync(fileURLToPath(main))) {
+  process.stderr.write("waypost: the CLI is not built yet; run `npm run build` (or `npm ci`) first\n");
+  process.exit(2);
+}
+const { main: run } = await import(main.href);
+process.exitCode = await run(process.argv.slice(2));

@@ -1,0 +1,85 @@
+/** The `waypost` command line: dispatches to one module per command in cli/commands/. */
+
+import { UsageError, type Command, type CommandContext } from "./command.js";
+import { VERSION } from "./util.js";
+
+/** Command name -> module; loaded lazily so `waypost check` never loads the Wasm toolchain. */
+const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  check: () => import("./commands/check.js"),
+  build: () => import("./commands/build.js"),
+  decide: () => import("./commands/decide.js"),
+  "log verify": () => import("./commands/log-verify.js"),
+  demo: () => import("./commands/demo.js"),
+};
+
+export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
+  const stdout = io.stdout ?? ((s: string) => void process.stdout.write(s));
+  const stderr = io.stderr ?? ((s: string) => void process.stderr.write(s));
+  const env = io.env ?? process.env;
+  let color = io.color ?? (Boolean(process.stdout.isTTY) && env["NO_COLOR"] === undefined);
+  const args = argv.filter((a) => {
+    if (a === "--color") color = true;
+    else if (a === "--no-color") color = false;
+    else return true;
+    return false;
+  });
+  const first = args[0];
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    stdout(await usage());
+    return first === undefined ? 2 : 0;
+  }
+  if (first === "--version" || first === "-v") {
+    stdout(`waypost ${VERSION}\n`);
+    return 0;
+  }
+  const two = `${first} ${args[1] ?? ""}`;
+  const name = two in COMMANDS ? two : first;
+  const loader = COMMANDS[name];
+  if (!loader) {
+    stderr(`waypost: unknown command \`${first}\`\n\n${await usage()}`);
+    return 2;
+  }
+  const { command } = await loader();
+  const rest = args.slice(name.split(" ").length);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    stdout(command.usage + "\n");
+    return 0;
+  }
+  const ctx: CommandContext = { argv: rest, cwd: io.cwd ?? process.cwd(), stdout, stderr, color, env };
+  try {
+    return await command.run(ctx);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      stderr(`waypost ${command.name}: ${e.message}\n\n${command.usage}\n`);
+      return 2;
+    }
+    // An internal bug: say so plainly, with the stack only when asked for.
+    stderr(`waypost ${command.name}: internal error: ${(e as Error)?.message ?? String(e)}\n`);
+    if (env["WAYPOST_DEBUG"]) stderr(`${(e as Error)?.stack ?? ""}\n`);
+    else stderr("this is a bug in waypost; rerun with WAYPOST_DEBUG=1 for details and report it\n");
+    return 70;
+  }
+}
+
+async function usage(): Promise<string> {
+  const lines: string[] = [];
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    try {
+      const { command } = await load();
+      lines.push(`  ${name.padEnd(12)} ${command.summary}`);
+    } catch {
+      // A command whose module is not built yet is left out of the list.
+    }
+  }
+  return `waypost ${VERSION}: policy-as-code for consent-first customer journeys
+
+Usage: waypost <command> [options]
+
+Commands:
+${lines.join("\n")}
+
+Run \`waypost <command> --help\` for a command's options. --no-color disables colour.
+`;
+}
+
+

@@ -1,0 +1,451 @@
+/**
+ * Stage 4, check: the semantic rules a governance reviewer cares about. Each check is a named
+ * function in CHECKS, run in order; each reports diagnostics with a stable code (see
+ * compiler/codes.ts), a location and a hint. Checks never throw on user input.
+ */
+import { checkCondition, type ConditionEnv, type FieldInfo } from "./condition/index.js";
+import type { Cond } from "./condition/ast.js";
+import { diag, didYouMean, type Diagnostic, type RelatedInfo, type Span } from "./diagnostics.js";
+import { spanAt } from "./load.js";
+import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
+import { fieldMatches, nodeScope, systemsFor } from "./scope.js";
+import { formatDuration } from "./units.js";
+
+type Report = (d: Diagnostic) => void;
+interface CheckContext {
+  p: Program;
+  report: Report;
+  at: (o: Origin, extra?: (string | number)[], part?: "key" | "value") => Span;
+}
+
+interface Check {
+  name: string;
+  run(cx: CheckContext): void;
+}
+
+/** The checks, in order. Type-checking conditions comes first: later checks use what it reads. */
+export const CHECKS: readonly Check[] = [
+  { name: "CheckDocumentsPresent", run: checkDocumentsPresent },
+  { name: "CheckDictionary", run: checkDictionary },
+  { name: "CheckConditions", run: checkConditions }, // fills ConditionSite.reads for the checks below
+  { name: "CheckReferences", run: checkReferences },
+  { name: "CheckMinimisation", run: checkMinimisation },
+  { name: "CheckLawfulBasisAndConsent", run: checkLawfulBasisAndConsent },
+  { name: "CheckReview", run: checkReview },
+  { name: "CheckShares", run: checkShares },
+  { name: "CheckActions", run: checkActions },
+  { name: "CheckRetentionAndResidency", run: checkRetentionAndResidency },
+  { name: "CheckArbitration", run: checkArbitration },
+  { name: "CheckContactPolicy", run: checkContactPolicy },
+];
+
+export function check(p: Program): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const cx: CheckContext = {
+    p,
+    report: (d) => out.push(d),
+    at: (o, extra = [], part = "value") => spanAt(o.doc, [...o.path, ...extra], part),
+  };
+  for (const c of CHECKS) c.run(cx);
+  return out;
+}
+
+const q = (s: string): string => `\`${s}\``;
+const list = (xs: readonly string[]): string => xs.map(q).join(", ");
+
+function checkDocumentsPresent({ p, report }: CheckContext): void {
+  if (!p.dictionary) report(diag("WP3002", "error", "no `DataDictionary` document found", undefined, "add `policies/data-dictionary.yaml` with `kind: DataDictionary`: every field a decision reads must be declared"));
+  if (p.purposes.size === 0) report(diag("WP3002", "error", "no `Purposes` document found", undefined, "add `policies/purposes.yaml` with `kind: Purposes`: every journey needs a purpose and lawful basis"));
+}
+
+function checkDictionary({ p, report, at }: CheckContext): void {
+  const d = p.dictionary;
+  if (!d) return;
+  const want: Record<keyof typeof d.keys, string[]> = { customer: ["string"], jurisdiction: ["string"], utc_offset: ["integer", "number"] };
+  for (const k of ["customer", "jurisdiction", "utc_offset"] as const) {
+    const name = d.keys[k];
+    const f = d.fields.get(name);
+    if (!f) {
+      const guess = didYouMean(name, d.fields.keys());
+      report(diag("WP3012", "error", `the ${k} key names ${q(name)}, which is not in the data dictionary`, at(d.origin, ["keys", k]), guess ? `did you mean ${q(guess)}?` : `declare ${q(name)} under \`fields:\``));
+    } else if (!want[k].includes(f.type)) {
+      report(diag("WP3017", "error", `the ${k} key ${q(name)} must be of type ${want[k].join(" or ")}, not ${f.type}`, at(f.origin, ["type"]), `change its type to \`${want[k][0]}\``));
+    } else if (f.optional) {
+      report(diag("WP3017", "error", `the ${k} key ${q(name)} cannot be optional`, at(f.origin, ["optional"], "key"), "every request must carry it; remove `optional: true`"));
+    }
+  }
+  const jf = d.fields.get(d.keys.jurisdiction);
+  if (jf && p.jurisdictions.size > 0) {
+    const missing = [...p.jurisdictions.keys()].filter((j) => !(jf.values ?? []).includes(j));
+    if (jf.values === undefined || missing.length > 0) {
+      report(diag("WP3018", "error", `the jurisdiction field ${q(jf.name)} must list its allowed values${missing.length ? ` (missing ${list(missing)})` : ""}`, at(jf.origin, [], "key"), `add \`validation: { values: [${[...p.jurisdictions.keys()].join(", ")}] }\``));
+    }
+  }
+  for (const f of d.fields.values()) {
+    const validated = f.values !== undefined || f.min !== undefined || f.max !== undefined || f.format !== undefined;
+    if (f.highRisk && !validated && (f.type === "string" || f.type === "number" || f.type === "integer")) {
+      report(diag("WP3072", "warning", `high-risk field ${q(f.name)} has no validation rules`, at(f.origin, [], "key"), "add `validation:` with `values`, `min`/`max` or `format`, so bad values are refused before they drive a decision"));
+    }
+    if (f.values !== undefined && f.type !== "string" && f.type !== "string[]") {
+      report(diag("WP3018", "error", `${q(f.name)} is a ${f.type} field and cannot have \`values\``, at(f.origin, ["validation", "values"]), "use `min`/`max` for numbers"));
+    }
+  }
+}
+
+/** The environment conditions are type-checked in: the dictionary and every named list. */
+export function conditionEnv(p: Program): ConditionEnv {
+  const fields = new Map<string, FieldInfo>();
+  for (const f of p.dictionary?.fields.values() ?? []) {
+    const info: FieldInfo = { type: f.type, nullable: f.nullable || f.optional };
+    if (f.values) info.values = f.values;
+    fields.set(f.name, info);
+  }
+  const lists = new Map<string, { kind: "suppression" | "values" }>();
+  for (const id of p.lists.keys()) lists.set(id, { kind: "suppression" });
+  for (const id of p.access.valueLists.keys()) lists.set(id, { kind: "values" });
+  return { fields, lists };
+}
+
+function checkConditions({ p, report }: CheckContext): void {
+  if (!p.dictionary) return;
+  const env = conditionEnv(p);
+  for (const site of p.conditions) {
+    if (!site.ast) continue;
+    const r = checkCondition(site.ast, env);
+    const file = site.span.file;
+    const span = (s: number, e: number): Span => ({ file, start: site.offsetOf(s), end: site.offsetOf(e) });
+    for (const d of r.diagnostics) report(diag(d.code, d.severity, d.message, span(d.start, d.end), d.help));
+    site.reads = r.fieldsRead.map((f) => ({ name: f.name, span: span(f.start, f.end) }));
+    site.lists = r.listsRead.map((f) => ({ name: f.name, span: span(f.start, f.end) }));
+  }
+}
+
+function checkReferences({ p, report, at }: CheckContext): void {
+  const dict = p.dictionary;
+  const purposeIds = [...p.purposes.keys()];
+  const nodeIds = p.nodes.map((n) => n.id);
+  const unknownPurpose = (id: string, span: Span): void => {
+    if (p.purposes.has(id) || p.purposes.size === 0) return;
+    const g = didYouMean(id, purposeIds);
+    report(diag("WP3010", "error", `unknown purpose ${q(id)}`, span, g ? `did you mean ${q(g)}?` : `declared purposes: ${list(purposeIds)}`));
+  };
+  const unknownNode = (id: string, span: Span): void => {
+    if (nodeIds.includes(id)) return;
+    const g = didYouMean(id, nodeIds);
+    report(diag("WP3011", "error", `unknown journey node ${q(id)}`, span, g ? `did you mean ${q(g)}?` : `journey nodes: ${list(nodeIds)}`));
+  };
+  const unknownField = (name: string, span: Span, what: string): boolean => {
+    if (!dict || dict.fields.has(name)) return false;
+    const g = didYouMean(name, dict.fields.keys());
+    report(diag("WP3012", "error", `${what} ${q(name)} is not in the data dictionary`, span, g ? `did you mean ${q(g)}?` : `declare ${q(name)} in the data dictionary, with its type, category, sensitivity, source and residency`));
+    return true;
+  };
+  const unknownJurisdiction = (j: string, span: Span): void => {
+    if (p.jurisdictions.has(j) || p.jurisdictions.size === 0) return;
+    report(diag("WP3014", "error", `unknown jurisdiction ${q(j)}`, span, `declare it under \`jurisdictions:\` in the Purposes document (known: ${list([...p.jurisdictions.keys()])})`));
+  };
+
+  for (const n of p.nodes) {
+    unknownPurpose(n.purpose, at(n.origin, ["purpose"]));
+    n.context.forEach((f, i) => unknownField(f, at(n.origin, ["context", i]), "context field"));
+    for (const [ch, t] of n.templates) {
+      if (!p.access.templates.has(t)) {
+        const g = didYouMean(t, p.access.templates.keys());
+        report(diag("WP3013", "error", `unknown template ${q(t)}`, at(n.origin, ["action", "templates", ch]), g ? `did you mean ${q(g)}?` : "declare it under `templates:` in the AccessPolicy"));
+      }
+    }
+  }
+  for (const s of p.access.systems.values()) {
+    for (const which of ["allow", "deny"] as const) {
+      s[which].purposes.forEach((id, i) => unknownPurpose(id, at(s.origin, [which, "purposes", i])));
+      s[which].nodes.forEach((id, i) => unknownNode(id, at(s.origin, [which, "nodes", i])));
+    }
+    unknownJurisdiction(s.region, at(s.origin, ["region"]));
+  }
+  for (const m of [p.access.fieldsAllow, p.access.fieldsDeny]) {
+    for (const [purpose, e] of m) {
+      unknownPurpose(purpose, at(e.origin, [], "key"));
+      e.patterns.forEach((pat, i) => {
+        if (dict && ![...dict.fields.keys()].some((f) => fieldMatches(pat, f))) {
+          report(diag("WP3012", "error", `${q(pat)} matches no field in the data dictionary`, at(e.origin, [i]), "check the spelling; a prefix such as `customer.*` matches every field under it"));
+        }
+      });
+    }
+  }
+  for (const l of p.lists.values()) {
+    if (!unknownField(l.match, at(l.origin, ["match"]), "match field")) {
+      const f = dict?.fields.get(l.match);
+      if (f && f.type !== "string") report(diag("WP3017", "error", `suppression list ${q(l.id)} matches on ${q(l.match)}, a ${f.type} field`, at(l.origin, ["match"]), "match on a string key such as a customer id or a hashed email"));
+    }
+    if (l.scope.purposes !== "all") l.scope.purposes.forEach((id, i) => unknownPurpose(id, at(l.origin, ["scope", "purposes", i])));
+  }
+  for (const r of p.rules) if (r.scope.purposes !== "all") r.scope.purposes.forEach((id, i) => unknownPurpose(id, at(r.origin, ["scope", "purposes", i])));
+  for (const c of p.contact.caps) {
+    if (c.purpose) unknownPurpose(c.purpose, at(c.origin, ["purpose"]));
+    if (c.node) unknownNode(c.node, at(c.origin, ["node"]));
+  }
+  for (const c of p.contact.cooldowns) {
+    if (!unknownField(c.after, at(c.origin, ["after"]), "cool-down field")) {
+      const f = dict?.fields.get(c.after);
+      if (f && f.type !== "timestamp" && f.type !== "date") report(diag("WP3017", "error", `cool-down ${q(c.id)} starts from ${q(c.after)}, which is not a timestamp`, at(c.origin, ["after"]), "name a timestamp field such as `customer.last_negative_interaction_at`"));
+    }
+    if (c.purposes !== "all") c.purposes.forEach((id, i) => unknownPurpose(id, at(c.origin, ["purposes", i])));
+  }
+  for (const u of p.purposes.values()) {
+    for (const j of u.lawfulBasis.keys()) unknownJurisdiction(j, at(u.origin, ["lawful_basis", j], "key"));
+    if (u.consent && u.consent.jurisdictions !== "all") u.consent.jurisdictions.forEach((j, i) => unknownJurisdiction(j, at(u.consent!.origin, ["jurisdictions", i])));
+  }
+  // Consent fields must exist (and be timestamps) for every channel a node of the purpose uses.
+  for (const n of p.nodes) {
+    for (const c of nodeScope(p, n).consent) {
+      const f = dict?.fields.get(c.field);
+      const u = p.purposes.get(n.purpose)!;
+      if (!dict) continue;
+      if (!f) {
+        report(diag("WP3019", "error", `purpose ${q(n.purpose)} needs consent for ${q(c.channel)}, but the data dictionary has no field ${q(c.field)}`, at(n.origin, ["action", "channels", n.channels.indexOf(c.channel)]),
+          `declare ${q(c.field)} (type \`timestamp\`, optional) so requests can carry the consent, or remove ${q(c.channel)} from this node`,
+          [{ message: "the consent requirement is here", span: at(u.consent!.origin) }]));
+      } else if (f.type !== "timestamp" && f.type !== "date") {
+        report(diag("WP3017", "error", `consent field ${q(c.field)} must be a timestamp (when consent was given), not ${f.type}`, at(f.origin, ["type"]), "change its type to `timestamp`"));
+      }
+    }
+  }
+}
+
+function checkMinimisation({ p, report, at }: CheckContext): void {
+  if (!p.dictionary) return;
+  for (const n of p.nodes) {
+    const declared = new Set(n.context);
+    const scope = nodeScope(p, n);
+    const sites: ConditionSite[] = [...(n.trigger ? [n.trigger] : []), ...n.eligibility.map((e) => e.when)];
+    for (const s of sites) {
+      for (const r of s.reads ?? []) {
+        if (declared.has(r.name) || scope.implied.has(r.name)) continue;
+        if (!p.dictionary.fields.has(r.name)) continue; // already reported as unknown
+        report(diag("WP3020", "error", `node ${q(n.id)} reads ${q(r.name)} but does not declare it in \`context\``, r.span,
+          `add ${q(r.name)} to \`context:\` so reviewers see every field this journey uses`));
+      }
+    }
+    const allow = p.access.fieldsAllow.get(n.purpose);
+    const deny = p.access.fieldsDeny.get(n.purpose);
+    const check = (name: string, span: Span, why?: string): void => {
+      const denied = deny?.patterns.find((pat) => fieldMatches(pat, name));
+      if (denied) {
+        report(diag("WP3021", "error", `purpose ${q(n.purpose)} may not read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span,
+          `${q(denied)} is on the purpose's deny-list; deny beats allow. Remove the field from this node`, [{ message: "denied here", span: at(deny!.origin) }]));
+        return;
+      }
+      if (!allow?.patterns.some((pat) => fieldMatches(pat, name))) {
+        report(diag("WP3021", "error", `purpose ${q(n.purpose)} is not allowed to read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span,
+          allow ? `add ${q(name)} to \`fields.allow.${n.purpose}\` in the AccessPolicy if this purpose really needs it` : `add \`fields.allow.${n.purpose}\` to the AccessPolicy listing the fields this purpose may read`,
+          allow ? [{ message: "the purpose's field allow-list", span: at(allow.origin) }] : undefined));
+      }
+    };
+    n.context.forEach((f, i) => {
+      if (p.dictionary!.fields.has(f)) check(f, at(n.origin, ["context", i]));
+    });
+    for (const imp of scope.implied.values()) {
+      if (declared.has(imp.name) || !p.dictionary.fields.has(imp.name)) continue;
+      check(imp.name, at(n.origin, ["purpose"]), imp.why);
+    }
+  }
+}
+
+function checkLawfulBasisAndConsent({ p, report, at }: CheckContext): void {
+  for (const n of p.nodes) {
+    const u = p.purposes.get(n.purpose);
+    if (!u) continue;
+    const ok = nodeScope(p, n).basisJurisdictions;
+    if (ok.length === 0) {
+      const bases = [...new Set([...u.lawfulBasis.values()].flat())];
+      report(diag("WP3030", "error", `purpose ${q(u.id)} does not permit the lawful basis ${q(n.lawfulBasis)} in any jurisdiction`, at(n.origin, ["lawful_basis"]),
+        `use one of ${list(bases)}, or change the purpose's \`lawful_basis\``, [{ message: "the purpose's lawful bases", span: at(u.origin, ["lawful_basis"]) }]));
+    } else {
+      const not = [...p.jurisdictions.keys()].filter((j) => !ok.includes(j));
+      if (not.length > 0) {
+        report(diag("WP3031", "warning", `lawful basis ${q(n.lawfulBasis)} is not permitted for ${q(u.id)} in ${list(not)}: customers there will be denied`, at(n.origin, ["lawful_basis"]),
+          `if that is intended, nothing to do; otherwise pick a basis allowed in every jurisdiction`));
+      }
+    }
+  }
+  for (const u of p.purposes.values()) {
+    for (const j of p.jurisdictions.values()) {
+      const covered = u.consent !== undefined && covers(u.consent.jurisdictions, j.id) && u.consent.channels === "all";
+      if (u.category === "marketing" && j.marketingRequiresConsent && !covered) {
+        report(diag("WP3032", "error", `marketing purpose ${q(u.id)} has no consent requirement for every channel in ${q(j.id)}, where marketing requires consent`,
+          u.consent ? at(u.consent.origin) : at(u.origin, [], "key"),
+          `add \`consent: { channels: all, jurisdictions: all }\` to ${q(u.id)}`, [{ message: `${q(j.id)} requires consent for marketing`, span: at(j.origin, ["marketing_requires_consent"]) }]));
+      }
+      const bases = u.lawfulBasis.get(j.id) ?? [];
+      if (bases.includes("consent") && !(u.consent && covers(u.consent.jurisdictions, j.id))) {
+        report(diag("WP3033", "error", `purpose ${q(u.id)} relies on consent in ${q(j.id)} but never checks it`, at(u.origin, ["lawful_basis", j.id]),
+          `add a \`consent:\` block covering ${q(j.id)}, so a customer without consent is never contacted`));
+      }
+    }
+    if (u.category === "marketing") {
+      const ages = [...p.jurisdictions.values()].filter((j) => j.minimumMarketingAge !== undefined);
+      if (ages.length > 0 && u.restrictions.length === 0) {
+        report(diag("WP3034", "error", `marketing purpose ${q(u.id)} has no restriction protecting minors`, at(u.origin, [], "key"),
+          `${list(ages.map((j) => j.id))} set a minimum marketing age; add a restriction such as \`when: customer.age < 18\``));
+      }
+    }
+  }
+}
+
+function checkReview({ p, report, at }: CheckContext): void {
+  for (const n of p.nodes) {
+    if (n.risk === "high" && !n.review) {
+      report(diag("WP3040", "error", `high-risk node ${q(n.id)} has no human review`, at(n.origin, ["risk"]), "add `review: { team: ..., reason: ... }`: high-risk actions go to a person before they are sent"));
+    }
+    if (n.risk !== "high" && n.review) {
+      report(diag("WP3041", "warning", `node ${q(n.id)} has a \`review\` block but risk ${q(n.risk)}: only high-risk nodes are reviewed`, at(n.origin, ["review"], "key"), "set `risk: high` or remove `review`"));
+    }
+  }
+}
+
+function checkShares({ p, report, at }: CheckContext): void {
+  for (const n of p.nodes) {
+    if (n.rolloutBp > 10000) report(diag("WP3050", "error", `rollout ${n.rolloutBp / 100}% is more than 100%`, at(n.origin, ["rollout"]), "use a share from `0%` to `100%`"));
+    if (n.rolloutBp === 0) report(diag("WP3052", "warning", `node ${q(n.id)} is rolled out to 0% of customers and never fires`, at(n.origin, ["rollout"]), "raise the rollout, or remove the node"));
+    const x = n.experiment;
+    if (!x) continue;
+    if (x.holdoutBp > 10000) report(diag("WP3050", "error", `holdout ${x.holdoutBp / 100}% is more than 100%`, at(x.origin, ["holdout"]), "use a share from `0%` to `100%`"));
+    else if (x.holdoutBp === 10000) report(diag("WP3052", "warning", `holdout 100% means nobody receives ${q(n.id)}`, at(x.origin, ["holdout"]), "lower the holdout"));
+    for (const v of x.variants) if (v.weightBp > 10000) report(diag("WP3050", "error", `variant ${q(v.id)} has a weight over 100%`, at(x.origin, ["variants", v.id]), "use a share from `0%` to `100%`"));
+    const sum = x.variants.reduce((a, v) => a + v.weightBp, 0);
+    if (x.variants.length > 0 && sum !== 10000) {
+      report(diag("WP3051", "error", `variant weights add up to ${sum / 100}%, not 100%`, at(x.origin, ["variants"]), "variant weights share out the treated customers; make them add up to exactly 100%"));
+    }
+  }
+}
+
+function checkActions({ p, report, at }: CheckContext): void {
+  const a = p.access;
+  for (const n of p.nodes) {
+    const u = p.purposes.get(n.purpose);
+    n.channels.forEach((ch, i) => {
+      const span = at(n.origin, ["action", "channels", i]);
+      if (a.channels.deny.includes(ch)) report(diag("WP3060", "error", `channel ${q(ch)} is on the deny-list`, span, "pick another channel; deny beats allow", a.channels.origin ? [{ message: "denied here", span: at(a.channels.origin, ["deny"]) }] : undefined));
+      else if (a.channels.allow && !a.channels.allow.includes(ch)) report(diag("WP3060", "error", `channel ${q(ch)} is not on the allow-list`, span, `allowed channels: ${list(a.channels.allow)}`));
+      const tid = n.templates.get(ch);
+      if (tid === undefined) {
+        report(diag("WP3063", "error", `node ${q(n.id)} sends on ${q(ch)} but names no template for it`, span, `add \`${ch}: <template id>\` under \`action.templates\``));
+        return;
+      }
+      const t = a.templates.get(tid);
+      if (!t) return; // WP3013 already
+      const tspan = at(n.origin, ["action", "templates", ch]);
+      if (t.denied) report(diag("WP3061", "error", `template ${q(tid)} is withdrawn (denied)`, tspan, "use a current template", [{ message: "withdrawn here", span: at(t.origin, ["denied"]) }]));
+      if (t.channel !== ch) report(diag("WP3061", "error", `template ${q(tid)} is a ${t.channel} template, used here for ${q(ch)}`, tspan, `use a ${ch} template`));
+      const rules = p.contact.channels.get(ch);
+      if (rules?.maxLength !== undefined && t.length !== undefined && t.length > rules.maxLength) {
+        report(diag("WP3064", "error", `template ${q(tid)} is up to ${t.length} characters; ${ch} allows ${rules.maxLength}`, tspan, "shorten the template and update its `length`", [{ message: "the channel limit", span: at(rules.origin, ["max_length"]) }]));
+      }
+      const footer = rules?.optOutFooter;
+      if ((footer === "required" || (footer === "marketing" && u?.category === "marketing")) && !t.optOutFooter) {
+        report(diag("WP3065", "error", `template ${q(tid)} has no opt-out footer, which ${ch} ${footer === "marketing" ? "marketing " : ""}messages require`, tspan, "add an unsubscribe footer to the template and set `opt_out_footer: true`"));
+      }
+    });
+    for (const ch of n.templates.keys()) {
+      if (!n.channels.includes(ch as (typeof CHANNELS)[number])) report(diag("WP3066", "warning", `template for ${q(ch)} is never used: ${q(ch)} is not in \`channels\``, at(n.origin, ["action", "templates", ch], "key"), `add ${q(ch)} to \`channels\` or remove the template`));
+    }
+    if (n.offer !== undefined) {
+      const span = at(n.origin, ["action", "offer"]);
+      if (a.offers.deny.includes(n.offer)) report(diag("WP3062", "error", `offer ${q(n.offer)} is on the deny-list`, span, "pick another offer"));
+      else if (!a.offers.allow?.includes(n.offer)) report(diag("WP3062", "error", `offer ${q(n.offer)} is not on the allow-list`, span, a.offers.allow ? `allowed offers: ${list(a.offers.allow)}` : "add `offers: { allow: [...] }` to the AccessPolicy"));
+    }
+  }
+}
+
+/** The comparisons `fn(field) OP literal` where fn looks back in time, with the span looked back. */
+function lookbacks(ast: Cond): { field: string; ms: number }[] {
+  const out: { field: string; ms: number }[] = [];
+  const perUnit: Record<string, number> = { days_since: 86_400_000, hours_since: 3_600_000, minutes_since: 60_000 };
+  const walk = (e: Cond): void => {
+    switch (e.kind) {
+      case "and": case "or": e.args.forEach(walk); break;
+      case "not": walk(e.arg); break;
+      case "cmp": {
+        for (const [call, lit] of [[e.left, e.right], [e.right, e.left]] as const) {
+          if (call.kind !== "call" || call.args.length !== 1 || call.args[0]!.kind !== "field") continue;
+          const field = (call.args[0] as { name: string }).name;
+          if (call.name in perUnit && lit.kind === "number") out.push({ field, ms: Math.abs(lit.value) * perUnit[call.name]! });
+          if (call.name === "since" && lit.kind === "duration") out.push({ field, ms: Math.abs(lit.amount) * ({ ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[lit.unit]) });
+        }
+        break;
+      }
+      default: break;
+    }
+  };
+  walk(ast);
+  return out;
+}
+
+function checkRetentionAndResidency({ p, report, at }: CheckContext): void {
+  const dict = p.dictionary;
+  if (!dict) return;
+  for (const site of p.conditions) {
+    if (!site.ast) continue;
+    for (const lb of lookbacks(site.ast)) {
+      const f = dict.fields.get(lb.field);
+      if (f?.retentionMs !== undefined && lb.ms > f.retentionMs) {
+        report(diag("WP3070", "error", `this condition looks back ${formatDuration(lb.ms)} on ${q(f.name)}, past its retention of ${formatDuration(f.retentionMs)}`, site.span,
+          `values older than ${formatDuration(f.retentionMs)} must not be used; compare with at most ${formatDuration(f.retentionMs)}`, [{ message: "retention is set here", span: at(f.origin, ["retention"]) }]));
+      }
+    }
+  }
+  for (const n of p.nodes) {
+    const systems = systemsFor(p, n).map((id) => p.access.systems.get(id)!);
+    const fields = new Set([...n.context, ...nodeScope(p, n).implied.keys()]);
+    for (const name of fields) {
+      const f = dict.fields.get(name);
+      if (!f) continue;
+      for (const s of systems) {
+        if (f.residency.includes(s.region)) continue;
+        const i = n.context.indexOf(name);
+        const related: RelatedInfo[] = [{ message: `${q(s.id)} processes data in ${q(s.region)}`, span: at(s.origin, ["region"]) }, { message: "the field's residency", span: at(f.origin, ["residency"]) }];
+        report(diag("WP3071", "error", `system ${q(s.id)} (${s.region}) may request ${q(n.id)}, which reads ${q(name)}, but that field may only be processed in ${list(f.residency)}`,
+          i >= 0 ? at(n.origin, ["context", i]) : at(n.origin, ["purpose"]), `deny ${q(s.id)} this node, or stop reading ${q(name)}`, related));
+      }
+    }
+  }
+}
+
+function checkArbitration({ p, report, at }: CheckContext): void {
+  const seen = new Map<string, JourneyNode>();
+  for (const n of [...p.nodes].sort((a, b) => (a.origin.doc.file.path < b.origin.doc.file.path ? -1 : 1))) {
+    const key = `${n.event}\u0000${n.priority}`;
+    const other = seen.get(key);
+    if (other) {
+      report(diag("WP3090", "warning", `${q(n.id)} and ${q(other.id)} both fire on ${q(n.event)} with priority ${n.priority}`, at(n.origin, ["priority"]),
+        "give one of them a different priority so the winner is intended, not alphabetical", [{ message: `${q(other.id)}'s priority`, span: at(other.origin, ["priority"]) }]));
+    } else seen.set(key, n);
+    if (n.validFrom !== undefined && n.validUntil !== undefined && n.validFrom >= n.validUntil) {
+      report(diag("WP3091", "error", `node ${q(n.id)} is valid from a date that is not before its end date`, at(n.origin, ["valid"]), "`valid.from` must be earlier than `valid.until`"));
+    }
+    if (p.access.systems.size > 0 && systemsFor(p, n).length === 0) {
+      report(diag("WP3092", "warning", `no system may request ${q(n.id)}, so it never fires`, at(n.origin, ["id"]), `allow its purpose ${q(n.purpose)} or the node for a system in the AccessPolicy`));
+    }
+  }
+}
+
+function checkContactPolicy({ p, report, at }: CheckContext): void {
+  const c = p.contact;
+  const dupIds = (items: { id: string; origin: Origin }[], what: string): void => {
+    const seen = new Map<string, Origin>();
+    for (const it of items) {
+      const first = seen.get(it.id);
+      if (first) report(diag("WP3001", "error", `duplicate ${what} \`${it.id}\``, at(it.origin, ["id"]), `${what} ids must be unique`, [{ message: "first defined here", span: at(first, ["id"]) }]));
+      else seen.set(it.id, it.origin);
+    }
+  };
+  dupIds(c.quietHours, "quiet-hours rule");
+  dupIds(c.caps, "cap");
+  dupIds(c.cooldowns, "cool-down");
+  for (const qh of c.quietHours) {
+    if (qh.fromMin === qh.toMin) report(diag("WP3094", "error", `quiet hours ${q(qh.id)} start and end at the same time`, at(qh.origin, ["to"]), "an empty window does nothing; fix `from` or `to`"));
+  }
+  for (const cap of c.caps) {
+    if (cap.max === 0) report(diag("WP3095", "warning", `cap ${q(cap.id)} allows 0 messages: everything in its scope is suppressed`, at(cap.origin, ["max"]), "if you mean to stop a channel, deny it in the AccessPolicy instead"));
+  }
+}

@@ -1,0 +1,424 @@
+/**
+ * Stage 3, parse: turn validated documents into the typed Program (compiler/program.ts), read
+ * suppression-list data files, and parse every condition string with the condition language
+ * (compiler/condition/), mapping condition-local offsets back to file offsets.
+ */
+import * as YAML from "yaml";
+import { parseCondition } from "./condition/index.js";
+import { diag, type Diagnostic, type Span } from "./diagnostics.js";
+import { decodeText, scalarAt, spanAt, type DocPath } from "./load.js";
+import type {
+  Access, AllOr, Channel, ConditionSite, Contact, Field, JourneyNode, Origin, Program, Purpose, Scope, SuppressionList,
+} from "./program.js";
+import type { SourceHost } from "./source.js";
+import { clockMinutes, durationMs, percentBp, timeMs } from "./units.js";
+import type { ValidDocument } from "./validate.js";
+
+export const MAX_ENTRIES_FILE_BYTES = 512 * 1024 * 1024;
+
+// Validated documents are plain JSON-like values; these views keep the code readable.
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v ?? {}) as Obj;
+const arr = <T = unknown>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+const allOr = <T extends string>(v: unknown): AllOr<T> => (v === "all" ? "all" : arr<T>(v));
+
+export interface ParseResult {
+  program: Program;
+  diagnostics: Diagnostic[];
+}
+
+export function emptyProgram(): Program {
+  return {
+    jurisdictions: new Map(),
+    purposes: new Map(),
+    lists: new Map(),
+    rules: [],
+    access: {
+      systems: new Map(), fieldsAllow: new Map(), fieldsDeny: new Map(),
+      channels: { deny: [] }, offers: { deny: [] }, templates: new Map(), valueLists: new Map(),
+    },
+    contact: { offsetsMs: new Map(), quietHours: [], caps: [], cooldowns: [], channels: new Map() },
+    nodes: [],
+    conditions: [],
+  };
+}
+
+export async function parse(docs: readonly ValidDocument[], host: SourceHost): Promise<ParseResult> {
+  const p = emptyProgram();
+  const ds: Diagnostic[] = [];
+  const span = (o: Origin, part: "key" | "value" = "value"): Span => spanAt(o.doc, o.path, part);
+  const dup = (what: string, id: string, here: Origin, first: Origin): void => {
+    ds.push(diag("WP3001", "error", `duplicate ${what} \`${id}\``, span(here, "key"), `${what} ids must be unique; rename one of them`,
+      [{ message: `\`${id}\` is first defined here`, span: span(first, "key") }]));
+  };
+  const condition = (doc: ValidDocument, path: DocPath): ConditionSite | undefined => {
+    const node = scalarAt(doc, path);
+    const origin: Origin = { doc, path: [...path] };
+    if (!node || typeof node.value !== "string") return undefined;
+    const site = makeSite(doc.file.text, node, origin, spanAt(doc, path));
+    const r = parseCondition(site.text);
+    site.ast = r.ast;
+    for (const d of r.diagnostics) {
+      ds.push(diag(d.code, d.severity, d.message, { file: doc.file.path, start: site.offsetOf(d.start), end: site.offsetOf(d.end) }, d.help));
+    }
+    p.conditions.push(site);
+    return site;
+  };
+
+  // Singletons first, so later documents can be read in any file order.
+  const byKind = <K extends ValidDocument["kind"]>(k: K): ValidDocument[] => docs.filter((d) => d.kind === k);
+  const singleton = (k: ValidDocument["kind"]): ValidDocument | undefined => {
+    const all = byKind(k);
+    for (const extra of all.slice(1)) {
+      ds.push(diag("WP3003", "error", `more than one \`${k}\` document`, spanAt(extra, ["kind"]),
+        `a policy repository has one \`${k}\`; merge this one into \`${all[0]!.file.path}\``,
+        [{ message: "the first one is here", span: spanAt(all[0]!, ["kind"]) }]));
+    }
+    return all[0];
+  };
+
+  const dd = singleton("DataDictionary");
+  if (dd) {
+    const v = obj(dd.value);
+    const keys = obj(v["keys"]);
+    const fields = new Map<string, Field>();
+    for (const [name, raw] of Object.entries(obj(v["fields"]))) {
+      const f = obj(raw);
+      const val = obj(f["validation"]);
+      const sensitivity = str(f["sensitivity"]);
+      const field: Field = {
+        name,
+        type: f["type"] as Field["type"],
+        optional: f["optional"] === true,
+        nullable: f["nullable"] === true,
+        residency: arr<string>(f["residency"]),
+        highRisk: f["high_risk"] === true,
+        mask: (str(f["mask"]) as Field["mask"] | undefined) ??
+          (sensitivity === "restricted" ? "redact" : sensitivity === "confidential" ? "hash" : "none"),
+        origin: { doc: dd, path: ["fields", name] },
+      };
+      if (Array.isArray(val["values"])) field.values = arr<string>(val["values"]);
+      if (typeof val["min"] === "number") field.min = val["min"];
+      if (typeof val["max"] === "number") field.max = val["max"];
+      if (typeof val["format"] === "string") field.format = val["format"];
+      if (typeof f["retention"] === "string") field.retentionMs = durationMs(f["retention"]);
+      if (typeof f["freshness"] === "string") field.freshnessMs = durationMs(f["freshness"]);
+      fields.set(name, field);
+    }
+    p.dictionary = {
+      keys: { customer: String(keys["customer"]), jurisdiction: String(keys["jurisdiction"]), utc_offset: String(keys["utc_offset"]) },
+      fields,
+      origin: { doc: dd, path: [] },
+    };
+  }
+
+  const pd = singleton("Purposes");
+  if (pd) {
+    const v = obj(pd.value);
+    for (const [id, raw] of Object.entries(obj(v["jurisdictions"]))) {
+      const j = obj(raw);
+      p.jurisdictions.set(id, {
+        id,
+        marketingRequiresConsent: j["marketing_requires_consent"] === true,
+        ...(typeof j["minimum_marketing_age"] === "number" ? { minimumMarketingAge: j["minimum_marketing_age"] } : {}),
+        origin: { doc: pd, path: ["jurisdictions", id] },
+      });
+    }
+    for (const [id, raw] of Object.entries(obj(v["purposes"]))) {
+      const u = obj(raw);
+      const purpose: Purpose = {
+        id,
+        title: String(u["title"]),
+        category: u["category"] as Purpose["category"],
+        lawfulBasis: new Map(Object.entries(obj(u["lawful_basis"])).map(([j, b]) => [j, arr<string>(b)])),
+        restrictions: [],
+        origin: { doc: pd, path: ["purposes", id] },
+      };
+      if (u["consent"] !== undefined) {
+        const c = obj(u["consent"]);
+        purpose.consent = {
+          channels: allOr<Channel>(c["channels"]),
+          jurisdictions: allOr(c["jurisdictions"]),
+          field: str(c["field"]) ?? "consent.{channel}.{purpose}",
+          origin: { doc: pd, path: ["purposes", id, "consent"] },
+          ...(typeof c["max_age"] === "string" ? { maxAgeMs: durationMs(c["max_age"]) } : {}),
+        };
+      }
+      arr<Obj>(u["restrictions"]).forEach((r, i) => {
+        const path = ["purposes", id, "restrictions", i];
+        const when = condition(pd, [...path, "when"]);
+        if (when) purpose.restrictions.push({ id: String(r["id"]), when, reason: String(r["reason"]), origin: { doc: pd, path } });
+      });
+      p.purposes.set(id, purpose);
+    }
+  }
+
+  const scope = (v: unknown): Scope => ({ channels: allOr<Channel>(obj(v)["channels"]), purposes: allOr(obj(v)["purposes"]) });
+  const ruleOrigins = new Map<string, Origin>();
+  for (const sd of byKind("Suppressions")) {
+    const v = obj(sd.value);
+    for (const [i, raw] of arr<Obj>(v["lists"]).entries()) {
+      const origin: Origin = { doc: sd, path: ["lists", i] };
+      const id = String(raw["id"]);
+      const first = p.lists.get(id);
+      if (first) {
+        dup("suppression list", id, { doc: sd, path: ["lists", i, "id"] }, { ...first.origin, path: [...first.origin.path, "id"] });
+        continue;
+      }
+      const list: SuppressionList = { id, reason: String(raw["reason"]), match: String(raw["match"]), scope: scope(raw["scope"]), entries: new Map(), origin };
+      if (typeof raw["title"] === "string") list.title = raw["title"];
+      for (const [k, e] of arr(raw["entries"]).entries()) {
+        const key = typeof e === "string" ? e : String(obj(e)["key"]);
+        const until = typeof e === "string" ? null : (str(obj(e)["until"]) ?? null);
+        if (until !== null && timeMs(until) === undefined) {
+          ds.push(diag("WP1006", "error", `\`${until}\` is not a real date`, spanAt(sd, ["lists", i, "entries", k, "until"]), "write a date such as `2027-03-31`"));
+        }
+        if (list.entries.has(key)) {
+          ds.push(diag("WP3016", "warning", `\`${key}\` is listed twice in \`${id}\``, spanAt(sd, ["lists", i, "entries", k]), "remove the repeated entry; the last one wins"));
+        }
+        list.entries.set(key, until);
+      }
+      if (typeof raw["entries_file"] === "string") {
+        list.entriesFile = raw["entries_file"];
+        await readEntriesFile(host, sd, list, ["lists", i, "entries_file"], ds);
+      }
+      p.lists.set(id, list);
+    }
+    for (const [i, raw] of arr<Obj>(v["rules"]).entries()) {
+      const origin: Origin = { doc: sd, path: ["rules", i] };
+      const id = String(raw["id"]);
+      const first = ruleOrigins.get(id);
+      if (first) {
+        dup("suppression rule", id, { doc: sd, path: ["rules", i, "id"] }, { ...first, path: [...first.path, "id"] });
+        continue;
+      }
+      ruleOrigins.set(id, origin);
+      const when = condition(sd, ["rules", i, "when"]);
+      if (when) p.rules.push({ id, when, reason: String(raw["reason"]), scope: scope(raw["scope"]), origin });
+    }
+  }
+
+  const ad = singleton("AccessPolicy");
+  if (ad) readAccess(ad, p.access);
+  const cd = singleton("ContactPolicy");
+  if (cd) readContact(cd, p.contact);
+
+  const nodeOrigins = new Map<string, Origin>();
+  for (const nd of byKind("JourneyNode")) {
+    const v = obj(nd.value);
+    const id = String(v["id"]);
+    const origin: Origin = { doc: nd, path: [] };
+    const first = nodeOrigins.get(id);
+    if (first) {
+      dup("journey node", id, { doc: nd, path: ["id"] }, { ...first, path: ["id"] });
+      continue;
+    }
+    nodeOrigins.set(id, origin);
+    const trig = obj(v["trigger"]);
+    const action = obj(v["action"]);
+    const node: JourneyNode = {
+      id,
+      title: String(v["title"]),
+      owner: String(v["owner"]),
+      purpose: String(v["purpose"]),
+      lawfulBasis: String(v["lawful_basis"]),
+      event: String(trig["event"]),
+      eligibility: [],
+      context: arr<string>(v["context"]),
+      channels: arr<Channel>(action["channels"]),
+      templates: new Map(Object.entries(obj(action["templates"])).map(([c, t]) => [c, String(t)])),
+      risk: v["risk"] as JourneyNode["risk"],
+      priority: Number(v["priority"]),
+      rolloutBp: typeof v["rollout"] === "string" ? percentBp(v["rollout"]) : 10000,
+      explanation: String(v["explanation"]),
+      origin,
+    };
+    if (typeof trig["when"] === "string") {
+      const site = condition(nd, ["trigger", "when"]);
+      if (site) node.trigger = site;
+    }
+    const seenElig = new Map<string, number>();
+    for (const [i, e] of arr<Obj>(v["eligibility"]).entries()) {
+      const eid = String(e["id"]);
+      const prev = seenElig.get(eid);
+      if (prev !== undefined) {
+        dup("eligibility rule", eid, { doc: nd, path: ["eligibility", i, "id"] }, { doc: nd, path: ["eligibility", prev, "id"] });
+        continue;
+      }
+      seenElig.set(eid, i);
+      const when = condition(nd, ["eligibility", i, "when"]);
+      if (when) node.eligibility.push({ id: eid, when, ...(typeof e["description"] === "string" ? { description: e["description"] } : {}), origin: { doc: nd, path: ["eligibility", i] } });
+    }
+    if (typeof action["offer"] === "string") node.offer = action["offer"];
+    if (v["review"] !== undefined) node.review = { team: String(obj(v["review"])["team"]), reason: String(obj(v["review"])["reason"]) };
+    if (v["experiment"] !== undefined) {
+      const x = obj(v["experiment"]);
+      node.experiment = {
+        salt: String(x["salt"]),
+        holdoutBp: typeof x["holdout"] === "string" ? percentBp(x["holdout"]) : 0,
+        variants: Object.entries(obj(x["variants"])).map(([vid, w]) => ({ id: vid, weightBp: percentBp(String(w)) })),
+        origin: { doc: nd, path: ["experiment"] },
+      };
+    }
+    const valid = obj(v["valid"]);
+    for (const edge of ["from", "until"] as const) {
+      const t = str(valid[edge]);
+      if (t === undefined) continue;
+      const ms = timeMs(t);
+      if (ms === undefined) ds.push(diag("WP1006", "error", `\`${t}\` is not a real date`, spanAt(nd, ["valid", edge]), "write a date such as `2027-03-31`"));
+      else if (edge === "from") node.validFrom = ms;
+      else node.validUntil = ms;
+    }
+    p.nodes.push(node);
+  }
+  return { program: p, diagnostics: ds };
+}
+
+function readAccess(ad: ValidDocument, a: Access): void {
+  const v = obj(ad.value);
+  for (const [id, raw] of Object.entries(obj(v["systems"]))) {
+    const s = obj(raw);
+    const sel = (x: unknown) => ({ purposes: arr<string>(obj(x)["purposes"]), nodes: arr<string>(obj(x)["nodes"]) });
+    a.systems.set(id, { id, region: String(s["region"]), allow: sel(s["allow"]), deny: sel(s["deny"]), origin: { doc: ad, path: ["systems", id] } });
+  }
+  const fields = obj(v["fields"]);
+  for (const [which, target] of [["allow", a.fieldsAllow], ["deny", a.fieldsDeny]] as const) {
+    for (const [purpose, patterns] of Object.entries(obj(fields[which]))) {
+      target.set(purpose, { patterns: arr<string>(patterns), origin: { doc: ad, path: ["fields", which, purpose] } });
+    }
+  }
+  for (const k of ["channels", "offers"] as const) {
+    if (v[k] === undefined) continue;
+    const x = obj(v[k]);
+    a[k] = { deny: arr<string>(x["deny"]), origin: { doc: ad, path: [k] }, ...(Array.isArray(x["allow"]) ? { allow: arr<string>(x["allow"]) } : {}) };
+  }
+  for (const [id, raw] of Object.entries(obj(v["templates"]))) {
+    const t = obj(raw);
+    a.templates.set(id, {
+      id, channel: t["channel"] as Channel, optOutFooter: t["opt_out_footer"] === true, denied: t["denied"] === true,
+      origin: { doc: ad, path: ["templates", id] },
+      ...(typeof t["length"] === "number" ? { length: t["length"] } : {}),
+    });
+  }
+  for (const [id, values] of Object.entries(obj(v["lists"]))) a.valueLists.set(id, { values: arr<string>(values), origin: { doc: ad, path: ["lists", id] } });
+}
+
+function readContact(cd: ValidDocument, c: Contact): void {
+  const v = obj(cd.value);
+  for (const [ch, d] of Object.entries(obj(v["offsets"]))) c.offsetsMs.set(ch, durationMs(String(d)));
+  arr<Obj>(v["quiet_hours"]).forEach((q, i) => {
+    c.quietHours.push({
+      id: String(q["id"]), fromMin: clockMinutes(String(q["from"])), toMin: clockMinutes(String(q["to"])),
+      channels: allOr<Channel>(q["channels"]), reason: str(q["reason"]) ?? `quiet hours ${String(q["from"])}-${String(q["to"])}`,
+      origin: { doc: cd, path: ["quiet_hours", i] },
+    });
+  });
+  arr<Obj>(v["caps"]).forEach((q, i) => {
+    c.caps.push({
+      id: String(q["id"]), max: Number(q["max"]), perMs: durationMs(String(q["per"])),
+      reason: str(q["reason"]) ?? `at most ${String(q["max"])} per ${String(q["per"])}`,
+      origin: { doc: cd, path: ["caps", i] },
+      ...(typeof q["channel"] === "string" ? { channel: q["channel"] as Channel } : {}),
+      ...(typeof q["purpose"] === "string" ? { purpose: q["purpose"] } : {}),
+      ...(typeof q["node"] === "string" ? { node: q["node"] } : {}),
+    });
+  });
+  arr<Obj>(v["cooldowns"]).forEach((q, i) => {
+    c.cooldowns.push({
+      id: String(q["id"]), after: String(q["after"]), forMs: durationMs(String(q["for"])), purposes: allOr(q["purposes"]),
+      reason: str(q["reason"]) ?? `cool-down of ${String(q["for"])}`, origin: { doc: cd, path: ["cooldowns", i] },
+    });
+  });
+  for (const [ch, raw] of Object.entries(obj(v["channels"]))) {
+    const x = obj(raw);
+    c.channels.set(ch, {
+      origin: { doc: cd, path: ["channels", ch] },
+      ...(typeof x["max_length"] === "number" ? { maxLength: x["max_length"] } : {}),
+      ...(typeof x["opt_out_footer"] === "string" ? { optOutFooter: x["opt_out_footer"] as "required" | "marketing" | "never" } : {}),
+    });
+  }
+}
+
+/** Reads `entries_file`: one key per line, optionally `key,until`; `#` starts a comment line. */
+async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: SuppressionList, path: DocPath, ds: Diagnostic[]): Promise<void> {
+  const rel = list.entriesFile!;
+  const dir = doc.file.path.includes("/") ? doc.file.path.slice(0, doc.file.path.lastIndexOf("/")) : "";
+  const full = normalise(dir === "" ? rel : `${dir}/${rel}`);
+  const at = spanAt(doc, path);
+  if (full === null) {
+    ds.push(diag("WP0006", "error", `\`${rel}\` points outside the repository`, at, "data files must live inside the policy repository"));
+    return;
+  }
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await host.readFile(full);
+  } catch (e) {
+    ds.push(diag("WP0006", "error", `cannot read \`${full}\``, at, (e as Error).message));
+    return;
+  }
+  if (bytes === null) {
+    ds.push(diag("WP0006", "error", `the data file \`${full}\` does not exist`, at, `create it, or fix the path (it is relative to \`${doc.file.path}\`)`));
+    return;
+  }
+  if (bytes.length > MAX_ENTRIES_FILE_BYTES) {
+    ds.push(diag("WP0004", "error", `\`${full}\` is too large (${bytes.length} bytes)`, at, `data files may be at most ${MAX_ENTRIES_FILE_BYTES} bytes`));
+    return;
+  }
+  const text = decodeText(bytes);
+  if (text === null) {
+    ds.push(diag("WP0003", "error", `\`${full}\` is not a UTF-8 text file`, at, "write one key per line, optionally `key,until`"));
+    return;
+  }
+  let lineNo = 0;
+  let bad = 0;
+  for (const raw of text.split("\n")) {
+    lineNo++;
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const comma = line.indexOf(",");
+    const key = (comma < 0 ? line : line.slice(0, comma)).trim();
+    const until = comma < 0 ? null : line.slice(comma + 1).trim();
+    if (key === "" || (until !== null && timeMs(until) === undefined)) {
+      if (bad++ < 5) {
+        ds.push(diag("WP0007", "error", `line ${lineNo} of \`${full}\` is not \`key\` or \`key,until\``, at, `fix \`${line.slice(0, 60)}\` in \`${full}\`:${lineNo}`));
+      }
+      continue;
+    }
+    list.entries.set(key, until);
+  }
+}
+
+function normalise(p: string): string | null {
+  const out: string[] = [];
+  for (const seg of p.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") {
+      if (out.length === 0) return null;
+      out.pop();
+    } else out.push(seg);
+  }
+  return out.join("/");
+}
+
+/**
+ * Maps offsets in a scalar's value back to the file. Plain and quoted one-line scalars map
+ * exactly; for escapes and folded/literal blocks, a greedy alignment of the value's characters
+ * with the raw source is exact for every character that appears literally.
+ */
+function makeSite(src: string, node: YAML.Scalar, origin: Origin, span: Span): ConditionSite {
+  const text = String(node.value);
+  const [start, end] = node.range ?? [span.start, span.end];
+  const raw = src.slice(start, end);
+  const pos = new Array<number>(text.length + 1);
+  let j = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE" ? 1 : 0;
+  for (let i = 0; i < text.length; i++) {
+    let k = j;
+    while (k < raw.length && raw[k] !== text[i]) k++;
+    if (k >= raw.length) k = Math.min(j, raw.length - 1);
+    pos[i] = start + Math.max(k, 0);
+    j = k + 1;
+  }
+  pos[text.length] = text.length === 0 ? start : pos[text.length - 1]! + 1;
+  return { text, origin, span, offsetOf: (i) => pos[Math.max(0, Math.min(i, text.length))]!, ast: null };
+}

@@ -1,0 +1,242 @@
+/**
+ * Stage 5, plan: lower the checked Program to the IR (compiler/ir/ir.ts): the decision plan
+ * the engine walks, the condition expressions it indexes, and the list data. Every reason in
+ * the plan carries the policy id and the `file:line:col` it came from.
+ */
+import { lowerCondition, type ConditionEnv } from "./condition/index.js";
+import { conditionEnv } from "./check.js";
+import type { BundleData, Expr, FieldSpec, Gate, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
+import { spanAt } from "./load.js";
+import { CHANNELS, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
+import { nodeScope } from "./scope.js";
+import { formatDuration } from "./units.js";
+
+export interface PlanResult {
+  ir: IR;
+  /** `data.json` content under `waypost`, minus the revision (the bundle stage adds it). */
+  lists: BundleData["lists"];
+}
+
+const source = (o: Origin, extra: (string | number)[] = []): string => {
+  const s = spanAt(o.doc, [...o.path, ...extra]);
+  return o.doc.file.ref(s.start);
+};
+
+const sortedObject = <T>(entries: Iterable<[string, T]>): Record<string, T> => {
+  const out: Record<string, T> = {};
+  for (const [k, v] of [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[k] = v;
+  return out;
+};
+
+const reason = (code: string, policy: string, message: string, src: string, channel?: string): Reason =>
+  channel === undefined ? { code, policy, message, source: src } : { code, policy, message, source: src, channel };
+
+const f = (name: string): Expr => ({ op: "field", name });
+const c = (value: Expr & { op: "const" } extends { value: infer V } ? V : never): Expr => ({ op: "const", value });
+
+export function plan(p: Program): PlanResult {
+  const dict = p.dictionary!;
+  const env: ConditionEnv = conditionEnv(p);
+  const conds: Expr[] = [];
+  const intern = new Map<string, number>();
+  // Identical expressions share one compiled function.
+  const add = (e: Expr): number => {
+    const key = JSON.stringify(e);
+    const hit = intern.get(key);
+    if (hit !== undefined) return hit;
+    conds.push(e);
+    intern.set(key, conds.length - 1);
+    return conds.length - 1;
+  };
+  const lower = (site: ConditionSite): number => add(site.ast ? lowerCondition(site.ast, env) : c(false));
+
+  const nodes = [...p.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const planNodes: PlanNode[] = nodes.map((n) => planNode(p, n, add, lower));
+  const events = new Map<string, number[]>();
+  const eventFields = new Map<string, Set<string>>();
+  nodes.forEach((n, i) => {
+    events.set(n.event, [...(events.get(n.event) ?? []), i]);
+    const fs = eventFields.get(n.event) ?? new Set<string>();
+    for (const x of [...n.context, ...nodeScope(p, n).implied.keys()]) fs.add(x);
+    eventFields.set(n.event, fs);
+  });
+  for (const idx of events.values()) {
+    idx.sort((a, b) => planNodes[b]!.priority - planNodes[a]!.priority || (planNodes[a]!.id < planNodes[b]!.id ? -1 : 1));
+  }
+  const systems = new Map<string, string[]>();
+  for (const s of p.access.systems.values()) {
+    const ids = nodes
+      .filter((n) => (s.allow.purposes.includes(n.purpose) || s.allow.nodes.includes(n.id)) && !(s.deny.purposes.includes(n.purpose) || s.deny.nodes.includes(n.id)))
+      .map((n) => n.id);
+    systems.set(s.id, ids);
+  }
+  const fields = new Map<string, FieldSpec>();
+  for (const fd of dict.fields.values()) {
+    const spec: FieldSpec = { type: fd.type, nullable: fd.nullable, mask: fd.mask };
+    if (fd.values) spec.values = fd.values;
+    if (fd.min !== undefined) spec.min = fd.min;
+    if (fd.max !== undefined) spec.max = fd.max;
+    fields.set(fd.name, spec);
+  }
+  const lists = new Map<string, PlanList>();
+  const listData = new Map<string, Record<string, string | null>>();
+  for (const l of p.lists.values()) {
+    lists.set(l.id, { kind: "suppression", match: l.match, reason: reason("suppressed", `suppression/${l.id}`, l.reason, source(l.origin)) });
+    listData.set(l.id, sortedObject(l.entries));
+  }
+  for (const [id, v] of p.access.valueLists) {
+    lists.set(id, { kind: "values", match: null, reason: reason("listed", `list/${id}`, `value list \`${id}\``, source(v.origin)) });
+    listData.set(id, sortedObject(v.values.map((x) => [x, null] as [string, null])));
+  }
+  const dictSrc = source(dict.origin);
+  const accessSrc = p.access.systems.size > 0 ? source([...p.access.systems.values()][0]!.origin, []) : dictSrc;
+  const plan: Plan = {
+    version: 1,
+    lists: sortedObject(lists),
+    systems: sortedObject(systems),
+    events: sortedObject(events),
+    event_fields: sortedObject([...eventFields].map(([e, s]) => [e, sortedObject([...s].map((x) => [x, true as const]))])),
+    nodes: planNodes,
+    fields: sortedObject(fields),
+    offsets_ms: sortedObject(p.contact.offsetsMs),
+    quiet_hours: p.contact.quietHours.map((qh) => ({
+      start_min: qh.fromMin,
+      end_min: qh.toMin,
+      channels: qh.channels === "all" ? [...CHANNELS] : qh.channels,
+      reason: reason("quiet-hours", `contact/quiet-hours/${qh.id}`, qh.reason, source(qh.origin)),
+    })),
+    keys: dict.keys,
+    reasons: {
+      "invalid-request": reason("invalid-request", "waypost/request", "the request is not a valid decision request", "waypost"),
+      "system-not-allowed": reason("system-not-allowed", "access/systems", "the calling system may not ask for journey decisions", accessSrc),
+      "unknown-event": reason("unknown-event", "journeys", "no journey node is triggered by this event", "waypost"),
+      "field-not-allowed": reason("field-not-allowed", "access/fields", "the request carries a field this journey may not receive (data minimisation)", dictSrc),
+      "invalid-field": reason("invalid-field", "data-dictionary", "a context value does not match the data dictionary", dictSrc),
+      "missing-field": reason("missing-field", "data-dictionary", "a field this journey needs is missing from the request", dictSrc),
+      "no-eligible-node": reason("no-eligible-node", "journeys", "no journey node is eligible for this request", "waypost"),
+      holdout: reason("holdout", "experiment", "the customer is in the holdout group and receives no treatment", "waypost"),
+    },
+  };
+  return { ir: { plan, conds }, lists: sortedObject(listData) };
+}
+
+function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (s: ConditionSite) => number): PlanNode {
+  const dict = p.dictionary!;
+  const scope = nodeScope(p, n);
+  const nid = `node/${n.id}`;
+  const conditions: NodeCondition[] = [];
+  if (n.trigger) {
+    const src = source(n.origin, ["trigger", "when"]);
+    conditions.push({
+      kind: "trigger", cond: lower(n.trigger),
+      reason: reason("trigger-matched", nid, `trigger \`${n.event}\` matched: ${n.trigger.text}`, src),
+      fail: reason("trigger-not-matched", nid, `trigger not matched: ${n.trigger.text}`, src),
+    });
+  }
+  for (const e of n.eligibility) {
+    const src = source(e.origin, ["when"]);
+    conditions.push({
+      kind: "eligibility", cond: lower(e.when),
+      reason: reason("eligible", `${nid}/eligibility/${e.id}`, `${e.id}: ${e.when.text}`, src),
+      fail: reason("not-eligible", `${nid}/eligibility/${e.id}`, `not eligible (${e.id}): ${e.when.text}`, src),
+    });
+  }
+  const gates: Gate[] = [];
+  const perChannel = (channels: "all" | string[], make: (ch?: string) => Gate): void => {
+    if (channels === "all") gates.push(make());
+    else for (const ch of channels) gates.push(make(ch));
+  };
+  for (const { list, channels } of scope.lists) {
+    const cond = add({ op: "in_list", list: list.id, item: f(list.match) });
+    perChannel(channels, (ch) => ({
+      step: "suppression", cond, outcome: "suppress", ...(ch ? { channel: ch } : {}),
+      reason: reason("suppressed", `suppression/${list.id}`, list.reason, source(list.origin), ch),
+    }));
+  }
+  for (const { rule, channels } of scope.rules) {
+    const cond = lower(rule.when);
+    perChannel(channels, (ch) => ({
+      step: "suppression", cond, outcome: "suppress", ...(ch ? { channel: ch } : {}),
+      reason: reason("suppressed-by-rule", `suppression-rule/${rule.id}`, rule.reason, source(rule.origin, ["when"]), ch),
+    }));
+  }
+  const purpose = p.purposes.get(n.purpose)!;
+  const allJ = [...p.jurisdictions.keys()].sort();
+  const basisOk = scope.basisJurisdictions;
+  gates.push({
+    step: "lawful-basis",
+    cond: add(basisOk.length === allJ.length ? c(false) : { op: "not", arg: { op: "in", item: f(dict.keys.jurisdiction), set: c(basisOk) } }),
+    outcome: "deny",
+    reason: reason("lawful-basis-not-permitted", `purpose/${purpose.id}`, `lawful basis \`${n.lawfulBasis}\` is not permitted for \`${purpose.id}\` in this jurisdiction`, source(purpose.origin, ["lawful_basis"])),
+    pass: reason("lawful-basis", `purpose/${purpose.id}`, `processing for \`${purpose.id}\` on the basis of \`${n.lawfulBasis}\``, source(n.origin, ["lawful_basis"])),
+  });
+  for (const r of scope.restrictions) {
+    gates.push({
+      step: "restriction", cond: lower(r.when), outcome: "deny",
+      reason: reason("restricted", `purpose/${purpose.id}/restriction/${r.id}`, r.reason, source(r.origin, ["when"])),
+    });
+  }
+  for (const { channel, field } of scope.consent) {
+    const missing: Expr = scope.consentMaxAgeMs === undefined
+      ? { op: "not", arg: { op: "call", fn: "exists", args: [f(field)] } }
+      : { op: "or", args: [{ op: "not", arg: { op: "call", fn: "exists", args: [f(field)] } }, { op: "cmp", cmp: ">", left: { op: "call", fn: "since", args: [f(field)] }, right: c(scope.consentMaxAgeMs) }] };
+    const cond: Expr = scope.consentJurisdictions === "all" ? missing : { op: "and", args: [{ op: "in", item: f(dict.keys.jurisdiction), set: c([...scope.consentJurisdictions].sort()) }, missing] };
+    const src = source(purpose.consent!.origin);
+    const age = scope.consentMaxAgeMs === undefined ? "" : ` within the last ${formatDuration(scope.consentMaxAgeMs)}`;
+    gates.push({
+      step: "consent", cond: add(cond), channel, outcome: "deny",
+      reason: reason("consent-missing", `purpose/${purpose.id}/consent`, `no ${channel} consent for \`${purpose.id}\`${age}`, src, channel),
+      pass: reason("consent-granted", `purpose/${purpose.id}/consent`, `the customer consented to ${channel} for \`${purpose.id}\`${age}`, src, channel),
+    });
+  }
+  for (const cd of scope.cooldowns) {
+    gates.push({
+      step: "contact-policy",
+      cond: add({ op: "cmp", cmp: "<", left: { op: "call", fn: "since", args: [f(cd.after)] }, right: c(cd.forMs) }),
+      until: add({ op: "add_ms", time: f(cd.after), ms: cd.forMs }),
+      outcome: "defer",
+      reason: reason("cool-down", `contact/cooldown/${cd.id}`, cd.reason, source(cd.origin)),
+    });
+  }
+  for (const { cap, channel } of scope.caps) {
+    const count: Expr = {
+      op: "history_count", window_ms: cap.perMs,
+      ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}),
+    };
+    gates.push({
+      step: "contact-policy", cond: add({ op: "cmp", cmp: ">=", left: count, right: c(cap.max) }), outcome: "suppress",
+      ...(channel ? { channel } : {}),
+      reason: reason("frequency-cap", `contact/cap/${cap.id}`, cap.reason, source(cap.origin), channel),
+    });
+  }
+  const required = new Set<string>();
+  for (const x of n.context) if (!(dict.fields.get(x)?.optional ?? true)) required.add(x);
+  for (const imp of scope.implied.values()) if (!imp.optional && !(dict.fields.get(imp.name)?.optional ?? true)) required.add(imp.name);
+  return {
+    id: n.id,
+    title: n.title,
+    purpose: n.purpose,
+    lawful_basis: n.lawfulBasis,
+    event: n.event,
+    priority: n.priority,
+    risk: n.risk,
+    valid_from: n.validFrom ?? null,
+    valid_until: n.validUntil ?? null,
+    rollout_bp: n.rolloutBp,
+    rollout_salt: `${n.id}#rollout`,
+    required: [...required].sort(),
+    conditions,
+    gates,
+    channels: [...n.channels],
+    templates: sortedObject([...n.templates].filter(([ch]) => n.channels.includes(ch as (typeof CHANNELS)[number]))),
+    offer: n.offer ?? null,
+    experiment: n.experiment
+      ? { salt: n.experiment.salt, holdout_bp: n.experiment.holdoutBp, variants: n.experiment.variants.map((v) => ({ id: v.id, weight_bp: v.weightBp })) }
+      : null,
+    explanation: n.explanation,
+    review_reason: n.risk === "high" && n.review
+      ? reason("human-review", nid, `reviewed by ${n.review.team}: ${n.review.reason}`, source(n.origin, ["review"]))
+      : null,
+    source: source(n.origin, ["id"]),
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * The typed policy program: what the parse stage builds from validated documents and what the
+ * check and plan stages read. Every element keeps the document it came from, so any later
+ * diagnostic can point at the exact key or value.
+ */
+import type { Cond } from "./condition/ast.js";
+import type { Span } from "./diagnostics.js";
+import type { LoadedDocument } from "./load.js";
+import type { FieldSpec } from "./ir/ir.js";
+
+export type Channel = "email" | "sms" | "push" | "in_app" | "letter" | "phone" | "web";
+export const CHANNELS: readonly Channel[] = ["email", "sms", "push", "in_app", "letter", "phone", "web"];
+
+/** `all`, or an explicit list. */
+export type AllOr<T extends string = string> = "all" | T[];
+export const covers = <T extends string>(a: AllOr<T> | undefined, x: T): boolean =>
+  a === "all" || (a !== undefined && a.includes(x));
+
+/** Where something is: the document and the path inside it. */
+export interface Origin {
+  doc: LoadedDocument;
+  path: (string | number)[];
+}
+
+export interface Field {
+  name: string;
+  type: FieldSpec["type"];
+  optional: boolean;
+  nullable: boolean;
+  values?: string[];
+  min?: number;
+  max?: number;
+  format?: string;
+  retentionMs?: number;
+  freshnessMs?: number;
+  residency: string[];
+  highRisk: boolean;
+  mask: FieldSpec["mask"];
+  origin: Origin;
+}
+
+export interface Dictionary {
+  keys: { customer: string; jurisdiction: string; utc_offset: string };
+  fields: Map<string, Field>;
+  origin: Origin;
+}
+
+/** A condition string in a document, parsed, with its mapping back to file offsets. */
+export interface ConditionSite {
+  text: string;
+  origin: Origin;
+  span: Span; // the whole scalar
+  /** File offset of the character at `i` in `text` (i may equal text.length). */
+  offsetOf: (i: number) => number;
+  ast: Cond | null;
+  /** Filled by the check stage: the fields and named lists the condition reads. */
+  reads?: { name: string; span: Span }[];
+  lists?: { name: string; span: Span }[];
+}
+
+export interface Jurisdiction {
+  id: string;
+  marketingRequiresConsent: boolean;
+  minimumMarketingAge?: number;
+  origin: Origin;
+}
+
+export interface Restriction {
+  id: string;
+  when: ConditionSite;
+  reason: string;
+  origin: Origin;
+}
+
+export interface Purpose {
+  id: string;
+  title: string;
+  category: "service" | "marketing";
+  lawfulBasis: Map<string, string[]>; // jurisdiction -> bases
+  consent?: {
+    channels: AllOr<Channel>;
+    jurisdictions: AllOr;
+    maxAgeMs?: number;
+    field: string; // template with {channel} and {purpose}
+    origin: Origin;
+  };
+  restrictions: Restriction[];
+  origin: Origin;
+}
+
+export interface Scope {
+  channels: AllOr<Channel>;
+  purposes: AllOr;
+}
+
+export interface SuppressionList {
+  id: string;
+  title?: string;
+  reason: string;
+  match: string;
+  scope: Scope;
+  /** key -> expiry (RFC 3339 / date text) or null. */
+  entries: Map<string, string | null>;
+  entriesFile?: string;
+  origin: Origin;
+}
+
+export interface SuppressionRule {
+  id: string;
+  when: ConditionSite;
+  reason: string;
+  scope: Scope;
+  origin: Origin;
+}
+
+export interface System {
+  id: string;
+  region: string;
+  allow: { purposes: string[]; nodes: string[] };
+  deny: { purposes: string[]; nodes: string[] };
+  origin: Origin;
+}
+
+export interface Template {
+  id: string;
+  channel: Channel;
+  length?: number;
+  optOutFooter: boolean;
+  denied: boolean;
+  origin: Origin;
+}
+
+export interface Access {
+  systems: Map<string, System>;
+  fieldsAllow: Map<string, { patterns: string[]; origin: Origin }>;
+  fieldsDeny: Map<string, { patterns: string[]; origin: Origin }>;
+  channels: { allow?: string[]; deny: string[]; origin?: Origin };
+  offers: { allow?: string[]; deny: string[]; origin?: Origin };
+  templates: Map<string, Template>;
+  valueLists: Map<string, { values: string[]; origin: Origin }>;
+}
+
+export interface QuietHoursRule {
+  id: string;
+  fromMin: number;
+  toMin: number;
+  channels: AllOr<Channel>;
+  reason: string;
+  origin: Origin;
+}
+
+export interface Cap {
+  id: string;
+  max: number;
+  perMs: number;
+  channel?: Channel;
+  purpose?: string;
+  node?: string;
+  reason: string;
+  origin: Origin;
+}
+
+export interface Cooldown {
+  id: string;
+  after: string;
+  forMs: number;
+  purposes: AllOr;
+  reason: string;
+  origin: Origin;
+}
+
+export interface Contact {
+  offsetsMs: Map<string, number>;
+  quietHours: QuietHoursRule[];
+  caps: Cap[];
+  cooldowns: Cooldown[];
+  channels: Map<string, { maxLength?: number; optOutFooter?: "required" | "marketing" | "never"; origin: Origin }>;
+}
+
+export interface Eligibility {
+  id: string;
+  when: ConditionSite;
+  description?: string;
+  origin: Origin;
+}
+
+export interface JourneyNode {
+  id: string;
+  title: string;
+  owner: string;
+  purpose: string;
+  lawfulBasis: string;
+  event: string;
+  trigger?: ConditionSite;
+  eligibility: Eligibility[];
+  context: string[];
+  channels: Channel[];
+  templates: Map<string, string>;
+  offer?: string;
+  risk: "low" | "medium" | "high";
+  review?: { team: string; reason: string };
+  priority: number;
+  experiment?: { salt: string; holdoutBp: number; variants: { id: string; weightBp: number }[]; origin: Origin };
+  rolloutBp: number;
+  validFrom?: number;
+  validUntil?: number;
+  explanation: string;
+  origin: Origin;
+}
+
+export interface Program {
+  dictionary?: Dictionary;
+  jurisdictions: Map<string, Jurisdiction>;
+  purposes: Map<string, Purpose>;
+  lists: Map<string, SuppressionList>;
+  rules: SuppressionRule[];
+  access: Access;
+  contact: Contact;
+  nodes: JourneyNode[];
+  /** Every condition, in document order: the check stage type-checks each. */
+  conditions: ConditionSite[];
+}
