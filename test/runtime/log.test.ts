@@ -1,0 +1,234 @@
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { DecisionLog, GENESIS_HASH, maskRequest, REDACTED, verifyLog, type FieldMasks } from "../../runtime/log.js";
+import { WaypostRuntimeError } from "../../runtime/errors.js";
+
+const dir = mkdtempSync(join(tmpdir(), "waypost-log-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+let path = "";
+beforeEach(() => {
+  path = join(dir, `log-${n++}.jsonl`);
+});
+
+const fields: FieldMasks = {
+  "customer.id": { mask: "hash" },
+  "customer.email": { mask: "redact" },
+  "customer.region": { mask: "none" },
+  "customer.tags": { mask: "hash" },
+};
+
+const request = (i: number) => ({
+  system: "crm",
+  event: "policy.renewal_due",
+  now: `2026-01-0${(i % 9) + 1}T10:00:00Z`,
+  context: { "customer.id": `C-${i}`, "customer.email": `c${i}@example.com`, "customer.region": "EU" },
+  history: [{ at: "2025-12-30T08:00:00Z", channel: "email" }],
+});
+
+const entry = (i: number) => ({
+  decision_id: `wpd_${i}`,
+  revision: "rev-1",
+  request: maskRequest(request(i), fields),
+  decision: { outcome: "send", node: "renewal", reasons: [] },
+});
+
+async function writeLog(count: number): Promise<string[]> {
+  const log = await DecisionLog.open(path);
+  for (let i = 0; i < count; i++) await log.append(entry(i));
+  await log.close();
+  return readFileSync(path, "utf8").trimEnd().split("\n");
+}
+
+const rewrite = (lines: string[]) => writeFileSync(path, lines.map((l) => l + "\n").join(""));
+
+async function openCode(): Promise<string> {
+  try {
+    await DecisionLog.open(path);
+  } catch (e) {
+    if (e instanceof WaypostRuntimeError) return e.code;
+    throw e;
+  }
+  return "opened";
+}
+
+describe("masking", () => {
+  it("hashes, redacts and keeps per the dictionary; keeps replay fields", () => {
+    const m = maskRequest({ ...request(1), context: { ...request(1).context, "customer.tags": ["a", "b"], "customer.unknown": "x", "customer.email2": null } }, fields) as Record<string, unknown>;
+    const ctx = m.context as Record<string, unknown>;
+    expect(ctx["customer.id"]).toBe("sha256:" + createHash("sha256").update("C-1").digest("hex"));
+    expect(ctx["customer.tags"]).toBe("sha256:" + createHash("sha256").update('["a","b"]').digest("hex"));
+    expect(ctx["customer.email"]).toBe(REDACTED);
+    expect(ctx["customer.region"]).toBe("EU");
+    expect(ctx["customer.unknown"]).toBe(REDACTED); // not in the dictionary: unknown sensitivity
+    expect(ctx["customer.email2"]).toBeNull();
+    expect(m.now).toBe(request(1).now);
+    expect(m.system).toBe("crm");
+    expect(m.event).toBe("policy.renewal_due");
+    expect(m.history).toEqual(request(1).history);
+    expect(JSON.stringify(m)).not.toContain("example.com");
+  });
+
+  it("redacts unexpected top-level keys and non-object requests", () => {
+    expect(maskRequest({ ...request(1), extra: { email: "x@y" } }, fields)).toMatchObject({ extra: REDACTED });
+    expect(maskRequest("c1@example.com", fields)).toBe(REDACTED);
+    expect(maskRequest(null, fields)).toBeNull();
+  });
+});
+
+describe("decision log", () => {
+  it("appends a chain and verifies clean", async () => {
+    const lines = await writeLog(5);
+    expect(lines).toHaveLength(5);
+    const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(Object.keys(first)).toEqual(["seq", "ts", "decision_id", "revision", "request", "decision", "prev", "hash"]);
+    expect(first.seq).toBe(1);
+    expect(first.prev).toBe(GENESIS_HASH);
+    expect(first.ts).toBe(request(0).now);
+    expect(JSON.parse(lines[1]!).prev).toBe(first.hash);
+    const r = await verifyLog(path);
+    expect(r).toMatchObject({ ok: true, entries: 5, problems: [], lastSeq: 5 });
+    expect(r.head).toBe(JSON.parse(lines[4]!).hash);
+  });
+
+  it("creates the file private (0600)", async () => {
+    await writeLog(1);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it("reopens and continues the chain", async () => {
+    await writeLog(3);
+    const log = await DecisionLog.open(path);
+    expect(log.lastSeq).toBe(3);
+    const e = await log.append(entry(3));
+    expect(e.seq).toBe(4);
+    await log.close();
+    expect(await verifyLog(path)).toMatchObject({ ok: true, entries: 4 });
+  });
+
+  it("group-commits concurrent appends in call order", async () => {
+    const log = await DecisionLog.open(path);
+    const all = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(entry(i))));
+    expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    await log.close();
+    expect(await verifyLog(path)).toMatchObject({ ok: true, entries: 50 });
+  });
+
+  it("detects an edited line (WPL003), once", async () => {
+    const lines = await writeLog(4);
+    lines[1] = lines[1]!.replace('"outcome":"send"', '"outcome":"deny"');
+    rewrite(lines);
+    const r = await verifyLog(path);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toEqual([{ line: 2, code: "WPL003", message: expect.stringContaining("modified") }]);
+  });
+
+  it("detects an edited line even when its hash is recomputed (WPL004 on the next)", async () => {
+    const lines = await writeLog(4);
+    const e = JSON.parse(lines[1]!);
+    e.decision.outcome = "deny";
+    const { hash: _h, ...rest } = e;
+    const { entryHash } = await import("../../runtime/log.js");
+    e.hash = entryHash(rest);
+    lines[1] = JSON.stringify(e);
+    rewrite(lines);
+    const r = await verifyLog(path);
+    expect(r.problems.map((p) => [p.line, p.code])).toEqual([[3, "WPL004"]]);
+  });
+
+  it("detects a deleted line (WPL004)", async () => {
+    const lines = await writeLog(5);
+    lines.splice(2, 1);
+    rewrite(lines);
+    const r = await verifyLog(path);
+    expect(r.problems).toEqual([{ line: 3, code: "WPL004", message: expect.stringContaining("missing before seq 4") }]);
+  });
+
+  it("detects deletion from the start (WPL004)", async () => {
+    const lines = await writeLog(3);
+    rewrite(lines.slice(1));
+    const r = await verifyLog(path);
+    expect(r.problems.map((p) => [p.line, p.code])).toEqual([[1, "WPL004"]]);
+  });
+
+  it("detects reordered lines (WPL004)", async () => {
+    const lines = await writeLog(5);
+    [lines[1], lines[2]] = [lines[2]!, lines[1]!];
+    rewrite(lines);
+    const r = await verifyLog(path);
+    expect(r.ok).toBe(false);
+    expect(r.problems.map((p) => p.code)).toContain("WPL004");
+    expect(r.problems[0]!.line).toBe(2);
+  });
+
+  it("detects an inserted (replayed) line (WPL004)", async () => {
+    const lines = await writeLog(3);
+    lines.splice(1, 0, lines[0]!);
+    rewrite(lines);
+    const r = await verifyLog(path);
+    expect(r.problems).toEqual([{ line: 2, code: "WPL004", message: expect.stringContaining("reordered or duplicated") }]);
+  });
+
+  it("detects a forged line inserted with a valid hash (WPL004)", async () => {
+    const lines = await writeLog(3);
+    const forged = JSON.parse(lines[1]!);
+    forged.decision_id = "wpd_forged";
+    const { hash: _h, ...rest } = forged;
+    const { entryHash } = await import("../../runtime/log.js");
+    forged.hash = entryHash(rest);
+    lines.splice(2, 0, JSON.stringify(forged));
+    rewrite(lines);
+    const r = await verifyLog(path);
+    expect(r.problems.map((p) => [p.line, p.code])).toEqual([[3, "WPL004"], [4, "WPL004"]]);
+  });
+
+  it("reports garbage lines (WPL002)", async () => {
+    const lines = await writeLog(2);
+    lines.push("not json");
+    rewrite(lines);
+    expect((await verifyLog(path)).problems.map((p) => [p.line, p.code])).toEqual([[3, "WPL002"]]);
+  });
+
+  it("detects a torn tail in verify (WPL001) and refuses to append after it", async () => {
+    const lines = await writeLog(3);
+    const torn = lines[2]!.slice(0, 40);
+    writeFileSync(path, lines.slice(0, 2).map((l) => l + "\n").join("") + torn);
+    const r = await verifyLog(path);
+    expect(r.problems).toEqual([{ line: 3, code: "WPL001", message: expect.any(String) }]);
+    expect(r.entries).toBe(2);
+    expect(await openCode()).toBe("WPL001");
+    // Never silently overwritten.
+    expect(readFileSync(path, "utf8").endsWith(torn)).toBe(true);
+  });
+
+  it("refuses to continue after a modified last entry (WPL003)", async () => {
+    const lines = await writeLog(2);
+    lines[1] = lines[1]!.replace('"outcome":"send"', '"outcome":"deny"');
+    rewrite(lines);
+    expect(await openCode()).toBe("WPL003");
+  });
+
+  it("detects another writer (WPL006) and stops", async () => {
+    const log = await DecisionLog.open(path);
+    await log.append(entry(0));
+    appendFileSync(path, "intruder\n");
+    await expect(log.append(entry(1))).rejects.toMatchObject({ code: "WPL006" });
+    await expect(log.append(entry(2))).rejects.toMatchObject({ code: "WPL006" });
+    await log.close();
+  });
+
+  it("handles long entries spanning read chunks when reopening", async () => {
+    const log = await DecisionLog.open(path);
+    const big = { ...entry(0), decision: { outcome: "send", blob: "x".repeat(200_000) } };
+    await log.append(big);
+    await log.close();
+    const again = await DecisionLog.open(path);
+    expect(again.lastSeq).toBe(1);
+    await again.append(entry(1));
+    await again.close();
+    expect((await verifyLog(path)).ok).toBe(true);
+  });
+});
