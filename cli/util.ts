@@ -1,9 +1,8 @@
-import { readFileSync, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { packageRoot } from "../compiler/package-root.js";
+export { VERSION } from "../compiler/version.js";
 import { UsageError } from "./command.js";
 
-export const VERSION: string = (JSON.parse(readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
 
 /** A repository directory argument: must exist and be a directory (usage error otherwise). */
 export async function resolveDir(cwd: string, arg: string | undefined): Promise<string> {

@@ -1,0 +1,89 @@
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { build } from "../../compiler/build.js";
+import { printIR } from "../../compiler/ir/print.js";
+import { FsHost } from "../../compiler/source.js";
+import { isJwsAlgorithm } from "../../runtime/keys.js";
+import { oneOf, parseArgs } from "../args.js";
+import { UsageError, type Command } from "../command.js";
+import { renderText, summary } from "../render/diagnostics.js";
+import { resolveDir } from "../util.js";
+import { writeFileAtomic } from "../fs.js";
+
+export const command: Command = {
+  name: "build",
+  summary: "compile policies into an OPA bundle (policy.wasm, data.json, .manifest)",
+  usage: `Usage: waypost build [DIR] [--out OUTDIR] [--revision REV] [--sign KEY.pem [--sign-alg ALG] [--key-id ID]]
+
+Checks and compiles the policy repository in DIR into OUTDIR/bundle.tar.gz (default OUTDIR:
+DIR/out): an OPA bundle whose policy.wasm follows the OPA Wasm ABI 1.2, with entrypoints
+waypost/decide (0), waypost/suppressed (1) and waypost/consent (2). The same sources always
+give the same bytes.
+
+Options:
+  --out DIR          where to write bundle.tar.gz (created if missing)
+  --revision REV     the manifest revision (default: sha256-<digest of the sources>)
+  --sign KEY.pem     sign the bundle (.signatures.json, as \`opa sign\`) with this private key
+  --sign-alg ALG     RS256 (default for RSA keys), ES256 (EC P-256), PS256, EdDSA, ...
+  --key-id ID        the key id written in the signature
+  --print-ir         print the compiled decision plan (IR) instead of building
+  --timings          print how long each stage took
+  --format FORMAT    text (default) or json (a build report)`,
+  async run(ctx) {
+    const { flags, positionals } = parseArgs(ctx.argv, {
+      out: "string", revision: "string", sign: "string", "sign-alg": "string", "key-id": "string",
+      "print-ir": "boolean", timings: "boolean", format: "string",
+    });
+    if (positionals.length > 1) throw new UsageError("give at most one directory");
+    const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
+    const dir = await resolveDir(ctx.cwd, positionals[0]);
+    const out = path.resolve(ctx.cwd, (flags["out"] as string | undefined) ?? path.join(dir, "out"));
+    let signingKey;
+    if (typeof flags["sign"] === "string") {
+      let pem: string;
+      try {
+        pem = await fs.readFile(path.resolve(ctx.cwd, flags["sign"]), "utf8");
+      } catch {
+        throw new UsageError(`cannot read the signing key \`${flags["sign"]}\``);
+      }
+      const alg = (flags["sign-alg"] as string | undefined) ?? (pem.includes("EC PRIVATE") ? "ES256" : "RS256");
+      if (!isJwsAlgorithm(alg)) throw new UsageError(`unknown signing algorithm \`${alg}\``);
+      signingKey = { pem, alg, ...(typeof flags["key-id"] === "string" ? { keyid: flags["key-id"] } : {}) };
+    }
+    const r = await build(new FsHost(dir), {
+      ...(typeof flags["revision"] === "string" ? { revision: flags["revision"] } : {}),
+      ...(signingKey ? { signingKey } : {}),
+    });
+    const s = r.state;
+    const sum = summary(s.diagnostics, s.files.size);
+    if (!r.bundle) {
+      if (format === "json") ctx.stdout(JSON.stringify({ ok: false, errors: sum.errors, warnings: sum.warnings }) + "\n");
+      ctx.stderr(renderText(s.diagnostics, s.files, ctx.color));
+      ctx.stderr(`✖ build failed: ${sum.text}\n`);
+      return 1;
+    }
+    if (flags["print-ir"]) {
+      ctx.stdout(printIR(s.ir!) + "\n");
+      return 0;
+    }
+    if (s.diagnostics.length) ctx.stderr(renderText(s.diagnostics, s.files, ctx.color));
+    const file = path.join(out, "bundle.tar.gz");
+    await writeFileAtomic(file, r.bundle);
+    const plan = s.ir!.plan;
+    const report = {
+      ok: true, bundle: file, revision: r.revision, bytes: r.bundle.length, wasm_bytes: r.wasm!.length,
+      source_digest: `sha256:${r.digest}`, nodes: plan.nodes.length, conditions: s.ir!.conds.length,
+      lists: Object.fromEntries(Object.entries(r.data!.waypost.lists).map(([k, v]) => [k, Object.keys(v).length])),
+      timings_ms: Object.fromEntries(r.timings.map((t) => [t.stage, Number(t.ms.toFixed(1))])),
+    };
+    if (format === "json") ctx.stdout(JSON.stringify(report, null, 2) + "\n");
+    else {
+      ctx.stdout(`✔ built ${path.relative(ctx.cwd, file) || file} (${report.bytes} bytes, policy.wasm ${report.wasm_bytes} bytes)\n`);
+      ctx.stdout(`  revision ${r.revision}\n  ${report.nodes} journey nodes, ${report.conditions} compiled conditions, ${Object.keys(report.lists).length} lists\n`);
+      ctx.stdout(`  entrypoints waypost/decide, waypost/suppressed, waypost/consent\n`);
+      if (signingKey) ctx.stdout(`  signed with ${signingKey.alg}\n`);
+    }
+    if (flags["timings"]) for (const t of r.timings) ctx.stderr(`${t.stage.padEnd(10)} ${t.ms.toFixed(1)} ms\n`);
+    return 0;
+  },
+};
