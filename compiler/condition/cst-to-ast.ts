@@ -14,6 +14,11 @@ type Ctx = Record<string, CstElement[] | undefined>;
 
 const isToken = (e: CstElement): e is IToken => "image" in e;
 const tokSpan = (t: IToken): LocalSpan => ({ start: t.startOffset, end: t.startOffset + t.image.length });
+// Composite nodes take their extent from the CST, so `not (a)` spans through its `)`.
+const cstSpan = (first: CstNode, last: CstNode): LocalSpan => ({
+  start: first.location?.startOffset ?? 0,
+  end: (last.location?.endOffset ?? -1) + 1,
+});
 
 function nodes(ctx: Ctx, key: string): CstNode[] {
   return (ctx[key] ?? []).filter((e): e is CstNode => !isToken(e));
@@ -65,23 +70,26 @@ class AstBuilder extends BaseVisitor {
 
   private nary(ctx: Ctx, sub: string, opKey: string, kind: "and" | "or"): Expr {
     tokens(ctx, opKey).forEach((t) => this.spelling(t));
-    const args = nodes(ctx, sub).map((n) => this.visit(n) as Expr);
+    const subs = nodes(ctx, sub);
+    const args = subs.map((n) => this.visit(n) as Expr);
     if (args.length === 1) return args[0]!;
-    return { kind, args, span: { start: args[0]!.span.start, end: args[args.length - 1]!.span.end } };
+    return { kind, args, span: cstSpan(subs[0]!, subs[subs.length - 1]!) };
   }
 
   notExpr(ctx: Ctx): Expr {
     const op = tokens(ctx, "NotOp")[0];
     if (!op) return this.visit(nodes(ctx, "comparison")[0]!) as Expr;
     this.spelling(op);
-    const arg = this.visit(nodes(ctx, "notExpr")[0]!) as Expr;
-    return { kind: "not", arg, span: { start: op.startOffset, end: arg.span.end } };
+    const argNode = nodes(ctx, "notExpr")[0]!;
+    const arg = this.visit(argNode) as Expr;
+    return { kind: "not", arg, span: { start: op.startOffset, end: cstSpan(argNode, argNode).end } };
   }
 
   comparison(ctx: Ctx): Expr {
-    const [left, right] = nodes(ctx, "operand").map((n) => this.visit(n) as Expr);
+    const ops = nodes(ctx, "operand");
+    const [left, right] = ops.map((n) => this.visit(n) as Expr);
     if (!right) return left!;
-    const span = { start: left!.span.start, end: right.span.end };
+    const span = cstSpan(ops[0]!, ops[1]!);
     const cmp = tokens(ctx, "CmpOp")[0];
     if (cmp) {
       if (cmp.tokenType === T.SingleEq)
