@@ -1,0 +1,614 @@
+// The decision engine of docs/ir.md (steps 1-10 and the three entrypoints). It reads the plan
+// from data.waypost.plan and calls the policy's compiled conditions through eval_cond, which
+// the emitter splices in (a br_table dispatcher over the generated condition functions).
+import { alloc } from "./mem";
+import {
+  T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, V_NULL, V_TRUE, V_FALSE,
+  isTrue, isStr, isNum, isArr, isObj, boolV, arrAt, newNum, newStr, newObj, objPush, objPushS,
+  objGet, objGetV, strEq, deepEq, bytesEq,
+} from "./value";
+import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN } from "./time";
+import {
+  S_WAYPOST, S_PLAN, S_LISTS, S_REVISION, S_SYSTEMS, S_EVENTS, S_EVENT_FIELDS, S_NODES, S_FIELDS,
+  S_OFFSETS_MS, S_QUIET_HOURS, S_KEYS, S_CUSTOMER, S_UTC_OFFSET, S_REASONS, S_SYSTEM, S_EVENT,
+  S_NODE, S_NOW, S_CONTEXT, S_HISTORY, S_INPUT, S_ID, S_VALID_FROM, S_VALID_UNTIL, S_ROLLOUT_BP,
+  S_ROLLOUT_SALT, S_REQUIRED, S_CONDITIONS, S_COND, S_REASON, S_FAIL, S_GATES, S_CHANNEL,
+  S_OUTCOME, S_UNTIL, S_PASS, S_STEP, S_CONSENT, S_CHANNELS, S_TEMPLATES, S_OFFER, S_EXPERIMENT,
+  S_SALT, S_HOLDOUT_BP, S_VARIANTS, S_WEIGHT_BP, S_EXPLANATION, S_REVIEW_REASON, S_RISK, S_HIGH,
+  S_TYPE, S_NULLABLE, S_VALUES, S_MIN, S_MAX, S_TY_STRING, S_TY_NUMBER, S_TY_INTEGER, S_TY_BOOLEAN,
+  S_TY_TIMESTAMP, S_TY_DATE, S_TY_STRING_ARR, S_TY_NUMBER_ARR, S_START_MIN, S_END_MIN, S_KIND,
+  S_SUPPRESSION, S_MATCH, S_O_SEND, S_O_DEFER, S_O_REVIEW, S_O_HOLDOUT, S_O_SUPPRESS, S_O_DENY,
+  S_R_INVALID_REQUEST, S_R_SYSTEM_NOT_ALLOWED, S_R_UNKNOWN_EVENT, S_R_FIELD_NOT_ALLOWED,
+  S_R_INVALID_FIELD, S_R_MISSING_FIELD, S_R_NO_ELIGIBLE_NODE, S_TEMPLATE, S_VARIANT, S_SEND_AT,
+  S_DETAIL, S_SUPPRESSED, S_CODE, S_POLICY, S_MESSAGE, S_SOURCE, S_VARIANT_SUFFIX,
+} from "./strings";
+
+// Spliced in by the emitter: value of condition `i` (0 = undefined).
+@external("waypost", "eval_cond")
+declare function evalCond(i: i32): usize;
+
+// ---------------------------------------------------------------------------------------------
+// Per-evaluation state, read by the condition helpers (ops.ts).
+export let gCtx: usize = 0; // request.context
+export let gNow: f64 = 0; // request.now in ms
+export let gNowV: usize = 0; // the same as a number value
+export let gHistory: usize = 0; // request.history (0 when absent)
+export let gOffsetMin: f64 = 0; // context[plan.keys.utc_offset] when a number, else 0
+export let gLists: usize = 0; // data.waypost.lists
+let gCustomer: usize = 0; // context[plan.keys.customer] when a string
+let gSystemNodes: usize = 0; // plan.systems[system]
+let gEventNodes: usize = 0; // plan.events[event]
+let gReqNode: usize = 0; // request.node
+
+// ---------------------------------------------------------------------------------------------
+// Plan cache: pointers into data, valid while the same data value is loaded. The exported
+// opa_json_parse bumps parseGen, so a setData (which re-parses, maybe at the same address)
+// invalidates it; the fast path parses its input internally and keeps it.
+export let parseGen: u32 = 0;
+let cacheGen: u32 = 0xffffffff;
+let cacheData: usize = 0;
+let pPlan: usize = 0;
+let pRevision: usize = 0;
+let pSystems: usize = 0;
+let pEvents: usize = 0;
+let pEventFields: usize = 0;
+let pNodes: usize = 0;
+let pFields: usize = 0;
+let pOffsets: usize = 0;
+let pQuiet: usize = 0;
+let pKeyCustomer: usize = 0;
+let pKeyOffset: usize = 0;
+let pReasons: usize = 0;
+let pPlanLists: usize = 0;
+
+function loadPlan(data: usize): void {
+  if (data == cacheData && parseGen == cacheGen) return;
+  cacheData = data;
+  cacheGen = parseGen;
+  let w = objGetV(data, S_WAYPOST);
+  pPlan = objGetV(w, S_PLAN);
+  gLists = objGetV(w, S_LISTS);
+  pRevision = objGetV(w, S_REVISION);
+  if (pRevision == 0) pRevision = V_NULL;
+  pSystems = objGetV(pPlan, S_SYSTEMS);
+  pEvents = objGetV(pPlan, S_EVENTS);
+  pEventFields = objGetV(pPlan, S_EVENT_FIELDS);
+  pNodes = objGetV(pPlan, S_NODES);
+  pFields = objGetV(pPlan, S_FIELDS);
+  pOffsets = objGetV(pPlan, S_OFFSETS_MS);
+  pQuiet = objGetV(pPlan, S_QUIET_HOURS);
+  let keys = objGetV(pPlan, S_KEYS);
+  pKeyCustomer = objGetV(keys, S_CUSTOMER);
+  pKeyOffset = objGetV(keys, S_UTC_OFFSET);
+  pReasons = objGetV(pPlan, S_REASONS);
+  pPlanLists = objGetV(pPlan, S_LISTS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Growable vectors of value addresses [len, cap, dataPtr], convertible to array values.
+
+function vecNew(cap: u32): usize {
+  let v = alloc(12);
+  store<u32>(v, 0);
+  store<u32>(v, cap, 4);
+  store<u32>(v, alloc(<usize>cap << 2), 8);
+  return v;
+}
+
+function vecPush(v: usize, x: usize): void {
+  let n = load<u32>(v), cap = load<u32>(v, 4);
+  if (n == cap) {
+    let nd = alloc(<usize>cap << 3);
+    memory.copy(nd, load<u32>(v, 8), <usize>n << 2);
+    store<u32>(v, cap << 1, 4);
+    store<u32>(v, nd, 8);
+  }
+  store<u32>(load<u32>(v, 8) + (<usize>n << 2), x);
+  store<u32>(v, n + 1);
+}
+
+function vecArr(v: usize): usize {
+  let a = alloc(12);
+  store<u32>(a, T_ARR);
+  store<u32>(a, load<u32>(v), 4);
+  store<u32>(a, load<u32>(v, 8), 8);
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** Length of a value's array (0 if not an array). */
+// @ts-ignore: decorator
+@inline function alen(a: usize): u32 { return isArr(a) ? load<u32>(a, 4) : 0; }
+
+/** String-equality membership (JS `includes` over strings). */
+function hasStr(a: usize, s: usize): bool {
+  if (!isStr(s)) return false;
+  let n = alen(a);
+  for (let i: u32 = 0; i < n; i++) {
+    let x = arrAt(a, i);
+    if (isStr(x) && strEq(x, s)) return true;
+  }
+  return false;
+}
+
+function cmpBytes(pa: usize, la: u32, pb: usize, lb: u32): i32 {
+  let n = la < lb ? la : lb;
+  for (let i: u32 = 0; i < n; i++) {
+    let x = <i32>load<u8>(pa + i), y = <i32>load<u8>(pb + i);
+    if (x != y) return x - y;
+  }
+  return <i32>la - <i32>lb;
+}
+
+/** Condition `idx` (a number value) holds: its value is exactly true. */
+function holds(idx: usize): bool {
+  return isTrue(condVal(idx));
+}
+
+function condVal(idx: usize): usize {
+  if (!isNum(idx)) return 0;
+  let x = load<f64>(idx, 16);
+  if (!(x >= 0 && x < 2147483648) || x != Math.floor(x)) return 0;
+  return evalCond(<i32>x);
+}
+
+/** FNV-1a 32 over bytes; h is the running state. */
+function fnv(h: u32, p: usize, n: u32): u32 {
+  let end = p + <usize>n;
+  while (p < end) {
+    h = (h ^ <u32>load<u8>(p)) * 16777619;
+    p++;
+  }
+  return h;
+}
+
+/** bucket(salt [+ suffix], id) = fnv1a32(salt suffix ":" id) mod 10000 (docs/ir.md). */
+function bucket(salt: usize, suffix: usize, id: usize): u32 {
+  let h: u32 = 2166136261;
+  if (isStr(salt)) h = fnv(h, load<u32>(salt, 8), load<u32>(salt, 4));
+  if (suffix != 0) h = fnv(h, load<u32>(suffix, 8), load<u32>(suffix, 4));
+  h = (h ^ 0x3a) * 16777619;
+  h = fnv(h, load<u32>(id, 8), load<u32>(id, 4));
+  return h % 10000;
+}
+
+function numOr(v: usize, d: f64): f64 { return isNum(v) ? load<f64>(v, 16) : d; }
+
+/** lists[list][item] exists and is null or a time strictly after now. */
+export function inList(lp: usize, ll: u32, item: usize): bool {
+  if (!isStr(item)) return false;
+  let entries = objGet(gLists, lp, ll);
+  if (!isObj(entries)) return false;
+  let e = objGetV(entries, item);
+  if (e == 0) return false;
+  let t = load<u32>(e);
+  if (t == T_NULL) return true;
+  if (t != T_STR) return false;
+  let x = parseTime(load<u32>(e, 8), load<u32>(e, 4));
+  return timeOk && x > gNow;
+}
+
+// Canonical reason keys, in output order.
+/**
+ * A plan reason as output: `code, policy, message, source, channel?, detail?` (only the keys the
+ * plan reason has). The plan's own object is reused when it already has exactly that shape.
+ */
+function reasonOut(r: usize, detail: usize): usize {
+  if (!isObj(r)) return V_NULL;
+  let code = objGetV(r, S_CODE), policy = objGetV(r, S_POLICY), message = objGetV(r, S_MESSAGE);
+  let source = objGetV(r, S_SOURCE), channel = objGetV(r, S_CHANNEL);
+  let n = load<u32>(r, 4);
+  if (detail == 0 && code != 0 && policy != 0 && message != 0 && source != 0 && n == (channel != 0 ? 5 : 4)) {
+    // Same key set; reuse only if also in canonical order.
+    let e = <usize>load<u32>(r, 8);
+    if (load<u32>(e, 8) == code && load<u32>(e, 24) == policy && load<u32>(e, 40) == message
+        && load<u32>(e, 56) == source && (channel == 0 || load<u32>(e, 72) == channel)) return r;
+  }
+  let o = newObj(6);
+  if (code != 0) objPushS(o, S_CODE, code);
+  if (policy != 0) objPushS(o, S_POLICY, policy);
+  if (message != 0) objPushS(o, S_MESSAGE, message);
+  if (source != 0) objPushS(o, S_SOURCE, source);
+  if (channel != 0) objPushS(o, S_CHANNEL, channel);
+  if (detail != 0) objPushS(o, S_DETAIL, detail);
+  return o;
+}
+
+/** Appends plan.reasons[code] (+ detail) to vec R when the plan has it. */
+function pushEngineReason(R: usize, code: usize, detail: usize): void {
+  let r = objGetV(pReasons, code);
+  if (r != 0) vecPush(R, reasonOut(r, detail));
+}
+
+// @ts-ignore: decorator
+@inline function orNull(v: usize): usize { return v == 0 ? V_NULL : v; }
+
+function decision(outcome: usize, R: usize, node: usize, channel: usize, template: usize, offer: usize,
+    variant: usize, sendAt: usize, explanation: usize): usize {
+  let o = newObj(10);
+  objPushS(o, S_OUTCOME, outcome);
+  objPushS(o, S_NODE, orNull(node));
+  objPushS(o, S_CHANNEL, orNull(channel));
+  objPushS(o, S_TEMPLATE, orNull(template));
+  objPushS(o, S_OFFER, orNull(offer));
+  objPushS(o, S_VARIANT, orNull(variant));
+  objPushS(o, S_SEND_AT, orNull(sendAt));
+  objPushS(o, S_REASONS, vecArr(R));
+  objPushS(o, S_EXPLANATION, orNull(explanation));
+  objPushS(o, S_REVISION, pRevision);
+  return o;
+}
+
+function deny(code: usize, detail: usize, R: usize): usize {
+  if (R == 0) R = vecNew(4);
+  pushEngineReason(R, code, detail);
+  return decision(S_O_DENY, R, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/** Falsy JSON (false, 0, "", null) is what the SDK treats as "no input". */
+function isFalsy(v: usize): bool {
+  if (v == 0) return true;
+  let t = load<u32>(v);
+  if (t == T_NULL) return true;
+  if (t == T_BOOL) return load<u32>(v, 4) == 0;
+  if (t == T_NUM) return load<f64>(v, 16) == 0;
+  if (t == T_STR) return load<u32>(v, 4) == 0;
+  return false;
+}
+
+/** A context value against its data-dictionary entry (step 4). A key without a spec passes. */
+function fieldOk(spec: usize, v: usize): bool {
+  if (!isObj(spec)) return true;
+  let t = load<u32>(v);
+  if (t == T_NULL) return isTrue(objGetV(spec, S_NULLABLE));
+  let ty = objGetV(spec, S_TYPE);
+  if (!isStr(ty)) return false;
+  if (strEq(ty, S_TY_STRING)) {
+    if (t != T_STR) return false;
+  } else if (strEq(ty, S_TY_NUMBER)) {
+    if (t != T_NUM) return false;
+  } else if (strEq(ty, S_TY_INTEGER)) {
+    if (t != T_NUM) return false;
+    let x = load<f64>(v, 16);
+    if (!isFinite(x) || x != Math.floor(x)) return false;
+  } else if (strEq(ty, S_TY_BOOLEAN)) {
+    if (t != T_BOOL) return false;
+  } else if (strEq(ty, S_TY_TIMESTAMP) || strEq(ty, S_TY_DATE)) {
+    if (t != T_STR) return false;
+    parseTime(load<u32>(v, 8), load<u32>(v, 4));
+    if (!timeOk) return false;
+  } else if (strEq(ty, S_TY_STRING_ARR) || strEq(ty, S_TY_NUMBER_ARR)) {
+    if (t != T_ARR) return false;
+    let want = strEq(ty, S_TY_STRING_ARR) ? T_STR : T_NUM;
+    let n = load<u32>(v, 4);
+    for (let i: u32 = 0; i < n; i++) if (load<u32>(arrAt(v, i)) != want) return false;
+  } else return false;
+  // values / min / max constrain scalar strings and numbers (not array elements).
+  if (t == T_STR) {
+    let vals = objGetV(spec, S_VALUES);
+    if (isArr(vals) && !hasStr(vals, v)) return false;
+  } else if (t == T_NUM) {
+    let x = load<f64>(v, 16);
+    let mn = objGetV(spec, S_MIN), mx = objGetV(spec, S_MAX);
+    if (isNum(mn) && x < load<f64>(mn, 16)) return false;
+    if (isNum(mx) && x > load<f64>(mx, 16)) return false;
+  }
+  return true;
+}
+
+/** Steps 1-4. Returns 0 when the request passes (globals set), else the deny decision. */
+function check(input: usize): usize {
+  // 1. Request shape.
+  if (isFalsy(input)) return deny(S_R_INVALID_REQUEST, S_INPUT, 0);
+  let sys = objGetV(input, S_SYSTEM);
+  if (!isStr(sys)) return deny(S_R_INVALID_REQUEST, S_SYSTEM, 0);
+  let ev = objGetV(input, S_EVENT);
+  if (!isStr(ev)) return deny(S_R_INVALID_REQUEST, S_EVENT, 0);
+  let nowS = objGetV(input, S_NOW);
+  if (!isStr(nowS)) return deny(S_R_INVALID_REQUEST, S_NOW, 0);
+  let now = parseTime(load<u32>(nowS, 8), load<u32>(nowS, 4));
+  if (!timeOk) return deny(S_R_INVALID_REQUEST, S_NOW, 0);
+  let ctx = objGetV(input, S_CONTEXT);
+  if (!isObj(ctx)) return deny(S_R_INVALID_REQUEST, S_CONTEXT, 0);
+  let node = objGetV(input, S_NODE);
+  if (node != 0 && !isStr(node)) return deny(S_R_INVALID_REQUEST, S_NODE, 0);
+  let hist = objGetV(input, S_HISTORY);
+  if (hist != 0 && !isArr(hist)) return deny(S_R_INVALID_REQUEST, S_HISTORY, 0);
+  // 2. System. 3. Event.
+  gSystemNodes = objGetV(pSystems, sys);
+  if (!isArr(gSystemNodes)) return deny(S_R_SYSTEM_NOT_ALLOWED, sys, 0);
+  gEventNodes = objGetV(pEvents, ev);
+  if (!isArr(gEventNodes)) return deny(S_R_UNKNOWN_EVENT, ev, 0);
+  // 4. Minimal context: the smallest (by bytes) key outside the event's set, then the smallest
+  // key whose value fails its spec. One pass each, no sorting.
+  let allowed = objGetV(pEventFields, ev);
+  let n = load<u32>(ctx, 4);
+  let e0 = <usize>load<u32>(ctx, 8);
+  let badP: usize = 0, badL: u32 = 0, bad = false;
+  let e = e0;
+  for (let i: u32 = 0; i < n; i++, e += 16) {
+    let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
+    if (objGet(allowed, kp, kl) != 0) continue;
+    if (!bad || cmpBytes(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
+  }
+  if (bad) return deny(S_R_FIELD_NOT_ALLOWED, newStr(badP, badL), 0);
+  e = e0;
+  for (let i: u32 = 0; i < n; i++, e += 16) {
+    let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
+    if (fieldOk(objGet(pFields, kp, kl), load<u32>(e, 8))) continue;
+    if (!bad || cmpBytes(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
+  }
+  if (bad) return deny(S_R_INVALID_FIELD, newStr(badP, badL), 0);
+
+  gCtx = ctx;
+  gNow = now;
+  gNowV = newNum(now);
+  gHistory = hist;
+  gReqNode = node;
+  gOffsetMin = 0;
+  if (isStr(pKeyOffset)) {
+    let off = objGetV(ctx, pKeyOffset);
+    if (isNum(off) && isFinite(load<f64>(off, 16))) gOffsetMin = load<f64>(off, 16);
+  }
+  gCustomer = 0;
+  if (isStr(pKeyCustomer)) {
+    let c = objGetV(ctx, pKeyCustomer);
+    if (isStr(c)) gCustomer = c;
+  }
+  return 0;
+}
+
+// Step 5 result: the selected node, or 0 with selDecision set.
+let selDecision: usize = 0;
+
+function select(): usize {
+  let pending = vecNew(8);
+  let m = load<u32>(gEventNodes, 4);
+  let nodesLen = alen(pNodes);
+  for (let k: u32 = 0; k < m; k++) {
+    let idxV = arrAt(gEventNodes, k);
+    if (!isNum(idxV)) continue;
+    let idx = load<f64>(idxV, 16);
+    if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
+    let n = arrAt(pNodes, <u32>idx);
+    let id = objGetV(n, S_ID);
+    if (!hasStr(gSystemNodes, id)) continue;
+    if (gReqNode != 0 && !strEq(id, gReqNode)) continue;
+    let vf = objGetV(n, S_VALID_FROM);
+    if (isNum(vf) && gNow < load<f64>(vf, 16)) continue;
+    let vu = objGetV(n, S_VALID_UNTIL);
+    if (isNum(vu) && gNow >= load<f64>(vu, 16)) continue;
+    let rb = objGetV(n, S_ROLLOUT_BP);
+    if (isNum(rb) && load<f64>(rb, 16) < 10000) {
+      // Without a customer id the node cannot be proven to be in the rollout: skip it.
+      if (gCustomer == 0 || <f64>bucket(objGetV(n, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) continue;
+    }
+    let req = objGetV(n, S_REQUIRED);
+    let rn = alen(req);
+    for (let i: u32 = 0; i < rn; i++) {
+      let f = arrAt(req, i);
+      if (isStr(f) && objGetV(gCtx, f) == 0) {
+        selDecision = deny(S_R_MISSING_FIELD, f, 0);
+        return 0;
+      }
+    }
+    let conds = objGetV(n, S_CONDITIONS);
+    let cn = alen(conds);
+    let failed = false;
+    for (let i: u32 = 0; i < cn; i++) {
+      let nc = arrAt(conds, i);
+      if (!holds(objGetV(nc, S_COND))) {
+        vecPush(pending, reasonOut(objGetV(nc, S_FAIL), 0));
+        failed = true;
+        break;
+      }
+    }
+    if (!failed) return n;
+  }
+  selDecision = deny(S_R_NO_ELIGIBLE_NODE, 0, pending);
+  return 0;
+}
+
+/** waypost/decide */
+function decide(input: usize): usize {
+  let d = check(input);
+  if (d != 0) return d;
+  let n = select();
+  if (n == 0) return selDecision;
+  let id = objGetV(n, S_ID);
+
+  // 6. Selected node: condition reasons, then gates in order.
+  let R = vecNew(16);
+  let conds = objGetV(n, S_CONDITIONS);
+  let cn = alen(conds);
+  for (let i: u32 = 0; i < cn; i++) vecPush(R, reasonOut(objGetV(arrAt(conds, i), S_REASON), 0));
+  let chans = objGetV(n, S_CHANNELS);
+  let chN = alen(chans);
+  // Remaining channels: a copy we remove from (0 marks a removed slot).
+  let rem = alloc(<usize>chN << 2 | 4);
+  for (let i: u32 = 0; i < chN; i++) store<u32>(rem + (<usize>i << 2), arrAt(chans, i));
+  let left = chN;
+  let anySuppress = false;
+  let gates = objGetV(n, S_GATES);
+  let gn = alen(gates);
+  for (let gi: u32 = 0; gi < gn; gi++) {
+    let g = arrAt(gates, gi);
+    let gch = objGetV(g, S_CHANNEL);
+    if (gch == 0) {
+      if (holds(objGetV(g, S_COND))) {
+        vecPush(R, reasonOut(objGetV(g, S_REASON), 0));
+        let outcome = objGetV(g, S_OUTCOME);
+        if (isStr(outcome) && strEq(outcome, S_O_DEFER)) {
+          let t = toTime(condVal(objGetV(g, S_UNTIL)));
+          let at: usize = timeOk ? formatTime(t) : 0;
+          if (at == 0) return decision(S_O_SUPPRESS, R, id, 0, 0, 0, 0, 0, 0);
+          return decision(S_O_DEFER, R, id, 0, 0, 0, 0, at, 0);
+        }
+        return decision(orNull(outcome), R, id, 0, 0, 0, 0, 0, 0);
+      }
+      let pass = objGetV(g, S_PASS);
+      if (isObj(pass)) vecPush(R, reasonOut(pass, 0));
+      continue;
+    }
+    if (!isStr(gch)) continue;
+    let present = false;
+    for (let i: u32 = 0; i < chN; i++) {
+      let c = load<u32>(rem + (<usize>i << 2));
+      if (c != 0 && isStr(c) && strEq(c, gch)) { present = true; break; }
+    }
+    if (!present) continue;
+    if (holds(objGetV(g, S_COND))) {
+      for (let i: u32 = 0; i < chN; i++) {
+        let a = rem + (<usize>i << 2);
+        let c = load<u32>(a);
+        if (c != 0 && isStr(c) && strEq(c, gch)) { store<u32>(a, 0); left--; }
+      }
+      vecPush(R, reasonOut(objGetV(g, S_REASON), 0));
+      let outcome = objGetV(g, S_OUTCOME);
+      if (isStr(outcome) && strEq(outcome, S_O_SUPPRESS)) anySuppress = true;
+    } else {
+      let pass = objGetV(g, S_PASS);
+      if (isObj(pass)) vecPush(R, reasonOut(pass, 0));
+    }
+  }
+  if (left == 0) return decision(anySuppress ? S_O_SUPPRESS : S_O_DENY, R, id, 0, 0, 0, 0, 0, 0);
+  let channel: usize = 0;
+  for (let i: u32 = 0; i < chN; i++) {
+    channel = load<u32>(rem + (<usize>i << 2));
+    if (channel != 0) break;
+  }
+  let template: usize = 0;
+  if (isStr(channel)) {
+    template = objGetV(objGetV(n, S_TEMPLATES), channel);
+    if (!isStr(template)) template = 0;
+  }
+
+  // 7. Experiment. Without a customer id both bucket tests fail: no holdout, no variant.
+  let variant: usize = 0;
+  let x = objGetV(n, S_EXPERIMENT);
+  if (isObj(x) && gCustomer != 0) {
+    let salt = objGetV(x, S_SALT);
+    if (<f64>bucket(salt, 0, gCustomer) < numOr(objGetV(x, S_HOLDOUT_BP), 0)) {
+      pushEngineReason(R, S_O_HOLDOUT, 0);
+      return decision(S_O_HOLDOUT, R, id, channel, template, 0, 0, 0, 0);
+    }
+    let vb = <f64>bucket(salt, S_VARIANT_SUFFIX, gCustomer);
+    let vars = objGetV(x, S_VARIANTS);
+    let vn = alen(vars);
+    let cum: f64 = 0;
+    for (let i: u32 = 0; i < vn; i++) {
+      let v = arrAt(vars, i);
+      cum += numOr(objGetV(v, S_WEIGHT_BP), 0);
+      if (cum > vb) { variant = objGetV(v, S_ID); break; }
+    }
+  }
+
+  // 8. Action: channel, template (above), offer (below). 9. Send time.
+  let t = gNow;
+  if (isStr(channel)) t += numOr(objGetV(pOffsets, channel), 0);
+  let deferred = false;
+  let qn = alen(pQuiet);
+  for (let i: u32 = 0; i < qn; i++) {
+    let q = arrAt(pQuiet, i);
+    if (!hasStr(objGetV(q, S_CHANNELS), channel)) continue;
+    let m = floorModF(Math.floor((t + gOffsetMin * MS_MIN) / MS_MIN), 1440);
+    let s = numOr(objGetV(q, S_START_MIN), 0), en = numOr(objGetV(q, S_END_MIN), 0);
+    let inW = s < en ? (s <= m && m < en) : (m >= s || m < en);
+    if (!inW) continue;
+    t = Math.floor(t / MS_MIN) * MS_MIN + floorModF(en - m + 1440, 1440) * MS_MIN;
+    deferred = true;
+    vecPush(R, reasonOut(objGetV(q, S_REASON), 0));
+  }
+
+  // 10. Outcome.
+  let outcome = deferred ? S_O_DEFER : S_O_SEND;
+  let risk = objGetV(n, S_RISK);
+  if (isStr(risk) && strEq(risk, S_HIGH)) {
+    outcome = S_O_REVIEW;
+    let rr = objGetV(n, S_REVIEW_REASON);
+    if (isObj(rr)) vecPush(R, reasonOut(rr, 0));
+  }
+  return decision(outcome, R, id, channel, template, objGetV(n, S_OFFER), variant, formatTime(t),
+    objGetV(n, S_EXPLANATION));
+}
+
+/** waypost/suppressed: steps 1-4, then the suppression lists that hold the request. */
+function suppressed(input: usize): usize {
+  let d = check(input);
+  if (d != 0) return d;
+  let hits = vecNew(8);
+  if (isObj(pPlanLists)) {
+    let n = load<u32>(pPlanLists, 4);
+    let e = <usize>load<u32>(pPlanLists, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      let l = load<u32>(e, 8);
+      let kind = objGetV(l, S_KIND);
+      if (!isStr(kind) || !strEq(kind, S_SUPPRESSION)) continue;
+      let match = objGetV(l, S_MATCH);
+      if (!isStr(match)) continue;
+      let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
+      if (inList(kp, kl, objGetV(gCtx, match))) vecPush(hits, newStr(kp, kl));
+    }
+  }
+  // Sort the hit ids by bytes (insertion sort: a handful of lists).
+  let hn = load<u32>(hits), hp = <usize>load<u32>(hits, 8);
+  for (let i: u32 = 1; i < hn; i++) {
+    let x = load<u32>(hp + (<usize>i << 2));
+    let j = i;
+    while (j > 0) {
+      let y = load<u32>(hp + (<usize>(j - 1) << 2));
+      if (cmpBytes(load<u32>(y, 8), load<u32>(y, 4), load<u32>(x, 8), load<u32>(x, 4)) <= 0) break;
+      store<u32>(hp + (<usize>j << 2), y);
+      j--;
+    }
+    store<u32>(hp + (<usize>j << 2), x);
+  }
+  let o = newObj(2);
+  objPushS(o, S_SUPPRESSED, boolV(hn > 0));
+  objPushS(o, S_LISTS, vecArr(hits));
+  return o;
+}
+
+/** waypost/consent: steps 1-5, then per channel of the node whether consent gates let it pass. */
+function consent(input: usize): usize {
+  let d = check(input);
+  if (d != 0) return d;
+  let n = select();
+  if (n == 0) return selDecision;
+  let gates = objGetV(n, S_GATES);
+  let gn = alen(gates);
+  let chans = objGetV(n, S_CHANNELS);
+  let chN = alen(chans);
+  let out = newObj(chN);
+  for (let i: u32 = 0; i < chN; i++) {
+    let ch = arrAt(chans, i);
+    if (!isStr(ch)) continue;
+    if (objGetV(out, ch) != 0) continue; // a repeated channel is one key
+    let blocked = false;
+    for (let gi: u32 = 0; gi < gn && !blocked; gi++) {
+      let g = arrAt(gates, gi);
+      let step = objGetV(g, S_STEP);
+      if (!isStr(step) || !strEq(step, S_CONSENT)) continue;
+      let gch = objGetV(g, S_CHANNEL);
+      if (gch != 0 && !(isStr(gch) && strEq(gch, ch))) continue;
+      if (holds(objGetV(g, S_COND))) blocked = true;
+    }
+    objPush(out, load<u32>(ch, 8), load<u32>(ch, 4), boolV(!blocked));
+  }
+  let o = newObj(2);
+  objPushS(o, S_NODE, objGetV(n, S_ID));
+  objPushS(o, S_CHANNELS, out);
+  return o;
+}
+
+export const EP_COUNT: u32 = 3;
+
+/** Runs entrypoint ep (0 decide, 1 suppressed, 2 consent); returns the result value. */
+export function evaluate(ep: u32, data: usize, input: usize): usize {
+  loadPlan(data);
+  if (ep == 1) return suppressed(input);
+  if (ep == 2) return consent(input);
+  return decide(input);
+}

@@ -1,0 +1,95 @@
+// Entry of the Waypost runtime library: the OPA Wasm ABI 1.2 exports and the `wp_*` helpers
+// the generated condition code calls. Built once by scripts/build-wasmlib.mjs into a WAT
+// template; compiler/emit splices the policy's conditions into it.
+import { alloc, heapPtr, setHeap, initHeap, opa_abort } from "./mem";
+import { parseJSON, dumpJSON, dumpBegin, dumpEnd, dumpValue, putBytes } from "./json";
+import { newArr, arrPush, newObj, objPushS } from "./value";
+import { evaluate, EP_COUNT } from "./engine";
+import * as engine from "./engine";
+import { initStrings, S_ENTRYPOINTS_JSON, S_BUILTINS_JSON, S_E_ENTRYPOINT, S_RESULT, S_RS_OPEN, S_RS_CLOSE } from "./strings";
+
+initStrings();
+initHeap();
+
+export const opa_wasm_abi_version: i32 = 1;
+export const opa_wasm_abi_minor_version: i32 = 2;
+
+export function opa_malloc(size: usize): usize { return alloc(size); }
+// Arena allocator: memory is reclaimed wholesale when the host resets the heap pointer.
+export function opa_free(addr: usize): void {}
+export function opa_heap_ptr_get(): usize { return heapPtr; }
+export function opa_heap_ptr_set(addr: usize): void { setHeap(addr); }
+
+export function opa_json_parse(addr: usize, len: usize): usize {
+  engine.parseGen++;
+  return parseJSON(addr, len);
+}
+
+export function opa_json_dump(v: usize): usize { return dumpJSON(v); }
+
+function staticJSON(s: usize): usize { return parseJSON(load<u32>(s, 8), load<u32>(s, 4)); }
+export function builtins(): usize { return staticJSON(S_BUILTINS_JSON); }
+export function entrypoints(): usize { return staticJSON(S_ENTRYPOINTS_JSON); }
+
+function checkEp(ep: u32): void {
+  if (ep >= EP_COUNT) {
+    opa_abort(S_E_ENTRYPOINT + 16);
+    unreachable();
+  }
+}
+
+// Slow path: context [input, data, entrypoint, result].
+export function opa_eval_ctx_new(): usize {
+  let c = alloc(16);
+  store<u32>(c, 0);
+  store<u32>(c, 0, 4);
+  store<u32>(c, 0, 8);
+  store<u32>(c, 0, 12);
+  return c;
+}
+export function opa_eval_ctx_set_input(c: usize, v: usize): void { store<u32>(c, v); }
+export function opa_eval_ctx_set_data(c: usize, v: usize): void { store<u32>(c, v, 4); }
+export function opa_eval_ctx_set_entrypoint(c: usize, ep: u32): void { store<u32>(c, ep, 8); }
+export function opa_eval_ctx_get_result(c: usize): usize { return load<u32>(c, 12); }
+
+function evalCtx(c: usize): i32 {
+  let ep = load<u32>(c, 8);
+  checkEp(ep);
+  let v = evaluate(ep, load<u32>(c, 4), load<u32>(c));
+  let o = newObj(1);
+  objPushS(o, S_RESULT, v);
+  let rs = newArr(1);
+  arrPush(rs, o);
+  store<u32>(c, rs, 12);
+  return 0;
+}
+export { evalCtx as eval };
+
+// Fast path (ABI 1.2): parse the input the SDK wrote at inputAddr, evaluate, dump the result set.
+export function opa_eval(reserved: i32, ep: u32, data: usize, inputAddr: usize, inputLen: usize, heapAddr: usize, format: i32): usize {
+  checkEp(ep);
+  setHeap(heapAddr);
+  let input: usize = inputLen > 0 ? parseJSON(inputAddr, inputLen) : 0;
+  let v = evaluate(ep, data, input);
+  let start = dumpBegin();
+  putBytes(load<u32>(S_RS_OPEN, 8), load<u32>(S_RS_OPEN, 4));
+  dumpValue(v);
+  putBytes(load<u32>(S_RS_CLOSE, 8), load<u32>(S_RS_CLOSE, 4));
+  dumpEnd();
+  return start;
+}
+
+// Condition helpers for generated code (names in compiler/emit/names.ts).
+export {
+  field as wp_field, now as wp_now, toBool as wp_bool, truthy as wp_truthy, cmp as wp_cmp,
+  isIn as wp_in, inListOp as wp_in_list, daysSince as wp_days_since, daysUntil as wp_days_until,
+  hoursSince as wp_hours_since, minutesSince as wp_minutes_since, since as wp_since,
+  until as wp_until, localHour as wp_local_hour, time as wp_time, lower as wp_lower,
+  upper as wp_upper, lenOp as wp_len, contains as wp_contains, startsWith as wp_starts_with,
+  endsWith as wp_ends_with, exists as wp_exists, historyCount as wp_history_count,
+  addMs as wp_add_ms,
+} from "./ops";
+
+// End of the template's static data (asc folds __heap_base into constants, so the build script
+// reads it through this export; the emitter places the policy's constants after it).
+export function wp_static_end(): usize { return __heap_base; }

@@ -1,0 +1,597 @@
+// Strict RFC 8259 JSON parser into tagged values, and the JSON dumper.
+// Strings without escapes and number texts point into the source buffer (zero copy): the SDK
+// keeps that buffer alive below the heap pointer for as long as the parsed value is used.
+import { alloc, ensureMem, heapPtr, setHeap } from "./mem";
+import {
+  T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, HASH_MIN, V_NULL, V_TRUE, V_FALSE,
+  keyHash, bytesEq,
+} from "./value";
+
+// Deeper nesting is rejected (returns 0) instead of overflowing the Wasm stack.
+export const MAX_DEPTH: i32 = 512;
+
+let P: usize = 0; // cursor
+let E: usize = 0; // end of input
+let depth: i32 = 0;
+// Result of parseStrRaw.
+let sPtr: usize = 0;
+let sLen: u32 = 0;
+
+/** Parses len bytes at addr; 0 when they are not exactly one valid JSON text. */
+export function parseJSON(addr: usize, n: usize): usize {
+  P = addr;
+  E = addr + n;
+  depth = 0;
+  skipWs();
+  let v = parseValue();
+  if (v == 0) return 0;
+  skipWs();
+  return P == E ? v : 0;
+}
+
+// @ts-ignore: decorator
+@inline function skipWs(): void {
+  while (P < E) {
+    let c = load<u8>(P);
+    if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) return;
+    P++;
+  }
+}
+
+function lit(w: u32, n: usize, v: usize): usize {
+  // w: the literal's bytes little-endian (4 bytes compared, plus 'e' for "false").
+  if (P + n > E) return 0;
+  if (load<u32>(P) != w) return 0;
+  if (n == 5 && load<u8>(P + 4) != 0x65) return 0;
+  P += n;
+  return v;
+}
+
+function parseValue(): usize {
+  if (P >= E) return 0;
+  let c = load<u8>(P);
+  if (c == 0x22) {
+    if (!parseStrRaw()) return 0;
+    let v = alloc(12);
+    store<u32>(v, T_STR);
+    store<u32>(v, sLen, 4);
+    store<u32>(v, sPtr, 8);
+    return v;
+  }
+  if (c == 0x7b) return parseObj();
+  if (c == 0x5b) return parseArr();
+  if (c == 0x74) return lit(0x65757274, 4, V_TRUE); // "true"
+  if (c == 0x66) return lit(0x736c6166, 5, V_FALSE); // "fals" + "e"
+  if (c == 0x6e) return lit(0x6c6c756e, 4, V_NULL); // "null"
+  if (c == 0x2d || (c >= 0x30 && c <= 0x39)) return parseNum();
+  return 0;
+}
+
+function parseArr(): usize {
+  if (++depth > MAX_DEPTH) return 0;
+  P++;
+  skipWs();
+  // Elements are collected in a temporary linked list ([value, next]) because nested values
+  // are allocated in between; the final contiguous element array is built at the end.
+  let head: usize = 0, tail: usize = 0;
+  let n: u32 = 0;
+  if (P < E && load<u8>(P) == 0x5d) {
+    P++;
+  } else {
+    while (true) {
+      let v = parseValue();
+      if (v == 0) return 0;
+      let node = alloc(8);
+      store<u32>(node, v);
+      store<u32>(node, 0, 4);
+      if (tail == 0) head = node; else store<u32>(tail, node, 4);
+      tail = node;
+      n++;
+      skipWs();
+      if (P >= E) return 0;
+      let c = load<u8>(P);
+      P++;
+      if (c == 0x2c) { skipWs(); continue; }
+      if (c == 0x5d) break;
+      return 0;
+    }
+  }
+  depth--;
+  let a = alloc(12 + (<usize>n << 2));
+  store<u32>(a, T_ARR);
+  store<u32>(a, n, 4);
+  store<u32>(a, a + 12, 8);
+  let dst = a + 12;
+  let node = head;
+  while (node != 0) {
+    store<u32>(dst, load<u32>(node));
+    dst += 4;
+    node = load<u32>(node, 4);
+  }
+  return a;
+}
+
+function parseObj(): usize {
+  if (++depth > MAX_DEPTH) return 0;
+  P++;
+  skipWs();
+  // Members go to a temporary linked list [keyLen, keyPtr, value, next] first (see parseArr).
+  let head: usize = 0, tail: usize = 0;
+  let n: u32 = 0;
+  if (P < E && load<u8>(P) == 0x7d) {
+    P++;
+  } else {
+    while (true) {
+      if (P >= E || load<u8>(P) != 0x22) return 0;
+      if (!parseStrRaw()) return 0;
+      let kp = sPtr, kl = sLen;
+      skipWs();
+      if (P >= E || load<u8>(P) != 0x3a) return 0;
+      P++;
+      skipWs();
+      let v = parseValue();
+      if (v == 0) return 0;
+      let node = alloc(16);
+      store<u32>(node, kl);
+      store<u32>(node, kp, 4);
+      store<u32>(node, v, 8);
+      store<u32>(node, 0, 12);
+      if (tail == 0) head = node; else store<u32>(tail, node, 12);
+      tail = node;
+      n++;
+      skipWs();
+      if (P >= E) return 0;
+      let c = load<u8>(P);
+      P++;
+      if (c == 0x2c) { skipWs(); continue; }
+      if (c == 0x7d) break;
+      return 0;
+    }
+  }
+  depth--;
+  let o = alloc(24 + (<usize>n << 4));
+  let entries = o + 24;
+  store<u32>(o, T_OBJ);
+  store<u32>(o, entries, 8);
+  store<u32>(o, 0, 12);
+  store<u32>(o, 0, 16);
+  let m: u32 = 0; // distinct keys so far
+  let node = head;
+  if (n <= HASH_MIN) {
+    // Duplicate keys: the last value wins, kept at the first key's position (JSON.parse).
+    while (node != 0) {
+      let kl = load<u32>(node), kp = <usize>load<u32>(node, 4), v = load<u32>(node, 8);
+      let e = entries, end = entries + (<usize>m << 4);
+      let dup = false;
+      while (e < end) {
+        if (load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) { store<u32>(e, v, 8); dup = true; break; }
+        e += 16;
+      }
+      if (!dup) {
+        store<u32>(end, kl);
+        store<u32>(end, kp, 4);
+        store<u32>(end, v, 8);
+        store<u32>(end, 0, 12);
+        m++;
+      }
+      node = load<u32>(node, 12);
+    }
+    store<u32>(o, m, 4);
+    return o;
+  }
+  // Large object: hash-index it now (lookups during evaluation must not allocate an index,
+  // the SDK discards everything above the data heap pointer after each evaluation).
+  let cap: u32 = 16;
+  while (cap < n * 2) cap <<= 1;
+  let mask = cap - 1;
+  let table = alloc(<usize>cap << 2);
+  memory.fill(table, 0, <usize>cap << 2);
+  while (node != 0) {
+    let kl = load<u32>(node), kp = <usize>load<u32>(node, 4), v = load<u32>(node, 8);
+    let h = keyHash(kp, kl);
+    let i = h & mask;
+    while (true) {
+      let slotAddr = table + (<usize>i << 2);
+      let slot = load<u32>(slotAddr);
+      if (slot == 0) {
+        let e = entries + (<usize>m << 4);
+        store<u32>(e, kl);
+        store<u32>(e, kp, 4);
+        store<u32>(e, v, 8);
+        store<u32>(e, h, 12);
+        m++;
+        store<u32>(slotAddr, m);
+        break;
+      }
+      let e = entries + (<usize>(slot - 1) << 4);
+      if (load<u32>(e, 12) == h && load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) {
+        store<u32>(e, v, 8);
+        break;
+      }
+      i = (i + 1) & mask;
+    }
+    node = load<u32>(node, 12);
+  }
+  store<u32>(o, m, 4);
+  store<u32>(o, table, 12);
+  store<u32>(o, mask, 16);
+  return o;
+}
+
+// @ts-ignore: decorator
+@inline function isCont(c: u32): bool { return (c & 0xc0) == 0x80; }
+
+/** Validates one UTF-8 sequence starting with lead byte c >= 0x80 at P; advances P. */
+function utf8Seq(c: u32): bool {
+  let p = P;
+  if (c >= 0xc2 && c <= 0xdf) {
+    if (p + 2 > E || !isCont(load<u8>(p + 1))) return false;
+    P = p + 2;
+    return true;
+  }
+  if (c >= 0xe0 && c <= 0xef) {
+    if (p + 3 > E) return false;
+    let c1 = <u32>load<u8>(p + 1);
+    let lo: u32 = c == 0xe0 ? 0xa0 : 0x80;
+    let hi: u32 = c == 0xed ? 0x9f : 0xbf; // no UTF-16 surrogates
+    if (c1 < lo || c1 > hi || !isCont(load<u8>(p + 2))) return false;
+    P = p + 3;
+    return true;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (p + 4 > E) return false;
+    let c1 = <u32>load<u8>(p + 1);
+    let lo: u32 = c == 0xf0 ? 0x90 : 0x80;
+    let hi: u32 = c == 0xf4 ? 0x8f : 0xbf;
+    if (c1 < lo || c1 > hi || !isCont(load<u8>(p + 2)) || !isCont(load<u8>(p + 3))) return false;
+    P = p + 4;
+    return true;
+  }
+  return false;
+}
+
+function hex4(p: usize): i32 {
+  let r: i32 = 0;
+  for (let i: usize = 0; i < 4; i++) {
+    let c = <i32>load<u8>(p + i);
+    let d: i32;
+    if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+    else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+    else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
+    else return -1;
+    r = (r << 4) | d;
+  }
+  return r;
+}
+
+/**
+ * Parses the string at P (on its opening quote) into (sPtr, sLen): the source bytes when there
+ * are no escapes, otherwise a decoded copy. Lone surrogate escapes are kept as WTF-8 (3 bytes,
+ * ED A0..BF xx), which the dumper turns back into \u escapes, as JSON.parse/stringify do.
+ */
+function parseStrRaw(): bool {
+  let start = ++P;
+  let esc = false;
+  while (true) {
+    if (P >= E) return false;
+    let c = <u32>load<u8>(P);
+    if (c == 0x22) break;
+    if (c < 0x20) return false;
+    if (c == 0x5c) {
+      esc = true;
+      P += 2;
+      continue;
+    }
+    if (c < 0x80) { P++; continue; }
+    if (!utf8Seq(c)) return false;
+  }
+  let end = P;
+  if (end > E) return false;
+  P++; // closing quote
+  if (!esc) {
+    sPtr = start;
+    sLen = <u32>(end - start);
+    return true;
+  }
+  // Decoded text is never longer than its escaped source.
+  let out = alloc(end - start);
+  let w = out;
+  let p = start;
+  while (p < end) {
+    let c = <u32>load<u8>(p);
+    if (c != 0x5c) { store<u8>(w++, <u8>c); p++; continue; }
+    if (p + 1 >= end) return false;
+    let e = <u32>load<u8>(p + 1);
+    p += 2;
+    let ch: u32 = 0;
+    switch (e) {
+      case 0x22: ch = 0x22; break;
+      case 0x5c: ch = 0x5c; break;
+      case 0x2f: ch = 0x2f; break;
+      case 0x62: ch = 0x08; break;
+      case 0x66: ch = 0x0c; break;
+      case 0x6e: ch = 0x0a; break;
+      case 0x72: ch = 0x0d; break;
+      case 0x74: ch = 0x09; break;
+      case 0x75: {
+        if (p + 4 > end) return false;
+        let u = hex4(p);
+        if (u < 0) return false;
+        p += 4;
+        ch = <u32>u;
+        // A high surrogate followed by an escaped low surrogate forms one code point.
+        if (ch >= 0xd800 && ch <= 0xdbff && p + 6 <= end && load<u8>(p) == 0x5c && load<u8>(p + 1) == 0x75) {
+          let lo = hex4(p + 2);
+          if (lo >= 0xdc00 && lo <= 0xdfff) {
+            ch = 0x10000 + ((ch - 0xd800) << 10) + (<u32>lo - 0xdc00);
+            p += 6;
+          }
+        }
+        break;
+      }
+      default: return false;
+    }
+    w = putUtf8(w, ch);
+  }
+  sPtr = out;
+  sLen = <u32>(w - out);
+  return true;
+}
+
+function putUtf8(w: usize, ch: u32): usize {
+  if (ch < 0x80) { store<u8>(w, <u8>ch); return w + 1; }
+  if (ch < 0x800) {
+    store<u8>(w, <u8>(0xc0 | (ch >> 6)));
+    store<u8>(w + 1, <u8>(0x80 | (ch & 0x3f)));
+    return w + 2;
+  }
+  if (ch < 0x10000) {
+    store<u8>(w, <u8>(0xe0 | (ch >> 12)));
+    store<u8>(w + 1, <u8>(0x80 | ((ch >> 6) & 0x3f)));
+    store<u8>(w + 2, <u8>(0x80 | (ch & 0x3f)));
+    return w + 3;
+  }
+  store<u8>(w, <u8>(0xf0 | (ch >> 18)));
+  store<u8>(w + 1, <u8>(0x80 | ((ch >> 12) & 0x3f)));
+  store<u8>(w + 2, <u8>(0x80 | ((ch >> 6) & 0x3f)));
+  store<u8>(w + 3, <u8>(0x80 | (ch & 0x3f)));
+  return w + 4;
+}
+
+// Exact powers of ten (Clinger's fast path covers mantissas < 2^53 with |exp| <= 22).
+const POW10: usize = memory.data<f64>([
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+], 8);
+
+function parseNum(): usize {
+  let start = P;
+  let neg = false;
+  if (load<u8>(P) == 0x2d) { neg = true; P++; }
+  if (P >= E) return 0;
+  let mant: u64 = 0;
+  let digits: i32 = 0; // significant digits accumulated in mant
+  let exp10: i32 = 0;
+  let c = <u32>load<u8>(P);
+  if (c == 0x30) {
+    P++;
+  } else if (c >= 0x31 && c <= 0x39) {
+    while (P < E) {
+      c = <u32>load<u8>(P);
+      if (c < 0x30 || c > 0x39) break;
+      if (digits < 19) { mant = mant * 10 + <u64>(c - 0x30); digits++; } else exp10++;
+      P++;
+    }
+  } else return 0;
+  if (P < E && load<u8>(P) == 0x2e) {
+    P++;
+    let fs = P;
+    while (P < E) {
+      c = <u32>load<u8>(P);
+      if (c < 0x30 || c > 0x39) break;
+      if (mant == 0 && c == 0x30) { exp10--; }
+      else if (digits < 19) { mant = mant * 10 + <u64>(c - 0x30); digits++; exp10--; }
+      P++;
+    }
+    if (P == fs) return 0;
+  }
+  if (P < E && (load<u8>(P) | 0x20) == 0x65) {
+    P++;
+    let eneg = false;
+    if (P < E && (load<u8>(P) == 0x2b || load<u8>(P) == 0x2d)) { eneg = load<u8>(P) == 0x2d; P++; }
+    let es = P;
+    let ev: i32 = 0;
+    while (P < E) {
+      c = <u32>load<u8>(P);
+      if (c < 0x30 || c > 0x39) break;
+      if (ev < 100000) ev = ev * 10 + <i32>(c - 0x30);
+      P++;
+    }
+    if (P == es) return 0;
+    exp10 += eneg ? -ev : ev;
+  }
+  let x: f64;
+  if (mant == 0) {
+    x = 0;
+  } else if (mant <= (<u64>1 << 53) && exp10 >= -22 && exp10 <= 22) {
+    x = <f64>mant;
+    if (exp10 >= 0) x *= load<f64>(POW10 + (<usize>exp10 << 3));
+    else x /= load<f64>(POW10 + (<usize>(-exp10) << 3));
+  } else {
+    // Not always correctly rounded (last-bit error possible); equality of identical texts
+    // and ordering of ordinary values are unaffected.
+    x = <f64>mant;
+    if (exp10 > 0) x *= Math.pow(10, <f64>exp10);
+    else if (exp10 >= -308) x /= Math.pow(10, <f64>(-exp10));
+    else x = (x / 1e308) / Math.pow(10, <f64>(-exp10 - 308));
+  }
+  if (neg) x = -x;
+  let v = alloc(24);
+  store<u32>(v, T_NUM);
+  store<u32>(v, <u32>(P - start), 4);
+  store<u32>(v, start, 8);
+  store<f64>(v, x, 16);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dump. Writes at the top of the heap and grows memory as it goes; no allocation meanwhile.
+
+let W: usize = 0;
+
+// @ts-ignore: decorator
+@inline function reserve(n: usize): void { ensureMem(W + n); }
+
+// @ts-ignore: decorator
+@inline function put(c: u32): void { reserve(1); store<u8>(W++, <u8>c); }
+
+export function putBytes(p: usize, n: usize): void {
+  reserve(n);
+  memory.copy(W, p, n);
+  W += n;
+}
+
+/** Starts a dump at the current heap top; returns its address. */
+export function dumpBegin(): usize {
+  W = heapPtr;
+  return W;
+}
+
+/** NUL-terminates the dump and moves the heap past it. */
+export function dumpEnd(): void {
+  put(0);
+  setHeap(W);
+}
+
+export function dumpRaw(p: usize, n: usize): void { putBytes(p, n); }
+
+const HEX: usize = memory.data<u8>([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102]);
+
+function putU16Esc(u: u32): void {
+  reserve(6);
+  store<u8>(W, 0x5c);
+  store<u8>(W + 1, 0x75);
+  store<u8>(W + 2, load<u8>(HEX + ((u >> 12) & 15)));
+  store<u8>(W + 3, load<u8>(HEX + ((u >> 8) & 15)));
+  store<u8>(W + 4, load<u8>(HEX + ((u >> 4) & 15)));
+  store<u8>(W + 5, load<u8>(HEX + (u & 15)));
+  W += 6;
+}
+
+export function dumpStr(p: usize, n: u32): void {
+  put(0x22);
+  let end = p + <usize>n;
+  let run = p; // start of the pending run of bytes that need no escaping
+  while (p < end) {
+    let c = <u32>load<u8>(p);
+    if (c >= 0x20 && c != 0x22 && c != 0x5c && c != 0xed) { p++; continue; }
+    if (c == 0xed && p + 1 < end && load<u8>(p + 1) < 0xa0) { p++; continue; }
+    putBytes(run, p - run);
+    if (c == 0xed) {
+      // WTF-8 lone surrogate (only from \u escapes): write it back as an escape.
+      if (p + 3 > end) { p++; run = p; continue; }
+      let u = ((c & 0x0f) << 12) | ((<u32>load<u8>(p + 1) & 0x3f) << 6) | (<u32>load<u8>(p + 2) & 0x3f);
+      putU16Esc(u);
+      p += 3;
+      run = p;
+      continue;
+    }
+    if (c == 0x22 || c == 0x5c) { put(0x5c); put(c); }
+    else if (c == 0x0a) { put(0x5c); put(0x6e); }
+    else if (c == 0x0d) { put(0x5c); put(0x72); }
+    else if (c == 0x09) { put(0x5c); put(0x74); }
+    else if (c == 0x08) { put(0x5c); put(0x62); }
+    else if (c == 0x0c) { put(0x5c); put(0x66); }
+    else putU16Esc(c);
+    p++;
+    run = p;
+  }
+  putBytes(run, p - run);
+  put(0x22);
+}
+
+const DIGITS: usize = memory.data(32);
+
+function putU64(x: u64): void {
+  let i: usize = 32;
+  do {
+    store<u8>(DIGITS + --i, <u8>(0x30 + <u32>(x % 10)));
+    x /= 10;
+  } while (x != 0);
+  putBytes(DIGITS + i, 32 - i);
+}
+
+/** Numbers computed at run time (no source text): integers exactly; others to 17 digits. */
+function dumpF64(x: f64): void {
+  if (!isFinite(x)) { putBytes(NULL_TXT, 4); return; }
+  if (x < 0) { put(0x2d); x = -x; }
+  if (x == Math.floor(x) && x < 1e21) { putU64(<u64>x); return; }
+  let e: i32 = 0;
+  let m = x;
+  while (m >= 10) { m /= 10; e++; }
+  while (m < 1) { m *= 10; e--; }
+  let d = <i32>m;
+  put(0x30 + <u32>d);
+  put(0x2e);
+  for (let i = 0; i < 16; i++) {
+    m = (m - <f64>d) * 10;
+    d = <i32>m;
+    if (d > 9) d = 9;
+    if (d < 0) d = 0;
+    put(0x30 + <u32>d);
+  }
+  put(0x65);
+  if (e < 0) { put(0x2d); e = -e; }
+  putU64(<u64>e);
+}
+
+const NULL_TXT: usize = memory.data<u8>([110, 117, 108, 108]);
+const TRUE_TXT: usize = memory.data<u8>([116, 114, 117, 101]);
+const FALSE_TXT: usize = memory.data<u8>([102, 97, 108, 115, 101]);
+
+export function dumpValue(v: usize): void {
+  if (v == 0) { putBytes(NULL_TXT, 4); return; }
+  switch (load<u32>(v)) {
+    case T_NULL: putBytes(NULL_TXT, 4); return;
+    case T_BOOL: if (load<u32>(v, 4) != 0) putBytes(TRUE_TXT, 4); else putBytes(FALSE_TXT, 5); return;
+    case T_NUM: {
+      let tp = load<u32>(v, 8);
+      if (tp != 0) putBytes(tp, load<u32>(v, 4)); else dumpF64(load<f64>(v, 16));
+      return;
+    }
+    case T_STR: dumpStr(load<u32>(v, 8), load<u32>(v, 4)); return;
+    case T_ARR: {
+      put(0x5b);
+      let n = load<u32>(v, 4);
+      let el = <usize>load<u32>(v, 8);
+      for (let i: u32 = 0; i < n; i++) {
+        if (i > 0) put(0x2c);
+        dumpValue(load<u32>(el + (<usize>i << 2)));
+      }
+      put(0x5d);
+      return;
+    }
+    case T_OBJ: {
+      put(0x7b);
+      let n = load<u32>(v, 4);
+      let e = <usize>load<u32>(v, 8);
+      for (let i: u32 = 0; i < n; i++) {
+        if (i > 0) put(0x2c);
+        dumpStr(load<u32>(e, 4), load<u32>(e));
+        put(0x3a);
+        dumpValue(load<u32>(e, 8));
+        e += 16;
+      }
+      put(0x7d);
+      return;
+    }
+  }
+  putBytes(NULL_TXT, 4);
+}
+
+export function dumpJSON(v: usize): usize {
+  let start = dumpBegin();
+  dumpValue(v);
+  dumpEnd();
+  return start;
+}

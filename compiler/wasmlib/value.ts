@@ -1,0 +1,248 @@
+// Tagged JSON values in raw memory. The emitter (compiler/emit/layout.ts) writes constants in
+// exactly this layout into data segments, so both sides must change together.
+//
+//   null    [tag=1]
+//   bool    [tag=2][u32 0|1]
+//   number  [tag=3][u32 textLen][u32 textPtr (0: no text)][pad][f64 value @16]   24 bytes
+//   string  [tag=4][u32 byteLen][u32 bytesPtr]                                   12 bytes
+//   array   [tag=5][u32 len][u32 elemsPtr -> u32 valueAddr * len]                12 bytes
+//   object  [tag=6][u32 len][u32 entriesPtr][u32 tablePtr (0: none)][u32 mask]   20 bytes
+//     entry [u32 keyLen][u32 keyPtr][u32 valueAddr][u32 hash]                    16 bytes
+//     table: (mask+1) u32 slots holding entryIndex+1, open addressing, linear probing.
+// Numbers keep their source text so dumps echo input numbers exactly.
+import { alloc } from "./mem";
+
+export const T_NULL: u32 = 1;
+export const T_BOOL: u32 = 2;
+export const T_NUM: u32 = 3;
+export const T_STR: u32 = 4;
+export const T_ARR: u32 = 5;
+export const T_OBJ: u32 = 6;
+
+// Objects with more entries than this get a hash table when built.
+export const HASH_MIN: u32 = 8;
+
+export const V_NULL: usize = memory.data<u32>([1, 0], 8);
+export const V_FALSE: usize = memory.data<u32>([2, 0], 8);
+export const V_TRUE: usize = memory.data<u32>([2, 1], 8);
+
+// @ts-ignore: decorator
+@inline export function tag(v: usize): u32 { return load<u32>(v); }
+// @ts-ignore: decorator
+@inline export function len(v: usize): u32 { return load<u32>(v, 4); }
+// @ts-ignore: decorator
+@inline export function ptr(v: usize): usize { return load<u32>(v, 8); }
+// @ts-ignore: decorator
+@inline export function numVal(v: usize): f64 { return load<f64>(v, 16); }
+// @ts-ignore: decorator
+@inline export function isTrue(v: usize): bool { return v != 0 && load<u32>(v) == T_BOOL && load<u32>(v, 4) == 1; }
+// @ts-ignore: decorator
+@inline export function isStr(v: usize): bool { return v != 0 && load<u32>(v) == T_STR; }
+// @ts-ignore: decorator
+@inline export function isNum(v: usize): bool { return v != 0 && load<u32>(v) == T_NUM; }
+// @ts-ignore: decorator
+@inline export function isArr(v: usize): bool { return v != 0 && load<u32>(v) == T_ARR; }
+// @ts-ignore: decorator
+@inline export function isObj(v: usize): bool { return v != 0 && load<u32>(v) == T_OBJ; }
+// @ts-ignore: decorator
+@inline export function boolV(b: bool): usize { return b ? V_TRUE : V_FALSE; }
+// @ts-ignore: decorator
+@inline export function arrAt(a: usize, i: u32): usize { return load<u32>(load<u32>(a, 8) + (<usize>i << 2)); }
+
+export function newNum(x: f64): usize {
+  let v = alloc(24);
+  store<u32>(v, T_NUM);
+  store<u32>(v, 0, 4);
+  store<u32>(v, 0, 8);
+  store<f64>(v, x, 16);
+  return v;
+}
+
+export function newStr(p: usize, n: u32): usize {
+  let v = alloc(12);
+  store<u32>(v, T_STR);
+  store<u32>(v, n, 4);
+  store<u32>(v, p, 8);
+  return v;
+}
+
+export function newArr(n: u32): usize {
+  let v = alloc(12 + (<usize>n << 2));
+  store<u32>(v, T_ARR);
+  store<u32>(v, 0, 4); // filled by arrPush
+  store<u32>(v, v + 12, 8);
+  return v;
+}
+
+export function arrPush(a: usize, x: usize): void {
+  let n = load<u32>(a, 4);
+  store<u32>(load<u32>(a, 8) + (<usize>n << 2), x);
+  store<u32>(a, n + 1, 4);
+}
+
+/** An object with room for `cap` entries and no hash table (for small built objects). */
+export function newObj(cap: u32): usize {
+  let v = alloc(24 + (<usize>cap << 4));
+  store<u32>(v, T_OBJ);
+  store<u32>(v, 0, 4);
+  store<u32>(v, v + 24, 8);
+  store<u32>(v, 0, 12);
+  store<u32>(v, 0, 16);
+  return v;
+}
+
+/** Appends an entry (no duplicate check: callers build objects with distinct keys). */
+export function objPush(o: usize, kp: usize, kl: u32, val: usize): void {
+  let n = load<u32>(o, 4);
+  let e = load<u32>(o, 8) + (<usize>n << 4);
+  store<u32>(e, kl);
+  store<u32>(e, kp, 4);
+  store<u32>(e, val, 8);
+  store<u32>(e, 0, 12);
+  store<u32>(o, n + 1, 4);
+}
+
+/** objPush with a static string value as key. */
+// @ts-ignore: decorator
+@inline export function objPushS(o: usize, key: usize, val: usize): void {
+  objPush(o, load<u32>(key, 8), load<u32>(key, 4), val);
+}
+
+export function bytesEq(a: usize, b: usize, n: u32): bool {
+  if (a == b) return true;
+  let i: usize = 0;
+  let m = <usize>n;
+  while (i + 4 <= m) {
+    if (load<u32>(a + i) != load<u32>(b + i)) return false;
+    i += 4;
+  }
+  while (i < m) {
+    if (load<u8>(a + i) != load<u8>(b + i)) return false;
+    i++;
+  }
+  return true;
+}
+
+/** Hash of object keys (FNV-1a; never 0 so a zero can mean "not computed"). */
+export function keyHash(p: usize, n: u32): u32 {
+  let h: u32 = 2166136261;
+  let end = p + <usize>n;
+  while (p < end) {
+    h = (h ^ <u32>load<u8>(p)) * 16777619;
+    p++;
+  }
+  return h | 1;
+}
+
+/** Value of key (kp, kl) in object o, or 0 when absent (or o is not an object). */
+export function objGet(o: usize, kp: usize, kl: u32): usize {
+  if (o == 0 || load<u32>(o) != T_OBJ) return 0;
+  let entries = load<u32>(o, 8);
+  let table = load<u32>(o, 12);
+  if (table == 0) {
+    let n = load<u32>(o, 4);
+    let e = <usize>entries;
+    let end = e + (<usize>n << 4);
+    while (e < end) {
+      if (load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) return load<u32>(e, 8);
+      e += 16;
+    }
+    return 0;
+  }
+  let mask = load<u32>(o, 16);
+  let h = keyHash(kp, kl);
+  let i = h & mask;
+  while (true) {
+    let slot = load<u32>(table + (<usize>i << 2));
+    if (slot == 0) return 0;
+    let e = <usize>entries + (<usize>(slot - 1) << 4);
+    if (load<u32>(e, 12) == h && load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) return load<u32>(e, 8);
+    i = (i + 1) & mask;
+  }
+  return 0;
+}
+
+/** objGet with a string value (static or parsed) as key. */
+// @ts-ignore: decorator
+@inline export function objGetV(o: usize, key: usize): usize {
+  return objGet(o, load<u32>(key, 8), load<u32>(key, 4));
+}
+
+/** Builds the hash table of object o in place (entries must have distinct keys). */
+export function objIndex(o: usize): void {
+  let n = load<u32>(o, 4);
+  if (n <= HASH_MIN) return;
+  let cap: u32 = 16;
+  while (cap < n * 2) cap <<= 1;
+  let table = alloc(<usize>cap << 2);
+  memory.fill(table, 0, <usize>cap << 2);
+  let mask = cap - 1;
+  let entries = <usize>load<u32>(o, 8);
+  for (let j: u32 = 0; j < n; j++) {
+    let e = entries + (<usize>j << 4);
+    let h = keyHash(load<u32>(e, 4), load<u32>(e));
+    store<u32>(e, h, 12);
+    let i = h & mask;
+    while (load<u32>(table + (<usize>i << 2)) != 0) i = (i + 1) & mask;
+    store<u32>(table + (<usize>i << 2), j + 1);
+  }
+  store<u32>(o, table, 12);
+  store<u32>(o, mask, 16);
+}
+
+/** Byte-wise comparison (UTF-8 byte order = code point order): <0, 0, >0. */
+export function strCmp(a: usize, b: usize): i32 {
+  let la = load<u32>(a, 4), lb = load<u32>(b, 4);
+  let pa = <usize>load<u32>(a, 8), pb = <usize>load<u32>(b, 8);
+  let n = la < lb ? la : lb;
+  for (let i: u32 = 0; i < n; i++) {
+    let x = <i32>load<u8>(pa + i), y = <i32>load<u8>(pb + i);
+    if (x != y) return x - y;
+  }
+  return <i32>la - <i32>lb;
+}
+
+// @ts-ignore: decorator
+@inline export function strEq(a: usize, b: usize): bool {
+  let n = load<u32>(a, 4);
+  return n == load<u32>(b, 4) && bytesEq(load<u32>(a, 8), load<u32>(b, 8), n);
+}
+
+/** Deep equality: numbers by value, objects by key set, arrays by order. */
+export function deepEq(a: usize, b: usize): bool {
+  if (a == b) return true;
+  if (a == 0 || b == 0) return false;
+  let t = load<u32>(a);
+  if (t != load<u32>(b)) return false;
+  switch (t) {
+    case T_NULL: return true;
+    case T_BOOL: return load<u32>(a, 4) == load<u32>(b, 4);
+    case T_NUM: return load<f64>(a, 16) == load<f64>(b, 16);
+    case T_STR: return strEq(a, b);
+    case T_ARR: {
+      let n = load<u32>(a, 4);
+      if (n != load<u32>(b, 4)) return false;
+      for (let i: u32 = 0; i < n; i++) if (!deepEq(arrAt(a, i), arrAt(b, i))) return false;
+      return true;
+    }
+    case T_OBJ: {
+      let n = load<u32>(a, 4);
+      if (n != load<u32>(b, 4)) return false;
+      let e = <usize>load<u32>(a, 8);
+      for (let i: u32 = 0; i < n; i++) {
+        let bv = objGet(b, load<u32>(e, 4), load<u32>(e));
+        if (bv == 0 || !deepEq(load<u32>(e, 8), bv)) return false;
+        e += 16;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Deep-equal membership of x among the elements of array a. */
+export function arrHas(a: usize, x: usize): bool {
+  let n = load<u32>(a, 4);
+  for (let i: u32 = 0; i < n; i++) if (deepEq(arrAt(a, i), x)) return true;
+  return false;
+}
