@@ -265,7 +265,8 @@ class Checker {
     const info: FieldInfo | undefined = this.env.fields.get(fieldSide.name);
     if (!info?.values || info.values.includes(value.value)) return;
     const exact = info.values.find((v) => v.toLowerCase() === value.value.toLowerCase());
-    const guess = exact ?? didYouMean(value.value, info.values);
+    // Short codes (`FR`, `es`) are one edit from many others: list the values instead of guessing.
+    const guess = exact ?? (value.value.length > 3 ? didYouMean(value.value, info.values) : undefined);
     const all = info.values.length <= 12 ? info.values.map((v) => `\`${v}\``).join(", ") : `${info.values.slice(0, 12).map((v) => `\`${v}\``).join(", ")}, …`;
     this.error("WP2105", `${code(JSON.stringify(value.value))} is not an allowed value of \`${fieldSide.name}\``, value.span,
       exact ? `did you mean \`"${exact}"\`? (values are case-sensitive)` : guess ? `did you mean \`"${guess}"\`?` : `allowed values: ${all}`);
