@@ -342,6 +342,11 @@ export interface LogProblem {
   message: string;
 }
 
+export interface VerifyLogOptions {
+  /** A head hash recorded elsewhere earlier: some entry must have it (detects a cut tail). */
+  head?: string;
+}
+
 export interface VerifyLogResult {
   ok: boolean;
   /** Lines that parsed as entries. */
@@ -358,7 +363,9 @@ export interface VerifyLogResult {
  * reordered lines), sequence numbers run 1, 2, 3... (WPL005), and the file ends with a newline
  * (WPL001 torn tail). An edited line is reported once: the chain check uses the stored hashes.
  */
-export async function verifyLog(path: string): Promise<VerifyLogResult> {
+export async function verifyLog(path: string, options: VerifyLogOptions = {}): Promise<VerifyLogResult> {
+  const anchor = options.head?.toLowerCase();
+  let anchorSeen = false;
   const problems: LogProblem[] = [];
   let entries = 0;
   let lineNo = 0;
@@ -401,6 +408,7 @@ export async function verifyLog(path: string): Promise<VerifyLogResult> {
     } else if (expectSeq !== null && e.seq !== expectSeq) {
       problems.push({ line: lineNo, code: "WPL005", message: `seq ${e.seq} where ${expectSeq} was expected` });
     }
+    if (hash === anchor) anchorSeen = true;
     expectPrev = hash;
     expectSeq = e.seq + 1;
     head = hash;
@@ -422,6 +430,13 @@ export async function verifyLog(path: string): Promise<VerifyLogResult> {
     if (rest.length > 0) check(rest.toString("utf8"), true);
   } catch (e) {
     throw runtimeError("WPL007", `cannot read decision log \`${path}\`: ${describeThrown(e)}`);
+  }
+  if (anchor !== undefined && !anchorSeen) {
+    problems.push({
+      line: lineNo + 1,
+      code: "WPL004",
+      message: `no entry has the anchored head hash ${anchor}: entries were removed from the end of the log (or it is another log)`,
+    });
   }
   return { ok: problems.length === 0, entries, problems, head, lastSeq };
 }

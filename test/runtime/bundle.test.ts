@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { generateKeyPairSync, createHash } from "node:crypto";
 import { CompactSign } from "jose";
-import { writeBundle } from "../../compiler/bundle.js";
+import { writeBundle, type SigningKeyInput } from "../../compiler/bundle.js";
+import type { PublicKeyInput } from "../../runtime/keys.js";
 import { readBundle } from "../../runtime/bundle.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { opaStructuredText } from "../../runtime/json.js";
@@ -92,7 +93,7 @@ describe("writeBundle", () => {
 });
 
 describe("signature verification", () => {
-  it.each([
+  it.each<[string, () => SigningKeyInput, () => PublicKeyInput]>([
     ["RS256 PKCS#8", () => ({ pem: pem.rsaPrivPkcs8, alg: "RS256" as const }), () => pem.rsaPub],
     ["RS256 PKCS#1", () => ({ pem: pem.rsaPrivPkcs1, alg: "RS256" as const }), () => pem.rsaPub],
     ["ES256 SEC1", () => ({ pem: pem.ecPrivSec1, alg: "ES256" as const }), () => pem.ecPub],

@@ -1,0 +1,151 @@
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { createColors } from "picocolors";
+import { loadBundle, type Engine } from "../../runtime/engine.js";
+import { describeThrown, WaypostRuntimeError } from "../../runtime/errors.js";
+import { isJwsAlgorithm, keyMaterialFromFile, type VerificationKey } from "../../runtime/keys.js";
+import { RUNTIME_ERROR_REASON, type Decision } from "../../runtime/types.js";
+import { oneOf, parseArgs } from "../args.js";
+import { UsageError, type Command, type CommandContext } from "../command.js";
+
+export const command: Command = {
+  name: "decide",
+  summary: "ask a bundle for one decision and show why",
+  usage: `Usage: waypost decide --bundle BUNDLE --request REQUEST.json [--format text|json]
+                      [--public-key KEY [--alg ALG] [--key-id ID] [--scope S]] [--log FILE]
+
+Loads BUNDLE (a bundle.tar.gz built by \`waypost build\`), evaluates the decision request in
+REQUEST.json through the OPA Wasm SDK, exactly as the runtime embedded in a service does, and
+prints the outcome, node, channel, template, variant, send time and every reason with the
+policy and source location that produced it.
+
+Options:
+  --bundle FILE      the bundle to load
+  --request FILE     the decision request (JSON: system, event, now, context, history)
+  --format FORMAT    text (default) or json (the decision object)
+  --public-key KEY   refuse the bundle unless signed by this key (PEM public key or
+                     certificate, JWK, or a file holding an HMAC secret)
+  --alg ALG          the signature algorithm to expect (default: from the key type)
+  --key-id ID        the key id the signature must name
+  --scope S          the scope the signature must carry
+  --log FILE         append the decision to this decision log (JSON Lines, hash-chained)
+
+Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed closed
+(runtime-error), 2 usage or input error (unreadable request, refused bundle, damaged log).`,
+  async run(ctx) {
+    const { flags, positionals } = parseArgs(ctx.argv, {
+      bundle: "string",
+      request: "string",
+      format: "string",
+      "public-key": "string",
+      alg: "string",
+      "key-id": "string",
+      scope: "string",
+      log: "string",
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
+    const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
+    const bundleArg = flags["bundle"];
+    const requestArg = flags["request"];
+    if (typeof bundleArg !== "string") throw new UsageError("`--bundle` is required");
+    if (typeof requestArg !== "string") throw new UsageError("`--request` is required");
+    const alg = flags["alg"];
+    if (alg !== undefined && (typeof alg !== "string" || !isJwsAlgorithm(alg))) throw new UsageError(`unknown algorithm \`${String(alg)}\``);
+    if (flags["public-key"] === undefined && (alg !== undefined || flags["key-id"] !== undefined || flags["scope"] !== undefined)) {
+      throw new UsageError("`--alg`, `--key-id` and `--scope` need `--public-key`");
+    }
+    const fail = (message: string, help?: string): number => {
+      ctx.stderr(`waypost decide: error: ${message}\n${help ? `  help: ${help}\n` : ""}`);
+      return 2;
+    };
+
+    const requestPath = path.resolve(ctx.cwd, requestArg);
+    let request: unknown;
+    try {
+      request = JSON.parse(await fs.readFile(requestPath, "utf8"));
+    } catch (e) {
+      const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
+      if (code === "ENOENT") return fail(`request file \`${requestArg}\` does not exist`);
+      if (e instanceof SyntaxError) return fail(`request file \`${requestArg}\` is not valid JSON: ${e.message}`);
+      return fail(`cannot read request file \`${requestArg}\`: ${describeThrown(e)}`);
+    }
+
+    let publicKey: VerificationKey | undefined;
+    if (typeof flags["public-key"] === "string") {
+      let text: string;
+      try {
+        text = await fs.readFile(path.resolve(ctx.cwd, flags["public-key"]), "utf8");
+      } catch {
+        return fail(`cannot read the public key \`${flags["public-key"]}\``);
+      }
+      try {
+        publicKey = { key: keyMaterialFromFile(text) };
+      } catch (e) {
+        return fail(describeThrown(e));
+      }
+      if (typeof alg === "string" && isJwsAlgorithm(alg)) publicKey.alg = alg;
+      if (typeof flags["key-id"] === "string") publicKey.keyid = flags["key-id"];
+      if (typeof flags["scope"] === "string") publicKey.scope = flags["scope"];
+    }
+
+    let engine: Engine;
+    try {
+      engine = await loadBundle(path.resolve(ctx.cwd, bundleArg), {
+        ...(publicKey ? { publicKey } : {}),
+        ...(typeof flags["log"] === "string" ? { log: path.resolve(ctx.cwd, flags["log"]) } : {}),
+      });
+    } catch (e) {
+      if (e instanceof WaypostRuntimeError) {
+        const help = e.code.startsWith("WPL")
+          ? "run `waypost log verify` on the log; the runtime never overwrites a damaged log"
+          : e.code === "WPR010" || e.code === "WPR011" || e.code === "WPR012" || e.code === "WPR013"
+            ? "the bundle is not the one its signer produced; rebuild it or check the key"
+            : undefined;
+        ctx.stderr(`waypost decide: error[${e.code}]: ${e.message}\n${help ? `  help: ${help}\n` : ""}`);
+        return 2;
+      }
+      throw e;
+    }
+    let decision: Decision;
+    try {
+      decision = await engine.decideDurable(request);
+    } finally {
+      await engine.close();
+    }
+    if (format === "json") ctx.stdout(JSON.stringify(decision, null, 2) + "\n");
+    else ctx.stdout(renderDecision(decision, ctx));
+    if (engine.log !== null && engine.log.error === null) {
+      ctx.stderr(`logged as seq ${engine.log.lastSeq} in ${flags["log"] as string} (head ${engine.log.head.slice(0, 16)}…)\n`);
+    }
+    return decision.reasons.some((r) => r.code === RUNTIME_ERROR_REASON) ? 1 : 0;
+  },
+};
+
+/** Readable rendering: the outcome and its action first, then each reason with its source. */
+export function renderDecision(d: Decision, ctx: Pick<CommandContext, "color">): string {
+  const c = createColors(ctx.color);
+  const outcomeColor =
+    d.outcome === "send" ? c.green : d.outcome === "defer" || d.outcome === "review" || d.outcome === "holdout" ? c.yellow : c.red;
+  const none = c.dim("-");
+  const row = (label: string, value: string | null) => `${c.dim(label.padEnd(10))}${value ?? none}\n`;
+  let out = "";
+  out += row("outcome", c.bold(outcomeColor(d.outcome)));
+  out += row("node", d.node);
+  out += row("channel", d.channel);
+  out += row("template", d.template);
+  if (d.offer !== null) out += row("offer", d.offer);
+  out += row("variant", d.variant);
+  out += row("send at", d.send_at);
+  out += row("revision", d.revision);
+  out += row("decision", d.decision_id);
+  if (d.explanation !== null) out += `\n${c.dim("explanation")}\n  ${d.explanation}\n`;
+  out += `\n${c.bold(`reasons (${d.reasons.length})`)}\n`;
+  d.reasons.forEach((r, i) => {
+    const channel = r.channel !== undefined ? ` ${c.dim("channel")} ${r.channel}` : "";
+    out += `  ${String(i + 1).padStart(2)}. ${c.bold(r.code)}  ${c.cyan(r.policy)}${channel}\n`;
+    out += `      ${r.message}\n`;
+    if (r.detail !== undefined) out += `      ${c.dim("detail")} ${r.detail}\n`;
+    out += `      ${c.dim("at")} ${r.source}\n`;
+  });
+  return out;
+}

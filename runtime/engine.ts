@@ -1,0 +1,405 @@
+/**
+ * The decision engine: evaluates a bundle's `policy.wasm` through the official OPA SDK and
+ * turns every failure into a `deny` (fail closed).
+ *
+ * decision_id = "wpd_" + the first 32 hex digits of
+ *   sha256("waypost.decision.v1\n" + revision + "\n" + canonicalJson(masked request)),
+ * where the masked request is exactly what the decision log stores. Why this choice:
+ *  - replay: the id is recomputable from a log entry alone, and from the original request by
+ *    anyone holding it; re-running the request on the same revision gives the same id;
+ *  - idempotency: a retried request (same `now`, same context) gets the same id, so senders
+ *    can de-duplicate on it; the log still records each call under its own `seq`;
+ *  - privacy: hashing the masked request (not the raw one) means the id reveals nothing a
+ *    dictionary attack on a redacted field could recover.
+ * No per-engine counter goes in: it would differ between the original process and a replay.
+ * A request that is not JSON gets a random id (it cannot be replayed anyway).
+ *
+ * Swapping bundles: the new bundle is read, verified, instantiated, given its data and
+ * self-checked before one reference assignment activates it; until then (and if anything
+ * fails) the current bundle keeps serving. Swaps run one at a time, in call order.
+ */
+import { loadPolicy } from "@open-policy-agent/opa-wasm";
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { ENTRYPOINTS, readBundle, type BundleContents, type Manifest } from "./bundle.js";
+import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
+import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
+import type { PublicKeyInput } from "./keys.js";
+import { DecisionLog, maskRequest, type FieldMasks, type LogEntry } from "./log.js";
+import type { TarLimits } from "./tar.js";
+import { OUTCOMES, RUNTIME_ERROR_REASON, type Decision, type Reason } from "./types.js";
+
+/** The subset of the SDK's LoadedPolicy we use (its own typings are `any`-typed). */
+interface PolicyInstance {
+  evaluate(input: ArrayBuffer | object | undefined, entrypoint?: number | string): unknown;
+  setData(data: ArrayBuffer | object): void;
+  entrypoints: unknown;
+}
+
+interface Active {
+  policy: PolicyInstance;
+  revision: string;
+  manifest: Manifest;
+  signature: BundleContents["signature"];
+  masks: FieldMasks;
+  entrypoints: Readonly<Record<string, number>>;
+  source: string;
+}
+
+export interface EngineOptions {
+  /** Require every bundle (initial and swapped in) to be signed by this key. */
+  publicKey?: PublicKeyInput;
+  /** Decision log: an open DecisionLog, or a path to open (the engine then owns and closes it). */
+  log?: DecisionLog | string;
+  limits?: TarLimits;
+}
+
+export type SwapResult =
+  | { activated: true; revision: string; previous: string | null }
+  | { activated: false; error: ErrorInfo; /** still active, or null when none */ revision: string | null };
+
+export type EvaluationResult =
+  | { ok: true; /** undefined when the entrypoint is undefined for this input */ value: JsonValue | undefined; revision: string }
+  | { ok: false; error: string; revision: string | null };
+
+const enc = new TextEncoder();
+
+const RUNTIME_POLICY = "waypost/runtime";
+
+/** The `deny` every failure turns into; `detail` says what failed. */
+export function failClosedDecision(detail: string, revision: string, decisionId: string): Decision {
+  const reason: Reason = {
+    code: RUNTIME_ERROR_REASON,
+    policy: RUNTIME_POLICY,
+    message: "the decision could not be evaluated, so it fails closed",
+    source: "runtime",
+    detail,
+  };
+  return {
+    outcome: "deny",
+    node: null,
+    channel: null,
+    template: null,
+    offer: null,
+    variant: null,
+    send_at: null,
+    reasons: [reason],
+    explanation: null,
+    revision,
+    decision_id: decisionId,
+  };
+}
+
+export function decisionId(revision: string, maskedRequest: JsonValue): string {
+  return "wpd_" + sha256Hex(`waypost.decision.v1\n${revision}\n${canonicalJson(maskedRequest)}`).slice(0, 32);
+}
+
+const DECISION_KEYS = ["outcome", "node", "channel", "template", "offer", "variant", "send_at", "reasons", "explanation", "revision"];
+const REASON_KEYS = new Set(["code", "policy", "message", "source", "channel", "detail"]);
+const strOrNull = (v: unknown): boolean => v === null || typeof v === "string";
+
+/** Returns why `v` is not a decision (docs/ir.md "Decision"), or null when it is one. */
+export function checkDecision(v: unknown): string | null {
+  if (!isJsonObject(v)) return "not an object";
+  const keys = Object.keys(v);
+  for (const k of keys) if (!DECISION_KEYS.includes(k)) return `unexpected key \`${k}\``;
+  for (const k of DECISION_KEYS) if (!(k in v)) return `missing \`${k}\``;
+  if (typeof v.outcome !== "string" || !(OUTCOMES as readonly string[]).includes(v.outcome)) return "`outcome` is not a known outcome";
+  for (const k of ["node", "channel", "template", "offer", "variant", "send_at", "explanation"]) {
+    if (!strOrNull(v[k])) return `\`${k}\` is not a string or null`;
+  }
+  if (typeof v.revision !== "string") return "`revision` is not a string";
+  if (!Array.isArray(v.reasons)) return "`reasons` is not an array";
+  for (let i = 0; i < v.reasons.length; i++) {
+    const r = v.reasons[i];
+    if (!isJsonObject(r)) return `\`reasons[${i}]\` is not an object`;
+    for (const k of Object.keys(r)) if (!REASON_KEYS.has(k)) return `\`reasons[${i}]\` has unexpected key \`${k}\``;
+    for (const k of ["code", "policy", "message", "source"]) if (typeof r[k] !== "string") return `\`reasons[${i}].${k}\` is not a string`;
+    for (const k of ["channel", "detail"]) if (k in r && typeof r[k] !== "string") return `\`reasons[${i}].${k}\` is not a string`;
+  }
+  return null;
+}
+
+function fieldMasks(data: JsonValue): FieldMasks {
+  const out: Record<string, { mask: string }> = {};
+  const plan = isJsonObject(data) && isJsonObject(data.waypost) ? data.waypost.plan : undefined;
+  const fields = isJsonObject(plan) ? plan.fields : undefined;
+  if (isJsonObject(fields)) {
+    for (const [k, spec] of Object.entries(fields)) {
+      if (isJsonObject(spec) && typeof spec.mask === "string") out[k] = { mask: spec.mask };
+    }
+  }
+  return out;
+}
+
+const toErrorInfo = (e: unknown): ErrorInfo =>
+  e instanceof WaypostRuntimeError ? e.toInfo() : { code: "WPR016", message: describeThrown(e) };
+
+async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
+  if (typeof src !== "string") return src;
+  try {
+    return await readFile(src);
+  } catch (e) {
+    const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : describeThrown(e);
+    throw runtimeError("WPR016", `cannot read bundle \`${src}\`: ${why}`);
+  }
+}
+
+async function prepare(src: string | Uint8Array, publicKey: PublicKeyInput | undefined, limits: TarLimits | undefined): Promise<Active> {
+  const bytes = await readSource(src);
+  const contents = await readBundle(bytes, { ...(publicKey !== undefined ? { publicKey } : {}), ...(limits ? { limits } : {}) });
+  let policy: PolicyInstance;
+  try {
+    policy = (await loadPolicy(contents.wasm)) as unknown as PolicyInstance;
+  } catch (e) {
+    throw runtimeError("WPR015", `policy.wasm could not be instantiated: ${describeThrown(e)}`);
+  }
+  const eps = policy.entrypoints;
+  if (!isJsonObject(eps) || !Object.values(eps).every((id) => typeof id === "number")) {
+    throw runtimeError("WPR017", "policy.wasm reports no entrypoint table");
+  }
+  const entrypoints = eps as Record<string, number>;
+  if (entrypoints[ENTRYPOINTS.decide] !== 0) {
+    throw runtimeError("WPR017", `policy.wasm must export \`${ENTRYPOINTS.decide}\` as entrypoint 0`);
+  }
+  for (const w of contents.manifest.wasm) {
+    if (!(w.entrypoint in entrypoints)) {
+      throw runtimeError("WPR017", `the manifest names entrypoint \`${w.entrypoint}\`, which policy.wasm does not export`);
+    }
+  }
+  try {
+    const d = contents.dataBytes;
+    policy.setData(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) as ArrayBuffer);
+  } catch (e) {
+    throw runtimeError("WPR015", `data.json could not be loaded into policy.wasm: ${describeThrown(e)}`);
+  }
+  // Self-check: an empty request must come back as a well-formed deny.
+  let probe: unknown;
+  try {
+    probe = policy.evaluate(enc.encode("{}").buffer as ArrayBuffer, 0);
+  } catch (e) {
+    throw runtimeError("WPR017", `policy.wasm failed its self-check: ${describeThrown(e)}`);
+  }
+  const result = Array.isArray(probe) && probe.length === 1 && isJsonObject(probe[0]) ? probe[0].result : undefined;
+  const problem = checkDecision(result);
+  if (problem !== null) throw runtimeError("WPR017", `policy.wasm failed its self-check: decision ${problem}`);
+  if (isJsonObject(result) && result.outcome !== "deny") {
+    throw runtimeError("WPR017", "policy.wasm failed its self-check: an empty request was not denied");
+  }
+  return {
+    policy,
+    revision: contents.manifest.revision,
+    manifest: contents.manifest,
+    signature: contents.signature,
+    masks: fieldMasks(contents.data),
+    entrypoints,
+    source: typeof src === "string" ? src : "<bytes>",
+  };
+}
+
+export class Engine {
+  private active: Active | null = null;
+  private swapping: Promise<unknown> = Promise.resolve();
+  private readonly publicKey: PublicKeyInput | undefined;
+  private readonly limits: TarLimits | undefined;
+  private logHandle: DecisionLog | null = null;
+  private ownsLog = false;
+
+  constructor(options: Omit<EngineOptions, "log"> & { log?: DecisionLog } = {}) {
+    this.publicKey = options.publicKey;
+    this.limits = options.limits;
+    if (options.log !== undefined) this.logHandle = options.log;
+  }
+
+  /** @internal used by loadBundle when it opened the log itself. */
+  attachLog(log: DecisionLog, owned: boolean): void {
+    this.logHandle = log;
+    this.ownsLog = owned;
+  }
+
+  get log(): DecisionLog | null {
+    return this.logHandle;
+  }
+
+  /** Revision of the active bundle, or null when none is loaded. */
+  get revision(): string | null {
+    return this.active?.revision ?? null;
+  }
+
+  get manifest(): Manifest | null {
+    return this.active?.manifest ?? null;
+  }
+
+  /** The verified signature of the active bundle (null when unsigned or not verified). */
+  get signature(): BundleContents["signature"] {
+    return this.active?.signature ?? null;
+  }
+
+  get entrypoints(): Readonly<Record<string, number>> {
+    return this.active?.entrypoints ?? {};
+  }
+
+  /**
+   * Decides. Never throws: any failure is a `deny` with a `runtime-error` reason. With a log,
+   * the entry is queued before this returns (ordered by call); use `decideDurable` (or
+   * `flush`) to wait until it is on disk. Once the log has failed, every decision is denied.
+   */
+  decide(request: unknown): Decision {
+    return this.decideInternal(request).decision;
+  }
+
+  /** `decide`, resolving once the log entry is durable; a log failure turns it into a deny. */
+  async decideDurable(request: unknown): Promise<Decision> {
+    const { decision, logged } = this.decideInternal(request);
+    if (logged === null) return decision;
+    try {
+      await logged;
+      return decision;
+    } catch (e) {
+      return failClosedDecision(`decision log write failed: ${describeThrown(e)}`, decision.revision, decision.decision_id);
+    }
+  }
+
+  /** Waits until every logged decision so far is durable; rejects if the log has failed. */
+  async flush(): Promise<void> {
+    if (this.logHandle === null) return;
+    await this.logHandle.flush();
+    if (this.logHandle.error !== null) throw this.logHandle.error;
+  }
+
+  private decideInternal(request: unknown): { decision: Decision; logged: Promise<LogEntry> | null } {
+    const active = this.active;
+    const revision = active?.revision ?? "";
+    let masked: JsonValue;
+    let id: string;
+    try {
+      masked = maskRequest(request, active?.masks ?? {});
+      id = decisionId(revision, masked);
+    } catch (e) {
+      // Not JSON: nothing to replay or log faithfully.
+      id = "wpd_" + sha256Hex(randomUUID()).slice(0, 32);
+      return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, id), logged: null };
+    }
+    let decision: Decision;
+    if (active === null) decision = failClosedDecision("no bundle is loaded", revision, id);
+    else if (this.logHandle?.error) decision = failClosedDecision(`decision log unavailable: ${this.logHandle.error.message}`, revision, id);
+    else decision = this.evaluateDecision(active, request, id);
+    let logged: Promise<LogEntry> | null = null;
+    if (this.logHandle !== null) {
+      logged = this.logHandle.append({ decision_id: id, revision, request: masked, decision: decision as unknown as JsonValue });
+      logged.catch(() => undefined); // the failure is kept in log.error and denies what follows
+    }
+    return { decision, logged };
+  }
+
+  private evaluateDecision(active: Active, request: unknown, id: string): Decision {
+    let input: ArrayBuffer | undefined;
+    try {
+      const text = JSON.stringify(request);
+      input = text === undefined ? undefined : (enc.encode(text).buffer as ArrayBuffer);
+    } catch (e) {
+      return failClosedDecision(`request is not JSON: ${describeThrown(e)}`, active.revision, id);
+    }
+    try {
+      const rs = active.policy.evaluate(input, 0);
+      if (!Array.isArray(rs)) return failClosedDecision("policy.wasm returned no result set", active.revision, id);
+      if (rs.length === 0) return failClosedDecision(`\`${ENTRYPOINTS.decide}\` is undefined for this request`, active.revision, id);
+      const first: unknown = rs[0];
+      if (rs.length !== 1 || !isJsonObject(first)) return failClosedDecision("policy.wasm returned a malformed result set", active.revision, id);
+      const d = first.result;
+      const problem = checkDecision(d);
+      if (problem !== null) return failClosedDecision(`policy.wasm returned an invalid decision: ${problem}`, active.revision, id);
+      const r = d as unknown as Decision;
+      return {
+        outcome: r.outcome,
+        node: r.node,
+        channel: r.channel,
+        template: r.template,
+        offer: r.offer,
+        variant: r.variant,
+        send_at: r.send_at,
+        reasons: r.reasons,
+        explanation: r.explanation,
+        revision: active.revision,
+        decision_id: id,
+      };
+    } catch (e) {
+      return failClosedDecision(`evaluation failed: ${describeThrown(e)}`, active.revision, id);
+    }
+  }
+
+  /**
+   * Evaluates another entrypoint (`waypost/suppressed`, `waypost/consent`, or an id). Never
+   * throws. The step entrypoints return the `deny` decision object when an early step fails:
+   * check the shape before trusting `suppressed`/`channels`.
+   */
+  evaluate(entrypoint: string | number, input: unknown): EvaluationResult {
+    const active = this.active;
+    if (active === null) return { ok: false, error: "no bundle is loaded", revision: null };
+    const id = typeof entrypoint === "number" ? entrypoint : active.entrypoints[entrypoint];
+    if (id === undefined || !Object.values(active.entrypoints).includes(id)) {
+      return { ok: false, error: `unknown entrypoint \`${String(entrypoint)}\``, revision: active.revision };
+    }
+    try {
+      const text = JSON.stringify(input);
+      const rs = active.policy.evaluate(text === undefined ? undefined : (enc.encode(text).buffer as ArrayBuffer), id);
+      if (!Array.isArray(rs)) return { ok: false, error: "policy.wasm returned no result set", revision: active.revision };
+      if (rs.length === 0) return { ok: true, value: undefined, revision: active.revision };
+      const first: unknown = rs[0];
+      if (rs.length !== 1 || !isJsonObject(first) || !("result" in first)) {
+        return { ok: false, error: "policy.wasm returned a malformed result set", revision: active.revision };
+      }
+      return { ok: true, value: first.result, revision: active.revision };
+    } catch (e) {
+      return { ok: false, error: `evaluation failed: ${describeThrown(e)}`, revision: active.revision };
+    }
+  }
+
+  /**
+   * Activates another bundle (path or bytes) once it is fully loaded and self-checked; on any
+   * failure the current bundle stays active and the result says why. Never throws.
+   */
+  swap(src: string | Uint8Array, options: { publicKey?: PublicKeyInput } = {}): Promise<SwapResult> {
+    const key = options.publicKey ?? this.publicKey;
+    const run = async (): Promise<SwapResult> => {
+      const previous = this.active?.revision ?? null;
+      try {
+        const next = await prepare(src, key, this.limits);
+        this.active = next;
+        return { activated: true, revision: next.revision, previous };
+      } catch (e) {
+        return { activated: false, error: toErrorInfo(e), revision: previous };
+      }
+    };
+    const result = this.swapping.then(run, run);
+    this.swapping = result;
+    return result;
+  }
+
+  /** Flushes and (when the engine opened it) closes the log. */
+  async close(): Promise<void> {
+    if (this.logHandle === null) return;
+    await this.logHandle.flush();
+    if (this.ownsLog) await this.logHandle.close();
+  }
+}
+
+/** An engine with no bundle yet: every decision is a fail-closed deny until `swap` succeeds. */
+export function createEngine(options: Omit<EngineOptions, "log"> & { log?: DecisionLog } = {}): Engine {
+  return new Engine(options);
+}
+
+/**
+ * Loads a bundle (path or bytes) into a new engine. Throws WaypostRuntimeError (WPR0xx for the
+ * bundle, WPL0xx for the log) when it cannot: there is no last good bundle to fall back to.
+ */
+export async function loadBundle(src: string | Uint8Array, options: EngineOptions = {}): Promise<Engine> {
+  const { log, ...rest } = options;
+  const engine = new Engine(rest);
+  const r = await engine.swap(src);
+  if (!r.activated) throw new WaypostRuntimeError(r.error.code, r.error.message);
+  if (typeof log === "string") engine.attachLog(await DecisionLog.open(log), true);
+  else if (log !== undefined) engine.attachLog(log, false);
+  return engine;
+}
