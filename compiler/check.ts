@@ -215,6 +215,7 @@ function checkReferences({ p, report, at }: CheckContext): void {
 function checkMinimisation({ p, report, at }: CheckContext): void {
   if (!p.dictionary) return;
   for (const n of p.nodes) {
+    if (!p.purposes.has(n.purpose)) continue; // reported as WP3010; every field would be "not allowed"
     const declared = new Set(n.context);
     const scope = nodeScope(p, n);
     const sites: ConditionSite[] = [...(n.trigger ? [n.trigger] : []), ...n.eligibility.map((e) => e.when)];
@@ -269,13 +270,16 @@ function checkLawfulBasisAndConsent({ p, report, at }: CheckContext): void {
     }
   }
   for (const u of p.purposes.values()) {
+    const uncovered = [...p.jurisdictions.values()].filter(
+      (j) => u.category === "marketing" && j.marketingRequiresConsent && !(u.consent !== undefined && covers(u.consent.jurisdictions, j.id) && u.consent.channels === "all"),
+    );
+    if (uncovered.length > 0) {
+      report(diag("WP3032", "error", `marketing purpose ${q(u.id)} does not require consent on every channel in ${list(uncovered.map((j) => j.id))}, where marketing requires consent`,
+        u.consent ? at(u.consent.origin) : at(u.origin, [], "key"),
+        `add \`consent: { channels: all, jurisdictions: all }\` to ${q(u.id)}`,
+        uncovered.map((j) => ({ message: `${q(j.id)} requires consent for marketing`, span: at(j.origin, ["marketing_requires_consent"]) }))));
+    }
     for (const j of p.jurisdictions.values()) {
-      const covered = u.consent !== undefined && covers(u.consent.jurisdictions, j.id) && u.consent.channels === "all";
-      if (u.category === "marketing" && j.marketingRequiresConsent && !covered) {
-        report(diag("WP3032", "error", `marketing purpose ${q(u.id)} has no consent requirement for every channel in ${q(j.id)}, where marketing requires consent`,
-          u.consent ? at(u.consent.origin) : at(u.origin, [], "key"),
-          `add \`consent: { channels: all, jurisdictions: all }\` to ${q(u.id)}`, [{ message: `${q(j.id)} requires consent for marketing`, span: at(j.origin, ["marketing_requires_consent"]) }]));
-      }
       const bases = u.lawfulBasis.get(j.id) ?? [];
       if (bases.includes("consent") && !(u.consent && covers(u.consent.jurisdictions, j.id))) {
         report(diag("WP3033", "error", `purpose ${q(u.id)} relies on consent in ${q(j.id)} but never checks it`, at(u.origin, ["lawful_basis", j.id]),
@@ -395,7 +399,8 @@ function checkRetentionAndResidency({ p, report, at }: CheckContext): void {
     }
   }
   for (const n of p.nodes) {
-    const systems = systemsFor(p, n).map((id) => p.access.systems.get(id)!);
+    // Systems in an unknown region are reported as WP3014; judging residency against them only adds noise.
+    const systems = systemsFor(p, n).map((id) => p.access.systems.get(id)!).filter((s) => p.jurisdictions.has(s.region));
     const fields = new Set([...n.context, ...nodeScope(p, n).implied.keys()]);
     for (const name of fields) {
       const f = dict.fields.get(name);
@@ -423,7 +428,7 @@ function checkArbitration({ p, report, at }: CheckContext): void {
     if (n.validFrom !== undefined && n.validUntil !== undefined && n.validFrom >= n.validUntil) {
       report(diag("WP3091", "error", `node ${q(n.id)} is valid from a date that is not before its end date`, at(n.origin, ["valid"]), "`valid.from` must be earlier than `valid.until`"));
     }
-    if (p.access.systems.size > 0 && systemsFor(p, n).length === 0) {
+    if (p.access.systems.size > 0 && p.purposes.has(n.purpose) && systemsFor(p, n).length === 0) {
       report(diag("WP3092", "warning", `no system may request ${q(n.id)}, so it never fires`, at(n.origin, ["id"]), `allow its purpose ${q(n.purpose)} or the node for a system in the AccessPolicy`));
     }
   }

@@ -95,9 +95,16 @@ async function loadFile(host: SourceHost, p: string, out: LoadResult): Promise<v
   list.forEach((doc, index) => {
     const span: Span = { file: p, start: doc.range?.[0] ?? 0, end: doc.range?.[1] ?? 0 };
     let bad = false;
+    let syntax = false;
     for (const e of doc.errors) {
       bad = true;
-      out.diagnostics.push(yamlError(p, e));
+      const d = yamlError(p, e);
+      // One syntax error cascades into several; the first is the one to fix.
+      if (d.code === "WP0010") {
+        if (syntax) continue;
+        syntax = true;
+      }
+      out.diagnostics.push(d);
     }
     for (const w of doc.warnings) {
       out.diagnostics.push(diag("WP0014", "warning", lowerFirst(w.message.split("\n")[0] ?? ""), { file: p, start: w.pos[0], end: w.pos[1] }));

@@ -11,6 +11,7 @@ import type {
   Access, AllOr, Channel, ConditionSite, Contact, Field, JourneyNode, Origin, Program, Purpose, Scope, SuppressionList,
 } from "./program.js";
 import type { SourceHost } from "./source.js";
+import { SourceFile } from "./source-file.js";
 import { clockMinutes, durationMs, percentBp, timeMs } from "./units.js";
 import type { ValidDocument } from "./validate.js";
 
@@ -26,6 +27,8 @@ const allOr = <T extends string>(v: unknown): AllOr<T> => (v === "all" ? "all" :
 export interface ParseResult {
   program: Program;
   diagnostics: Diagnostic[];
+  /** Data files that diagnostics point into (so renderers can show their lines). */
+  dataFiles: Map<string, SourceFile>;
 }
 
 export function emptyProgram(): Program {
@@ -47,6 +50,7 @@ export function emptyProgram(): Program {
 export async function parse(docs: readonly ValidDocument[], host: SourceHost): Promise<ParseResult> {
   const p = emptyProgram();
   const ds: Diagnostic[] = [];
+  const dataFiles = new Map<string, SourceFile>();
   const span = (o: Origin, part: "key" | "value" = "value"): Span => spanAt(o.doc, o.path, part);
   const dup = (what: string, id: string, here: Origin, first: Origin): void => {
     ds.push(diag("WP3001", "error", `duplicate ${what} \`${id}\``, span(here, "key"), `${what} ids must be unique; rename one of them`,
@@ -181,7 +185,7 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
       }
       if (typeof raw["entries_file"] === "string") {
         list.entriesFile = raw["entries_file"];
-        await readEntriesFile(host, sd, list, ["lists", i, "entries_file"], ds);
+        await readEntriesFile(host, sd, list, ["lists", i, "entries_file"], ds, dataFiles);
       }
       p.lists.set(id, list);
     }
@@ -272,7 +276,7 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
     }
     p.nodes.push(node);
   }
-  return { program: p, diagnostics: ds };
+  return { program: p, diagnostics: ds, dataFiles };
 }
 
 function readAccess(ad: ValidDocument, a: Access): void {
@@ -341,7 +345,7 @@ function readContact(cd: ValidDocument, c: Contact): void {
 }
 
 /** Reads `entries_file`: one key per line, optionally `key,until`; `#` starts a comment line. */
-async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: SuppressionList, path: DocPath, ds: Diagnostic[]): Promise<void> {
+async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: SuppressionList, path: DocPath, ds: Diagnostic[], dataFiles: Map<string, SourceFile>): Promise<void> {
   const rel = list.entriesFile!;
   const dir = doc.file.path.includes("/") ? doc.file.path.slice(0, doc.file.path.lastIndexOf("/")) : "";
   const full = normalise(dir === "" ? rel : `${dir}/${rel}`);
@@ -372,16 +376,24 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
   }
   let lineNo = 0;
   let bad = 0;
+  let offset = 0;
   for (const raw of text.split("\n")) {
     lineNo++;
+    const lineStart = offset;
+    offset += raw.length + 1;
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;
     const comma = line.indexOf(",");
     const key = (comma < 0 ? line : line.slice(0, comma)).trim();
     const until = comma < 0 ? null : line.slice(comma + 1).trim();
     if (key === "" || (until !== null && timeMs(until) === undefined)) {
+      // Report the first few in the data file itself (registered so renderers can show the line).
       if (bad++ < 5) {
-        ds.push(diag("WP0007", "error", `line ${lineNo} of \`${full}\` is not \`key\` or \`key,until\``, at, `fix \`${line.slice(0, 60)}\` in \`${full}\`:${lineNo}`));
+        if (!dataFiles.has(full)) dataFiles.set(full, new SourceFile(full, text));
+        ds.push(diag("WP0007", "error", key === "" ? "this line has no key" : `\`${until}\` is not a valid expiry date`,
+          { file: full, start: lineStart + (key === "" ? 0 : raw.indexOf(",") + 1), end: lineStart + raw.length },
+          "write one key per line, optionally followed by `,` and an expiry date such as `2027-03-31`",
+          [{ message: `read through \`entries_file\` of list \`${list.id}\``, span: at }]));
       }
       continue;
     }

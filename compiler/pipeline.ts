@@ -55,6 +55,7 @@ export const STAGES: readonly Stage[] = [
       const r = await parse(s.documents!, s.host);
       s.program = r.program;
       s.diagnostics.push(...r.diagnostics);
+      for (const [name, f] of r.dataFiles) s.files.set(name, f);
     },
   },
   {

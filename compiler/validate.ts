@@ -31,7 +31,7 @@ const schemaById = new Map<string, SchemaObject>();
 
 function getValidators(): Map<Kind, ValidateFunction> {
   if (validators) return validators;
-  const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
   const dir = path.join(packageRoot(), "schemas");
   const common = JSON.parse(readFileSync(path.join(dir, "common.schema.json"), "utf8")) as SchemaObject;
   ajv.addSchema(common);
@@ -131,6 +131,8 @@ function explain(d: LoadedDocument, errors: ErrorObject[], file: string): Diagno
   const alternatives = errors.filter((e) => e.keyword === "oneOf" || e.keyword === "anyOf");
   const kept = errors.filter((e) => {
     if (e.keyword === "if") return false;
+    // ajv reports a bad property name twice: the inner check (with `propertyName`) and `propertyNames`.
+    if ((e as { propertyName?: string }).propertyName !== undefined) return false;
     if (e.keyword === "oneOf" || e.keyword === "anyOf") return true;
     return !alternatives.some((a) => e.instancePath.startsWith(a.instancePath) && e.schemaPath.startsWith(a.schemaPath.replace(/\/(oneOf|anyOf)$/, "")) && /\/(oneOf|anyOf)\/\d+/.test(e.schemaPath));
   });
@@ -145,7 +147,8 @@ function explain(d: LoadedDocument, errors: ErrorObject[], file: string): Diagno
     switch (e.keyword) {
       case "required": {
         const missing = String((e.params as { missingProperty: string }).missingProperty);
-        dg = diag("WP1002", "error", `missing \`${missing}\`${path.length ? ` in ${what}` : ""}`, spanAt(d, path, "key"), `add \`${missing}:\` here`);
+        // At the top level, point at `kind:` (the document's name tag) rather than the whole file.
+        dg = diag("WP1002", "error", `missing \`${missing}\`${path.length ? ` in ${what}` : ""}`, spanAt(d, path.length ? path : ["kind"], "key"), `add \`${missing}:\` ${path.length ? "here" : "to this document"}`);
         break;
       }
       case "additionalProperties": {

@@ -3,7 +3,7 @@
  * a broken one and lists exactly the diagnostics `waypost check` must report (severity, code,
  * file:line:col). Set WAYPOST_UPDATE_GOLDEN=1 to print what a fixture currently produces.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
@@ -36,9 +36,16 @@ describe("golden diagnostics", () => {
 
   for (const file of fixtures) {
     it(file, async () => {
-      const fx = YAML.parse(readFileSync(path.join(DIR, file), "utf8")) as Fixture;
+      const text = readFileSync(path.join(DIR, file), "utf8");
+      const fx = YAML.parse(text) as Fixture;
       const got = await diagnosticsOf(fx);
-      if (process.env["WAYPOST_UPDATE_GOLDEN"]) console.log(`${file}:\n${got.map((g) => `  - ${g}`).join("\n")}`);
+      if (process.env["WAYPOST_UPDATE_GOLDEN"]) {
+        // Rewrites `expect:` only; review the diff before committing it.
+        const doc = YAML.parseDocument(text);
+        doc.set("expect", got);
+        writeFileSync(path.join(DIR, file), doc.toString({ lineWidth: 0 }));
+        return;
+      }
       expect(got).toEqual(fx.expect);
     });
   }
