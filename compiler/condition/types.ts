@@ -1,3 +1,5 @@
+import type { BuiltinFn } from "../ir/ir.js";
+
 /**
  * Types of the condition language, the checker's environment, and the built-in functions'
  * signatures. Users see types in plain words (`describeType`), never these names.
@@ -110,7 +112,7 @@ export interface BuiltinSig {
 }
 
 /** The functions a condition may call (a subset of the IR's BuiltinFn; `time` is internal). */
-export const BUILTINS: Readonly<Record<string, BuiltinSig>> = {
+const SIGS = {
   days_since: { params: ["time"], result: NUMBER, example: "days_since(policy.start_date) > 30", gives: "a number of days" },
   days_until: { params: ["time"], result: NUMBER, example: "days_until(policy.renewal_date) == 90", gives: "a number of days" },
   hours_since: { params: ["time"], result: NUMBER, example: "hours_since(claim.opened_at) >= 24", gives: "a number of hours" },
@@ -125,7 +127,8 @@ export const BUILTINS: Readonly<Record<string, BuiltinSig>> = {
   ends_with: { params: ["string", "string"], result: BOOLEAN, example: 'ends_with(customer.email, "@example.com")', gives: "true or false" },
   exists: { params: ["any"], result: BOOLEAN, example: "exists(customer.email)", gives: "true or false" },
   local_hour: { params: ["time"], result: NUMBER, example: "local_hour(now) >= 9", gives: "an hour of the day (0 to 23)" },
-};
+} satisfies Record<Exclude<BuiltinFn, "time">, BuiltinSig>; // every IR builtin but the internal `time`
+export const BUILTINS: Readonly<Record<string, BuiltinSig>> = SIGS;
 
 /** Per-unit time functions: the unit their number counts, for "compare with a number" advice. */
 export const COUNTING_FNS: Readonly<Record<string, { unit: string; ms: number }>> = {

@@ -1,7 +1,7 @@
 // fast-check arbitraries for the condition language: ASTs (for print/parse round trips) and
 // token soup (for "never throws").
 import fc from "fast-check";
-import type { Cond, DurationUnit, Expr } from "../../compiler/condition/index.js";
+import type { Cond, CondExpr as Expr, DurationUnit } from "../../compiler/condition/index.js";
 import { KEYWORDS } from "../../compiler/condition/tokens.js";
 
 const S = { start: 0, end: 0 }; // spans are ignored by the comparisons
