@@ -60,7 +60,8 @@ const KEPT_KEYS = new Set(["system", "event", "node", "now", "history"]);
  * "sha256:<hex>" of the string's UTF-8 or of other values' canonical JSON, `redact` ->
  * "[redacted]"). A context key absent from the dictionary is redacted (unknown sensitivity),
  * null stays null (it says only "no value"). Top-level keys other than system, event, node,
- * now, context and history are redacted too. Throws TypeError for non-JSON values.
+ * now, context and history are redacted too. Hashing throws TypeError for a non-JSON value;
+ * kept values are shared with `request`, so serialise the result before the request changes.
  */
 export function maskRequest(request: unknown, fields: FieldMasks): JsonValue {
   if (request === null || request === undefined) return null;
@@ -68,14 +69,16 @@ export function maskRequest(request: unknown, fields: FieldMasks): JsonValue {
   const out: { [k: string]: JsonValue } = {};
   for (const [k, v] of Object.entries(request)) {
     if (v === undefined) continue;
-    if (KEPT_KEYS.has(k)) out[k] = JSON.parse(canonicalJson(v)) as JsonValue;
+    // Kept values are shared, not copied: callers serialise the result at once (decision id,
+    // log line), and canonicalJson rejects anything that is not JSON at that point.
+    if (KEPT_KEYS.has(k)) out[k] = v as JsonValue;
     else if (k === "context" && isJsonObject(v)) {
       const ctx: { [k: string]: JsonValue } = {};
       for (const [name, value] of Object.entries(v)) {
         if (value === undefined) continue;
         const mode = Object.prototype.hasOwnProperty.call(fields, name) ? (fields[name]?.mask ?? "redact") : "redact";
         if (value === null) ctx[name] = null;
-        else if (mode === "none") ctx[name] = JSON.parse(canonicalJson(value)) as JsonValue;
+        else if (mode === "none") ctx[name] = value as JsonValue;
         else if (mode === "hash") ctx[name] = hashValue(value);
         else ctx[name] = REDACTED;
       }
