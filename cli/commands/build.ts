@@ -1,7 +1,6 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { build } from "../../compiler/build.js";
-import { printIR } from "../../compiler/ir/print.js";
 import { FsHost } from "../../compiler/source.js";
 import { isJwsAlgorithm } from "../../runtime/keys.js";
 import { oneOf, parseArgs } from "../args.js";
@@ -63,6 +62,7 @@ Options:
       return 1;
     }
     if (flags["print-ir"]) {
+      const { printIR } = await import("../../compiler/ir/print.js");
       ctx.stdout(printIR(s.ir!) + "\n");
       return 0;
     }

@@ -1,0 +1,72 @@
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import pc from "picocolors";
+import { build } from "../../compiler/build.js";
+import { FsHost } from "../../compiler/source.js";
+import { loadBundle } from "../../runtime/index.js";
+import { parseArgs } from "../args.js";
+import { UsageError, type Command } from "../command.js";
+import { compareExpected, readExamples } from "../examples.js";
+import { writeFileAtomic } from "../fs.js";
+import { renderText, summary } from "../render/diagnostics.js";
+import { resolveDir } from "../util.js";
+
+export const command: Command = {
+  name: "demo",
+  summary: "build the repository's bundle and show decisions for examples/requests (npm start)",
+  usage: `Usage: waypost demo [DIR] [--out OUTDIR] [--verbose]
+
+Checks and builds the policy repository in DIR (default: current directory) into
+OUTDIR/bundle.tar.gz (default DIR/out), loads it in the runtime, decides every request in
+DIR/examples/requests/*.json, prints each decision with its reasons next to the decision
+expected in NAME.expected.json, and writes the decision log to OUTDIR/decisions.jsonl.
+
+Exit status: 0 when every decision is as expected, 1 otherwise.`,
+  async run(ctx) {
+    const { flags, positionals } = parseArgs(ctx.argv, { out: "string", verbose: "boolean" });
+    if (positionals.length > 1) throw new UsageError("give at most one directory");
+    const dir = await resolveDir(ctx.cwd, positionals[0]);
+    const out = path.resolve(ctx.cwd, (flags["out"] as string | undefined) ?? path.join(dir, "out"));
+    const c = pc.createColors(ctx.color);
+    const t0 = performance.now();
+    const r = await build(new FsHost(dir));
+    const s = r.state;
+    if (!r.bundle) {
+      ctx.stdout(renderText(s.diagnostics, s.files, ctx.color));
+      ctx.stdout(`✖ ${summary(s.diagnostics, s.files.size).text}: fix these before a bundle can be built\n`);
+      return 1;
+    }
+    const bundlePath = path.join(out, "bundle.tar.gz");
+    await writeFileAtomic(bundlePath, r.bundle);
+    ctx.stdout(`${c.bold("waypost check")}  ${summary(s.diagnostics, s.files.size).text}\n`);
+    ctx.stdout(`${c.bold("waypost build")}  ${path.relative(ctx.cwd, bundlePath) || bundlePath}: ${r.bundle.length} bytes, revision ${r.revision}, ${s.ir!.plan.nodes.length} journey nodes (${(performance.now() - t0).toFixed(0)} ms)\n\n`);
+
+    const logPath = path.join(out, "decisions.jsonl");
+    await fs.rm(logPath, { force: true }); // a fresh log per demo run
+    const engine = await loadBundle(r.bundle, { log: logPath });
+    const examples = await readExamples(path.join(dir, "examples", "requests"));
+    let ok = 0;
+    let bad = 0;
+    for (const ex of examples) {
+      const d = await engine.decideDurable(ex.request);
+      const diffs = ex.expected ? compareExpected(d, ex.expected) : ["no NAME.expected.json beside the request"];
+      const mark = diffs.length === 0 ? c.green("✔") : c.red("✖");
+      diffs.length === 0 ? ok++ : bad++;
+      const outcome = d.outcome === "send" ? c.green(d.outcome) : d.outcome === "defer" || d.outcome === "review" || d.outcome === "holdout" ? c.yellow(d.outcome) : c.red(d.outcome);
+      ctx.stdout(`${mark} ${c.bold(ex.name)}  ${c.dim(ex.expected?.description ?? "")}\n`);
+      const what = [d.node, d.channel && `via ${d.channel}`, d.template && `template ${d.template}`, d.variant && `variant ${d.variant}`, d.send_at && `at ${d.send_at}`].filter(Boolean).join(", ");
+      ctx.stdout(`    ${outcome}${what ? ` ${what}` : ""}\n`);
+      const shown = flags["verbose"] ? d.reasons : d.reasons.filter((x) => x.code !== "trigger-matched" && x.code !== "eligible" && x.code !== "lawful-basis");
+      for (const reason of shown) {
+        const detail = (reason as { detail?: string }).detail;
+        ctx.stdout(`    ${c.dim("·")} ${reason.code}${reason.channel ? ` (${reason.channel})` : ""}${detail ? ` \`${detail}\`` : ""}: ${reason.message} ${c.dim(`[${reason.source}]`)}\n`);
+      }
+      if (d.explanation && d.outcome !== "holdout") ctx.stdout(`    ${c.dim("customer sees:")} ${d.explanation}\n`);
+      for (const diff of diffs) ctx.stdout(`    ${c.red(diff)}\n`);
+      ctx.stdout("\n");
+    }
+    await engine.close();
+    ctx.stdout(`${bad === 0 ? c.green("✔") : c.red("✖")} ${examples.length} decisions, ${ok} as expected${bad ? `, ${bad} not` : ""}; decision log ${path.relative(ctx.cwd, logPath) || logPath}\n`);
+    return bad === 0 && examples.length > 0 ? 0 : 1;
+  },
+};
