@@ -1,0 +1,537 @@
+/**
+ * fast-check arbitraries for the Waypost IR: requests shaped by a plan's data dictionary,
+ * random condition expressions, and plan variations. Used by the differential tests (every
+ * evaluator must agree with the reference interpreter) and by interpreter-only properties.
+ *
+ * The generators aim at the interesting edges rather than at uniform randomness: field values
+ * are mostly valid (so decisions get past step 4) with some type / range / enum violations;
+ * timestamps cluster around a fixed "now" in several RFC 3339 spellings; customer ids hit and
+ * miss the lists; quiet hours wrap midnight; utc offsets are negative and positive.
+ */
+import fc from "fast-check";
+import type {
+  BuiltinFn,
+  BundleData,
+  CmpOp,
+  Expr,
+  FieldSpec,
+  Gate,
+  IR,
+  JsonValue,
+  Plan,
+  QuietHours,
+} from "../../compiler/ir/ir.js";
+
+/** 2026-11-25T10:00:00Z: the centre of generated times (no clock: tests are reproducible). */
+export const BASE_NOW_MS = 1795600800000;
+const DAY = 86_400_000;
+
+// ---------------------------------------------------------------------------------------------
+// Times
+
+const pad = (n: number, w = 2): string => String(Math.abs(n)).padStart(w, "0");
+
+/** Formats ms as RFC 3339 with the given zone offset (minutes) and optional fraction digits. */
+export function rfc3339(ms: number, offsetMin: number, fraction: string, lowerCase: boolean): string {
+  const d = new Date(ms + offsetMin * 60_000);
+  const zone =
+    offsetMin === 0 && !fraction.startsWith("+")
+      ? "Z"
+      : `${offsetMin < 0 ? "-" : "+"}${pad(Math.trunc(Math.abs(offsetMin) / 60))}:${pad(Math.abs(offsetMin) % 60)}`;
+  const s =
+    `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}` +
+    (fraction === "" ? "" : `.${fraction}`) +
+    zone;
+  return lowerCase ? s.replace("T", "t").replace("Z", "z") : s;
+}
+
+/** A time near `center` (± `spreadDays`) in one of the accepted spellings. */
+export function timeString(center = BASE_NOW_MS, spreadDays = 10): fc.Arbitrary<string> {
+  const ms = fc.integer({ min: center - spreadDays * DAY, max: center + spreadDays * DAY });
+  const wholeSecond = ms.map((m) => Math.floor(m / 1000) * 1000);
+  return fc.oneof(
+    { weight: 4, arbitrary: wholeSecond.map((m) => rfc3339(m, 0, "", false)) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(wholeSecond, fc.integer({ min: -720, max: 840 }).map((o) => o - (o % 15)))
+        .map(([m, o]) => rfc3339(m, o, "", false)),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(wholeSecond, fc.stringMatching(/^[0-9]{1,6}$/), fc.boolean())
+        .map(([m, f, lc]) => rfc3339(m, 0, f, lc)),
+    },
+    { weight: 1, arbitrary: ms.map((m) => new Date(Math.floor(m / DAY) * DAY).toISOString().slice(0, 10)) },
+  );
+}
+
+/** Strings that look like times but are not (each breaks one rule of docs/ir.md). */
+export const malformedTime: fc.Arbitrary<string> = fc.constantFrom(
+  "2026-11-25T10:00:00",
+  "2026-11-31T10:00:00Z",
+  "2026-02-29",
+  "2026-11-25T24:00:00Z",
+  "2026-11-25T10:60:00Z",
+  "2026-11-25T10:00:60Z",
+  "2026-11-25T10:00Z",
+  "2026-11-25 10:00:00Z",
+  "2026-11-25T10:00:00.Z",
+  "2026-11-25T10:00:00+24:00",
+  "26-11-25",
+  "",
+  "now",
+);
+
+// ---------------------------------------------------------------------------------------------
+// Field values from the data dictionary
+
+const shortString = fc.string({ maxLength: 6, unit: "grapheme-ascii" });
+const anyString = fc.oneof(shortString, fc.string({ maxLength: 4, unit: "grapheme" }));
+/** Doubles without NaN / ±Infinity / -0 (not representable in JSON), with some integers. */
+const jsonNumber = fc.oneof(
+  fc.integer({ min: -2000, max: 20000 }),
+  fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }).map((x) => (Object.is(x, -0) ? 0 : x)),
+);
+
+/** A value that satisfies `spec` (type, values, min/max). */
+export function validValue(spec: FieldSpec, extraStrings: string[] = [], nowMs = BASE_NOW_MS): fc.Arbitrary<JsonValue> {
+  const num = (integer: boolean): fc.Arbitrary<number> => {
+    const min = spec.min ?? -1000;
+    const max = spec.max ?? 100000;
+    const i = fc.integer({ min: Math.ceil(min), max: Math.floor(max) });
+    if (integer) return i;
+    return fc.oneof(i, fc.double({ min, max, noNaN: true }).map((x) => (Object.is(x, -0) ? 0 : x)));
+  };
+  let base: fc.Arbitrary<JsonValue>;
+  switch (spec.type) {
+    case "string":
+      base =
+        spec.values !== undefined
+          ? fc.constantFrom(...spec.values)
+          : extraStrings.length > 0
+            ? fc.oneof(fc.constantFrom(...extraStrings), anyString)
+            : anyString;
+      break;
+    case "number":
+      base = num(false);
+      break;
+    case "integer":
+      base = num(true);
+      break;
+    case "boolean":
+      base = fc.boolean();
+      break;
+    case "timestamp":
+      // Mostly a few days before now, so that days_since-style triggers hold now and then.
+      base = fc.oneof(timeString(nowMs - 3 * DAY, 3), timeString(nowMs, 120));
+      break;
+    case "date":
+      // Mostly about 90 days ahead (renewal-style triggers), else anywhere around now.
+      base = fc.oneof(timeString(nowMs + 90 * DAY, 3), timeString(nowMs, 120)).map((s) => s.slice(0, 10));
+      break;
+    case "string[]":
+      base = fc.array(spec.values ? fc.constantFrom(...spec.values) : shortString, { maxLength: 3 });
+      break;
+    case "number[]":
+      base = fc.array(num(false), { maxLength: 3 });
+      break;
+  }
+  return spec.nullable ? fc.oneof({ weight: 9, arbitrary: base }, { weight: 1, arbitrary: fc.constant(null) }) : base;
+}
+
+/** A value that violates `spec` in one way (wrong type, out of range, not in values, null). */
+export function invalidValue(spec: FieldSpec): fc.Arbitrary<JsonValue> {
+  const wrongType: fc.Arbitrary<JsonValue> = fc.oneof(
+    fc.constant(spec.type === "string" ? 1 : "1"),
+    fc.constant(spec.type === "boolean" ? "true" : true),
+    fc.constant<JsonValue>({ a: 1 }),
+    fc.constant<JsonValue>(spec.type.endsWith("[]") ? "x" : ["x"]),
+  );
+  const options: fc.Arbitrary<JsonValue>[] = [wrongType];
+  if (!spec.nullable) options.push(fc.constant(null));
+  if (spec.min !== undefined) options.push(fc.constant(spec.min - 1));
+  if (spec.max !== undefined) options.push(fc.constant(spec.max + 0.5));
+  if (spec.type === "integer") options.push(fc.constant(1.5));
+  if (spec.values !== undefined) options.push(fc.constant(spec.values.join("|") + "?"));
+  if (spec.type === "timestamp" || spec.type === "date") options.push(malformedTime);
+  if (spec.type === "string[]") options.push(fc.constant<JsonValue>(["a", 2]));
+  if (spec.type === "number[]") options.push(fc.constant<JsonValue>([1, "2"]));
+  return fc.oneof(...options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** Every key of every list in the bundle: used so that list lookups hit as well as miss. */
+export function listKeys(data: BundleData): string[] {
+  return [...new Set(Object.values(data.lists).flatMap((l) => Object.keys(l)))].sort();
+}
+
+function channelsOf(plan: Plan): string[] {
+  return [...new Set(plan.nodes.flatMap((n) => n.channels))].sort();
+}
+
+const historyEntry = (plan: Plan, nowMs: number): fc.Arbitrary<JsonValue> =>
+  fc.oneof(
+    {
+      weight: 8,
+      arbitrary: fc.record(
+        {
+          at: fc.oneof(
+            { weight: 5, arbitrary: timeString(nowMs, 8) },
+            { weight: 1, arbitrary: malformedTime },
+            { weight: 1, arbitrary: fc.constant(rfc3339(nowMs, 0, "", false)) },
+          ),
+          channel: fc.constantFrom(...channelsOf(plan), "fax"),
+          purpose: fc.constantFrom(...new Set(plan.nodes.map((n) => n.purpose)), "other"),
+          node: fc.constantFrom(...plan.nodes.map((n) => n.id)),
+        },
+        { requiredKeys: ["at", "channel"] },
+      ),
+    },
+    { weight: 1, arbitrary: fc.oneof(fc.constant(null), fc.constant(5), fc.constant<JsonValue>([])) },
+  );
+
+export interface RequestOptions {
+  /** Share of requests with one deliberately invalid field value (0..1). Default 0.1. */
+  invalidField?: number;
+  /** Share of requests with a field the event may not receive. Default 0.05. */
+  extraField?: number;
+  /** Share of requests with an invalid shape (bad system/event/now/...). Default 0.05. */
+  badShape?: number;
+}
+
+/**
+ * Requests for `plan`: mostly well-formed for a known system and event, with context fields
+ * from `event_fields` (each present or missing), values per the data dictionary, customer ids
+ * from the lists, utc offsets, histories; plus a controlled share of invalid ones.
+ */
+export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = {}): fc.Arbitrary<JsonValue> {
+  const systems = Object.keys(plan.systems).sort();
+  const events = Object.keys(plan.events).sort();
+  const keys = listKeys(data);
+  const invalidP = opts.invalidField ?? 0.1;
+  const extraP = opts.extraField ?? 0.05;
+  const badP = opts.badShape ?? 0.05;
+  // Weighted modes rather than a uniform draw: fast-check biases integers towards small values.
+  const pct = (p: number): number => Math.max(0, Math.round(p * 1000));
+  const mode = fc.oneof(
+    { weight: pct(1 - invalidP - extraP), arbitrary: fc.constant<"ok" | "invalid" | "extra">("ok") },
+    { weight: pct(invalidP), arbitrary: fc.constant<"ok" | "invalid" | "extra">("invalid") },
+    { weight: pct(extraP), arbitrary: fc.constant<"ok" | "invalid" | "extra">("extra") },
+  );
+  const nodeIds = plan.nodes.map((n) => n.id);
+
+  const wellFormed = fc
+    .record({
+      system: fc.oneof({ weight: 19, arbitrary: fc.constantFrom(...systems) }, { weight: 1, arbitrary: shortString }),
+      event: fc.oneof({ weight: 19, arbitrary: fc.constantFrom(...events) }, { weight: 1, arbitrary: shortString }),
+      nowMs: fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: BASE_NOW_MS - 3 * DAY, max: BASE_NOW_MS + 3 * DAY }) },
+        { weight: 1, arbitrary: fc.integer({ min: BASE_NOW_MS - 400 * DAY, max: BASE_NOW_MS + 60 * DAY }) },
+      ),
+      nowStyle: fc.tuple(fc.integer({ min: -720, max: 840 }), fc.constantFrom("", "5", "123", "123456"), fc.boolean()),
+      node: fc.oneof(
+        { weight: 6, arbitrary: fc.constant<string | null>(null) },
+        { weight: 1, arbitrary: nodeIds.length > 0 ? fc.constantFrom<string | null>(...nodeIds) : fc.constant(null) },
+      ),
+      history: fc.option(fc.constant(null), { freq: 3 }),
+      mode,
+    })
+    .chain((r) => {
+      const ev = Object.prototype.hasOwnProperty.call(plan.event_fields, r.event) ? plan.event_fields[r.event] : {};
+      const names = Object.keys(ev ?? {}).sort();
+      const nowMs = r.nowMs;
+      const fieldArbs: Record<string, fc.Arbitrary<JsonValue | undefined>> = {};
+      for (const name of names) {
+        const spec = plan.fields[name];
+        if (spec === undefined) continue;
+        const idLike = name === plan.keys.customer || Object.values(plan.lists).some((l) => l.match === name);
+        const valid =
+          name === plan.keys.utc_offset
+            ? fc.integer({ min: -720, max: 840 })
+            : validValue(spec, idLike ? keys : [], nowMs);
+        fieldArbs[name] = fc.oneof(
+          { weight: 3, arbitrary: valid },
+          { weight: 1, arbitrary: fc.constant(undefined) }, // missing
+        );
+      }
+      const invalidName = names.length > 0 ? fc.constantFrom(...names) : fc.constant("x");
+      return fc.record({
+        base: fc.constant(r),
+        nowMs: fc.constant(nowMs),
+        context: fc.record(fieldArbs),
+        invalid: invalidName.chain((n) =>
+          fc.tuple(fc.constant(n), plan.fields[n] ? invalidValue(plan.fields[n] as FieldSpec) : fc.constant<JsonValue>(1)),
+        ),
+        extra: fc.tuple(fc.constantFrom("zz.extra", "Extra", "customer.secret", "ä"), fc.constantFrom<JsonValue>(1, "x", null)),
+        history: fc.array(historyEntry(plan, nowMs), { maxLength: 5 }),
+      });
+    })
+    .map(({ base, nowMs, context, invalid, extra, history }) => {
+      const ctx: { [k: string]: JsonValue } = {};
+      for (const [k, v] of Object.entries(context)) if (v !== undefined) ctx[k] = v;
+      if (base.mode === "invalid") ctx[invalid[0]] = invalid[1];
+      else if (base.mode === "extra") ctx[extra[0]] = extra[1];
+      const [offset, frac, lc] = base.nowStyle;
+      const req: { [k: string]: JsonValue } = {
+        system: base.system,
+        event: base.event,
+        now: rfc3339(Math.floor(nowMs / 1000) * 1000, offset - (offset % 15), frac, lc),
+        context: ctx,
+      };
+      if (base.node !== null) req.node = base.node;
+      if (base.history !== null) req.history = history;
+      return req;
+    });
+
+  const badShape: fc.Arbitrary<JsonValue> = fc.oneof(
+    fc.constantFrom<JsonValue>(null, false, 0, "", [], {}, "x", 1, true),
+    fc.record(
+      {
+        system: fc.oneof(fc.constantFrom(...systems), fc.constant<JsonValue>(1)),
+        event: fc.oneof(fc.constantFrom(...events), fc.constant<JsonValue>(null)),
+        now: fc.oneof(timeString(), malformedTime, fc.constant<JsonValue>(BASE_NOW_MS)),
+        context: fc.oneof(fc.constant<JsonValue>({}), fc.constant<JsonValue>(null), fc.constant<JsonValue>([])),
+        node: fc.oneof(fc.constant<JsonValue>(1), fc.constant<JsonValue>(null), shortString),
+        history: fc.oneof(fc.constant<JsonValue>({}), fc.constant<JsonValue>("h"), fc.constant<JsonValue>([])),
+      },
+      { requiredKeys: [] },
+    ),
+  );
+  return fc.oneof(
+    { weight: Math.round((1 - badP) * 100), arbitrary: wellFormed },
+    { weight: Math.max(1, Math.round(badP * 100)), arbitrary: badShape },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions
+
+const BUILTINS1: BuiltinFn[] = [
+  "days_since",
+  "days_until",
+  "hours_since",
+  "minutes_since",
+  "since",
+  "until",
+  "lower",
+  "upper",
+  "len",
+  "exists",
+  "time",
+  "local_hour",
+];
+const BUILTINS2: BuiltinFn[] = ["contains", "starts_with", "ends_with"];
+const CMPS: CmpOp[] = ["==", "!=", "<", "<=", ">", ">="];
+
+/** JSON constants that exercise the semantics: times, numbers by value, unicode, nesting. */
+export const jsonConst: fc.Arbitrary<JsonValue> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom<JsonValue>(true, false, null, 0, 1, 1.5, -3, 10000, 90, "", "EU", "open", "C-FRAUD") },
+  { weight: 2, arbitrary: timeString(BASE_NOW_MS, 5) },
+  { weight: 1, arbitrary: anyString },
+  { weight: 1, arbitrary: jsonNumber },
+  { weight: 1, arbitrary: fc.array(fc.oneof(fc.constantFrom<JsonValue>(1, "EU", null, "x"), jsonNumber), { maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.dictionary(fc.constantFrom("a", "b"), fc.constantFrom<JsonValue>(1, 1.0, "x", null), { maxKeys: 2 }) },
+);
+
+/**
+ * Random expressions over `fieldNames` and `lists`. Not type-checked on purpose: ill-typed
+ * operands must give undefined identically on every evaluator.
+ */
+export function exprArb(fieldNames: string[], lists: string[], maxDepth = 4): fc.Arbitrary<Expr> {
+  const names = fieldNames.length > 0 ? fieldNames : ["x"];
+  const listIds = lists.length > 0 ? lists : ["none"];
+  const { expr } = fc.letrec<{ expr: Expr; leaf: Expr }>((tie) => ({
+    leaf: fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom(...names).map((name): Expr => ({ op: "field", name })) },
+      { weight: 2, arbitrary: jsonConst.map((value): Expr => ({ op: "const", value })) },
+      { weight: 1, arbitrary: fc.constant<Expr>({ op: "now" }) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .record(
+            {
+              window_ms: fc.constantFrom(3_600_000, 86_400_000, 7 * 86_400_000),
+              channel: fc.constantFrom("sms", "email"),
+              purpose: fc.constantFrom("claims", "marketing"),
+            },
+            { requiredKeys: ["window_ms"] },
+          )
+          .map((r): Expr => ({ op: "history_count", ...r })),
+      },
+    ),
+    expr: fc.oneof(
+      { depthSize: "small", maxDepth, depthIdentifier: "expr" },
+      tie("leaf"),
+      fc.record({ arg: tie("expr") }).map(({ arg }): Expr => ({ op: "not", arg })),
+      fc.array(tie("expr"), { maxLength: 3 }).map((args): Expr => ({ op: "and", args })),
+      fc.array(tie("expr"), { maxLength: 3 }).map((args): Expr => ({ op: "or", args })),
+      fc
+        .tuple(fc.constantFrom(...CMPS), tie("expr"), tie("expr"))
+        .map(([cmp, left, right]): Expr => ({ op: "cmp", cmp, left, right })),
+      fc.tuple(tie("expr"), tie("expr")).map(([item, set]): Expr => ({ op: "in", item, set })),
+      fc.tuple(fc.constantFrom(...listIds), tie("expr")).map(([list, item]): Expr => ({ op: "in_list", list, item })),
+      fc.tuple(fc.constantFrom(...BUILTINS1), tie("expr")).map(([fn, a]): Expr => ({ op: "call", fn, args: [a] })),
+      fc
+        .tuple(fc.constantFrom(...BUILTINS2), tie("expr"), tie("expr"))
+        .map(([fn, a, b]): Expr => ({ op: "call", fn, args: [a, b] })),
+      fc
+        .tuple(tie("expr"), fc.constantFrom(0, 1000, -86_400_000, 3_600_000))
+        .map(([time, ms]): Expr => ({ op: "add_ms", time, ms })),
+    ),
+  }));
+  return expr;
+}
+
+/** Well-typed-ish conditions of the shapes the compiler emits (comparisons of builtins with constants). */
+export function conditionArb(plan: Plan, lists: string[]): fc.Arbitrary<Expr> {
+  const field = (types: FieldSpec["type"][]): fc.Arbitrary<Expr> => {
+    const names = Object.keys(plan.fields).filter((n) => types.includes((plan.fields[n] as FieldSpec).type));
+    return names.length > 0 ? fc.constantFrom(...names).map((name): Expr => ({ op: "field", name })) : fc.constant({ op: "now" });
+  };
+  const timeField = field(["timestamp", "date"]);
+  const num = fc.integer({ min: -5, max: 100 }).map((value): Expr => ({ op: "const", value }));
+  return fc.oneof(
+    fc
+      .tuple(fc.constantFrom<BuiltinFn>("days_since", "days_until", "hours_since", "local_hour"), timeField, fc.constantFrom(...CMPS), num)
+      .map(([fn, f, cmp, right]): Expr => ({ op: "cmp", cmp, left: { op: "call", fn, args: [f] }, right })),
+    fc
+      .tuple(field(["string"]), fc.array(fc.constantFrom("EU", "UK", "US", "open", "closed"), { maxLength: 3 }))
+      .map(([item, value]): Expr => ({ op: "in", item, set: { op: "const", value } })),
+    fc.tuple(fc.constantFrom(...(lists.length > 0 ? lists : ["none"])), field(["string"])).map(([list, item]): Expr => ({ op: "in_list", list, item })),
+    field(["boolean"]).map((f): Expr => ({ op: "cmp", cmp: "==", left: f, right: { op: "const", value: true } })),
+    fc
+      .tuple(field(["number", "integer"]), fc.constantFrom(...CMPS), num)
+      .map(([left, cmp, right]): Expr => ({ op: "cmp", cmp, left, right })),
+    fc
+      .tuple(fc.constantFrom(604_800_000, 86_400_000), fc.constantFrom("sms", "email"), fc.integer({ min: 0, max: 3 }))
+      .map(([window_ms, channel, n]): Expr => ({
+        op: "cmp",
+        cmp: ">=",
+        left: { op: "history_count", window_ms, channel },
+        right: { op: "const", value: n },
+      })),
+    field(["timestamp", "date", "string"]).map((f): Expr => ({ op: "call", fn: "exists", args: [f] })),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan variations
+
+export const quietHoursArb = (channels: string[], reasonSource: string): fc.Arbitrary<QuietHours[]> =>
+  fc.array(
+    fc
+      .tuple(fc.integer({ min: 0, max: 1439 }), fc.integer({ min: 0, max: 1439 }), fc.subarray(channels, { minLength: 1 }))
+      .map(([start_min, end_min, chs]) => ({
+        start_min,
+        end_min,
+        channels: chs,
+        reason: { code: "quiet-hours", policy: `contact/quiet-${start_min}-${end_min}`, message: "quiet", source: reasonSource },
+      })),
+    { maxLength: 3 },
+  );
+
+/**
+ * Variations of a base IR: node channels (subsets, order), gate outcomes and channels,
+ * experiments (holdout and variant weights summing to 10000), rollout, validity windows,
+ * offsets and quiet hours, plus extra random conditions appended to `conds` and used as
+ * eligibility conditions and gates. The data dictionary, systems and events stay as they are,
+ * so `requestFor(base)` requests stay meaningful.
+ */
+export function planVariation(base: IR, data: BundleData): fc.Arbitrary<IR> {
+  const plan = base.plan;
+  const allChannels = channelsOf(plan);
+  const lists = Object.keys(data.lists).sort();
+  const fieldNames = Object.keys(plan.fields).sort();
+  const extraConds = fc.array(
+    fc.oneof({ weight: 2, arbitrary: conditionArb(plan, lists) }, { weight: 1, arbitrary: exprArb(fieldNames, lists, 3) }),
+    { minLength: 2, maxLength: 6 },
+  );
+  const nodeVariation = fc.record({
+    channels: fc.shuffledSubarray(allChannels, { minLength: 0 }),
+    experiment: fc.option(
+      fc
+        .tuple(fc.integer({ min: 0, max: 10000 }), fc.integer({ min: 0, max: 10000 }), fc.boolean())
+        .map(([holdout_bp, split, empty]) => ({
+          salt: `exp-${split}`,
+          holdout_bp,
+          variants: empty ? [] : [{ id: "A", weight_bp: split }, { id: "B", weight_bp: 10000 - split }],
+        })),
+      { freq: 2 },
+    ),
+    rollout_bp: fc.oneof({ weight: 2, arbitrary: fc.constant(10000) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 10000 }) }),
+    window: fc.oneof(
+      { weight: 3, arbitrary: fc.constant(null) },
+      { weight: 1, arbitrary: fc.tuple(fc.integer({ min: -30, max: 0 }), fc.integer({ min: 1, max: 30 })) },
+    ),
+    risk: fc.constantFrom<"low" | "medium" | "high">("low", "medium", "high"),
+    gateOutcomes: fc.array(fc.constantFrom<Gate["outcome"]>("suppress", "deny", "defer"), { minLength: 8, maxLength: 8 }),
+    extraGates: fc.array(
+      fc.record({
+        cond: fc.nat(),
+        channel: fc.option(fc.constantFrom(...allChannels), { freq: 2 }),
+        outcome: fc.constantFrom<Gate["outcome"]>("suppress", "deny", "defer"),
+        step: fc.constantFrom<Gate["step"]>("consent", "contact-policy", "restriction"),
+        until: fc.nat(),
+      }),
+      { maxLength: 3 },
+    ),
+    extraCondition: fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat() }),
+  });
+  return fc
+    .record({
+      conds: extraConds,
+      nodes: fc.array(nodeVariation, { minLength: plan.nodes.length, maxLength: plan.nodes.length }),
+      offsets: fc.dictionary(fc.constantFrom(...allChannels), fc.constantFrom(0, 60_000, 1_800_000, 86_400_000)),
+      quiet: quietHoursArb(allChannels, "quiet.yaml"),
+    })
+    .map(({ conds: extra, nodes, offsets, quiet }): IR => {
+      const conds = [...base.conds, ...extra];
+      const extraIndex = (n: number): number => base.conds.length + (n % extra.length);
+      const r = (code: string, channel?: string) => ({
+        code,
+        policy: `gen/${code}`,
+        message: code,
+        source: "gen.yaml:1:1",
+        ...(channel === undefined ? {} : { channel }),
+      });
+      const newNodes = plan.nodes.map((n, i) => {
+        const v = nodes[i]!;
+        const gates: Gate[] = n.gates.map((g, j) => {
+          const outcome = v.gateOutcomes[j % 8]!;
+          // A defer gate needs an `until`; point it at an extra condition (time-valued or not).
+          return outcome === "defer" ? { ...g, outcome, until: g.until ?? extraIndex(j) } : { ...g, outcome };
+        });
+        for (const eg of v.extraGates) {
+          const g: Gate = { step: eg.step, cond: extraIndex(eg.cond), outcome: eg.outcome, reason: r(`gate-${eg.step}`, eg.channel ?? undefined) };
+          if (eg.channel !== null) g.channel = eg.channel;
+          if (eg.outcome === "defer") g.until = extraIndex(eg.until);
+          gates.push(g);
+        }
+        const conditions = [...n.conditions];
+        if (v.extraCondition !== null) {
+          conditions.push({ kind: "eligibility", cond: extraIndex(v.extraCondition), reason: r("eligible"), fail: r("not-eligible") });
+        }
+        const templates: Record<string, string> = {};
+        for (const ch of v.channels) templates[ch] = `tpl-${n.id}-${ch}`;
+        return {
+          ...n,
+          channels: v.channels,
+          templates,
+          experiment: v.experiment,
+          rollout_bp: v.rollout_bp,
+          risk: v.risk,
+          review_reason: v.risk === "high" ? r("review-required") : null,
+          valid_from: v.window === null ? null : BASE_NOW_MS + v.window[0] * DAY,
+          valid_until: v.window === null ? null : BASE_NOW_MS + v.window[1] * DAY,
+          conditions,
+          gates,
+        };
+      });
+      return { plan: { ...plan, nodes: newNodes, offsets_ms: offsets, quiet_hours: quiet }, conds };
+    });
+}
