@@ -4,7 +4,7 @@
  * Writer: the same files give the same bytes on every machine and Node version. Entries are
  * sorted by UTF-8 bytes; headers are ustar with mode 0644, uid/gid 0, empty uname/gname,
  * mtime 0; a PAX `path` record is added only for a name ustar cannot hold. Compression is our
- * own DEFLATE encoder (greedy LZ77 + fixed Huffman codes) because zlib's output is not
+ * own DEFLATE encoder (greedy LZ77 + per-block Huffman codes) because zlib's output is not
  * guaranteed stable across zlib builds (Node ships Chromium's zlib, whose match finder depends
  * on CPU features). The gzip header is fixed: mtime 0, no name, XFL 0, OS 255 (unknown).
  *
@@ -38,7 +38,7 @@ export function crc32(data: Uint8Array): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DEFLATE (RFC 1951), one fixed-Huffman block
+// DEFLATE (RFC 1951): fixed or dynamic Huffman blocks
 // ---------------------------------------------------------------------------------------------
 
 class BitWriter {
@@ -121,17 +121,212 @@ const WINDOW = 32768;
 const MIN_MATCH = 3;
 const MAX_MATCH = 258;
 const HASH_BITS = 15;
-const MAX_CHAIN = 48;
+const MAX_CHAIN = 16;
 const GOOD_ENOUGH = 128;
 
-/** Raw DEFLATE of `data`: a pure function of its input (no platform or library dependence). */
+const BLOCK_TOKENS = 1 << 16;
+
+/**
+ * Huffman code lengths for `freq`, at most `limit` bits. Deterministic: ties break by symbol.
+ * When the tree is too deep, frequencies are halved (keeping non-zero ones non-zero) and the
+ * tree rebuilt: slightly suboptimal in rare cases, simple and exact. At least two symbols get
+ * a code, so every code is complete (inflate rejects some incomplete codes).
+ */
+function codeLengths(freqIn: ArrayLike<number>, limit: number): Uint8Array {
+  const n = freqIn.length;
+  const freq = Array.from(freqIn);
+  let used = freq.filter((f) => f > 0).length;
+  for (let s = 0; used < 2 && s < n; s++) {
+    if (freq[s] === 0) {
+      freq[s] = 1;
+      used++;
+    }
+  }
+  for (;;) {
+    // Two-queue Huffman over leaves sorted by (freq, symbol).
+    const leaves = freq.map((f, sym) => ({ f, sym })).filter((x) => x.f > 0);
+    leaves.sort((a, b) => a.f - b.f || a.sym - b.sym);
+    const parent: number[] = [];
+    const weight: number[] = [];
+    const nodes: number[] = []; // internal node ids start at n
+    let li = 0;
+    let ni = 0;
+    const take = (): number => {
+      const lf = li < leaves.length ? leaves[li]!.f : Infinity;
+      const nf = ni < nodes.length ? weight[nodes[ni]! - n]! : Infinity;
+      if (lf <= nf) return leaves[li++]!.sym;
+      return nodes[ni++]!;
+    };
+    const w = (id: number): number => (id < n ? freq[id]! : weight[id - n]!);
+    const leafParent = new Int32Array(n).fill(-1);
+    for (let k = 0; k < leaves.length - 1; k++) {
+      const a = take();
+      const b = take();
+      const id = n + weight.length;
+      weight.push(w(a) + w(b));
+      parent.push(-1);
+      for (const c of [a, b]) {
+        if (c < n) leafParent[c] = id;
+        else parent[c - n] = id;
+      }
+      nodes.push(id);
+    }
+    const depthOf = (id: number): number => {
+      let d = 0;
+      for (let p = id < n ? leafParent[id]! : parent[id - n]!; p !== -1; p = parent[p - n]!) d++;
+      return d;
+    };
+    const lens = new Uint8Array(n);
+    let max = 0;
+    for (const { sym } of leaves) {
+      lens[sym] = depthOf(sym);
+      if (lens[sym]! > max) max = lens[sym]!;
+    }
+    if (max <= limit) return lens;
+    for (let s = 0; s < n; s++) if (freq[s]! > 0) freq[s] = Math.max(1, freq[s]! >> 1);
+  }
+}
+
+/** Canonical Huffman codes (RFC 1951 3.2.2), bit-reversed for LSB-first output. */
+function canonicalCodes(lens: Uint8Array): Uint16Array {
+  const count = new Uint16Array(16);
+  for (const l of lens) if (l > 0) count[l]!++;
+  const next = new Uint16Array(16);
+  let code = 0;
+  for (let b = 1; b < 16; b++) {
+    code = (code + count[b - 1]!) << 1;
+    next[b] = code;
+  }
+  const codes = new Uint16Array(lens.length);
+  for (let s = 0; s < lens.length; s++) {
+    const l = lens[s]!;
+    if (l > 0) codes[s] = reverseBits(next[l]!++, l);
+  }
+  return codes;
+}
+
+const CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+
+/** Run-length encodes code lengths into (symbol, extra) pairs with symbols 16/17/18. */
+function rleLengths(lens: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  let i = 0;
+  while (i < lens.length) {
+    const l = lens[i]!;
+    let run = 1;
+    while (i + run < lens.length && lens[i + run] === l) run++;
+    if (l === 0 && run >= 3) {
+      const r = Math.min(run, 138);
+      out.push(r >= 11 ? [18, r - 11] : [17, r - 3]);
+      i += r;
+    } else if (l !== 0 && run >= 4) {
+      out.push([l, 0]);
+      const r = Math.min(run - 1, 6);
+      out.push([16, r - 3]);
+      i += 1 + r;
+    } else {
+      out.push([l, 0]);
+      i++;
+    }
+  }
+  return out;
+}
+
+const EXTRA_CL = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 7];
+
+/** Writes one block of LZ77 tokens with whichever of fixed or dynamic Huffman is smaller. */
+function writeBlock(out: BitWriter, lit: Uint16Array, dist: Uint16Array, count: number, final: boolean): void {
+  // Symbol frequencies (dist[i] > 0 marks a match of length lit[i]).
+  const lf = new Uint32Array(286);
+  const df = new Uint32Array(30);
+  let extraBits = 0;
+  for (let i = 0; i < count; i++) {
+    if (dist[i] === 0) lf[lit[i]!]!++;
+    else {
+      const li = LEN_INDEX[lit[i]!]!;
+      const di = distIndex(dist[i]!);
+      lf[257 + li]!++;
+      df[di]!++;
+      extraBits += LEN_EXTRA[li]! + DIST_EXTRA[di]!;
+    }
+  }
+  lf[256] = 1;
+  const litLens = codeLengths(lf, 15);
+  const distLens = codeLengths(df, 15);
+  let hlit = 286;
+  while (hlit > 257 && litLens[hlit - 1] === 0) hlit--;
+  let hdist = 30;
+  while (hdist > 1 && distLens[hdist - 1] === 0) hdist--;
+  const rle = rleLengths([...litLens.subarray(0, hlit), ...distLens.subarray(0, hdist)]);
+  const cf = new Uint32Array(19);
+  for (const [sym] of rle) cf[sym]!++;
+  const clLens = codeLengths(cf, 7);
+  let hclen = 19;
+  while (hclen > 4 && clLens[CL_ORDER[hclen - 1]!] === 0) hclen--;
+
+  let dynBits = 3 + 5 + 5 + 4 + 3 * hclen + extraBits;
+  for (const [sym] of rle) dynBits += clLens[sym]! + EXTRA_CL[sym]!;
+  let fixedBits = 3 + extraBits;
+  for (let s = 0; s < 286; s++) {
+    dynBits += lf[s]! * litLens[s]!;
+    fixedBits += lf[s]! * LIT_LEN[s]!;
+  }
+  for (let d = 0; d < 30; d++) {
+    dynBits += df[d]! * distLens[d]!;
+    fixedBits += df[d]! * 5;
+  }
+
+  out.bits(final ? 1 : 0, 1);
+  let litCode: ArrayLike<number>;
+  let litLen: ArrayLike<number>;
+  let distCode: ArrayLike<number>;
+  let distLen: ArrayLike<number>;
+  if (fixedBits <= dynBits) {
+    out.bits(1, 2);
+    [litCode, litLen, distCode, distLen] = [LIT_CODE, LIT_LEN, DIST_CODE, new Uint8Array(30).fill(5)];
+  } else {
+    out.bits(2, 2);
+    out.bits(hlit - 257, 5);
+    out.bits(hdist - 1, 5);
+    out.bits(hclen - 4, 4);
+    for (let k = 0; k < hclen; k++) out.bits(clLens[CL_ORDER[k]!]!, 3);
+    const clCodes = canonicalCodes(clLens);
+    for (const [sym, extra] of rle) {
+      out.bits(clCodes[sym]!, clLens[sym]!);
+      if (EXTRA_CL[sym]! > 0) out.bits(extra, EXTRA_CL[sym]!);
+    }
+    [litCode, litLen, distCode, distLen] = [canonicalCodes(litLens), litLens, canonicalCodes(distLens), distLens];
+  }
+  for (let i = 0; i < count; i++) {
+    const d = dist[i]!;
+    if (d === 0) {
+      out.bits(litCode[lit[i]!]!, litLen[lit[i]!]!);
+      continue;
+    }
+    const len = lit[i]!;
+    const li = LEN_INDEX[len]!;
+    out.bits(litCode[257 + li]!, litLen[257 + li]!);
+    if (LEN_EXTRA[li]! > 0) out.bits(len - LEN_BASE[li]!, LEN_EXTRA[li]!);
+    const di = distIndex(d);
+    out.bits(distCode[di]!, distLen[di]!);
+    if (DIST_EXTRA[di]! > 0) out.bits(d - DIST_BASE[di]!, DIST_EXTRA[di]!);
+  }
+  out.bits(litCode[256]!, litLen[256]!);
+}
+
+/**
+ * Raw DEFLATE of `data`: a pure function of its input (no platform or library dependence).
+ * Greedy LZ77 over hash chains, then blocks of 64K tokens, each with its own Huffman codes
+ * (or the fixed codes when those are smaller).
+ */
 export function deflateRawDeterministic(data: Uint8Array): Uint8Array {
   const out = new BitWriter((data.length >> 1) + 64);
-  out.bits(1, 1); // BFINAL
-  out.bits(1, 2); // BTYPE = 01 fixed Huffman
   const head = new Int32Array(1 << HASH_BITS).fill(-1);
   const prev = new Int32Array(WINDOW);
   const n = data.length;
+  const lit = new Uint16Array(BLOCK_TOKENS);
+  const dist = new Uint16Array(BLOCK_TOKENS);
+  let count = 0;
   const hashAt = (p: number): number =>
     (((data[p]! << 10) ^ (data[p + 1]! << 5) ^ data[p + 2]!) * 2654435761) >>> (32 - HASH_BITS);
   const insert = (p: number): void => {
@@ -140,7 +335,6 @@ export function deflateRawDeterministic(data: Uint8Array): Uint8Array {
     prev[p & (WINDOW - 1)] = head[h]!;
     head[h] = p;
   };
-  const lit = (s: number): void => out.bits(LIT_CODE[s]!, LIT_LEN[s]!);
   let p = 0;
   while (p < n) {
     let bestLen = 0;
@@ -164,22 +358,25 @@ export function deflateRawDeterministic(data: Uint8Array): Uint8Array {
         cand = nextCand;
       }
     }
-    if (bestLen >= MIN_MATCH) {
-      const li = LEN_INDEX[bestLen]!;
-      lit(257 + li);
-      if (LEN_EXTRA[li]! > 0) out.bits(bestLen - LEN_BASE[li]!, LEN_EXTRA[li]!);
-      const di = distIndex(bestDist);
-      out.bits(DIST_CODE[di]!, 5);
-      if (DIST_EXTRA[di]! > 0) out.bits(bestDist - DIST_BASE[di]!, DIST_EXTRA[di]!);
+    // Short far matches cost more bits than the literals they replace (a 3-byte match at
+    // distance 5000 is ~25 bits; three hex literals ~12): keep them as literals.
+    if (bestLen >= MIN_MATCH && !(bestLen === 3 && bestDist > 64) && !(bestLen === 4 && bestDist > 2048)) {
+      lit[count] = bestLen;
+      dist[count++] = bestDist;
       for (let k = 0; k < bestLen; k++) insert(p + k);
       p += bestLen;
     } else {
-      lit(data[p]!);
+      lit[count] = data[p]!;
+      dist[count++] = 0;
       insert(p);
       p++;
     }
+    if (count === BLOCK_TOKENS && p < n) {
+      writeBlock(out, lit, dist, count, false);
+      count = 0;
+    }
   }
-  lit(256); // end of block
+  writeBlock(out, lit, dist, count, true);
   return out.finish();
 }
 
@@ -328,12 +525,15 @@ export function checkEntryName(raw: string, rooted: boolean): string {
   return name;
 }
 
+/** Largest tar stream that can hold `maxTotal` content bytes in `maxEntries` entries. */
+const tarBound = (maxTotal: number, maxEntries: number): number => maxTotal + maxEntries * 3 * BLOCK + 2 * BLOCK;
+
 function gunzipStrict(bytes: Uint8Array, maxTotal: number): Uint8Array {
   if (bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b || bytes[2] !== 0x08) {
     throw runtimeError("WPR001", "bundle is not a gzip file (bad magic bytes)");
   }
   try {
-    return gunzipSync(bytes, { maxOutputLength: maxTotal + BLOCK * 4 });
+    return gunzipSync(bytes, { maxOutputLength: maxTotal });
   } catch (e) {
     const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
     if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
@@ -461,6 +661,8 @@ export function readTar(tar: Uint8Array, options: ReadTarOptions = {}): Map<stri
 
 /** gunzip + `readTar`. Throws WaypostRuntimeError (WPR001..WPR006). */
 export function readTarGz(bytes: Uint8Array, options: ReadTarOptions = {}): Map<string, Uint8Array> {
-  const tar = gunzipStrict(bytes, options.maxTotalBytes ?? DEFAULTS.maxTotalBytes);
+  // Headers, PAX records and padding ride on top of the content limit.
+  const bound = tarBound(options.maxTotalBytes ?? DEFAULTS.maxTotalBytes, options.maxEntries ?? DEFAULTS.maxEntries);
+  const tar = gunzipStrict(bytes, bound);
   return readTar(tar, options);
 }
