@@ -302,6 +302,7 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
       { requiredKeys: [] },
     ),
   );
+  if (badP <= 0) return wellFormed;
   return fc.oneof(
     { weight: Math.round((1 - badP) * 100), arbitrary: wellFormed },
     { weight: Math.max(1, Math.round(badP * 100)), arbitrary: badShape },
