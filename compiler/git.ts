@@ -409,3 +409,6 @@ export async function nodeHistory(repo: Repo, rev: string, node: string, limit =
   }
   return ok(changes);
 }
+
+/** `error[WP5002]: message` and the help line, as the CLI prints an error value. */
+export const formatError = (e: WpError): string => `error[${e.code}]: ${e.message}\n${e.help ? `  = help: ${e.help}\n` : ""}`;
