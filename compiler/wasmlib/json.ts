@@ -2,6 +2,7 @@
 // Strings without escapes and number texts point into the source buffer (zero copy): the SDK
 // keeps that buffer alive below the heap pointer for as long as the parsed value is used.
 import { alloc, ensureMem, heapPtr, setHeap } from "./mem";
+import { decimalToF64 } from "./decimal";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, HASH_MIN, V_NULL, V_TRUE, V_FALSE,
   keyHash, bytesEq,
@@ -418,12 +419,7 @@ function parseNum(): usize {
     if (exp10 >= 0) x *= load<f64>(POW10 + (<usize>exp10 << 3));
     else x /= load<f64>(POW10 + (<usize>(-exp10) << 3));
   } else {
-    // Not always correctly rounded (last-bit error possible); equality of identical texts
-    // and ordering of ordinary values are unaffected.
-    x = <f64>mant;
-    if (exp10 > 0) x *= Math.pow(10, <f64>exp10);
-    else if (exp10 >= -308) x /= Math.pow(10, <f64>(-exp10));
-    else x = (x / 1e308) / Math.pow(10, <f64>(-exp10 - 308));
+    x = decimalToF64(mant, exp10);
   }
   if (neg) x = -x;
   let v = alloc(24);

@@ -121,3 +121,33 @@ describe("round trip (fast-check)", () => {
     );
   });
 });
+
+describe("number values (decimal -> double, correctly rounded)", () => {
+  /** The f64 the parser stores for a number text (value layout: f64 at +16). */
+  function f64Of(text: string): number {
+    l.abi.opa_heap_ptr_set(base);
+    const v = parseRaw(l, new TextEncoder().encode(text));
+    expect(v).not.toBe(0);
+    return new DataView(l.mem.buffer).getFloat64(v + 16, true);
+  }
+
+  it("matches JSON.parse on hard cases", () => {
+    const texts = [
+      "0", "-0", "1", "0.1", "0.3", "1e23", "8.98846567431158e307", "1.7976931348623157e308", "1.7976931348623159e308",
+      "2.2250738585072011e-308", "2.2250738585072014e-308", "4.9e-324", "5e-324", "2.4703282292062328e-324",
+      "2.4703282292062327e-324", "1e-400", "1e400", "9007199254740993", "18446744073709551615", "1.6591163674638977e-296",
+      "-6.685019477311591e-202", "123456789012345678e-10", "7.0e-10", "1e22", "1e-22", "4503599627370497.5",
+    ];
+    for (const t of texts) expect(Object.is(f64Of(t), JSON.parse(t)), t).toBe(true);
+  });
+
+  it("matches JSON.parse on any double's shortest text (fast-check)", () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (x) => {
+        const t = JSON.stringify(x);
+        expect(Object.is(f64Of(t), JSON.parse(t))).toBe(true);
+      }),
+      { numRuns: 20000 },
+    );
+  });
+});
