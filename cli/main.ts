@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   decide: () => import("./commands/decide.js"),
   "log verify": () => import("./commands/log-verify.js"),
   demo: () => import("./commands/demo.js"),
+  test: () => import("./commands/test.js"),
 };
 
 export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
