@@ -10,6 +10,11 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   decide: () => import("./commands/decide.js"),
   "log verify": () => import("./commands/log-verify.js"),
   demo: () => import("./commands/demo.js"),
+  diff: () => import("./commands/diff.js"),
+  replay: () => import("./commands/replay.js"),
+  release: () => import("./commands/release.js"),
+  rollback: () => import("./commands/rollback.js"),
+  history: () => import("./commands/history.js"),
   test: () => import("./commands/test.js"),
 };
 

@@ -1,6 +1,8 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { build } from "../../compiler/build.js";
+import { formatError } from "../../compiler/git.js";
+import { buildRevision } from "../../compiler/release.js";
 import { FsHost } from "../../compiler/source.js";
 import { isJwsAlgorithm } from "../../runtime/keys.js";
 import { oneOf, parseArgs } from "../args.js";
@@ -12,7 +14,7 @@ import { writeFileAtomic } from "../fs.js";
 export const command: Command = {
   name: "build",
   summary: "compile policies into an OPA bundle (policy.wasm, data.json, .manifest)",
-  usage: `Usage: waypost build [DIR] [--out OUTDIR] [--revision REV] [--sign KEY.pem [--sign-alg ALG] [--key-id ID]]
+  usage: `Usage: waypost build [DIR] [--out OUTDIR] [--revision REV | --rev REF [--allow-dirty]] [--sign KEY.pem [--sign-alg ALG] [--key-id ID]]
 
 Checks and compiles the policy repository in DIR into OUTDIR/bundle.tar.gz (default OUTDIR:
 DIR/out): an OPA bundle whose policy.wasm follows the OPA Wasm ABI 1.2, with entrypoints
@@ -22,6 +24,13 @@ give the same bytes.
 Options:
   --out DIR          where to write bundle.tar.gz (created if missing)
   --revision REV     the manifest revision (default: sha256-<digest of the sources>)
+  --rev REF          build the commit REF of the Git repository holding DIR (a branch, tag,
+                     commit id, HEAD~1...), read from Git, not the working directory; the
+                     revision is the commit id and the manifest records the commit, its author
+                     date and the source digest: the same commit gives the same bytes anywhere
+  --allow-dirty      with --rev naming the checked-out commit: build the working tree even
+                     though policy files have uncommitted changes (refused otherwise), marked
+                     dirty in the manifest
   --sign KEY.pem     sign the bundle (.signatures.json, as \`opa sign\`) with this private key
   --sign-alg ALG     RS256 (default for RSA keys), ES256 (EC P-256), PS256, EdDSA, ...
   --key-id ID        the key id written in the signature
@@ -31,8 +40,10 @@ Options:
   async run(ctx) {
     const { flags, positionals } = parseArgs(ctx.argv, {
       out: "string", revision: "string", sign: "string", "sign-alg": "string", "key-id": "string",
-      "print-ir": "boolean", timings: "boolean", format: "string",
+      "print-ir": "boolean", timings: "boolean", format: "string", rev: "string", "allow-dirty": "boolean",
     });
+    if (typeof flags["rev"] === "string" && typeof flags["revision"] === "string") throw new UsageError("give `--rev` or `--revision`, not both: `--rev` names the revision after the commit");
+    if (flags["allow-dirty"] && typeof flags["rev"] !== "string") throw new UsageError("`--allow-dirty` goes with `--rev`");
     if (positionals.length > 1) throw new UsageError("give at most one directory");
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
     const dir = await resolveDir(ctx.cwd, positionals[0]);
@@ -49,10 +60,21 @@ Options:
       if (!isJwsAlgorithm(alg)) throw new UsageError(`unknown signing algorithm \`${alg}\``);
       signingKey = { pem, alg, ...(typeof flags["key-id"] === "string" ? { keyid: flags["key-id"] } : {}) };
     }
-    const r = await build(new FsHost(dir), {
-      ...(typeof flags["revision"] === "string" ? { revision: flags["revision"] } : {}),
-      ...(signingKey ? { signingKey } : {}),
-    });
+    let r;
+    if (typeof flags["rev"] === "string") {
+      const g = await buildRevision(dir, flags["rev"], { allowDirty: flags["allow-dirty"] === true, ...(signingKey ? { signingKey } : {}) });
+      if (!g.ok) {
+        ctx.stderr(formatError(g.error));
+        return 2;
+      }
+      r = g.value.result;
+      if (g.value.dirty) ctx.stderr(`warning: building the working tree with ${g.value.dirty.length} uncommitted policy file(s); the manifest marks it dirty\n`);
+    } else {
+      r = await build(new FsHost(dir), {
+        ...(typeof flags["revision"] === "string" ? { revision: flags["revision"] } : {}),
+        ...(signingKey ? { signingKey } : {}),
+      });
+    }
     const s = r.state;
     const sum = summary(s.diagnostics, s.files.size);
     if (!r.bundle) {

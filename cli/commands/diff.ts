@@ -1,0 +1,56 @@
+import * as path from "node:path";
+import { diffSides, openSide } from "../../compiler/diff/index.js";
+import { renderJson, renderMarkdown, renderText } from "../../compiler/diff/render.js";
+import { formatError } from "../../compiler/git.js";
+import { FsHost } from "../../compiler/source.js";
+import { oneOf, parseArgs } from "../args.js";
+import { UsageError, type Command } from "../command.js";
+import { writeFileAtomic } from "../fs.js";
+
+export const command: Command = {
+  name: "diff",
+  summary: "what a policy change does: changes by entity, decisions that flip, risks to approve",
+  usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json] [--seed N] [--runs N] [--out FILE]
+
+BASE and HEAD are Git revisions of the repository in DIR (a branch, tag, commit id, HEAD~1...)
+or bundle files written by \`waypost build\`. Reports:
+  - the changes by entity (nodes, suppression lists and rules, consent rules, allow-lists,
+    caps...) with the file:line of each; list entries are counted, not listed;
+  - the decision impact: both versions decide the example requests (examples/requests/*.json),
+    the test cases (tests/*.yaml) and generated requests (seeded, reproducible); decisions
+    whose outcome, node or channel differ are grouped by (old → new outcome, node, channel),
+    with a minimal example request each; widening changes (anything that newly sends) first;
+  - call-outs that need extra approval: high-risk nodes, lawful bases, suppression scope,
+    consent rules, widening.
+
+Options:
+  --repo DIR           the policy repository (default: the current directory)
+  --format FORMAT      text (default), markdown (a pull-request comment) or json
+  --seed N             seed of the generated requests (default 1)
+  --runs N             how many requests to generate (default 2000; 0 for none)
+  --out FILE           write the report to FILE instead of standard output
+  --fail-on-widening   exit 1 when a decision newly sends
+
+Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
+  async run(ctx) {
+    const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean" });
+    if (positionals.length !== 2) throw new UsageError("give two revisions or bundle files: BASE and HEAD");
+    const format = oneOf("format", flags["format"], ["text", "markdown", "json"] as const, "text");
+    const runs = (flags["runs"] as number | undefined) ?? 2000;
+    if (!Number.isInteger(runs) || runs < 0 || runs > 1_000_000) throw new UsageError("`--runs` must be a whole number from 0 to 1000000");
+    const seed = (flags["seed"] as number | undefined) ?? 1;
+    if (!Number.isInteger(seed)) throw new UsageError("`--seed` must be a whole number");
+    const dir = path.resolve(ctx.cwd, (flags["repo"] as string | undefined) ?? ".");
+    const [baseSpec, headSpec] = positionals as [string, string];
+    const base = await openSide(dir, ctx.cwd, baseSpec);
+    if (!base.ok) return ctx.stderr(formatError(base.error)), 2;
+    const head = await openSide(dir, ctx.cwd, headSpec);
+    if (!head.ok) return ctx.stderr(formatError(head.error)), 2;
+    // Examples in the checkout count too (in CI, the pull request's own examples).
+    const report = await diffSides(base.value, head.value, { seed, runs, requestHosts: [new FsHost(dir)] });
+    const text = format === "json" ? renderJson(report) : format === "markdown" ? renderMarkdown(report) : renderText(report);
+    if (typeof flags["out"] === "string") await writeFileAtomic(path.resolve(ctx.cwd, flags["out"]), text);
+    else ctx.stdout(text);
+    return flags["fail-on-widening"] && report.impact.widening > 0 ? 1 : 0;
+  },
+};

@@ -1,0 +1,61 @@
+import * as path from "node:path";
+import { openBundleSide } from "../../compiler/diff/index.js";
+import { impactSummary } from "../../compiler/diff/render.js";
+import { readDecisionLog, replay } from "../../compiler/diff/replay.js";
+import { formatError } from "../../compiler/git.js";
+import { oneOf, parseArgs } from "../args.js";
+import { UsageError, type Command } from "../command.js";
+
+export const command: Command = {
+  name: "replay",
+  summary: "re-evaluate logged decisions against a candidate bundle and report what would change",
+  usage: `Usage: waypost replay --log DECISIONS.jsonl --bundle CANDIDATE.tar.gz [--baseline BUNDLE] [--format text|json]
+
+Reads a decision log written by the runtime and decides every logged request again with the
+candidate bundle. Decisions whose outcome, node or channel would change are grouped by
+(old → new outcome, node, channel), widening changes (anything that newly sends) first.
+
+Logged requests have masked context fields (hashed or redacted). Each request is replayed as
+logged on the bundle that decided it (--baseline, or the candidate itself when the revisions
+match) and on the candidate, so masking cannot pass for a policy change; entries where masking
+changed the replayed decision are counted as approximate.
+
+Options:
+  --log FILE        the decision log (JSON Lines)
+  --bundle FILE     the candidate bundle
+  --baseline FILE   the bundle that made the logged decisions (matched by revision)
+  --format FORMAT   text (default) or json
+  --fail-on-widening  exit 1 when a decision would newly send
+
+Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
+  async run(ctx) {
+    const { flags, positionals } = parseArgs(ctx.argv, { log: "string", bundle: "string", baseline: "string", format: "string", "fail-on-widening": "boolean" });
+    if (positionals.length) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
+    if (typeof flags["log"] !== "string") throw new UsageError("give the decision log with `--log FILE`");
+    if (typeof flags["bundle"] !== "string") throw new UsageError("give the candidate bundle with `--bundle FILE`");
+    const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
+    const log = await readDecisionLog(path.resolve(ctx.cwd, flags["log"]));
+    if (!log.ok) return ctx.stderr(formatError(log.error)), 2;
+    const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"]);
+    if (!candidate.ok) return ctx.stderr(formatError(candidate.error)), 2;
+    let baseline = null;
+    if (typeof flags["baseline"] === "string") {
+      const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"]);
+      if (!b.ok) return ctx.stderr(formatError(b.error)), 2;
+      baseline = b.value;
+    }
+    const r = replay(flags["log"], log.value, candidate.value, baseline);
+    if (format === "json") ctx.stdout(JSON.stringify(r, null, 2) + "\n");
+    else {
+      ctx.stdout(`replay ${r.log} (${r.entries} entries; revisions ${Object.entries(r.revisions).map(([k, n]) => `${k.slice(0, 12)}×${n}`).join(", ")}) against ${r.candidate}\n`);
+      ctx.stdout(`  ${r.exact} exact, ${r.approximate} approximate (masked fields changed the replayed decision), ${r.against_log} compared with the logged decision\n`);
+      ctx.stdout(`  ${impactSummary(r.impact)}\n`);
+      if (r.impact.flipped === 0) ctx.stdout("  no decision would change\n");
+      for (const g of r.impact.groups) {
+        ctx.stdout(`  ${g.widening ? "⚠ widening " : ""}${g.from} → ${g.to} · node ${g.node ?? "none"} · channel ${g.channel ?? "none"}: ${g.count}\n`);
+        ctx.stdout(`      e.g. ${g.example.label}: ${JSON.stringify(g.example.request)}\n`);
+      }
+    }
+    return flags["fail-on-widening"] && r.impact.widening > 0 ? 1 : 0;
+  },
+};

@@ -1,0 +1,114 @@
+/**
+ * `waypost replay`: re-evaluates logged requests against a candidate bundle and reports which
+ * decisions would change (impact analysis on real traffic).
+ *
+ * The log stores requests with context values masked (runtime/log.ts: `hash` fields become
+ * `sha256:…`, `redact` fields `[redacted]`). A masked value can change a decision by itself
+ * (a redacted age fails validation; a hashed customer id is on no list and buckets
+ * differently), so the replay compares like with like: each logged request is evaluated, as
+ * logged, on a baseline (the bundle that made the decision: `--baseline`, or the candidate
+ * itself when the entry's revision is the candidate's) and on the candidate. An entry whose
+ * baseline replay reproduces the logged decision is *exact*; otherwise masking changed it and
+ * the entry is *approximate*: its change is still measured baseline-vs-candidate on the same
+ * masked input, and counted apart. Without a baseline for an entry, the logged decision itself
+ * is the baseline.
+ *
+ * All lines are read and checked before anything is evaluated: a line that is not a decision
+ * entry fails the whole replay (WP5008), with its line number.
+ */
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { checkDecision, parseEntry } from "../../runtime/index.js";
+import type { JsonValue } from "../ir/ir.js";
+import { fail, ok, type Result } from "../git.js";
+import { measureImpact, type DecisionView, type ImpactReport, type Sample } from "./impact.js";
+import { toView, type Side } from "./index.js";
+
+export interface LoggedDecision {
+  line: number;
+  revision: string;
+  request: JsonValue;
+  decision: DecisionView;
+}
+
+export interface ReplayReport {
+  log: string;
+  candidate: string;
+  baseline: string | null;
+  entries: number;
+  /** Entries whose baseline replay reproduced the logged decision. */
+  exact: number;
+  /** Entries where masked context values changed the baseline replay (compared on the masked input). */
+  approximate: number;
+  /** Entries compared against the logged decision because no baseline bundle was given for their revision. */
+  against_log: number;
+  revisions: Record<string, number>;
+  impact: ImpactReport;
+}
+
+/** Reads every entry; the first line that is not a decision entry is an error. */
+export async function readDecisionLog(file: string): Promise<Result<LoggedDecision[]>> {
+  const out: LoggedDecision[] = [];
+  let lineNo = 0;
+  try {
+    const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+    for await (const line of rl) {
+      lineNo++;
+      if (line.trim() === "") continue;
+      const e = parseEntry(line);
+      if (typeof e === "string") return fail("WP5008", `${file}:${lineNo}: the line is not a decision log entry: ${e}`, "give a log written by the Waypost runtime (`--log decisions.jsonl`); check it with `waypost log verify`");
+      const req = e.request;
+      if (typeof req !== "object" || req === null || Array.isArray(req)) {
+        return fail("WP5008", `${file}:${lineNo}: the entry's request is not an object, so it cannot be replayed`, "requests that were not JSON objects were denied and cannot be replayed; remove the line or skip the log");
+      }
+      const problem = checkDecision(e.decision);
+      if (problem !== null) return fail("WP5008", `${file}:${lineNo}: the entry's decision is not a decision: ${problem}`, "check the log with `waypost log verify`");
+      out.push({ line: lineNo, revision: e.revision, request: req, decision: toView(e.decision) });
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return fail("WP5008", `cannot read the decision log \`${file}\`: ${code === "ENOENT" ? "no such file" : (e as Error).message}`, "give the path of a decision log (JSON Lines)");
+  }
+  if (out.length === 0) return fail("WP5008", `the decision log \`${file}\` has no entries`, "give a log with decisions in it");
+  return ok(out);
+}
+
+const sameView = (a: DecisionView, b: DecisionView): boolean =>
+  a.outcome === b.outcome && a.node === b.node && a.channel === b.channel && a.template === b.template && a.variant === b.variant && a.send_at === b.send_at &&
+  JSON.stringify(a.reasons) === JSON.stringify(b.reasons);
+
+export function replay(log: string, entries: readonly LoggedDecision[], candidate: Side, baseline: Side | null): ReplayReport {
+  const before = new Map<JsonValue, DecisionView>();
+  const samples: Sample[] = [];
+  let exact = 0;
+  let approximate = 0;
+  let againstLog = 0;
+  const revisions: Record<string, number> = {};
+  for (const e of entries) {
+    revisions[e.revision] = (revisions[e.revision] ?? 0) + 1;
+    const base = baseline && baseline.info.revision === e.revision ? baseline : candidate.info.revision === e.revision ? candidate : null;
+    let b: DecisionView;
+    if (base === null) {
+      againstLog++;
+      b = e.decision;
+    } else {
+      b = base.decide(e.request);
+      if (sameView(b, e.decision)) exact++;
+      else approximate++;
+    }
+    before.set(e.request, b);
+    samples.push({ request: e.request, origin: "log", label: `line ${e.line}` });
+  }
+  const impact = measureImpact(samples, (r) => before.get(r)!, candidate.decide, { shrink: false });
+  return {
+    log,
+    candidate: candidate.info.revision,
+    baseline: baseline?.info.revision ?? null,
+    entries: entries.length,
+    exact,
+    approximate,
+    against_log: againstLog,
+    revisions,
+    impact,
+  };
+}
