@@ -22,9 +22,16 @@ const source = (o: Origin, extra: (string | number)[] = []): string => {
   return o.doc.file.ref(s.start);
 };
 
+/** An object with sorted keys, so key order never depends on file order. */
 const sortedObject = <T>(entries: Iterable<[string, T]>): Record<string, T> => {
-  const out: Record<string, T> = {};
-  for (const [k, v] of [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[k] = v;
+  const map = entries instanceof Map ? (entries as Map<string, T>) : new Map(entries);
+  // The default sort (UTF-16 order, like `<`) is several times faster than a comparator on
+  // million-entry suppression lists.
+  const keys = [...map.keys()].sort();
+  // No prototype: V8 builds large dictionary objects several times faster, and user keys such
+  // as `__proto__` stay plain data.
+  const out = Object.create(null) as Record<string, T>;
+  for (const k of keys) out[k] = map.get(k)!;
   return out;
 };
 
