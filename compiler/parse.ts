@@ -107,7 +107,6 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
       if (typeof val["max"] === "number") field.max = val["max"];
       if (typeof val["format"] === "string") field.format = val["format"];
       if (typeof f["retention"] === "string") field.retentionMs = durationMs(f["retention"]);
-      if (typeof f["freshness"] === "string") field.freshnessMs = durationMs(f["freshness"]);
       fields.set(name, field);
     }
     p.dictionary = {

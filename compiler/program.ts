@@ -32,7 +32,6 @@ export interface Field {
   max?: number;
   format?: string;
   retentionMs?: number;
-  freshnessMs?: number;
   residency: string[];
   highRisk: boolean;
   mask: FieldSpec["mask"];
