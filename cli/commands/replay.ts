@@ -36,11 +36,11 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
     const log = await readDecisionLog(path.resolve(ctx.cwd, flags["log"]));
     if (!log.ok) return ctx.stderr(formatError(log.error)), 2;
-    const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"]);
+    const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"], { maskedRequests: true });
     if (!candidate.ok) return ctx.stderr(formatError(candidate.error)), 2;
     let baseline = null;
     if (typeof flags["baseline"] === "string") {
-      const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"]);
+      const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"], { maskedRequests: true });
       if (!b.ok) return ctx.stderr(formatError(b.error)), 2;
       baseline = b.value;
     }

@@ -8,7 +8,8 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { loadBundle, readBundle, type Engine } from "../../runtime/index.js";
+import { loadBundle, readBundle, writeTarGz, type Engine } from "../../runtime/index.js";
+import { sha256Hex } from "../../runtime/json.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { hasErrors } from "../diagnostics.js";
 import { fail, ok, openRepo, snapshotOf, subdirOf, type CommitInfo, type Result } from "../git.js";
@@ -75,8 +76,31 @@ const commitInfo = (c: CommitInfo): SideInfo["commit"] => ({
   subject: c.message.split("\n")[0] ?? "",
 });
 
-/** Opens a bundle file: data for the entity diff, an engine for decisions. */
-export async function openBundleSide(file: string, spec: string): Promise<Result<Side & { engine: Engine }>> {
+/**
+ * For replaying logged (masked) requests: the bundle with the keys of every list whose match
+ * field the log hashes replaced by their hashes (`sha256:<hex of the UTF-8>`, as
+ * runtime/log.ts masks them), so a hashed customer id is found on the lists it was on.
+ * Unsigned on purpose: it never leaves this process.
+ */
+function hashListKeys(files: ReadonlyMap<string, Uint8Array>, data: { waypost: BundleData }): Uint8Array {
+  const wp = data.waypost;
+  const lists: BundleData["lists"] = {};
+  for (const [id, entries] of Object.entries(wp.lists)) {
+    const match = wp.plan.lists[id]?.match;
+    const hashed = match !== null && match !== undefined && wp.plan.fields[match]?.mask === "hash";
+    lists[id] = hashed ? Object.fromEntries(Object.entries(entries).map(([k, v]) => [`sha256:${sha256Hex(k)}`, v])) : entries;
+  }
+  const next = new Map(files);
+  next.delete(".signatures.json");
+  next.set("data.json", new TextEncoder().encode(JSON.stringify({ ...data, waypost: { ...wp, lists } })));
+  return writeTarGz(next);
+}
+
+/**
+ * Opens a bundle file: data for the entity diff, an engine for decisions. `maskedRequests`:
+ * the requests will come from a decision log (see hashListKeys).
+ */
+export async function openBundleSide(file: string, spec: string, opts: { maskedRequests?: boolean } = {}): Promise<Result<Side & { engine: Engine }>> {
   let bytes: Uint8Array;
   try {
     bytes = await fs.readFile(file);
@@ -88,7 +112,7 @@ export async function openBundleSide(file: string, spec: string): Promise<Result
   try {
     const contents = await readBundle(bytes);
     data = (contents.data as unknown as { waypost: BundleData }).waypost;
-    engine = await loadBundle(bytes);
+    engine = await loadBundle(opts.maskedRequests ? hashListKeys(contents.files, contents.data as unknown as { waypost: BundleData }) : bytes);
   } catch (e) {
     const why = e instanceof WaypostRuntimeError ? `${e.code}: ${e.message}` : (e as Error).message;
     return fail("WP5007", `\`${spec}\` is not a usable Waypost bundle (${why})`, "rebuild it with `waypost build`");
@@ -140,6 +164,9 @@ export async function openSide(dir: string, cwd: string, spec: string): Promise<
     isFile = (await fs.stat(file)).isFile();
   } catch {
     isFile = false;
+  }
+  if (!isFile && /\.(tar\.gz|tgz)$/.test(spec)) {
+    return fail("WP5007", `the bundle file \`${spec}\` does not exist`, "build it with `waypost build`, or give a Git revision");
   }
   return isFile ? openBundleSide(file, spec) : openGitSide(dir, spec);
 }
