@@ -43,14 +43,23 @@ export class CondLowering {
     return this.lib(LIB.truthy, this.expr(e));
   }
 
-  /** `and`/`or` as nested ifs: short-circuit, and the result is always a boolean. */
+  private labels = 0;
+
+  /**
+   * `and`/`or`: short-circuit with a flat sequence of `br_if`s out of one block (not nested
+   * ifs: wabt's parser recurses per nesting level and overflows on long argument lists).
+   * The result is always a boolean.
+   */
   private junction(args: readonly Expr[], isAnd: boolean): Node {
-    const [first, ...rest] = args;
-    if (first === undefined) return w.i32(isAnd ? this.trueV : this.falseV);
-    if (rest.length === 0) return this.lib(LIB.bool, this.truthy(first));
-    const short = w.i32(isAnd ? this.falseV : this.trueV);
-    const more = this.junction(rest, isAnd);
-    return isAnd ? w.ifI32(this.truthy(first), more, short) : w.ifI32(this.truthy(first), short, more);
+    if (args.length === 0) return w.i32(isAnd ? this.trueV : this.falseV);
+    const label = `$j${this.labels++}`;
+    const short = isAnd ? this.falseV : this.trueV;
+    const body: Node[] = args.slice(0, -1).map((a) => {
+      const t = this.truthy(a);
+      return w.drop(w.brIfValue(label, w.i32(short), isAnd ? w.eqz(t) : t));
+    });
+    body.push(this.lib(LIB.bool, this.truthy(args[args.length - 1]!)));
+    return w.blockI32(label, body);
   }
 
   expr(e: Expr): Node {
@@ -104,19 +113,50 @@ export class CondLowering {
     return { name: condFuncName(i), params: [], body: [this.expr(e)] };
   }
 
-  /** eval_cond(i): a br_table over the condition functions; out of range → undefined. */
-  dispatcher(name: string, count: number): Func {
-    const labels = Array.from({ length: count }, (_, i) => `$c${i}`);
-    // Innermost block is case 0: `br_table` jumps to the end of block $ci, right before the
-    // call of condition i.
-    let inner: Node = w.brTable([...labels, "$default"], w.localGet("$i"));
-    for (let i = 0; i < count; i++) {
-      inner = w.block(labels[i]!, i === 0 ? [inner] : [inner, w.ret(w.call(condFuncName(i - 1)))]);
+  /**
+   * eval_cond(i) as a tree of `br_table` dispatchers with at most FANOUT cases each (a single
+   * br_table needs one nested block per case, and wabt overflows its stack on deep nesting).
+   * Returns the functions, the root named `root`; out-of-range indexes give undefined (0).
+   */
+  dispatchers(root: string, count: number): Func[] {
+    const out: Func[] = [];
+    const build = (name: string, lo: number, hi: number): void => {
+      const span = hi - lo;
+      // Children: single conditions when they fit, else ranges of equal size.
+      let size = 1;
+      while (Math.ceil(span / size) > FANOUT) size *= FANOUT;
+      const targets: Node[] = [];
+      for (let start = lo; start < hi; start += size) {
+        const end = Math.min(hi, start + size);
+        if (end - start === 1) targets.push(w.call(condFuncName(start)));
+        else {
+          const child = `${root}/${start}-${end}`;
+          build(child, start, end);
+          targets.push(w.call(child, w.localGet("$i")));
+        }
+      }
+      out.push(this.switchFunc(name, lo, size, targets));
+    };
+    if (count === 0) return [{ name: root, params: [["$i", "i32"]], body: [w.i32(0)] }];
+    build(root, 0, count);
+    return out;
+  }
+
+  /** Case k = (i - lo) / size evaluates calls[k]; any other index returns 0 (undefined). */
+  private switchFunc(name: string, lo: number, size: number, calls: Node[]): Func {
+    const labels = calls.map((_, k) => `$c${k}`);
+    let index = lo === 0 ? w.localGet("$i") : w.sub(w.localGet("$i"), w.i32(lo));
+    if (size > 1) index = w.divU(index, w.i32(size));
+    // Innermost block is case 0: br_table jumps to the end of block $ck, right before the
+    // return of calls[k].
+    let inner: Node = w.brTable([...labels, "$default"], index);
+    for (let k = 0; k < calls.length; k++) {
+      inner = w.block(labels[k]!, k === 0 ? [inner] : [inner, w.ret(calls[k - 1]!)]);
     }
-    const body: Node[] =
-      count === 0
-        ? [w.i32(0)]
-        : [w.block("$default", [inner, w.ret(w.call(condFuncName(count - 1)))]), w.i32(0)];
+    const body = [w.block("$default", [inner, w.ret(calls[calls.length - 1]!)]), w.i32(0)];
     return { name, params: [["$i", "i32"]], body };
   }
 }
+
+/** Cases per br_table dispatcher (bounds the block nesting depth wabt must parse). */
+const FANOUT = 64;

@@ -13,7 +13,6 @@
 import type { IR } from "../ir/ir.js";
 import { CondLowering } from "./conds.js";
 import { ConstData } from "./layout.js";
-import { SDK_INITIAL_PAGES } from "./names.js";
 import { loadTemplate, type Template } from "./template.js";
 import { bytesLiteral, renderFunc, w } from "./wat.js";
 
@@ -34,13 +33,29 @@ export function policyWat(ir: IR, t: Template = loadTemplate()): string {
   const data = new ConstData(base);
   const lowering = new CondLowering(t, data);
   const funcs = ir.conds.map((e, i) => renderFunc(lowering.condFunc(i, e)));
-  funcs.push(renderFunc(lowering.dispatcher(t.meta.evalCond, ir.conds.length)));
+  for (const d of lowering.dispatchers(t.meta.evalCond, ir.conds.length)) funcs.push(renderFunc(d));
   const heapBase = data.end();
-  if (heapBase > SDK_INITIAL_PAGES * 65536) {
-    throw new Error(`waypost: policy constants need ${heapBase} bytes, more than the SDK's initial memory`);
-  }
-  funcs.push(renderFunc({ name: t.meta.heapBase, params: [], body: [w.i32(heapBase)] }));
-  const segment = ` (data $waypost/consts (i32.const ${base}) ${bytesLiteral(data.contents())})`;
+  const bytes = data.contents();
+  // The constants are a passive segment copied in by the spliced heap_base function, which the
+  // library calls once from its start function: unlike an active segment it may lie beyond the
+  // 5 pages the SDK's memory starts with (memory is grown first).
+  const seg = "$waypost/consts";
+  const pages = Math.ceil(heapBase / 65536);
+  const size = w.instr("memory.size", []);
+  funcs.push(
+    renderFunc({
+      name: t.meta.heapBase,
+      params: [],
+      body: [
+        w.instr("if", [], w.instr("i32.lt_u", [], size, w.i32(pages)),
+          w.instr("then", [], w.drop(w.instr("memory.grow", [], w.sub(w.i32(pages), size))))),
+        w.instr("memory.init", [seg], w.i32(base), w.i32(0), w.i32(bytes.length)),
+        w.instr("data.drop", [seg]),
+        w.i32(heapBase),
+      ],
+    }),
+  );
+  const segment = ` (data ${seg} ${bytesLiteral(bytes)})`;
   return `${t.head}\n${funcs.join("\n")}\n${segment}\n)\n`;
 }
 

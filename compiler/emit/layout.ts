@@ -21,6 +21,8 @@ export class ConstData {
   private size = 0;
   private readonly strBytes = new Map<string, number>();
   private readonly strValues = new Map<string, number>();
+  // Non-string constants interned by their JSON text (IRs repeat `true`, small numbers, ...).
+  private readonly interned = new Map<string, number>();
 
   /** base: absolute address of the segment's first byte (8-aligned). */
   constructor(readonly base: number) {}
@@ -56,8 +58,19 @@ export class ConstData {
     return { ptr: this.base + off, len: b.length };
   }
 
-  /** Address of a constant JSON value. */
+  /** Address of a constant JSON value (equal constants share one address). */
   value(v: JsonValue): number {
+    if (typeof v === "string") return this.build(v);
+    const key = JSON.stringify(v);
+    let at = this.interned.get(key);
+    if (at === undefined) {
+      at = this.build(v);
+      this.interned.set(key, at);
+    }
+    return at;
+  }
+
+  private build(v: JsonValue): number {
     if (v === null) {
       const at = this.reserve(8, 8);
       this.u32(at, T_NULL);
@@ -71,6 +84,7 @@ export class ConstData {
     }
     if (typeof v === "number") {
       // Keep a source text (what JSON.stringify writes) so a dump of the constant is exact.
+      // (Interning by JSON text merges -0 into 0: they compare equal everywhere in the IR.)
       const text = Number.isFinite(v) ? this.utf8(JSON.stringify(v)) : { ptr: 0, len: 0 };
       const at = this.reserve(24, 8);
       this.u32(at, T_NUM);

@@ -49,6 +49,3 @@ export function condFuncName(i: number): string {
 /** Where the template and its metadata live, relative to the package root. */
 export const TEMPLATE_WAT = "dist/wasmlib/runtime.wat";
 export const TEMPLATE_META = "dist/wasmlib/runtime.json";
-
-/** The SDK creates a 5-page memory: constant data must fit in it at instantiation. */
-export const SDK_INITIAL_PAGES = 5;

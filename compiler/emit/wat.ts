@@ -31,6 +31,14 @@ export const w = {
   ifI32: (cond: Node, then: Node, els: Node): Node =>
     node("if", ["(result i32)"], [cond, node("then", [], [then]), node("else", [], [els])]),
   block: (label: string, body: Node[]): Node => node("block", [label], body),
+  blockI32: (label: string, body: Node[]): Node => node("block", [label, "(result i32)"], body),
+  /** `br_if` carrying an i32 value; the value stays on the stack when not taken (drop it). */
+  brIfValue: (label: string, value: Node, cond: Node): Node => node("br_if", [label], [value, cond]),
+  drop: (a: Node): Node => node("drop", [], [a]),
+  sub: (a: Node, b: Node): Node => node("i32.sub", [], [a, b]),
+  divU: (a: Node, b: Node): Node => node("i32.div_u", [], [a, b]),
+  /** Any other instruction, folded: `(op imm... args...)`. */
+  instr: (op: string, imm: string[], ...args: Node[]): Node => node(op, imm, args),
   brTable: (labels: string[], index: Node): Node => node("br_table", labels, [index]),
 };
 
