@@ -26,12 +26,14 @@ Options:
   --no-invariants           run the cases and coverage only
   --invariant ID            check only this invariant (with its seed, to replay one failure)
   --verbose                 list passing cases too
+  --engine ENGINE           wasm (default: the compiled bundle) or interpreter (the reference
+                            interpreter on the same plan, to tell a policy bug from a compiler bug)
 
 Exit status: 0 everything passed, 1 a case, invariant or the coverage threshold failed (or the
 policies or tests have errors), 2 usage error.`,
   async run(ctx) {
     const { flags, positionals } = parseArgs(ctx.argv, {
-      format: "string", seed: "number", runs: "number", "coverage-threshold": "number", invariants: "boolean", invariant: "string", verbose: "boolean",
+      format: "string", seed: "number", runs: "number", "coverage-threshold": "number", invariants: "boolean", invariant: "string", verbose: "boolean", engine: "string",
     });
     if (positionals.length > 1) throw new UsageError("give at most one directory");
     const format = oneOf("format", flags["format"], TEST_FORMATS, "text");
@@ -47,6 +49,7 @@ policies or tests have errors), 2 usage error.`,
       ...(runs !== undefined ? { runs } : {}),
       invariants: flags["invariants"] !== false,
       ...(typeof flags["invariant"] === "string" ? { only: [flags["invariant"]] } : {}),
+      engine: oneOf("engine", flags["engine"], ["wasm", "interpreter"] as const, "wasm"),
     });
     const v = verdict(report, threshold);
     switch (format) {

@@ -86,7 +86,8 @@ export function renderText(r: TestReport, v: Verdict, color: boolean, opts: { ve
   for (const i of r.invariants) {
     const at = i.file ? where(pos(r.files, { file: i.file, start: i.offset ?? 0 })) : "built-in";
     if (i.ok) {
-      out.push(`  ${c.green("✔")} ${i.id} ${c.dim(`(${at}, ${i.runs} runs)`)}`);
+      out.push(`  ${c.green("✔")} ${i.id} ${c.dim(`(${at}, ${i.runs} runs, applied in ${i.applied})`)}`);
+      if (i.applied === 0) out.push(c.yellow(`      never applied: no generated request reached it; check its \`when\`, or aim it with \`nodes:\``));
       continue;
     }
     out.push(`  ${c.red("✖")} ${i.id} ${c.dim(`(${at})`)}`);
@@ -108,8 +109,9 @@ export function renderText(r: TestReport, v: Verdict, color: boolean, opts: { ve
       for (const x of n.items.filter((y) => !y.covered)) out.push(`      uncovered: ${x.source} ${x.what}`);
     }
     const missing = cov.outcomes.filter((o) => !o.covered);
-    out.push(`  outcomes: ${cov.outcomes.map((o) => `${o.what.replace(/^outcome /, "")} ${o.covered ? c.green("✔") : c.red("✖")}`).join("  ")}`);
-    if (missing.length) out.push(`      no case decides ${missing.map((m) => m.what.replace(/^outcome /, "")).join(", ")}`);
+    const bare = (w: string): string => w.replace(/^outcome `(.*)`$/, "$1");
+    out.push(`  outcomes: ${cov.outcomes.map((o) => `${bare(o.what)} ${o.covered ? c.green("✔") : c.red("✖")}`).join("  ")}`);
+    if (missing.length) out.push(`      no case decides ${missing.map((m) => `\`${bare(m.what)}\``).join(", ")}`);
     if (!v.coverageOk) out.push(c.red(`  coverage ${pct(cov.percent)} is below the threshold of ${v.threshold}%`));
   }
   out.push("", `${v.ok ? c.green("✔") : c.red("✖")} ${summaryLine(r, v)}`);
@@ -130,7 +132,7 @@ export function renderJson(r: TestReport, v: Verdict): string {
         request: k.request, decision: k.decision, ms: round(k.ms),
       })),
       invariants: r.invariants.map((i) => ({
-        id: i.id, builtin: i.builtin, description: i.description, ok: i.ok, runs: i.runs, seed: i.seed,
+        id: i.id, builtin: i.builtin, description: i.description, ok: i.ok, runs: i.runs, applied: i.applied, seed: i.seed,
         ...(i.file ? pos(r.files, { file: i.file, start: i.offset ?? 0 }) : {}),
         ...(i.error ? { error: i.error } : {}),
         ...(i.counterexample ? { counterexample: { message: i.counterexample.message, shrinks: i.counterexample.shrinks, request: i.counterexample.request, decision: i.counterexample.decision, yaml: i.counterexample.yaml } } : {}),

@@ -17,6 +17,8 @@ export interface GenWorld {
   lists: BundleData["lists"];
   /** The centre of generated `now` values (the suites' default `now`, or a fixed date). */
   refNow: number;
+  /** The example cases' requests: perturbed copies reach nodes random values rarely reach. */
+  seeds?: readonly TestRequest[];
 }
 
 /** A value that may depend on the request time. */
@@ -27,6 +29,8 @@ interface Hints {
   /** ms relative to now */
   offsets: Map<string, number[]>;
   items: Map<string, string[]>;
+  /** Local minutes of the day worth sending at (quiet-hours edges, `local_hour(...)` bounds). */
+  minutes: number[];
   history: { window_ms: number; count: number; channel?: string; purpose?: string; node?: string }[];
 }
 
@@ -44,9 +48,13 @@ function fieldOf(e: Expr): string | undefined {
   return undefined;
 }
 
-/** Collects, per field, the values and time offsets the policies' conditions care about. */
-export function harvest(ir: IR, lists: BundleData["lists"]): Hints {
-  const h: Hints = { values: new Map(), offsets: new Map(), items: new Map(), history: [] };
+/** Collects, per field, the values and time offsets the given conditions care about. */
+export function harvest(ir: IR, lists: BundleData["lists"], exprs: readonly Expr[] = ir.conds): Hints {
+  const h: Hints = { values: new Map(), offsets: new Map(), items: new Map(), minutes: [], history: [] };
+  const minute = (...ms: number[]): void => {
+    for (const m of ms.map((x) => ((x % 1440) + 1440) % 1440)) if (!h.minutes.includes(m)) h.minutes.push(m);
+  };
+  if (exprs === ir.conds) for (const qh of ir.plan.quiet_hours) minute(qh.start_min - 1, qh.start_min, qh.end_min - 1, qh.end_min);
   const cmp = (side: Expr, k: JsonValue): void => {
     const f = fieldOf(side);
     if (f !== undefined) {
@@ -57,11 +65,12 @@ export function harvest(ir: IR, lists: BundleData["lists"]): Hints {
       } else if (typeof k === "string" || typeof k === "boolean") push(h.values, f, k);
       return;
     }
+    if (side.op === "call" && side.fn === "local_hour" && typeof k === "number") minute(k * 60 - 1, k * 60, k * 60 + 59);
     if (side.op === "call" && side.args[0] && typeof k === "number") {
       const g = fieldOf(side.args[0]);
       if (g === undefined) return;
       const unit = COUNTS[side.fn];
-      if (unit !== undefined) push(h.offsets, g, (k - 1) * unit, k * unit, (k + 1) * unit);
+      if (unit !== undefined) push(h.offsets, g, k * unit, (k - 1) * unit, (k + 1) * unit);
       else if (side.fn === "since") push(h.offsets, g, -k + MS_PER_MINUTE, -k - MS_PER_MINUTE);
       else if (side.fn === "until") push(h.offsets, g, k - MS_PER_MINUTE, k + MS_PER_MINUTE);
     }
@@ -106,7 +115,7 @@ export function harvest(ir: IR, lists: BundleData["lists"]): Hints {
         return;
     }
   };
-  ir.conds.forEach(walk);
+  exprs.forEach(walk);
   return h;
 }
 
@@ -144,19 +153,35 @@ function randomValue(name: string, spec: FieldSpec, w: GenWorld, h: Hints): fc.A
   }
 }
 
-/** A field's value: mostly a harvested one (what the conditions compare with), else random. */
-function fieldValue(name: string, spec: FieldSpec, w: GenWorld, h: Hints): fc.Arbitrary<Mk> {
-  const hinted: fc.Arbitrary<Mk>[] = [];
+function hinted(name: string, spec: FieldSpec, h: Hints): fc.Arbitrary<Mk> | null {
+  const arbs: fc.Arbitrary<Mk>[] = [];
   const vals = (h.values.get(name) ?? []).filter((v) => valueFits(spec, v));
-  if (vals.length) hinted.push(fc.constantFrom(...vals).map((v) => () => v));
+  if (vals.length) arbs.push(fc.constantFrom(...vals).map((v) => () => v));
   const offs = h.offsets.get(name) ?? [];
   if (offs.length && (spec.type === "timestamp" || spec.type === "date")) {
     const fmt = spec.type === "date" ? fmtDate : fmtTs;
-    hinted.push(fc.constantFrom(...offs).map((o) => (now: number) => fmt(now + o)));
+    arbs.push(fc.constantFrom(...offs).map((o) => (now: number) => fmt(now + o)));
   }
-  const random = randomValue(name, spec, w, h);
-  if (hinted.length === 0) return random;
-  return fc.oneof({ arbitrary: fc.oneof(...hinted), weight: 3 }, { arbitrary: random, weight: 1 });
+  return arbs.length ? fc.oneof(...arbs) : null;
+}
+
+/**
+ * A field's value, in three tiers: what the focus (the target node's trigger and eligibility,
+ * the invariant's own conditions) compares it with, most often; what any policy condition
+ * compares it with (suppression keys, caps, consent ages), sometimes; random, otherwise. So most
+ * requests reach their node, and a fair share of those hit a suppression or a gate.
+ */
+function fieldValue(name: string, spec: FieldSpec, w: GenWorld, focus: Hints, all: Hints): fc.Arbitrary<Mk> {
+  const tiers: { arbitrary: fc.Arbitrary<Mk>; weight: number }[] = [];
+  const f = hinted(name, spec, focus);
+  if (f) tiers.push({ arbitrary: f, weight: 6 });
+  const a = hinted(name, spec, all);
+  if (a) tiers.push({ arbitrary: a, weight: 1 });
+  const random = randomValue(name, spec, w, all);
+  if (tiers.length === 0) return random;
+  // fast-check favours (and shrinks towards) the first choice: the focus values, which keeps
+  // counterexamples close to the policies' own numbers.
+  return fc.oneof(...tiers, { arbitrary: random, weight: f ? 1 : 3 });
 }
 
 function valueFits(spec: FieldSpec, v: JsonValue): boolean {
@@ -193,14 +218,15 @@ function historyArb(n: PlanNode, w: GenWorld, h: Hints): fc.Arbitrary<((now: num
 }
 
 /** Requests aimed at one node. */
-function nodeRequests(n: PlanNode, w: GenWorld, h: Hints): fc.Arbitrary<TestRequest> {
+function nodeRequests(n: PlanNode, w: GenWorld, h: Hints, extra: readonly Expr[]): fc.Arbitrary<TestRequest> {
+  const focus = harvest(w.ir, w.lists, [...n.conditions.map((c) => w.ir.conds[c.cond]!), ...extra]);
   const plan = w.ir.plan;
   const systems = Object.keys(plan.systems).filter((s) => plan.systems[s]!.includes(n.id));
   const fields = Object.keys(plan.event_fields[n.event] ?? {}).sort();
   const model: Record<string, fc.Arbitrary<Mk>> = {};
   for (const f of fields) {
     const spec = plan.fields[f];
-    if (spec) model[f] = fieldValue(f, spec, w, h);
+    if (spec) model[f] = fieldValue(f, spec, w, focus, h);
   }
   const required = fields.filter((f) => n.required.includes(f));
   const lo = n.valid_from ?? -Infinity;
@@ -216,7 +242,7 @@ function nodeRequests(n: PlanNode, w: GenWorld, h: Hints): fc.Arbitrary<TestRequ
       only: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
       now: nowArb,
       context: fc.record(model, { requiredKeys: required }),
-      history: historyArb(n, w, h),
+      history: fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: historyArb(n, w, h), weight: 1 }),
     })
     .map(({ system, only, now, context, history }) => {
       const req: TestRequest = { system, event: n.event, now: fmtTs(now), context: {} };
@@ -227,12 +253,93 @@ function nodeRequests(n: PlanNode, w: GenWorld, h: Hints): fc.Arbitrary<TestRequ
     });
 }
 
-/** Requests for the given nodes (all when absent), each aimed at one of them. */
-export function requestArbitrary(w: GenWorld, nodeIds?: readonly string[]): fc.Arbitrary<TestRequest> {
+const shiftTime = (v: JsonValue, ms: number, days: number): JsonValue => {
+  if (typeof v !== "string") return v;
+  const t = parseTime(v);
+  if (t === undefined) return v;
+  return /^\d{4}-\d{2}-\d{2}$/.test(v) ? fmtDate(t + days * MS_PER_DAY) : fmtTs(t + ms);
+};
+
+/**
+ * Perturbed example cases: a case's request with `now` (and every time in it, so ages stay
+ * the same) moved by whole days and minutes, and a few fields replaced or left out. Shrinking
+ * undoes the perturbations, so a counterexample reads as "this case, but with ...".
+ */
+function seededRequests(event: string, seeds: readonly TestRequest[], w: GenWorld, focus: Hints, all: Hints): fc.Arbitrary<TestRequest> {
+  const plan = w.ir.plan;
+  const minutes = [...new Set([...focus.minutes, ...all.minutes])];
+  const channels = [...new Set(plan.events[event]?.flatMap((i) => plan.nodes[i]?.channels ?? []) ?? [])];
+  // Land the send time (now + the channel's delay, in local time) on an interesting minute.
+  const target = minutes.length && channels.length
+    ? fc.oneof({ arbitrary: fc.constant(null), weight: 2 }, { arbitrary: fc.record({ m: fc.constantFrom(...minutes), ch: fc.constantFrom(...channels) }), weight: 1 })
+    : fc.constant(null);
+  const fields = Object.keys(plan.event_fields[event] ?? {}).sort();
+  const required = new Set(plan.events[event]?.flatMap((i) => plan.nodes[i]?.required ?? []) ?? []);
+  const model: Record<string, fc.Arbitrary<Mk | "keep" | "drop">> = {};
+  for (const f of fields) {
+    const spec = plan.fields[f];
+    if (!spec) continue;
+    const choices: { arbitrary: fc.Arbitrary<Mk | "keep" | "drop">; weight: number }[] = [
+      { arbitrary: fc.constant("keep" as const), weight: 8 },
+      { arbitrary: fieldValue(f, spec, w, focus, all), weight: 2 },
+    ];
+    if (!required.has(f)) choices.push({ arbitrary: fc.constant("drop" as const), weight: 1 });
+    model[f] = fc.oneof(...choices);
+  }
+  return fc
+    .record({
+      seed: fc.constantFrom(...seeds),
+      days: fc.integer({ min: -45, max: 45 }),
+      minutes: fc.integer({ min: -720, max: 720 }),
+      change: fc.record(model),
+      target,
+    })
+    .map(({ seed, days, minutes, change, target }) => {
+      let ms = days * MS_PER_DAY + minutes * MS_PER_MINUTE;
+      if (target) {
+        const base = (parseTime(seed.now) ?? w.refNow) + days * MS_PER_DAY;
+        const off = seed.context[plan.keys.utc_offset];
+        const delayMin = Math.round((plan.offsets_ms[target.ch] ?? 0) / MS_PER_MINUTE);
+        const localNow = Math.floor(base / MS_PER_MINUTE) + (typeof off === "number" ? off : 0) + delayMin;
+        const shift = (((target.m - localNow) % 1440) + 1440) % 1440;
+        ms = days * MS_PER_DAY + (shift > 720 ? shift - 1440 : shift) * MS_PER_MINUTE;
+      }
+      const now = (parseTime(seed.now) ?? w.refNow) + ms;
+      const req: TestRequest = { system: seed.system, event: seed.event, now: fmtTs(now), context: {} };
+      if (seed.node !== undefined) req.node = seed.node;
+      for (const [k, v] of Object.entries(seed.context)) {
+        const spec = plan.fields[k];
+        req.context[k] = spec && (spec.type === "timestamp" || spec.type === "date") ? shiftTime(v, ms, days) : v;
+      }
+      for (const [k, c] of Object.entries(change)) {
+        if (c === "keep") continue;
+        if (c === "drop") delete req.context[k];
+        else req.context[k] = c(now);
+      }
+      if (seed.history) req.history = seed.history.map((e) => (e && typeof e === "object" && !Array.isArray(e) ? { ...e, at: shiftTime(e["at"] ?? null, ms, days) } : e));
+      return req;
+    });
+}
+
+/**
+ * Requests for the given nodes (all when absent): half aimed at one node from scratch, half
+ * perturbed example cases of their events; `focus` are more conditions to aim at (an
+ * invariant's `when` and `then`).
+ */
+export function requestArbitrary(w: GenWorld, nodeIds?: readonly string[], focus: readonly Expr[] = []): fc.Arbitrary<TestRequest> {
   const h = harvest(w.ir, w.lists);
   const nodes = w.ir.plan.nodes.filter((n) => !nodeIds || nodeIds.includes(n.id));
   if (nodes.length === 0) throw new Error("internal: no node to generate requests for");
-  return fc.oneof(...nodes.map((n) => nodeRequests(n, w, h)));
+  const fresh = fc.oneof(...nodes.map((n) => nodeRequests(n, w, h, focus)));
+  const events = [...new Set(nodes.map((n) => n.event))];
+  const seeded = events.flatMap((e) => {
+    const seeds = (w.seeds ?? []).filter((r) => r.event === e && typeof w.ir.plan.systems[r.system] !== "undefined" && parseTime(r.now) !== undefined);
+    if (seeds.length === 0) return [];
+    const eventNodes = nodes.filter((n) => n.event === e);
+    const f = harvest(w.ir, w.lists, [...eventNodes.flatMap((n) => n.conditions.map((c) => w.ir.conds[c.cond]!)), ...focus]);
+    return [seededRequests(e, seeds, w, f, h)];
+  });
+  return seeded.length ? fc.oneof(fc.oneof(...seeded), fresh) : fresh;
 }
 
 export const DEFAULT_REF_NOW = parseTime("2026-06-01T12:00:00Z")!;

@@ -8,6 +8,7 @@ import { loadBundle } from "../../runtime/engine.js";
 import type { Decision } from "../../runtime/types.js";
 import { build } from "../build.js";
 import { hasErrors, sortDiagnostics, type Diagnostic } from "../diagnostics.js";
+import { decide as interpret } from "../ir/interpret.js";
 import { parseTime } from "../ir/time.js";
 import type { SourceFile } from "../source-file.js";
 import type { SourceHost } from "../source.js";
@@ -37,6 +38,11 @@ export interface TestOptions {
   invariants?: boolean;
   /** Only the invariants with these ids. */
   only?: readonly string[];
+  /**
+   * What decides: the compiled Wasm bundle (default, what production runs) or the reference
+   * interpreter on the same plan (to tell a policy bug from a backend bug).
+   */
+  engine?: "wasm" | "interpreter";
 }
 
 export interface TestReport {
@@ -86,17 +92,19 @@ export async function runPolicyTests(host: SourceHost, opts: TestOptions = {}): 
   sortDiagnostics(report.diagnostics);
   if (hasErrors(report.diagnostics)) return report;
 
-  const engine = await time("load bundle", () => loadBundle(built.bundle!));
-  const decide = (r: TestRequest): Decision => engine.decide(r);
+  const engine = opts.engine === "interpreter" ? null : await time("load bundle", () => loadBundle(built.bundle!));
+  const data = built.data.waypost;
+  const decide = (r: TestRequest): Decision =>
+    engine ? engine.decide(r) : ({ ...(interpret(ir, data, r) as object), decision_id: "" } as Decision);
   const byId = new Map<string, Invariant>(checked.invariants.map((i) => [i.id, i]));
   report.cases = await time("cases", () => loaded.suites.flatMap((s) => s.cases.map((c) => runCase(c, decide, byId))));
   report.coverage = await time("coverage", () => coverage(ir, world.lists, report.cases));
   if (opts.invariants !== false) {
     const refNow = loaded.suites.map((s) => (s.defaults?.now ? parseTime(s.defaults.now) : undefined)).find((t) => t !== undefined) ?? DEFAULT_REF_NOW;
-    const gen: GenWorld = { ir, lists: world.lists, refNow };
+    const gen: GenWorld = { ir, lists: world.lists, refNow, seeds: report.cases.map((c) => c.request) };
     const selected = checked.invariants.filter((i) => !opts.only || opts.only.includes(i.id));
     report.invariants = await time("invariants", () => selected.map((inv) => checkInvariant(inv, gen, decide, { seed, runs })));
   }
-  await engine.close();
+  await engine?.close();
   return report;
 }

@@ -28,8 +28,12 @@ export interface Invariant {
   where?: Where;
   /** Generate requests for these nodes only (all nodes when absent). */
   nodes?: string[];
+  /** Conditions the generator should aim at (an author invariant's `when` and `then`). */
+  focus?: Expr[];
   /** null when it holds; otherwise why not, in one line. */
   check(request: TestRequest, decision: Decision): string | null;
+  /** Whether the invariant says anything about this decision (to report vacuous invariants). */
+  applies(request: TestRequest, decision: Decision): boolean;
 }
 
 export interface InvariantWorld {
@@ -75,6 +79,7 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
       id: "suppression-respected",
       builtin: true,
       description: "a customer on a suppression list (or caught by a suppression rule) is never sent anything in its scope",
+      applies: (_r, d) => sends(d) && d.node !== null && d.channel !== null,
       check(req, d) {
         if (!sends(d) || d.node === null || d.channel === null) return null;
         const n = nodes.get(d.node);
@@ -97,6 +102,7 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
       id: "consent-respected",
       builtin: true,
       description: "no marketing (or other consent-based purpose) is sent on a channel without fresh consent for it",
+      applies: (_r, d) => sends(d) && d.node !== null && d.channel !== null,
       check(req, d) {
         if (!sends(d) || d.node === null || d.channel === null) return null;
         const n = nodes.get(d.node);
@@ -124,6 +130,7 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
       id: "quiet-hours-respected",
       builtin: true,
       description: "nothing is scheduled inside quiet hours in the customer's local time",
+      applies: (_r, d) => sends(d) && d.channel !== null && d.send_at !== null && p.contact.quietHours.some((qh) => covers(qh.channels, d.channel as (typeof CHANNELS)[number])),
       check(req, d) {
         if (!sends(d) || d.channel === null || d.send_at === null) return null;
         const t = parseTime(d.send_at);
@@ -145,6 +152,7 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
       id: "holdout-no-treatment",
       builtin: true,
       description: "customers held out of a node's experiment receive no treatment from it",
+      applies: (_r, d) => d.node !== null && nodes.get(d.node)?.experiment !== undefined,
       check(req, d) {
         if (d.node === null) return null;
         const n = nodes.get(d.node);
@@ -161,6 +169,7 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
       id: "high-risk-reviewed",
       builtin: true,
       description: "a high-risk node never sends without human review (and only high-risk nodes go to review)",
+      applies: (_r, d) => d.node !== null,
       check(_req, d) {
         if (d.node === null) return null;
         const n = nodes.get(d.node);
@@ -246,6 +255,9 @@ export function authorInvariant(w: InvariantWorld, spec: InvariantSpec, when: Ex
     builtin: false,
     description: spec.description ?? (spec.when ? `when ${spec.when.text}, then ${spec.then.text}` : spec.then.text),
     where: spec.where,
+    applies(req, d) {
+      return !when || evalExpr(when, envOf(w, req, invariantContext(w, req, d))) === true;
+    },
     check(req, d) {
       const env = envOf(w, req, invariantContext(w, req, d));
       if (when && evalExpr(when, env) !== true) return null;
@@ -254,5 +266,6 @@ export function authorInvariant(w: InvariantWorld, spec: InvariantSpec, when: Ex
     },
   };
   if (spec.nodes) inv.nodes = spec.nodes.ids;
+  inv.focus = when ? [when, then] : [then];
   return inv;
 }
