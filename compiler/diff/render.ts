@@ -19,7 +19,7 @@ const groupTitle = (g: FlipGroup): string => `${g.from} → ${g.to} · node \`${
 
 const origins = (o: Partial<Record<string, number>>): string =>
   Object.entries(o)
-    .map(([k, n]) => `${n} ${k === "generated" ? "generated" : k + (n === 1 ? "" : "s")}`)
+    .map(([k, n]) => `${n} ${k === "generated" ? "generated" : k === "log" ? "logged" : k + (n === 1 ? "" : "s")}`)
     .join(", ");
 
 const compact = (v: JsonValue): string => JSON.stringify(v);
