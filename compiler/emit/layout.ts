@@ -13,7 +13,29 @@ const T_STR = 4;
 const T_ARR = 5;
 const T_OBJ = 6;
 
-const utf8 = new TextEncoder();
+/**
+ * UTF-8, except that a lone surrogate is kept as its 3-byte WTF-8 form (ED A0..BF xx), the way
+ * the runtime's JSON parser stores a `\udXXX` escape; TextEncoder would turn it into U+FFFD and
+ * constants would stop matching input strings.
+ */
+export function wtf8(s: string): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+      }
+    }
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return Uint8Array.from(out);
+}
 
 export class ConstData {
   private bytes = new Uint8Array(1024);
@@ -48,7 +70,7 @@ export class ConstData {
 
   /** Address of the UTF-8 bytes of s (interned). */
   utf8(s: string): { ptr: number; len: number } {
-    const b = utf8.encode(s);
+    const b = wtf8(s);
     let off = this.strBytes.get(s);
     if (off === undefined) {
       off = this.reserve(b.length, 1);

@@ -5,7 +5,7 @@ import { alloc } from "./mem";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, V_NULL, V_TRUE, V_FALSE,
   isTrue, isStr, isNum, isArr, isObj, boolV, arrAt, newNum, newStr, newObj, objPush, objPushS,
-  objGet, objGetV, strEq, deepEq, bytesEq,
+  objGet, objGetV, strEq, deepEq, bytesEq, bytesCmp,
 } from "./value";
 import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN } from "./time";
 import {
@@ -131,15 +131,6 @@ function hasStr(a: usize, s: usize): bool {
     if (isStr(x) && strEq(x, s)) return true;
   }
   return false;
-}
-
-function cmpBytes(pa: usize, la: u32, pb: usize, lb: u32): i32 {
-  let n = la < lb ? la : lb;
-  for (let i: u32 = 0; i < n; i++) {
-    let x = <i32>load<u8>(pa + i), y = <i32>load<u8>(pb + i);
-    if (x != y) return x - y;
-  }
-  return <i32>la - <i32>lb;
 }
 
 /** Condition `idx` (a number value) holds: its value is exactly true. */
@@ -331,14 +322,14 @@ function check(input: usize): usize {
   for (let i: u32 = 0; i < n; i++, e += 16) {
     let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
     if (objGet(allowed, kp, kl) != 0) continue;
-    if (!bad || cmpBytes(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
+    if (!bad || bytesCmp(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
   }
   if (bad) return deny(S_R_FIELD_NOT_ALLOWED, newStr(badP, badL), 0);
   e = e0;
   for (let i: u32 = 0; i < n; i++, e += 16) {
     let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
     if (fieldOk(objGet(pFields, kp, kl), load<u32>(e, 8))) continue;
-    if (!bad || cmpBytes(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
+    if (!bad || bytesCmp(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
   }
   if (bad) return deny(S_R_INVALID_FIELD, newStr(badP, badL), 0);
 
@@ -559,7 +550,7 @@ function suppressed(input: usize): usize {
     let j = i;
     while (j > 0) {
       let y = load<u32>(hp + (<usize>(j - 1) << 2));
-      if (cmpBytes(load<u32>(y, 8), load<u32>(y, 4), load<u32>(x, 8), load<u32>(x, 4)) <= 0) break;
+      if (bytesCmp(load<u32>(y, 8), load<u32>(y, 4), load<u32>(x, 8), load<u32>(x, 4)) <= 0) break;
       store<u32>(hp + (<usize>j << 2), y);
       j--;
     }

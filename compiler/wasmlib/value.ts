@@ -190,16 +190,26 @@ export function objIndex(o: usize): void {
   store<u32>(o, mask, 16);
 }
 
-/** Byte-wise comparison (UTF-8 byte order = code point order): <0, 0, >0. */
-export function strCmp(a: usize, b: usize): i32 {
-  let la = load<u32>(a, 4), lb = load<u32>(b, 4);
-  let pa = <usize>load<u32>(a, 8), pb = <usize>load<u32>(b, 8);
+/**
+ * UTF-8 byte order (= code point order): <0, 0, >0. A lone surrogate (kept as WTF-8, ED A0..BF
+ * xx) compares as U+FFFD (EF BF BD), as the reference interpreter's TextEncoder sees it.
+ */
+export function bytesCmp(pa: usize, la: u32, pb: usize, lb: u32): i32 {
   let n = la < lb ? la : lb;
+  let ra: u32 = 0, rb: u32 = 0; // bytes left of a surrogate being compared as U+FFFD
   for (let i: u32 = 0; i < n; i++) {
-    let x = <i32>load<u8>(pa + i), y = <i32>load<u8>(pb + i);
-    if (x != y) return x - y;
+    let x = <u32>load<u8>(pa + i), y = <u32>load<u8>(pb + i);
+    if (ra > 0) { x = ra == 2 ? 0xbf : 0xbd; ra--; }
+    else if (x == 0xed && i + 1 < la && load<u8>(pa + i + 1) >= 0xa0) { x = 0xef; ra = 2; }
+    if (rb > 0) { y = rb == 2 ? 0xbf : 0xbd; rb--; }
+    else if (y == 0xed && i + 1 < lb && load<u8>(pb + i + 1) >= 0xa0) { y = 0xef; rb = 2; }
+    if (x != y) return <i32>x - <i32>y;
   }
   return <i32>la - <i32>lb;
+}
+
+export function strCmp(a: usize, b: usize): i32 {
+  return bytesCmp(load<u32>(a, 8), load<u32>(a, 4), load<u32>(b, 8), load<u32>(b, 4));
 }
 
 // @ts-ignore: decorator

@@ -59,6 +59,8 @@ const CASES: [string, Expr, Want][] = [
   [">= numbers", cmp(">=", f("n"), k(42)), true],
   ["< strings by bytes", cmp("<", k("\uffff"), k("😀")), true],
   ["<= strings", cmp("<=", k("abc"), k("abd")), true],
+  ["lone surrogate compares as U+FFFD", cmp("<", k("\ud800"), k("\ufffe")), true],
+  ["lone surrogate equals itself only", cmp("==", k("a\udc00"), k("a\ufffd")), false],
   ["> mixed types", cmp(">", f("n"), f("s")), UNDEF],
   ["in", { op: "in", item: k({ b: [null] }), set: f("arr") }, true],
   ["in missing", { op: "in", item: k("z"), set: f("arr") }, false],

@@ -12,8 +12,8 @@ const { ir, data } = fixture();
 
 /** A ~1 KB request that goes through every step up to send time. */
 function request(id: string): Record<string, unknown> {
-  const history = Array.from({ length: 7 }, (_, i) => ({
-    at: `2026-11-${String(18 + i).padStart(2, "0")}T08:00:00Z`, channel: i % 2 ? "sms" : "email", purpose: "claims", node: "main",
+  const history = Array.from({ length: 9 }, (_, i) => ({
+    at: `2026-11-${String(16 + i).padStart(2, "0")}T08:00:00Z`, channel: i % 2 ? "sms" : "email", purpose: "claims", node: "main",
   }));
   return {
     system: "crm", event: "ev", now: "2026-11-25T10:00:00Z",
