@@ -108,8 +108,8 @@ export function checkSuites(suites: readonly Suite[], world: InvariantWorld): Ch
     if (r.node !== undefined) node(r.node, { doc: w.doc, path: [...w.path, "node"] });
     if (r.now !== undefined) time(r.now, { doc: w.doc, path: [...w.path, "now"] }, "`now`");
     for (const [k, v] of Object.entries(r.context)) {
-      const kw: Where = { doc: w.doc, path: [...w.path, "context", k] };
-      if (field(k, kw, "key")) value(k, v, kw);
+      const kw: Where = r.row ? w : { doc: w.doc, path: [...w.path, "context", k] };
+      if (r.row ? k in fields : field(k, kw, "key")) value(k, v, kw);
     }
     r.without.forEach((k, i) => field(k, { doc: w.doc, path: [...w.path, "without", i] }, "value"));
     (r.history ?? []).forEach((h, i) => {

@@ -39,6 +39,8 @@ export interface RequestPart {
   without: string[];
   history?: JsonValue[];
   where: Where;
+  /** A table row: its context keys are the table's columns (checked once, on `given`). */
+  row?: boolean;
 }
 
 /** A decision request (docs/ir.md), as the runner sends it. */
@@ -177,10 +179,14 @@ const ALLOWED: Record<string, string[]> = {
   history: ["at", "channel", "purpose", "node"],
 };
 
-function allowedAt(schemaPath: string): string[] {
-  const m = /#\/\$defs\/(\w+)\//.exec(schemaPath);
-  if (schemaPath.includes("/history/")) return ALLOWED["history"]!;
-  return ALLOWED[m?.[1] ?? "suite"] ?? [];
+/** The kind of object at an instance path (ajv inlines `$ref`s, so its schema paths do not say). */
+function allowedAt(p: (string | number)[]): string[] {
+  const last = p[p.length - 1];
+  const prev = p[p.length - 2];
+  if (p.length === 0) return ALLOWED["suite"]!;
+  if (typeof last === "number") return prev === "cases" ? ALLOWED["case"]! : prev === "invariants" ? ALLOWED["invariant"]! : prev === "history" ? ALLOWED["history"]! : [];
+  if (last === "defaults" || last === "request") return ALLOWED["request"]!;
+  return ALLOWED[String(last)] ?? [];
 }
 
 function explain(d: LoadedDocument, errors: ErrorObject[]): Diagnostic[] {
@@ -201,12 +207,13 @@ function explain(d: LoadedDocument, errors: ErrorObject[]): Diagnostic[] {
         break;
       }
       case "anyOf":
-        dg = diag("WP4001", "error", `the case ${what} has neither \`expect\` nor \`table\``, at([], "key"),
+        const name = (valueAt(d.value, p) as { name?: unknown } | undefined)?.name;
+        dg = diag("WP4001", "error", `the case ${typeof name === "string" ? `\`${name}\`` : what} has neither \`expect\` nor \`table\``, at([], "key"),
           "add `expect:` with the decision you expect (such as `outcome: send`), or a `table:` of rows");
         break;
       case "additionalProperties": {
         const extra = String((e.params as { additionalProperty: string }).additionalProperty);
-        const props = allowedAt(e.schemaPath);
+        const props = allowedAt(p);
         const guess = didYouMean(extra, props);
         dg = diag("WP4001", "error", `unknown property \`${extra}\`${p.length ? ` in ${what}` : ""}`, at([extra], "key"),
           guess ? `did you mean \`${guess}\`?` : props.length ? `allowed here: ${props.map((x) => `\`${x}\``).join(", ")}` : undefined);
@@ -292,7 +299,7 @@ function toSuite(doc: LoadedDocument): Suite {
     }
     table.rows.forEach((row, r) => {
       const rowPath: DocPath = [...base, "table", "rows", r];
-      const rowPart: RequestPart = { context: {}, without: [], where: { doc, path: rowPath } };
+      const rowPart: RequestPart = { context: {}, without: [], where: { doc, path: rowPath }, row: true };
       const rowExpect: Expectation = { ...expect, fields: { ...expect.fields }, where: { ...expect.where } };
       table.given.forEach((col, k) => {
         if (k >= row.length) return;
