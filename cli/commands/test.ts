@@ -1,8 +1,10 @@
+import * as path from "node:path";
 import { FsHost } from "../../compiler/source.js";
 import { DEFAULT_RUNS, runPolicyTests } from "../../compiler/testing/index.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { renderGithubReport, renderJson, renderJunit, renderText, TEST_FORMATS, verdict } from "../render/test-report.js";
+import { writeFileAtomic } from "../fs.js";
 import { resolveDir } from "../util.js";
 
 export const command: Command = {
@@ -25,6 +27,7 @@ Options:
   --coverage-threshold N    fail when coverage is below N percent
   --no-invariants           run the cases and coverage only
   --invariant ID            check only this invariant (with its seed, to replay one failure)
+  --junit FILE              also write a JUnit report to FILE (whatever --format is)
   --verbose                 list passing cases too
   --engine ENGINE           wasm (default: the compiled bundle) or interpreter (the reference
                             interpreter on the same plan, to tell a policy bug from a compiler bug)
@@ -33,7 +36,7 @@ Exit status: 0 everything passed, 1 a case, invariant or the coverage threshold 
 policies or tests have errors), 2 usage error.`,
   async run(ctx) {
     const { flags, positionals } = parseArgs(ctx.argv, {
-      format: "string", seed: "number", runs: "number", "coverage-threshold": "number", invariants: "boolean", invariant: "string", verbose: "boolean", engine: "string",
+      format: "string", seed: "number", runs: "number", "coverage-threshold": "number", invariants: "boolean", invariant: "string", verbose: "boolean", engine: "string", junit: "string",
     });
     if (positionals.length > 1) throw new UsageError("give at most one directory");
     const format = oneOf("format", flags["format"], TEST_FORMATS, "text");
@@ -65,6 +68,7 @@ policies or tests have errors), 2 usage error.`,
       default:
         ctx.stdout(renderText(report, v, ctx.color, { verbose: flags["verbose"] === true }));
     }
+    if (typeof flags["junit"] === "string") await writeFileAtomic(path.resolve(ctx.cwd, flags["junit"]), renderJunit(report, v) + "\n");
     return v.ok ? 0 : 1;
   },
 };

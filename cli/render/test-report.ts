@@ -67,11 +67,11 @@ export function renderText(r: TestReport, v: Verdict, color: boolean, opts: { ve
   out.push(c.dim(`revision ${r.revision ?? "?"} · seed ${r.seed} · ${r.runs} runs per invariant`));
   let file = "";
   for (const k of r.cases) {
+    if (k.ok && !opts.verbose) continue;
     if (k.file !== file) {
       file = k.file;
       out.push("", c.bold(file));
     }
-    if (k.ok && !opts.verbose) continue;
     out.push(`  ${k.ok ? c.green("✔") : c.red("✖")} ${k.name}`);
     for (const f of k.failures) out.push(`      ${f.message}`, `        ${c.blue("-->")} ${where(pos(r.files, f.span))}`);
     if (!k.ok) {
@@ -81,7 +81,10 @@ export function renderText(r: TestReport, v: Verdict, color: boolean, opts: { ve
   }
   const passedByFile = new Map<string, number>();
   for (const k of r.cases) if (k.ok) passedByFile.set(k.file, (passedByFile.get(k.file) ?? 0) + 1);
-  if (!opts.verbose) for (const [f, n] of passedByFile) out.push(c.dim(`  ${f}: ${plural(n, "case")} passed`));
+  if (!opts.verbose) {
+    out.push("");
+    for (const [f, n] of passedByFile) out.push(`  ${c.green("✔")} ${f}: ${plural(n, "case")} passed`);
+  }
   if (r.invariants.length) out.push("", c.bold("invariants"));
   for (const i of r.invariants) {
     const at = i.file ? where(pos(r.files, { file: i.file, start: i.offset ?? 0 })) : "built-in";

@@ -242,7 +242,7 @@ function nodeRequests(n: PlanNode, w: GenWorld, h: Hints, extra: readonly Expr[]
       only: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
       now: nowArb,
       context: fc.record(model, { requiredKeys: required }),
-      history: fc.oneof({ arbitrary: fc.constant([]), weight: 2 }, { arbitrary: historyArb(n, w, h), weight: 1 }),
+      history: fc.oneof({ arbitrary: fc.constant<Mk[]>([]), weight: 2 }, { arbitrary: historyArb(n, w, h), weight: 1 }),
     })
     .map(({ system, only, now, context, history }) => {
       const req: TestRequest = { system, event: n.event, now: fmtTs(now), context: {} };

@@ -154,3 +154,16 @@ describe("failing tests are reported where they are written", () => {
     expect(text).toContain("review ✖");
   });
 });
+
+describe("the policy-repository workflow", () => {
+  it("checks, tests with a coverage threshold and JUnit, builds and uploads the bundle", async () => {
+    const { readFileSync } = await import("node:fs");
+    const wf = YAML.parse(readFileSync(`${ROOT}.github/workflows/policy-tests.yml`, "utf8")) as { jobs: Record<string, { steps: { run?: string; uses?: string; with?: Record<string, string> }[] }> };
+    const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
+    const runs = steps.map((s) => s.run ?? "").join("\n");
+    expect(runs).toMatch(/\$WAYPOST check --format github/);
+    expect(runs).toMatch(/\$WAYPOST test .*--coverage-threshold "\$COVERAGE_THRESHOLD" --format github --junit waypost-test\.junit\.xml/);
+    expect(runs).toMatch(/\$WAYPOST build --out out/);
+    expect(steps.some((s) => s.uses?.startsWith("actions/upload-artifact") && s.with?.["path"] === "out/bundle.tar.gz")).toBe(true);
+  });
+});
