@@ -83,6 +83,7 @@ export function plan(p: Program): PlanResult {
     if (fd.values) spec.values = fd.values;
     if (fd.min !== undefined) spec.min = fd.min;
     if (fd.max !== undefined) spec.max = fd.max;
+    if (fd.format !== undefined) spec.format = fd.format as FieldSpec["format"];
     fields.set(fd.name, spec);
   }
   const lists = new Map<string, PlanList>();

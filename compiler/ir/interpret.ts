@@ -581,6 +581,27 @@ class Interp {
   }
 }
 
+/** FieldSpec.format over the UTF-8 bytes of `v`, exactly as docs/ir.md states it. */
+function formatOk(format: string, v: string): boolean {
+  const b = new TextEncoder().encode(v);
+  const all = (ok: (c: number) => boolean): boolean => b.every(ok);
+  switch (format) {
+    case "sha256":
+      return b.length === 64 && all((c) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66));
+    case "iso-639-1":
+      return b.length === 2 && all((c) => c >= 0x61 && c <= 0x7a);
+    case "email": {
+      if (b.length > 254 || !all((c) => c > 0x20)) return false;
+      const at = b.indexOf(0x40);
+      if (at < 1 || at > 64 || b.indexOf(0x40, at + 1) !== -1) return false;
+      const domain = b.subarray(at + 1);
+      return domain.length > 0 && domain.includes(0x2e) && domain[0] !== 0x2e && domain[domain.length - 1] !== 0x2e;
+    }
+    default:
+      return false; // an unknown format never validates: fail closed
+  }
+}
+
 /** A field value against its data-dictionary entry (step 4). A key without a spec passes. */
 function fieldValueOk(spec: unknown, v: unknown): boolean {
   if (!isObject(spec)) return true;
@@ -614,6 +635,7 @@ function fieldValueOk(spec: unknown, v: unknown): boolean {
   }
   // `values`, `min`, `max` constrain scalar strings / numbers (not array elements).
   if (typeof v === "string" && Array.isArray(spec.values) && !spec.values.includes(v)) return false;
+  if (typeof v === "string" && typeof spec.format === "string" && !formatOk(spec.format, v)) return false;
   if (typeof v === "number") {
     if (typeof spec.min === "number" && v < spec.min) return false;
     if (typeof spec.max === "number" && v > spec.max) return false;

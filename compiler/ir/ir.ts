@@ -122,12 +122,21 @@ export interface PlanNode {
   source: SourceRef;
 }
 
+/**
+ * String formats both evaluators check byte for byte (docs/ir.md, step 4):
+ * `sha256` 64 lowercase hex digits; `iso-639-1` two lowercase ASCII letters; `email` at most
+ * 254 bytes, exactly one `@`, a non-empty local part of at most 64 bytes, a domain with a `.`
+ * that neither starts nor ends with `.`, and no byte <= 0x20 (no spaces or control characters).
+ */
+export type FieldFormat = "sha256" | "iso-639-1" | "email";
+
 export interface FieldSpec {
   type: "string" | "number" | "integer" | "boolean" | "timestamp" | "date" | "string[]" | "number[]";
   nullable: boolean; // may be present with value null
   values?: string[]; // allowed values for strings (high-risk fields)
   min?: number;
   max?: number;
+  format?: FieldFormat; // shape a string must have (high-risk identifiers)
   mask: "none" | "hash" | "redact"; // how the decision log stores it
 }
 

@@ -21,6 +21,7 @@ import {
   S_R_INVALID_REQUEST, S_R_SYSTEM_NOT_ALLOWED, S_R_UNKNOWN_EVENT, S_R_FIELD_NOT_ALLOWED,
   S_R_INVALID_FIELD, S_R_MISSING_FIELD, S_R_NO_ELIGIBLE_NODE, S_TEMPLATE, S_VARIANT, S_SEND_AT,
   S_DETAIL, S_SUPPRESSED, S_CODE, S_POLICY, S_MESSAGE, S_SOURCE, S_VARIANT_SUFFIX,
+  S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL,
 } from "./strings";
 
 // Spliced in by the emitter: value of condition `i` (0 = undefined).
@@ -249,6 +250,44 @@ function isFalsy(v: usize): bool {
   return false;
 }
 
+/** FieldSpec.format over the string's UTF-8 bytes (docs/ir.md step 4); unknown formats fail. */
+function formatOk(fmt: usize, v: usize): bool {
+  let n = load<u32>(v, 4);
+  let p = load<u32>(v, 8) as usize;
+  if (strEq(fmt, S_F_SHA256)) {
+    if (n != 64) return false;
+    for (let i: u32 = 0; i < n; i++) {
+      let c = load<u8>(p + i);
+      if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+    }
+    return true;
+  }
+  if (strEq(fmt, S_F_ISO639_1)) {
+    if (n != 2) return false;
+    let a = load<u8>(p), b = load<u8>(p + 1);
+    return a >= 0x61 && a <= 0x7a && b >= 0x61 && b <= 0x7a;
+  }
+  if (strEq(fmt, S_F_EMAIL)) {
+    if (n > 254) return false;
+    let at: i32 = -1;
+    for (let i: u32 = 0; i < n; i++) {
+      let c = load<u8>(p + i);
+      if (c <= 0x20) return false;
+      if (c == 0x40) {
+        if (at >= 0) return false;
+        at = i as i32;
+      }
+    }
+    if (at < 1 || at > 64) return false;
+    let d0 = (at as u32) + 1;
+    if (d0 >= n) return false;
+    if (load<u8>(p + d0) == 0x2e || load<u8>(p + n - 1) == 0x2e) return false;
+    for (let i = d0; i < n; i++) if (load<u8>(p + i) == 0x2e) return true;
+    return false;
+  }
+  return false;
+}
+
 /** A context value against its data-dictionary entry (step 4). A key without a spec passes. */
 function fieldOk(spec: usize, v: usize): bool {
   if (!isObj(spec)) return true;
@@ -280,6 +319,8 @@ function fieldOk(spec: usize, v: usize): bool {
   if (t == T_STR) {
     let vals = objGetV(spec, S_VALUES);
     if (isArr(vals) && !hasStr(vals, v)) return false;
+    let fmt = objGetV(spec, S_FORMAT);
+    if (isStr(fmt) && !formatOk(fmt, v)) return false;
   } else if (t == T_NUM) {
     let x = load<f64>(v, 16);
     let mn = objGetV(spec, S_MIN), mx = objGetV(spec, S_MAX);

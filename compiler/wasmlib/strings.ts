@@ -61,6 +61,10 @@ export const S_NULLABLE: usize = memory.data<u8>([4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 
 export const S_VALUES: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 118, 97, 108, 117, 101, 115, 0], 16);
 export const S_MIN: usize = memory.data<u8>([4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 109, 105, 110, 0], 16);
 export const S_MAX: usize = memory.data<u8>([4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 109, 97, 120, 0], 16);
+export const S_FORMAT: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 102, 111, 114, 109, 97, 116, 0], 16);
+export const S_F_SHA256: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 115, 104, 97, 50, 53, 54, 0], 16);
+export const S_F_ISO639_1: usize = memory.data<u8>([4, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 105, 115, 111, 45, 54, 51, 57, 45, 49, 0], 16);
+export const S_F_EMAIL: usize = memory.data<u8>([4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 101, 109, 97, 105, 108, 0], 16);
 export const S_TY_STRING: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 115, 116, 114, 105, 110, 103, 0], 16);
 export const S_TY_NUMBER: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 110, 117, 109, 98, 101, 114, 0], 16);
 export const S_TY_INTEGER: usize = memory.data<u8>([4, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 105, 110, 116, 101, 103, 101, 114, 0], 16);
@@ -165,6 +169,10 @@ export function initStrings(): void {
   store<u32>(S_VALUES, S_VALUES + 16, 8);
   store<u32>(S_MIN, S_MIN + 16, 8);
   store<u32>(S_MAX, S_MAX + 16, 8);
+  store<u32>(S_FORMAT, S_FORMAT + 16, 8);
+  store<u32>(S_F_SHA256, S_F_SHA256 + 16, 8);
+  store<u32>(S_F_ISO639_1, S_F_ISO639_1 + 16, 8);
+  store<u32>(S_F_EMAIL, S_F_EMAIL + 16, 8);
   store<u32>(S_TY_STRING, S_TY_STRING + 16, 8);
   store<u32>(S_TY_NUMBER, S_TY_NUMBER + 16, 8);
   store<u32>(S_TY_INTEGER, S_TY_INTEGER + 16, 8);
