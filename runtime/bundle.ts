@@ -4,6 +4,7 @@
  * with a stable code; nothing here throws a raw error for bad input.
  */
 import { compactVerify, decodeProtectedHeader } from "jose";
+import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { describeThrown, runtimeError, WaypostRuntimeError } from "./errors.js";
 import { bundleFileDigest, isJsonObject, isStructuredBundleFile, opaStructuredText, type JsonObject, type JsonValue } from "./json.js";
@@ -48,9 +49,16 @@ export interface SignaturePayload {
 export interface BundleContents {
   manifest: Manifest;
   wasm: Uint8Array;
-  /** data.json exactly as stored (handed to the SDK without re-serialising). */
+  /** data.json exactly as stored (handed to the module without re-serialising). */
   dataBytes: Uint8Array;
-  data: JsonObject;
+  /**
+   * The whole data.json, parsed on first access (throws WPR009 if it is not JSON). Reading a
+   * bundle does not parse it: with a 1M-entry list that is 70+ MB of JSON the engine never
+   * needs in JS (the module parses it itself); the engine reads `plan` only.
+   */
+  readonly data: JsonObject;
+  /** `data.waypost.plan`, parsed. */
+  plan: JsonObject;
   /** Every file, names relative to the bundle root (no leading `/`). */
   files: ReadonlyMap<string, Uint8Array>;
   /** Present when the signature was verified. */
@@ -210,14 +218,169 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
     }
   }
   const dataBytes = files.get(DATA_FILE)!;
-  const data = parseJsonFile(dataBytes, "`data.json`", "WPR009");
-  if (!isJsonObject(data)) throw runtimeError("WPR009", "`data.json` is not a JSON object");
-  const wp = data.waypost;
-  if (!isJsonObject(wp) || !isJsonObject(wp.plan) || !isJsonObject(wp.lists) || typeof wp.revision !== "string") {
-    throw runtimeError("WPR009", "`data.json` has no `waypost` object with `plan`, `lists` and `revision`");
+  const top = scanDataJson(dataBytes);
+  if (top.revision !== manifest.revision) {
+    throw runtimeError("WPR009", `\`data.json\` revision \`${top.revision}\` differs from the manifest revision \`${manifest.revision}\``);
   }
-  if (wp.revision !== manifest.revision) {
-    throw runtimeError("WPR009", `\`data.json\` revision \`${wp.revision}\` differs from the manifest revision \`${manifest.revision}\``);
+  let data: JsonObject | null = null;
+  return {
+    manifest,
+    wasm: files.get(WASM_FILE)!,
+    dataBytes,
+    get data(): JsonObject {
+      if (data === null) {
+        const v = parseJsonFile(dataBytes, "`data.json`", "WPR009");
+        if (!isJsonObject(v)) throw runtimeError("WPR009", "`data.json` is not a JSON object");
+        data = v;
+      }
+      return data;
+    },
+    plan: top.plan,
+    files,
+    signature,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// data.json without parsing it: the runtime needs `waypost.plan` (field masks) and
+// `waypost.revision`, not the lists, which can be tens of megabytes. A byte scanner that knows
+// strings (escapes included) and brackets walks the two top levels and skips every other value;
+// only the plan and the revision are JSON.parse'd. Why a scan rather than copying the plan into
+// the manifest metadata: it works for every bundle already built, keeps data.json the one
+// source the module also reads, and still checks the shape the engine relies on. Validity of
+// the skipped values is the module's job (`opa_json_parse` refuses bad JSON: WPR009); UTF-8
+// validity is checked here (natively) as the full decode did before.
+// ---------------------------------------------------------------------------------------------
+
+interface Member {
+  key: string;
+  start: number;
+  end: number;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+class ScanError extends Error {}
+
+function skipWs(b: Uint8Array, i: number): number {
+  for (;;) {
+    const c = b[i];
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+    else return i;
   }
-  return { manifest, wasm: files.get(WASM_FILE)!, dataBytes, data, files, signature };
+}
+
+/** Index just past the string starting at `i` (which holds `"`). */
+function skipString(b: Uint8Array, i: number): number {
+  let j = i + 1;
+  for (;;) {
+    const q = b.indexOf(QUOTE, j);
+    if (q < 0) throw new ScanError(`unterminated string at byte ${i}`);
+    let bs = 0;
+    while (b[q - 1 - bs] === BACKSLASH) bs++;
+    if ((bs & 1) === 0) return q + 1;
+    j = q + 1;
+  }
+}
+
+/** Index just past the value starting at `i`. Brackets must match; scalars are not checked. */
+function skipValue(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c === QUOTE) return skipString(b, i);
+  if (c === 0x7b || c === 0x5b) {
+    const closers: number[] = [];
+    const n = b.length;
+    for (let j = i; j < n; j++) {
+      const d = b[j]!;
+      if (d === QUOTE) j = skipString(b, j) - 1;
+      else if (d === 0x7b) closers.push(0x7d);
+      else if (d === 0x5b) closers.push(0x5d);
+      else if (d === 0x7d || d === 0x5d) {
+        if (closers.pop() !== d) throw new ScanError(`mismatched bracket at byte ${j}`);
+        if (closers.length === 0) return j + 1;
+      }
+    }
+    throw new ScanError(`unterminated value at byte ${i}`);
+  }
+  let j = i;
+  for (;;) {
+    const d = b[j];
+    if (d === undefined || d === 0x2c || d === 0x7d || d === 0x5d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break;
+    j++;
+  }
+  if (j === i) throw new ScanError(`expected a value at byte ${i}`);
+  return j;
+}
+
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+const parseSpan = (b: Uint8Array, start: number, end: number): unknown => JSON.parse(utf8Strict.decode(b.subarray(start, end)));
+
+/**
+ * The members of the object starting at `i`; `descend(key)` says which member values are
+ * scanned as objects themselves (their members land in `nested`) instead of skipped.
+ */
+function scanObject(
+  b: Uint8Array,
+  i: number,
+  descend: string | null,
+  nested: { members: Member[] | null },
+): { members: Member[]; end: number } {
+  if (b[i] !== 0x7b) throw new ScanError(`expected an object at byte ${i}`);
+  const members: Member[] = [];
+  i = skipWs(b, i + 1);
+  if (b[i] === 0x7d) return { members, end: i + 1 };
+  for (;;) {
+    if (b[i] !== QUOTE) throw new ScanError(`expected a key at byte ${i}`);
+    const kEnd = skipString(b, i);
+    const key = parseSpan(b, i, kEnd) as string;
+    if (members.some((m) => m.key === key)) throw new ScanError(`duplicate key \`${key}\``);
+    i = skipWs(b, kEnd);
+    if (b[i] !== 0x3a) throw new ScanError(`expected ':' at byte ${i}`);
+    const start = skipWs(b, i + 1);
+    let end: number;
+    if (key === descend && b[start] === 0x7b) {
+      const inner = scanObject(b, start, null, nested);
+      nested.members = inner.members;
+      end = inner.end;
+    } else end = skipValue(b, start);
+    members.push({ key, start, end });
+    i = skipWs(b, end);
+    if (b[i] === 0x2c) {
+      i = skipWs(b, i + 1);
+      continue;
+    }
+    if (b[i] === 0x7d) return { members, end: i + 1 };
+    throw new ScanError(`expected ',' or '}' at byte ${i}`);
+  }
+}
+
+/** Finds `waypost.plan` (parsed) and `waypost.revision` in data.json; WPR009 when absent. */
+export function scanDataJson(b: Uint8Array): { plan: JsonObject; revision: string } {
+  const shape = () => runtimeError("WPR009", "`data.json` has no `waypost` object with `plan`, `lists` and `revision`");
+  if (!isUtf8(b)) throw runtimeError("WPR009", "`data.json` is not valid JSON: it is not UTF-8");
+  const nested: { members: Member[] | null } = { members: null };
+  try {
+    const start = skipWs(b, 0);
+    if (b[start] !== 0x7b) {
+      skipValue(b, start); // a JSON value that is not an object, or not JSON at all
+      throw runtimeError("WPR009", "`data.json` is not a JSON object");
+    }
+    const top = scanObject(b, start, "waypost", nested);
+    if (skipWs(b, top.end) !== b.length) throw new ScanError(`unexpected data after the top-level object at byte ${top.end}`);
+    const wp = top.members.find((m) => m.key === "waypost");
+    if (wp === undefined || nested.members === null) throw shape();
+    const get = (k: string) => nested.members!.find((m) => m.key === k);
+    const plan = get("plan");
+    const lists = get("lists");
+    const rev = get("revision");
+    if (plan === undefined || lists === undefined || rev === undefined || b[lists.start] !== 0x7b) throw shape();
+    const planValue = parseSpan(b, plan.start, plan.end);
+    const revision = parseSpan(b, rev.start, rev.end);
+    if (!isJsonObject(planValue) || typeof revision !== "string") throw shape();
+    return { plan: planValue, revision };
+  } catch (e) {
+    if (e instanceof WaypostRuntimeError) throw e;
+    throw runtimeError("WPR009", `\`data.json\` is not valid JSON: ${describeThrown(e)}`);
+  }
 }

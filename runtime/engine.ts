@@ -21,6 +21,7 @@
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { AbiPolicy, DATA_PARSE_FAILED, type SdkPolicy } from "./abi.js";
 import { ENTRYPOINTS, readBundle, type BundleContents, type Manifest } from "./bundle.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
@@ -29,15 +30,12 @@ import { DecisionLog, maskRequest, type FieldMasks, type LogEntry } from "./log.
 import type { TarLimits } from "./tar.js";
 import { OUTCOMES, RUNTIME_ERROR_REASON, type Decision, type Reason } from "./types.js";
 
-/** The subset of the SDK's LoadedPolicy we use (its own typings are `any`-typed). */
-interface PolicyInstance {
-  evaluate(input: ArrayBuffer | object | undefined, entrypoint?: number | string): unknown;
-  setData(data: ArrayBuffer | object): void;
-  entrypoints: unknown;
-}
-
 interface Active {
-  policy: PolicyInstance;
+  policy: AbiPolicy;
+  /** Every entrypoint id, for `evaluate(id)`. */
+  ids: ReadonlySet<number>;
+  /** "waypost.decision.v1\n" + revision + "\n": the decision id's prefix. */
+  idPrefix: string;
   revision: string;
   manifest: Manifest;
   signature: BundleContents["signature"];
@@ -61,8 +59,6 @@ export type SwapResult =
 export type EvaluationResult =
   | { ok: true; /** undefined when the entrypoint is undefined for this input */ value: JsonValue | undefined; revision: string }
   | { ok: false; error: string; revision: string | null };
-
-const enc = new TextEncoder();
 
 const RUNTIME_POLICY = "waypost/runtime";
 
@@ -90,39 +86,54 @@ export function failClosedDecision(detail: string, revision: string, decisionId:
   };
 }
 
+const ID_DOMAIN = "waypost.decision.v1\n";
+const idPrefix = (revision: string): string => ID_DOMAIN + revision + "\n";
+
 export function decisionId(revision: string, maskedRequest: JsonValue): string {
-  return "wpd_" + sha256Hex(`waypost.decision.v1\n${revision}\n${canonicalJson(maskedRequest)}`).slice(0, 32);
+  return "wpd_" + sha256Hex(idPrefix(revision) + canonicalJson(maskedRequest)).slice(0, 32);
 }
 
 const DECISION_KEYS = ["outcome", "node", "channel", "template", "offer", "variant", "send_at", "reasons", "explanation", "revision"];
+const DECISION_KEY_SET = new Set(DECISION_KEYS);
+const NULLABLE_KEYS = ["node", "channel", "template", "offer", "variant", "send_at", "explanation"];
 const REASON_KEYS = new Set(["code", "policy", "message", "source", "channel", "detail"]);
+const OUTCOME_SET: ReadonlySet<string> = new Set(OUTCOMES);
 const strOrNull = (v: unknown): boolean => v === null || typeof v === "string";
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /** Returns why `v` is not a decision (docs/ir.md "Decision"), or null when it is one. */
 export function checkDecision(v: unknown): string | null {
   if (!isJsonObject(v)) return "not an object";
+  // Runs on every decision: Set lookups and a key count instead of array scans; the messages
+  // (and which problem is reported first) are as before.
   const keys = Object.keys(v);
-  for (const k of keys) if (!DECISION_KEYS.includes(k)) return `unexpected key \`${k}\``;
-  for (const k of DECISION_KEYS) if (!(k in v)) return `missing \`${k}\``;
-  if (typeof v.outcome !== "string" || !(OUTCOMES as readonly string[]).includes(v.outcome)) return "`outcome` is not a known outcome";
-  for (const k of ["node", "channel", "template", "offer", "variant", "send_at", "explanation"]) {
+  for (let i = 0; i < keys.length; i++) if (!DECISION_KEY_SET.has(keys[i]!)) return `unexpected key \`${keys[i]!}\``;
+  if (keys.length !== DECISION_KEYS.length) {
+    for (const k of DECISION_KEYS) if (!(k in v)) return `missing \`${k}\``;
+  }
+  if (typeof v.outcome !== "string" || !OUTCOME_SET.has(v.outcome)) return "`outcome` is not a known outcome";
+  for (const k of NULLABLE_KEYS) {
     if (!strOrNull(v[k])) return `\`${k}\` is not a string or null`;
   }
   if (typeof v.revision !== "string") return "`revision` is not a string";
-  if (!Array.isArray(v.reasons)) return "`reasons` is not an array";
-  for (let i = 0; i < v.reasons.length; i++) {
-    const r = v.reasons[i];
+  const reasons = v.reasons;
+  if (!Array.isArray(reasons)) return "`reasons` is not an array";
+  for (let i = 0; i < reasons.length; i++) {
+    const r = reasons[i];
     if (!isJsonObject(r)) return `\`reasons[${i}]\` is not an object`;
     for (const k of Object.keys(r)) if (!REASON_KEYS.has(k)) return `\`reasons[${i}]\` has unexpected key \`${k}\``;
-    for (const k of ["code", "policy", "message", "source"]) if (typeof r[k] !== "string") return `\`reasons[${i}].${k}\` is not a string`;
-    for (const k of ["channel", "detail"]) if (k in r && typeof r[k] !== "string") return `\`reasons[${i}].${k}\` is not a string`;
+    if (typeof r.code !== "string") return `\`reasons[${i}].code\` is not a string`;
+    if (typeof r.policy !== "string") return `\`reasons[${i}].policy\` is not a string`;
+    if (typeof r.message !== "string") return `\`reasons[${i}].message\` is not a string`;
+    if (typeof r.source !== "string") return `\`reasons[${i}].source\` is not a string`;
+    if (hasOwn.call(r, "channel") && typeof r.channel !== "string") return `\`reasons[${i}].channel\` is not a string`;
+    if (hasOwn.call(r, "detail") && typeof r.detail !== "string") return `\`reasons[${i}].detail\` is not a string`;
   }
   return null;
 }
 
-function fieldMasks(data: JsonValue): FieldMasks {
+function fieldMasks(plan: JsonValue): FieldMasks {
   const out: Record<string, { mask: string }> = {};
-  const plan = isJsonObject(data) && isJsonObject(data.waypost) ? data.waypost.plan : undefined;
   const fields = isJsonObject(plan) ? plan.fields : undefined;
   if (isJsonObject(fields)) {
     for (const [k, spec] of Object.entries(fields)) {
@@ -131,6 +142,8 @@ function fieldMasks(data: JsonValue): FieldMasks {
   }
   return out;
 }
+
+const NO_MASKS: FieldMasks = {};
 
 const toErrorInfo = (e: unknown): ErrorInfo =>
   e instanceof WaypostRuntimeError ? e.toInfo() : { code: "WPR016", message: describeThrown(e) };
@@ -149,13 +162,13 @@ async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
 async function prepare(src: string | Uint8Array, publicKey: PublicKeyInput | undefined, limits: TarLimits | undefined): Promise<Active> {
   const bytes = await readSource(src);
   const contents = await readBundle(bytes, { ...(publicKey !== undefined ? { publicKey } : {}), ...(limits ? { limits } : {}) });
-  let policy: PolicyInstance;
+  let sdk: SdkPolicy;
   try {
-    policy = (await loadPolicy(contents.wasm)) as unknown as PolicyInstance;
+    sdk = (await loadPolicy(contents.wasm)) as unknown as SdkPolicy;
   } catch (e) {
     throw runtimeError("WPR015", `policy.wasm could not be instantiated: ${describeThrown(e)}`);
   }
-  const eps = policy.entrypoints;
+  const eps = sdk.entrypoints;
   if (!isJsonObject(eps) || !Object.values(eps).every((id) => typeof id === "number")) {
     throw runtimeError("WPR017", "policy.wasm reports no entrypoint table");
   }
@@ -168,16 +181,17 @@ async function prepare(src: string | Uint8Array, publicKey: PublicKeyInput | und
       throw runtimeError("WPR017", `the manifest names entrypoint \`${w.entrypoint}\`, which policy.wasm does not export`);
     }
   }
+  const policy = new AbiPolicy(sdk);
   try {
-    const d = contents.dataBytes;
-    policy.setData(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) as ArrayBuffer);
+    policy.setData(contents.dataBytes);
   } catch (e) {
+    if (e === DATA_PARSE_FAILED) throw runtimeError("WPR009", "`data.json` is not valid JSON: policy.wasm could not parse it");
     throw runtimeError("WPR015", `data.json could not be loaded into policy.wasm: ${describeThrown(e)}`);
   }
   // Self-check: an empty request must come back as a well-formed deny.
   let probe: unknown;
   try {
-    probe = policy.evaluate(enc.encode("{}").buffer as ArrayBuffer, 0);
+    probe = policy.evaluate("{}", 0);
   } catch (e) {
     throw runtimeError("WPR017", `policy.wasm failed its self-check: ${describeThrown(e)}`);
   }
@@ -187,12 +201,15 @@ async function prepare(src: string | Uint8Array, publicKey: PublicKeyInput | und
   if (isJsonObject(result) && result.outcome !== "deny") {
     throw runtimeError("WPR017", "policy.wasm failed its self-check: an empty request was not denied");
   }
+  const revision = contents.manifest.revision;
   return {
     policy,
-    revision: contents.manifest.revision,
+    ids: new Set(Object.values(entrypoints)),
+    idPrefix: idPrefix(revision),
+    revision,
     manifest: contents.manifest,
     signature: contents.signature,
-    masks: fieldMasks(contents.data),
+    masks: fieldMasks(contents.plan),
     entrypoints,
     source: typeof src === "string" ? src : "<bytes>",
   };
@@ -274,8 +291,8 @@ export class Engine {
     let masked: JsonValue;
     let id: string;
     try {
-      masked = maskRequest(request, active?.masks ?? {});
-      id = decisionId(revision, masked);
+      masked = maskRequest(request, active?.masks ?? NO_MASKS);
+      id = "wpd_" + sha256Hex((active?.idPrefix ?? idPrefix(revision)) + canonicalJson(masked)).slice(0, 32);
     } catch (e) {
       // Not JSON: nothing to replay or log faithfully.
       id = "wpd_" + sha256Hex(randomUUID()).slice(0, 32);
@@ -294,10 +311,9 @@ export class Engine {
   }
 
   private evaluateDecision(active: Active, request: unknown, id: string): Decision {
-    let input: ArrayBuffer | undefined;
+    let input: string | undefined;
     try {
-      const text = JSON.stringify(request);
-      input = text === undefined ? undefined : (enc.encode(text).buffer as ArrayBuffer);
+      input = JSON.stringify(request);
     } catch (e) {
       return failClosedDecision(`request is not JSON: ${describeThrown(e)}`, active.revision, id);
     }
@@ -337,13 +353,12 @@ export class Engine {
   evaluate(entrypoint: string | number, input: unknown): EvaluationResult {
     const active = this.active;
     if (active === null) return { ok: false, error: "no bundle is loaded", revision: null };
-    const id = typeof entrypoint === "number" ? entrypoint : active.entrypoints[entrypoint];
-    if (id === undefined || !Object.values(active.entrypoints).includes(id)) {
+    const id = typeof entrypoint === "number" ? entrypoint : hasOwn.call(active.entrypoints, entrypoint) ? active.entrypoints[entrypoint] : undefined;
+    if (id === undefined || !active.ids.has(id)) {
       return { ok: false, error: `unknown entrypoint \`${String(entrypoint)}\``, revision: active.revision };
     }
     try {
-      const text = JSON.stringify(input);
-      const rs = active.policy.evaluate(text === undefined ? undefined : (enc.encode(text).buffer as ArrayBuffer), id);
+      const rs = active.policy.evaluate(JSON.stringify(input), id);
       if (!Array.isArray(rs)) return { ok: false, error: "policy.wasm returned no result set", revision: active.revision };
       if (rs.length === 0) return { ok: true, value: undefined, revision: active.revision };
       const first: unknown = rs[0];

@@ -6,6 +6,7 @@
  * - `opaStructuredHash`: the digest OPA computes for structured bundle files (`.manifest`,
  *   `data.json`) in `.signatures.json`, so bundles we sign verify under `opa run` too.
  */
+import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -14,12 +15,8 @@ export type JsonObject = { [key: string]: JsonValue };
 export const isJsonObject = (v: unknown): v is JsonObject =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-/**
- * Canonical JSON text: sorted object keys, JSON.stringify escaping for strings and numbers.
- * Throws TypeError for values JSON cannot represent faithfully (undefined, functions, bigint,
- * non-finite numbers, cycles), rather than silently dropping them as JSON.stringify does.
- */
-export function canonicalJson(value: unknown): string {
+/** The reference walk: tracks every open object, so it tells a cycle from deep nesting. */
+function canonicalJsonChecked(value: unknown): string {
   const parts: string[] = [];
   const stack = new Set<object>();
   const walk = (v: unknown): void => {
@@ -74,7 +71,158 @@ export function canonicalJson(value: unknown): string {
   return parts.join("");
 }
 
-export const sha256Hex = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
+// Past this depth the fast walk hands over to the checked one, which reports a cycle as such
+// (a cycle recurses forever; real requests are a few levels deep).
+const FAST_DEPTH = 64;
+
+class TooDeep {}
+const TOO_DEEP = new TooDeep();
+
+/** Own enumerable keys in UTF-16 code unit order, as `Array.prototype.sort()` orders strings. */
+export function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  // Most objects arrive sorted or nearly so; skip the sort when already sorted.
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) return keys.sort();
+  }
+  return keys;
+}
+
+/** JSON.stringify(s) for a string, skipping the native call for strings with nothing to escape. */
+function quote(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
+const OBJECT_PROTO = Object.prototype;
+const ARRAY_PROTO = Array.prototype;
+
+/**
+ * The decision path canonicalises every request, so this avoids building text in JS where the
+ * native JSON.stringify already produces the canonical form: for a plain object whose keys
+ * enumerate in sorted order (JSON.stringify uses the same order as Object.keys) and whose values
+ * are all such, or plain arrays of such. Returns null for those subtrees (the caller stringifies
+ * them natively), else the canonical text itself, built from the children's texts. Throws
+ * TypeError for non-JSON values exactly as the reference walk does; anything that is not a
+ * plain object or array (toJSON, boxed primitives) goes through the reference rules.
+ */
+function canonText(v: unknown, depth: number): string | null {
+  if (v === null) return null;
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return null;
+    case "number":
+      if (!Number.isFinite(v)) throw new TypeError("non-finite number is not JSON");
+      return null;
+    case "object": {
+      if (depth > FAST_DEPTH) throw TOO_DEEP;
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (Array.isArray(v)) {
+        if (proto !== ARRAY_PROTO) return canon(v, depth);
+        let texts: (string | null)[] | null = null;
+        for (let i = 0; i < v.length; i++) {
+          const t = canonText(v[i], depth + 1);
+          if (t !== null) (texts ??= new Array<string | null>(v.length).fill(null))[i] = t;
+        }
+        if (texts === null) return null;
+        let out = "[";
+        for (let i = 0; i < v.length; i++) out += (i === 0 ? "" : ",") + (texts[i] ?? JSON.stringify(v[i]));
+        return out + "]";
+      }
+      if (proto !== OBJECT_PROTO && proto !== null) return canon(v, depth);
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj);
+      let sorted = true;
+      let texts: (string | null)[] | null = null;
+      for (let i = 0; i < keys.length; i++) {
+        if (i > 0 && keys[i - 1]! > keys[i]!) sorted = false;
+        const item = obj[keys[i]!];
+        if (item === undefined) continue; // absent, for both
+        const t = canonText(item, depth + 1);
+        if (t !== null) (texts ??= new Array<string | null>(keys.length).fill(null))[i] = t;
+      }
+      if (sorted && texts === null) return null;
+      let textOf: Map<string, string> | null = null;
+      if (texts !== null) {
+        textOf = new Map();
+        for (let i = 0; i < keys.length; i++) if (texts[i] != null) textOf.set(keys[i]!, texts[i]!);
+      }
+      if (!sorted) keys.sort();
+      let out = "{";
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        const item = obj[k];
+        if (item === undefined) continue;
+        out += (out.length === 1 ? "" : ",") + quote(k) + ":" + (textOf?.get(k) ?? (typeof item === "string" ? quote(item) : JSON.stringify(item)));
+      }
+      return out + "}";
+    }
+    default:
+      throw new TypeError(`${typeof v} is not JSON`);
+  }
+}
+
+// The reference rules, by string concatenation: used below plain-data fast paths when a value
+// is not a plain object or array.
+function canon(v: unknown, depth: number): string {
+  if (v === null) return "null";
+  switch (typeof v) {
+    case "string":
+      return JSON.stringify(v);
+    case "number":
+      if (!Number.isFinite(v)) throw new TypeError("non-finite number is not JSON");
+      return JSON.stringify(v);
+    case "boolean":
+      return v ? "true" : "false";
+    case "object": {
+      if (depth > FAST_DEPTH) throw TOO_DEEP;
+      if (Array.isArray(v)) {
+        if (v.length === 0) return "[]";
+        let out = "[" + canon(v[0], depth + 1);
+        for (let i = 1; i < v.length; i++) out += "," + canon(v[i], depth + 1);
+        return out + "]";
+      }
+      const obj = v as Record<string, unknown>;
+      const keys = sortedKeys(obj);
+      let out = "{";
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        const item = obj[k];
+        if (item === undefined) continue; // as JSON.stringify: an undefined property is absent
+        out += (out.length === 1 ? "" : ",") + JSON.stringify(k) + ":" + canon(item, depth + 1);
+      }
+      return out + "}";
+    }
+    default:
+      throw new TypeError(`${typeof v} is not JSON`);
+  }
+}
+
+/**
+ * Canonical JSON text: sorted object keys, JSON.stringify escaping for strings and numbers.
+ * Throws TypeError for values JSON cannot represent faithfully (undefined, functions, bigint,
+ * non-finite numbers, cycles), rather than silently dropping them as JSON.stringify does.
+ */
+export function canonicalJson(value: unknown): string {
+  try {
+    if (value === undefined) throw new TypeError("undefined is not JSON");
+    return canonText(value, 0) ?? JSON.stringify(value);
+  } catch (e) {
+    if (e === TOO_DEEP) return canonicalJsonChecked(value);
+    throw e;
+  }
+}
+
+// One-shot `crypto.hash` (Node >= 20.12) skips the Hash object: about 3x faster on the short
+// inputs of the decision path. Same digest either way.
+const oneShot = (crypto as { hash?: (alg: string, data: string | Uint8Array, enc: "hex") => string }).hash;
+
+export const sha256Hex = (data: string | Uint8Array): string =>
+  oneShot !== undefined ? oneShot("sha256", data, "hex") : createHash("sha256").update(data).digest("hex");
 
 // ---------------------------------------------------------------------------------------------
 // OPA structured-file hashing (v1/bundle/hash.go): objects as `{` key `:` value `,` ... `}`

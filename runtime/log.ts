@@ -18,7 +18,7 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { dirname } from "node:path";
-import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
+import { canonicalJson, isJsonObject, sha256Hex, sortedKeys, type JsonValue } from "./json.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type RuntimeErrorCode } from "./errors.js";
 
 export const GENESIS_HASH = "0".repeat(64);
@@ -54,6 +54,7 @@ const hashValue = (v: JsonValue): string => "sha256:" + sha256Hex(typeof v === "
 
 // Request keys whose values are kept so a logged decision can be replayed exactly.
 const KEPT_KEYS = new Set(["system", "event", "node", "now", "history"]);
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
  * Masks a request for the log: `context[k]` by `fields[k].mask` (`none` kept, `hash` ->
@@ -66,20 +67,31 @@ const KEPT_KEYS = new Set(["system", "event", "node", "now", "history"]);
 export function maskRequest(request: unknown, fields: FieldMasks): JsonValue {
   if (request === null || request === undefined) return null;
   if (!isJsonObject(request)) return REDACTED;
+  // Runs on every decision (the decision id hashes its result): plain key loops, no
+  // Object.entries pair arrays.
   const out: { [k: string]: JsonValue } = {};
-  for (const [k, v] of Object.entries(request)) {
+  const src = request as Record<string, unknown>;
+  // Keys are inserted sorted so canonicalJson can hand the masked context (and the top level,
+  // when its values allow) to the native JSON.stringify.
+  for (const k of sortedKeys(src)) {
+    const v = src[k];
     if (v === undefined) continue;
     // Kept values are shared, not copied: callers serialise the result at once (decision id,
     // log line), and canonicalJson rejects anything that is not JSON at that point.
     if (KEPT_KEYS.has(k)) out[k] = v as JsonValue;
     else if (k === "context" && isJsonObject(v)) {
       const ctx: { [k: string]: JsonValue } = {};
-      for (const [name, value] of Object.entries(v)) {
+      const c = v as Record<string, unknown>;
+      for (const name of sortedKeys(c)) {
+        const value = c[name];
         if (value === undefined) continue;
-        const mode = Object.prototype.hasOwnProperty.call(fields, name) ? (fields[name]?.mask ?? "redact") : "redact";
-        if (value === null) ctx[name] = null;
-        else if (mode === "none") ctx[name] = value as JsonValue;
-        else if (mode === "hash") ctx[name] = hashValue(value);
+        if (value === null) {
+          ctx[name] = null;
+          continue;
+        }
+        const mode = hasOwn.call(fields, name) ? (fields[name]?.mask ?? "redact") : "redact";
+        if (mode === "none") ctx[name] = value as JsonValue;
+        else if (mode === "hash") ctx[name] = hashValue(value as JsonValue);
         else ctx[name] = REDACTED;
       }
       out[k] = ctx;
