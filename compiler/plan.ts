@@ -5,7 +5,7 @@
  */
 import { lowerCondition, type ConditionEnv } from "./condition/index.js";
 import { conditionEnv } from "./check.js";
-import type { BundleData, Expr, FieldSpec, Gate, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
+import type { BundleData, Experiment, Expr, FieldSpec, Gate, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
 import { spanAt } from "./load.js";
 import { CHANNELS, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
 import { nodeScope } from "./scope.js";
@@ -128,6 +128,20 @@ export function plan(p: Program): PlanResult {
   return { ir: { plan, conds }, lists: sortedObject(listData) };
 }
 
+function planExperiment(nodeId: string, x: NonNullable<JourneyNode["experiment"]>): Experiment {
+  const policy = `node/${nodeId}/experiment`;
+  return {
+    salt: x.salt,
+    holdout_bp: x.holdoutBp,
+    holdout_reason: reason("holdout", policy, `held out of experiment \`${x.salt}\` (${x.holdoutBp / 100}%): no treatment, logged for comparison`, source(x.origin, ["holdout"])),
+    variants: x.variants.map((v) => ({
+      id: v.id,
+      weight_bp: v.weightBp,
+      reason: reason("variant-assigned", policy, `assigned to variant \`${v.id}\` of experiment \`${x.salt}\``, source(x.origin, ["variants", v.id])),
+    })),
+  };
+}
+
 function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (s: ConditionSite) => number): PlanNode {
   const dict = p.dictionary!;
   const scope = nodeScope(p, n);
@@ -238,9 +252,7 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
     channels: [...n.channels],
     templates: sortedObject([...n.templates].filter(([ch]) => n.channels.includes(ch as (typeof CHANNELS)[number]))),
     offer: n.offer ?? null,
-    experiment: n.experiment
-      ? { salt: n.experiment.salt, holdout_bp: n.experiment.holdoutBp, variants: n.experiment.variants.map((v) => ({ id: v.id, weight_bp: v.weightBp })) }
-      : null,
+    experiment: n.experiment ? planExperiment(n.id, n.experiment) : null,
     explanation: n.explanation,
     review_reason: n.risk === "high" && n.review
       ? reason("human-review", nid, `reviewed by ${n.review.team}: ${n.review.reason}`, source(n.origin, ["review"]))

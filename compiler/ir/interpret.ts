@@ -507,7 +507,8 @@ class Interp {
       const x = n.experiment;
       const id = c.customerId;
       if (id !== undefined && bucket(x.salt, id) < x.holdout_bp) {
-        r.push(...this.engineReason("holdout"));
+        if (isObject(x.holdout_reason)) r.push(copyReason(x.holdout_reason));
+        else r.push(...this.engineReason("holdout"));
         return decision(this.revision, "holdout", r, { node: n.id, channel, template: tmpl });
       }
       if (id !== undefined) {
@@ -517,6 +518,7 @@ class Interp {
           cum += v.weight_bp;
           if (cum > vb) {
             variant = v.id;
+            if (isObject(v.reason)) r.push(copyReason(v.reason));
             break;
           }
         }

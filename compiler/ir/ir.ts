@@ -95,7 +95,10 @@ export interface NodeCondition {
 export interface Experiment {
   salt: string;
   holdout_bp: number; // basis points 0..10000 of customers held out
-  variants: { id: string; weight_bp: number }[]; // weights sum to 10000 (or empty)
+  /** Reported for a held-out customer; when absent, plan.reasons["holdout"]. */
+  holdout_reason?: Reason;
+  /** Weights sum to 10000 (or empty); `reason` is reported when the variant is assigned. */
+  variants: { id: string; weight_bp: number; reason?: Reason }[];
 }
 
 export interface PlanNode {

@@ -21,7 +21,7 @@ import {
   S_R_INVALID_REQUEST, S_R_SYSTEM_NOT_ALLOWED, S_R_UNKNOWN_EVENT, S_R_FIELD_NOT_ALLOWED,
   S_R_INVALID_FIELD, S_R_MISSING_FIELD, S_R_NO_ELIGIBLE_NODE, S_TEMPLATE, S_VARIANT, S_SEND_AT,
   S_DETAIL, S_SUPPRESSED, S_CODE, S_POLICY, S_MESSAGE, S_SOURCE, S_VARIANT_SUFFIX,
-  S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL,
+  S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL, S_HOLDOUT_REASON,
 } from "./strings";
 
 // Spliced in by the emitter: value of condition `i` (0 = undefined).
@@ -523,7 +523,9 @@ function decide(input: usize): usize {
   if (isObj(x) && gCustomer != 0) {
     let salt = objGetV(x, S_SALT);
     if (<f64>bucket(salt, 0, gCustomer) < numOr(objGetV(x, S_HOLDOUT_BP), 0)) {
-      pushEngineReason(R, S_O_HOLDOUT, 0);
+      let hr = objGetV(x, S_HOLDOUT_REASON);
+      if (isObj(hr)) vecPush(R, reasonOut(hr, 0));
+      else pushEngineReason(R, S_O_HOLDOUT, 0);
       return decision(S_O_HOLDOUT, R, id, channel, template, 0, 0, 0, 0);
     }
     let vb = <f64>bucket(salt, S_VARIANT_SUFFIX, gCustomer);
@@ -533,7 +535,12 @@ function decide(input: usize): usize {
     for (let i: u32 = 0; i < vn; i++) {
       let v = arrAt(vars, i);
       cum += numOr(objGetV(v, S_WEIGHT_BP), 0);
-      if (cum > vb) { variant = objGetV(v, S_ID); break; }
+      if (cum > vb) {
+        variant = objGetV(v, S_ID);
+        let vr = objGetV(v, S_REASON);
+        if (isObj(vr)) vecPush(R, reasonOut(vr, 0));
+        break;
+      }
     }
   }
 

@@ -20,7 +20,7 @@ export const STRINGS = {
   EXPLANATION: "explanation", REVIEW_REASON: "review_reason", RISK: "risk", HIGH: "high",
   // field specs
   TYPE: "type", NULLABLE: "nullable", VALUES: "values", MIN: "min", MAX: "max", FORMAT: "format",
-  F_SHA256: "sha256", F_ISO639_1: "iso-639-1", F_EMAIL: "email",
+  HOLDOUT_REASON: "holdout_reason", F_SHA256: "sha256", F_ISO639_1: "iso-639-1", F_EMAIL: "email",
   TY_STRING: "string", TY_NUMBER: "number", TY_INTEGER: "integer", TY_BOOLEAN: "boolean",
   TY_TIMESTAMP: "timestamp", TY_DATE: "date", TY_STRING_ARR: "string[]", TY_NUMBER_ARR: "number[]",
   // quiet hours, plan lists

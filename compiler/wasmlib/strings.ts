@@ -62,6 +62,7 @@ export const S_VALUES: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0,
 export const S_MIN: usize = memory.data<u8>([4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 109, 105, 110, 0], 16);
 export const S_MAX: usize = memory.data<u8>([4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 109, 97, 120, 0], 16);
 export const S_FORMAT: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 102, 111, 114, 109, 97, 116, 0], 16);
+export const S_HOLDOUT_REASON: usize = memory.data<u8>([4, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 104, 111, 108, 100, 111, 117, 116, 95, 114, 101, 97, 115, 111, 110, 0], 16);
 export const S_F_SHA256: usize = memory.data<u8>([4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 115, 104, 97, 50, 53, 54, 0], 16);
 export const S_F_ISO639_1: usize = memory.data<u8>([4, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 105, 115, 111, 45, 54, 51, 57, 45, 49, 0], 16);
 export const S_F_EMAIL: usize = memory.data<u8>([4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 101, 109, 97, 105, 108, 0], 16);
@@ -170,6 +171,7 @@ export function initStrings(): void {
   store<u32>(S_MIN, S_MIN + 16, 8);
   store<u32>(S_MAX, S_MAX + 16, 8);
   store<u32>(S_FORMAT, S_FORMAT + 16, 8);
+  store<u32>(S_HOLDOUT_REASON, S_HOLDOUT_REASON + 16, 8);
   store<u32>(S_F_SHA256, S_F_SHA256 + 16, 8);
   store<u32>(S_F_ISO639_1, S_F_ISO639_1 + 16, 8);
   store<u32>(S_F_EMAIL, S_F_EMAIL + 16, 8);

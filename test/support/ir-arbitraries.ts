@@ -456,12 +456,22 @@ export function planVariation(base: IR, data: BundleData): fc.Arbitrary<IR> {
     channels: fc.shuffledSubarray(allChannels, { minLength: 0 }),
     experiment: fc.option(
       fc
-        .tuple(fc.integer({ min: 0, max: 10000 }), fc.integer({ min: 0, max: 10000 }), fc.boolean())
-        .map(([holdout_bp, split, empty]) => ({
-          salt: `exp-${split}`,
-          holdout_bp,
-          variants: empty ? [] : [{ id: "A", weight_bp: split }, { id: "B", weight_bp: 10000 - split }],
-        })),
+        .tuple(fc.integer({ min: 0, max: 10000 }), fc.integer({ min: 0, max: 10000 }), fc.boolean(), fc.boolean())
+        .map(([holdout_bp, split, empty, reasons]) => {
+          // Experiment reasons are optional: both shapes must evaluate identically everywhere.
+          const why = (code: string, message: string) => ({ code, policy: "node/x/experiment", message, source: "x.yaml:1:1" });
+          return {
+            salt: `exp-${split}`,
+            holdout_bp,
+            ...(reasons ? { holdout_reason: why("holdout", "held out") } : {}),
+            variants: empty
+              ? []
+              : [
+                  { id: "A", weight_bp: split, ...(reasons ? { reason: why("variant-assigned", "variant A") } : {}) },
+                  { id: "B", weight_bp: 10000 - split },
+                ],
+          };
+        }),
       { freq: 2 },
     ),
     rollout_bp: fc.oneof({ weight: 2, arbitrary: fc.constant(10000) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 10000 }) }),
