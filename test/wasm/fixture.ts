@@ -44,7 +44,7 @@ export const CONDS: Record<string, Expr> = {
   cap: { op: "cmp", cmp: ">=", left: { op: "history_count", window_ms: 7 * 86_400_000, channel: "email" }, right: c(2) },
 };
 const IDX = Object.fromEntries(Object.keys(CONDS).map((k, i) => [k, i])) as Record<string, number>;
-const gate = (g: Partial<Gate> & { cond: string; outcome: Gate["outcome"] }): Gate => ({
+const gate = (g: Omit<Partial<Gate>, "cond"> & { cond: string; outcome: Gate["outcome"] }): Gate => ({
   step: "contact-policy",
   reason: r(`gate-${g.cond}`),
   ...g,
