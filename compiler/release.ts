@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
+import { writeFileAtomic } from "./atomic-write.js";
 import * as path from "node:path";
 import { build, type BuildResult } from "./build.js";
 import type { SigningKeyInput } from "./bundle.js";
@@ -119,34 +120,6 @@ const REVISION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 export const sha256Digest = (b: Uint8Array): string => "sha256:" + createHash("sha256").update(b).digest("hex");
 
-async function writeAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fh = await fs.open(tmp, "wx");
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-  // Make the rename itself durable (best effort: not every platform can fsync a directory).
-  try {
-    const d = await fs.open(path.dirname(file), "r");
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // see above
-  }
-}
 
 const emptyIndex = (): StoreIndex => ({ version: 1, current: null, releases: [], events: [] });
 
@@ -231,7 +204,7 @@ export async function publishRelease(store: string, input: ReleaseInput): Promis
       existing = null;
     }
     // Rewrite the bundle when it is missing or damaged: the index must never name bad bytes.
-    if (existing === null || sha256Digest(existing) !== digest) await writeAtomic(file, input.bundle);
+    if (existing === null || sha256Digest(existing) !== digest) await writeFileAtomic(file, input.bundle);
     if (!release) {
       release = {
         revision: input.revision,
@@ -247,7 +220,7 @@ export async function publishRelease(store: string, input: ReleaseInput): Promis
     const previous = index.current;
     index.current = input.revision;
     index.events.push({ at, action: "release", revision: input.revision, from: previous });
-    await writeAtomic(path.join(store, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
+    await writeFileAtomic(path.join(store, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
     return ok({ index, release, added, previous });
   });
 }
@@ -290,7 +263,7 @@ export async function rollback(store: string, to?: string, now?: Date): Promise<
     const from = index.current;
     index.current = t.revision;
     index.events.push({ at: iso(now ?? new Date()), action: "rollback", revision: t.revision, from });
-    await writeAtomic(path.join(store, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
+    await writeFileAtomic(path.join(store, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
     return ok({ index, from, to: t.revision });
   });
 }

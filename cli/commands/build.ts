@@ -1,11 +1,10 @@
-import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { build } from "../../compiler/build.js";
 import { formatError } from "../../compiler/git.js";
 import { buildRevision } from "../../compiler/release.js";
 import { FsHost } from "../../compiler/source.js";
-import { isJwsAlgorithm } from "../../runtime/keys.js";
 import { oneOf, parseArgs } from "../args.js";
+import { signingKeyFromFlags } from "../signing.js";
 import { UsageError, type Command } from "../command.js";
 import { renderText, summary } from "../render/diagnostics.js";
 import { resolveDir } from "../util.js";
@@ -48,18 +47,7 @@ Options:
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
     const dir = await resolveDir(ctx.cwd, positionals[0]);
     const out = path.resolve(ctx.cwd, (flags["out"] as string | undefined) ?? path.join(dir, "out"));
-    let signingKey;
-    if (typeof flags["sign"] === "string") {
-      let pem: string;
-      try {
-        pem = await fs.readFile(path.resolve(ctx.cwd, flags["sign"]), "utf8");
-      } catch {
-        throw new UsageError(`cannot read the signing key \`${flags["sign"]}\``);
-      }
-      const alg = (flags["sign-alg"] as string | undefined) ?? (pem.includes("EC PRIVATE") ? "ES256" : "RS256");
-      if (!isJwsAlgorithm(alg)) throw new UsageError(`unknown signing algorithm \`${alg}\``);
-      signingKey = { pem, alg, ...(typeof flags["key-id"] === "string" ? { keyid: flags["key-id"] } : {}) };
-    }
+    const signingKey = await signingKeyFromFlags(ctx.cwd, flags);
     let r;
     if (typeof flags["rev"] === "string") {
       const g = await buildRevision(dir, flags["rev"], { allowDirty: flags["allow-dirty"] === true, ...(signingKey ? { signingKey } : {}) });

@@ -1,9 +1,8 @@
-import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { formatError } from "../../compiler/git.js";
 import { buildRevision, publishRelease } from "../../compiler/release.js";
-import { isJwsAlgorithm } from "../../runtime/keys.js";
 import { oneOf, parseArgs } from "../args.js";
+import { signingKeyFromFlags } from "../signing.js";
 import { UsageError, type Command } from "../command.js";
 import { renderText, summary } from "../render/diagnostics.js";
 
@@ -33,18 +32,7 @@ Options:
     if (positionals.length) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
     if (typeof flags["store"] !== "string") throw new UsageError("give the artifact store with `--store DIR`");
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
-    let signingKey;
-    if (typeof flags["sign"] === "string") {
-      let pem: string;
-      try {
-        pem = await fs.readFile(path.resolve(ctx.cwd, flags["sign"]), "utf8");
-      } catch {
-        throw new UsageError(`cannot read the signing key \`${flags["sign"]}\``);
-      }
-      const alg = (flags["sign-alg"] as string | undefined) ?? (pem.includes("EC PRIVATE") ? "ES256" : "RS256");
-      if (!isJwsAlgorithm(alg)) throw new UsageError(`unknown signing algorithm \`${alg}\``);
-      signingKey = { pem, alg, ...(typeof flags["key-id"] === "string" ? { keyid: flags["key-id"] } : {}) };
-    }
+    const signingKey = await signingKeyFromFlags(ctx.cwd, flags);
     const dir = path.resolve(ctx.cwd, (flags["repo"] as string | undefined) ?? ".");
     const rev = (flags["rev"] as string | undefined) ?? "HEAD";
     const b = await buildRevision(dir, rev, { allowDirty: flags["allow-dirty"] === true, ...(signingKey ? { signingKey } : {}) });

@@ -26,12 +26,6 @@ function nodes(ctx: Ctx, key: string): CstNode[] {
 function tokens(ctx: Ctx, key: string): IToken[] {
   return (ctx[key] ?? []).filter(isToken);
 }
-/** Children of several keys in source order (e.g. operands and the operators between them). */
-function ordered(ctx: Ctx, keys: string[]): CstElement[] {
-  const all = keys.flatMap((k) => ctx[k] ?? []);
-  const off = (e: CstElement): number => (isToken(e) ? e.startOffset : (e.location?.startOffset ?? 0));
-  return all.sort((a, b) => off(a) - off(b));
-}
 
 const WRONG_SPELLING = new Map<TokenType, [string, string]>([
   [T.AmpAmp, ["&&", "and"]],

@@ -15,7 +15,7 @@
  * The parser's error messages are JSON (see `errorMessageProvider`): parse.ts turns them into
  * plain-words diagnostics, which needs the structured facts chevrotain only hands to the provider.
  */
-import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
+import { CstParser, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
 import * as T from "./tokens.js";
 
 /** What the provider records about a syntax error, for parse.ts to phrase. */

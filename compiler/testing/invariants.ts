@@ -13,7 +13,6 @@ import { bucket, evalExpr, type Env } from "../ir/interpret.js";
 import type { BundleData, Expr, IR } from "../ir/ir.js";
 import { floorMod, MS_PER_MINUTE, parseTime, toTime } from "../ir/time.js";
 import { CHANNELS, covers, type Program } from "../program.js";
-import { nodeScope } from "../scope.js";
 import type { InvariantSpec, JsonValue, TestRequest, Where } from "./suite.js";
 
 export const OUTCOMES = ["send", "defer", "review", "holdout", "suppress", "deny"] as const;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { generateKeyPairSync } from "node:crypto";
 import { writeBundle } from "../../compiler/bundle.js";
 import { createEngine, decisionId, loadBundle, maskRequest, verifyLog, WaypostRuntimeError, type Decision } from "../../runtime/index.js";
-import { denyDecision, fakePolicyWasm, type FakePolicyOptions } from "./fake-policy.js";
+import { fakePolicyWasm, type FakePolicyOptions } from "./fake-policy.js";
 
 const dir = mkdtempSync(join(tmpdir(), "waypost-engine-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
