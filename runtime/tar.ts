@@ -42,10 +42,10 @@ export function crc32(data: Uint8Array): number {
 // ---------------------------------------------------------------------------------------------
 
 class BitWriter {
-  private buf: Uint8Array;
-  private pos = 0;
-  private acc = 0;
-  private n = 0;
+  buf: Uint8Array;
+  pos = 0;
+  acc = 0;
+  n = 0;
   constructor(size: number) {
     this.buf = new Uint8Array(Math.max(64, size));
   }
@@ -54,14 +54,16 @@ class BitWriter {
     this.acc |= value << this.n;
     this.n += len;
     while (this.n >= 8) {
-      if (this.pos === this.buf.length) this.grow();
+      if (this.pos === this.buf.length) this.reserve(1);
       this.buf[this.pos++] = this.acc & 0xff;
       this.acc >>>= 8;
       this.n -= 8;
     }
   }
-  private grow(): void {
-    const next = new Uint8Array(this.buf.length * 2);
+  /** Makes room for `bytes` more bytes, so a caller may write without bounds checks. */
+  reserve(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + bytes));
     next.set(this.buf);
     this.buf = next;
   }
@@ -106,16 +108,16 @@ for (let i = 0; i < 29; i++) {
   for (let l = LEN_BASE[i]!; l <= hi; l++) LEN_INDEX[l] = i;
 }
 LEN_INDEX[258] = 28;
-const distIndex = (d: number): number => {
-  let lo = 0;
-  let hi = 29;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (DIST_BASE[mid]! <= d) lo = mid;
-    else hi = mid - 1;
+// Distance (1..32768) -> distance code, as a table: looked up twice per match.
+const DIST_INDEX = (() => {
+  const t = new Uint8Array(32769);
+  for (let i = 0; i < 30; i++) {
+    const hi = i === 29 ? 32768 : DIST_BASE[i + 1]! - 1;
+    for (let d = DIST_BASE[i]!; d <= hi; d++) t[d] = i;
   }
-  return lo;
-};
+  return t;
+})();
+const distIndex = (d: number): number => DIST_INDEX[d]!;
 
 const WINDOW = 32768;
 const MIN_MATCH = 3;
@@ -235,19 +237,32 @@ function rleLengths(lens: number[]): [number, number][] {
 const EXTRA_CL = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 7];
 
 /** Writes one block of LZ77 tokens with whichever of fixed or dynamic Huffman is smaller. */
-function writeBlock(out: BitWriter, lit: Uint16Array, dist: Uint16Array, count: number, final: boolean): void {
+/** Symbol frequencies of a block, when the match finder counted them as it went. */
+interface BlockFreq {
+  lf: Uint32Array;
+  df: Uint32Array;
+  extraBits: number;
+}
+
+function writeBlock(out: BitWriter, lit: Uint16Array, dist: Uint16Array, count: number, final: boolean, counted?: BlockFreq): void {
   // Symbol frequencies (dist[i] > 0 marks a match of length lit[i]).
-  const lf = new Uint32Array(286);
-  const df = new Uint32Array(30);
+  let lf: Uint32Array;
+  let df: Uint32Array;
   let extraBits = 0;
-  for (let i = 0; i < count; i++) {
-    if (dist[i] === 0) lf[lit[i]!]!++;
-    else {
-      const li = LEN_INDEX[lit[i]!]!;
-      const di = distIndex(dist[i]!);
-      lf[257 + li]!++;
-      df[di]!++;
-      extraBits += LEN_EXTRA[li]! + DIST_EXTRA[di]!;
+  if (counted !== undefined) {
+    ({ lf, df, extraBits } = counted);
+  } else {
+    lf = new Uint32Array(286);
+    df = new Uint32Array(30);
+    for (let i = 0; i < count; i++) {
+      if (dist[i] === 0) lf[lit[i]!]!++;
+      else {
+        const li = LEN_INDEX[lit[i]!]!;
+        const di = distIndex(dist[i]!);
+        lf[257 + li]!++;
+        df[di]!++;
+        extraBits += LEN_EXTRA[li]! + DIST_EXTRA[di]!;
+      }
     }
   }
   lf[256] = 1;
@@ -297,29 +312,94 @@ function writeBlock(out: BitWriter, lit: Uint16Array, dist: Uint16Array, count: 
     }
     [litCode, litLen, distCode, distLen] = [canonicalCodes(litLens), litLens, canonicalCodes(distLens), distLens];
   }
+  // The token loop runs once per output symbol (tens of millions for a big bundle): bit
+  // accumulator in locals, room reserved up front (a token is at most 15+5+15+13 bits).
+  out.reserve(count * 6 + 8);
+  const buf = out.buf;
+  let pos = out.pos;
+  let acc = out.acc;
+  let nb = out.n;
   for (let i = 0; i < count; i++) {
     const d = dist[i]!;
     if (d === 0) {
-      out.bits(litCode[lit[i]!]!, litLen[lit[i]!]!);
-      continue;
+      const s = lit[i]!;
+      acc |= litCode[s]! << nb;
+      nb += litLen[s]!;
+    } else {
+      const len = lit[i]!;
+      const li = LEN_INDEX[len]!;
+      acc |= litCode[257 + li]! << nb;
+      nb += litLen[257 + li]!;
+      while (nb >= 8) {
+        buf[pos++] = acc & 0xff;
+        acc >>>= 8;
+        nb -= 8;
+      }
+      const le = LEN_EXTRA[li]!;
+      if (le > 0) {
+        acc |= (len - LEN_BASE[li]!) << nb;
+        nb += le;
+      }
+      while (nb >= 8) {
+        buf[pos++] = acc & 0xff;
+        acc >>>= 8;
+        nb -= 8;
+      }
+      const di = DIST_INDEX[d]!;
+      acc |= distCode[di]! << nb;
+      nb += distLen[di]!;
+      while (nb >= 8) {
+        buf[pos++] = acc & 0xff;
+        acc >>>= 8;
+        nb -= 8;
+      }
+      const de = DIST_EXTRA[di]!;
+      if (de > 0) {
+        acc |= (d - DIST_BASE[di]!) << nb;
+        nb += de;
+      }
     }
-    const len = lit[i]!;
-    const li = LEN_INDEX[len]!;
-    out.bits(litCode[257 + li]!, litLen[257 + li]!);
-    if (LEN_EXTRA[li]! > 0) out.bits(len - LEN_BASE[li]!, LEN_EXTRA[li]!);
-    const di = distIndex(d);
-    out.bits(distCode[di]!, distLen[di]!);
-    if (DIST_EXTRA[di]! > 0) out.bits(d - DIST_BASE[di]!, DIST_EXTRA[di]!);
+    while (nb >= 8) {
+      buf[pos++] = acc & 0xff;
+      acc >>>= 8;
+      nb -= 8;
+    }
   }
+  out.pos = pos;
+  out.acc = acc;
+  out.n = nb;
   out.bits(litCode[256]!, litLen[256]!);
 }
 
 /**
  * Raw DEFLATE of `data`: a pure function of its input (no platform or library dependence).
- * Greedy LZ77 over hash chains, then blocks of 64K tokens, each with its own Huffman codes
- * (or the fixed codes when those are smaller).
+ * Greedy LZ77, then blocks of 64K tokens, each with its own Huffman codes (or the fixed codes
+ * when those are smaller). Two match finders, chosen by input size only (so still a pure
+ * function of the input):
+ *  - up to FAST_ABOVE bytes (every ordinary bundle): 3-byte hash chains, 16 candidates. Its
+ *    output is unchanged from earlier releases, so rebuilding an old revision gives the same
+ *    bundle bytes;
+ *  - above it (big suppression lists: tens of MB of hex): 4-byte hashes, at most FAST_CHAIN
+ *    candidates, and no hash insertion inside long matches. On random hex, 3-byte hashes put
+ *    ~8 unrelated candidates in every chain and nearly all of them are rejected as too short
+ *    and too far; a 4-byte hash leaves chains nearly empty. About 8x faster there, for a
+ *    ratio within a few per cent.
  */
 export function deflateRawDeterministic(data: Uint8Array): Uint8Array {
+  return data.length > FAST_ABOVE ? deflateFast(data) : deflateThorough(data);
+}
+
+/** Inputs larger than this use the fast match finder. */
+export const FAST_ABOVE = 1 << 20;
+const FAST_HASH_BITS = 16;
+const FAST_CHAIN = 4;
+const FAST_GOOD = 32;
+/** log2 of the misses after which the search step grows by one (see deflateFast). */
+const FAST_SKIP_SHIFT = 2;
+/** Positions inside a match longer than this are not hashed (zlib's max_insert_length idea). */
+const FAST_INSERT_MAX = 8;
+
+function deflateThorough(data: Uint8Array): Uint8Array {
   const out = new BitWriter((data.length >> 1) + 64);
   const head = new Int32Array(1 << HASH_BITS).fill(-1);
   const prev = new Int32Array(WINDOW);
@@ -377,6 +457,101 @@ export function deflateRawDeterministic(data: Uint8Array): Uint8Array {
     }
   }
   writeBlock(out, lit, dist, count, true);
+  return out.finish();
+}
+
+function deflateFast(data: Uint8Array): Uint8Array {
+  const out = new BitWriter((data.length >> 1) + 64);
+  const head = new Int32Array(1 << FAST_HASH_BITS).fill(-1);
+  const prev = new Int32Array(WINDOW);
+  const mask = WINDOW - 1;
+  const shift = 32 - FAST_HASH_BITS;
+  const n = data.length;
+  const lastHashed = n - 5; // a position needs 5 bytes to be hashed
+  const lit = new Uint16Array(BLOCK_TOKENS);
+  const dist = new Uint16Array(BLOCK_TOKENS);
+  let count = 0;
+  // Frequencies counted as tokens are made: saves writeBlock a pass over 64K tokens per block.
+  const freq: BlockFreq = { lf: new Uint32Array(286), df: new Uint32Array(30), extraBits: 0 };
+  const lf = freq.lf;
+  const df = freq.df;
+  let extraBits = 0;
+  let p = 0;
+  // Consecutive searches without a match: past FAST_SKIP_AFTER of them only every second
+  // position is searched, past twice that every third... (LZ4's acceleration). Incompressible
+  // runs (random hex) then cost a fraction of the hashing; a match resets it.
+  let misses = 0;
+  let nextSearch = 0;
+  while (p < n) {
+    let bestLen = 0;
+    let bestDist = 0;
+    if (p === nextSearch && p <= lastHashed) {
+      const h = (Math.imul(data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16) | (data[p + 3]! << 24), 0x9e3779b1) ^ Math.imul(data[p + 4]!, 0x85ebca6b)) >>> shift;
+      let cand = head[h]!;
+      prev[p & mask] = cand;
+      head[h] = p;
+      const limit = n - p < MAX_MATCH ? n - p : MAX_MATCH;
+      let chain = FAST_CHAIN;
+      while (cand >= 0 && p - cand <= WINDOW && chain-- > 0) {
+        if (data[cand + bestLen] === data[p + bestLen]) {
+          let l = 0;
+          while (l < limit && data[cand + l] === data[p + l]) l++;
+          if (l > bestLen) {
+            bestLen = l;
+            bestDist = p - cand;
+            if (l >= FAST_GOOD || l === limit) break;
+          }
+        }
+        const nextCand = prev[cand & mask]!;
+        if (nextCand >= cand) break; // slot overwritten by a newer position: chain ends
+        cand = nextCand;
+      }
+    }
+    // As above: a 4-byte match far away costs more than its literals. (Candidates share a
+    // 5-byte hash; shorter collisions are not taken.)
+    if (bestLen >= 4 && !(bestLen === 4 && bestDist > 2048)) {
+      lit[count] = bestLen;
+      dist[count++] = bestDist;
+      const li = LEN_INDEX[bestLen]!;
+      const di = DIST_INDEX[bestDist]!;
+      lf[257 + li]!++;
+      df[di]!++;
+      extraBits += LEN_EXTRA[li]! + DIST_EXTRA[di]!;
+      if (bestLen <= FAST_INSERT_MAX) {
+        const end = p + bestLen;
+        for (let q = p + 1; q < end && q <= lastHashed; q++) {
+          const h = (Math.imul(data[q]! | (data[q + 1]! << 8) | (data[q + 2]! << 16) | (data[q + 3]! << 24), 0x9e3779b1) ^ Math.imul(data[q + 4]!, 0x85ebca6b)) >>> shift;
+          prev[q & mask] = head[h]!;
+          head[h] = q;
+        }
+      }
+      p += bestLen;
+      misses = 0;
+      nextSearch = p;
+    } else {
+      if (p === nextSearch) nextSearch = p + 1 + (misses++ >> FAST_SKIP_SHIFT);
+      // Literals up to the next searched position (or the end of the block).
+      let stop = nextSearch < n ? nextSearch : n;
+      if (stop - p > BLOCK_TOKENS - count) stop = p + BLOCK_TOKENS - count;
+      do {
+        const b = data[p++]!;
+        lit[count] = b;
+        dist[count++] = 0;
+        lf[b]!++;
+      } while (p < stop);
+      if (p > nextSearch) nextSearch = p;
+    }
+    if (count === BLOCK_TOKENS && p < n) {
+      freq.extraBits = extraBits;
+      writeBlock(out, lit, dist, count, false, freq);
+      count = 0;
+      lf.fill(0);
+      df.fill(0);
+      extraBits = 0;
+    }
+  }
+  freq.extraBits = extraBits;
+  writeBlock(out, lit, dist, count, true, freq);
   return out.finish();
 }
 
@@ -533,7 +708,8 @@ function gunzipStrict(bytes: Uint8Array, maxTotal: number): Uint8Array {
     throw runtimeError("WPR001", "bundle is not a gzip file (bad magic bytes)");
   }
   try {
-    return gunzipSync(bytes, { maxOutputLength: maxTotal });
+    // 1 MiB output chunks instead of 16 KiB: fewer chunks to collect and join for big bundles.
+    return gunzipSync(bytes, { maxOutputLength: maxTotal, chunkSize: 1 << 20 });
   } catch (e) {
     const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
     if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
@@ -582,8 +758,12 @@ function parsePax(body: Uint8Array, at: number): Map<string, string> {
   return out;
 }
 
-/** Parses an uncompressed ustar archive into name -> bytes, refusing anything irregular. */
+/** Parses an uncompressed ustar archive into name -> bytes (copies), refusing anything irregular. */
 export function readTar(tar: Uint8Array, options: ReadTarOptions = {}): Map<string, Uint8Array> {
+  return parseTar(tar, options, true);
+}
+
+function parseTar(tar: Uint8Array, options: ReadTarOptions, copy: boolean): Map<string, Uint8Array> {
   const maxEntryBytes = options.maxEntryBytes ?? DEFAULTS.maxEntryBytes;
   const maxTotalBytes = options.maxTotalBytes ?? DEFAULTS.maxTotalBytes;
   const maxEntries = options.maxEntries ?? DEFAULTS.maxEntries;
@@ -654,7 +834,9 @@ export function readTar(tar: Uint8Array, options: ReadTarOptions = {}): Map<stri
     if (entrySize > maxEntryBytes) throw runtimeError("WPR006", `tar entry \`${name}\` is larger than ${maxEntryBytes} bytes`);
     total += entrySize;
     if (total > maxTotalBytes) throw runtimeError("WPR006", `tar contents exceed ${maxTotalBytes} bytes`);
-    files.set(name, tar.slice(dataStart, dataEnd));
+    // readTarGz owns the gunzip output, so it takes views: copying a 70 MB data.json costs
+    // tens of milliseconds at load. readTar's caller owns its buffer: copies.
+    files.set(name, copy ? tar.slice(dataStart, dataEnd) : tar.subarray(dataStart, dataEnd));
     off = dataEnd + pad(size);
   }
 }
@@ -664,5 +846,5 @@ export function readTarGz(bytes: Uint8Array, options: ReadTarOptions = {}): Map<
   // Headers, PAX records and padding ride on top of the content limit.
   const bound = tarBound(options.maxTotalBytes ?? DEFAULTS.maxTotalBytes, options.maxEntries ?? DEFAULTS.maxEntries);
   const tar = gunzipStrict(bytes, bound);
-  return readTar(tar, options);
+  return parseTar(tar, options, false);
 }
