@@ -26,7 +26,7 @@ import { ENTRYPOINTS, readBundle, type BundleContents, type Manifest } from "./b
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
-import { DecisionLog, maskRequest, type FieldMasks, type LogEntry } from "./log.js";
+import { DecisionLog, maskedCanonicalJson, maskRequest, type FieldMasks, type LogEntry } from "./log.js";
 import type { TarLimits } from "./tar.js";
 import { OUTCOMES, RUNTIME_ERROR_REASON, type Decision, type Reason } from "./types.js";
 
@@ -288,11 +288,12 @@ export class Engine {
   private decideInternal(request: unknown): { decision: Decision; logged: Promise<LogEntry> | null } {
     const active = this.active;
     const revision = active?.revision ?? "";
-    let masked: JsonValue;
+    const masks = active?.masks ?? NO_MASKS;
     let id: string;
     try {
-      masked = maskRequest(request, active?.masks ?? NO_MASKS);
-      id = "wpd_" + sha256Hex((active?.idPrefix ?? idPrefix(revision)) + canonicalJson(masked)).slice(0, 32);
+      // The masked request's canonical text straight from the request (no masked object);
+      // equal to canonicalJson(maskRequest(request, masks)), which is what decisionId hashes.
+      id = "wpd_" + sha256Hex((active?.idPrefix ?? idPrefix(revision)) + maskedCanonicalJson(request, masks)).slice(0, 32);
     } catch (e) {
       // Not JSON: nothing to replay or log faithfully.
       id = "wpd_" + sha256Hex(randomUUID()).slice(0, 32);
@@ -304,6 +305,8 @@ export class Engine {
     else decision = this.evaluateDecision(active, request, id);
     let logged: Promise<LogEntry> | null = null;
     if (this.logHandle !== null) {
+      // Cannot throw here: maskedCanonicalJson applied the same value rules above.
+      const masked = maskRequest(request, masks);
       logged = this.logHandle.append({ decision_id: id, revision, request: masked, decision: decision as unknown as JsonValue });
       logged.catch(() => undefined); // the failure is kept in log.error and denies what follows
     }

@@ -89,7 +89,7 @@ export function sortedKeys(obj: object): string[] {
 }
 
 /** JSON.stringify(s) for a string, skipping the native call for strings with nothing to escape. */
-function quote(s: string): string {
+export function quote(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);

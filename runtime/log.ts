@@ -18,7 +18,7 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { dirname } from "node:path";
-import { canonicalJson, isJsonObject, sha256Hex, sortedKeys, type JsonValue } from "./json.js";
+import { canonicalJson, isJsonObject, quote, sha256Hex, sortedKeys, type JsonValue } from "./json.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type RuntimeErrorCode } from "./errors.js";
 
 export const GENESIS_HASH = "0".repeat(64);
@@ -98,6 +98,46 @@ export function maskRequest(request: unknown, fields: FieldMasks): JsonValue {
     } else out[k] = REDACTED;
   }
   return out;
+}
+
+const REDACTED_JSON = JSON.stringify(REDACTED);
+
+/**
+ * `canonicalJson(maskRequest(request, fields))`, without building the masked request: the
+ * decision id hashes this text on every decision, and the masked object is only needed when
+ * a log is attached. Same text, same exceptions (both go through the same value rules).
+ */
+export function maskedCanonicalJson(request: unknown, fields: FieldMasks): string {
+  if (request === null || request === undefined) return "null";
+  if (!isJsonObject(request)) return REDACTED_JSON;
+  const src = request as Record<string, unknown>;
+  let out = "{";
+  for (const k of sortedKeys(src)) {
+    const v = src[k];
+    if (v === undefined) continue;
+    let text: string;
+    if (KEPT_KEYS.has(k)) text = canonicalJson(v);
+    else if (k === "context" && isJsonObject(v)) {
+      const c = v as Record<string, unknown>;
+      text = "{";
+      for (const name of sortedKeys(c)) {
+        const value = c[name];
+        if (value === undefined) continue;
+        let masked: string;
+        if (value === null) masked = "null";
+        else {
+          const mode = hasOwn.call(fields, name) ? (fields[name]?.mask ?? "redact") : "redact";
+          if (mode === "none") masked = canonicalJson(value);
+          else if (mode === "hash") masked = quote(hashValue(value as JsonValue));
+          else masked = REDACTED_JSON;
+        }
+        text += (text.length === 1 ? "" : ",") + quote(name) + ":" + masked;
+      }
+      text += "}";
+    } else text = REDACTED_JSON;
+    out += (out.length === 1 ? "" : ",") + quote(k) + ":" + text;
+  }
+  return out + "}";
 }
 
 /** SHA-256 of the canonical entry without its `hash`. */

@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { canonicalJson } from "../../runtime/json.js";
+import { maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
+
+/** The definition, written the slow obvious way. */
+function reference(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new TypeError("non-finite");
+    return JSON.stringify(v);
+  }
+  if (typeof v === "string" || typeof v === "boolean") return JSON.stringify(v);
+  if (Array.isArray(v)) return "[" + v.map(reference).join(",") + "]";
+  if (typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return "{" + Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => JSON.stringify(k) + ":" + reference(o[k])).join(",") + "}";
+  }
+  throw new TypeError(typeof v);
+}
+
+const anyKey = fc.oneof(fc.string(), fc.constantFrom("0", "1", "10", "2", "a", "B", "é", "\u2028", "\ud800", "__proto__x"));
+const value = fc.letrec((tie) => ({
+  v: fc.oneof(
+    { depthSize: "small" },
+    fc.constant(null),
+    fc.boolean(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.string({ unit: "binary" }),
+    fc.array(tie("v"), { maxLength: 4 }),
+    fc.dictionary(anyKey, tie("v"), { maxKeys: 5 }),
+  ),
+})).v;
+
+describe("canonicalJson", () => {
+  it("equals the reference definition (property)", () => {
+    fc.assert(fc.property(value, (v) => {
+      expect(canonicalJson(v)).toBe(reference(v));
+    }), { numRuns: 500 });
+  });
+
+  it("sorts integer-like keys as strings and drops undefined properties", () => {
+    expect(canonicalJson({ 10: 1, 2: 2, b: undefined, a: [1, "x"] })).toBe('{"10":1,"2":2,"a":[1,"x"]}');
+    expect(canonicalJson(Object.assign(Object.create(null), { b: 1, a: 2 }))).toBe('{"a":2,"b":1}');
+  });
+
+  it("follows the reference rules for non-plain objects (no toJSON, boxed primitives as objects)", () => {
+    expect(canonicalJson({ d: new Date(0) })).toBe('{"d":{}}');
+    expect(canonicalJson([new String("ab")])).toBe('[{"0":"a","1":"b"}]');
+  });
+
+  it("handles deep nesting and refuses cycles and non-JSON values", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 300; i++) deep = i % 2 ? [deep] : { k: deep };
+    expect(canonicalJson(deep)).toBe(reference(deep));
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = { inner: cyclic };
+    expect(() => canonicalJson(cyclic)).toThrow(/cyclic/);
+    for (const bad of [{ a: 1n }, { a: NaN }, [undefined], { f: () => 1 }, undefined]) expect(() => canonicalJson(bad)).toThrow(TypeError);
+  });
+});
+
+describe("maskedCanonicalJson", () => {
+  const fields: FieldMasks = { "customer.id": { mask: "hash" }, "customer.region": { mask: "none" }, "customer.email": { mask: "redact" }, "customer.tags": { mask: "hash" } };
+  const ctxKey = fc.constantFrom("customer.id", "customer.region", "customer.email", "customer.tags", "unknown.field");
+  const request = fc.oneof(
+    fc.record(
+      {
+        system: value,
+        event: value,
+        now: value,
+        node: value,
+        history: value,
+        context: fc.oneof(fc.dictionary(ctxKey, value, { maxKeys: 5 }), value),
+        extra: value,
+      },
+      { requiredKeys: [] },
+    ),
+    value,
+  );
+
+  it("is canonicalJson(maskRequest(...)) (property)", () => {
+    fc.assert(fc.property(request, (r) => {
+      expect(maskedCanonicalJson(r, fields)).toBe(canonicalJson(maskRequest(r, fields)));
+    }), { numRuns: 500 });
+  });
+
+  it("throws where maskRequest + canonicalJson throw", () => {
+    for (const bad of [{ context: { "customer.id": 1n } }, { history: [1n] }, { now: NaN }]) {
+      expect(() => canonicalJson(maskRequest(bad, fields))).toThrow(TypeError);
+      expect(() => maskedCanonicalJson(bad, fields)).toThrow(TypeError);
+    }
+    expect(maskedCanonicalJson({ context: { "customer.email": 1n } }, fields)).toBe(canonicalJson(maskRequest({ context: { "customer.email": 1n } }, fields)));
+  });
+});
