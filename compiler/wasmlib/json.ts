@@ -432,11 +432,24 @@ function parseNum(): usize {
 
 // ---------------------------------------------------------------------------------------------
 // Dump. Writes at the top of the heap and grows memory as it goes; no allocation meanwhile.
+// Every writer reserves its worst case once and then stores without bounds checks; strings are
+// copied 8 bytes at a time (a store may run up to 8 bytes past the text: reserves include that
+// slack, and the next write overwrites it).
 
 let W: usize = 0;
+// [.., WL) is known to be inside linear memory (a cached ensureMem bound, so a reserve that fits
+// is one compare).
+let WL: usize = 0;
 
 // @ts-ignore: decorator
-@inline function reserve(n: usize): void { ensureMem(W + n); }
+@inline function reserve(n: usize): void {
+  if (W + n > WL) growOut(W + n);
+}
+
+function growOut(end: usize): void {
+  ensureMem(end);
+  WL = end;
+}
 
 // @ts-ignore: decorator
 @inline function put(c: u32): void { reserve(1); store<u8>(W++, <u8>c); }
@@ -450,6 +463,7 @@ export function putBytes(p: usize, n: usize): void {
 /** Starts a dump at the current heap top; returns its address. */
 export function dumpBegin(): usize {
   W = heapPtr;
+  WL = W; // memory may have been grown or the heap moved: re-establish the bound lazily
   return W;
 }
 
@@ -463,47 +477,87 @@ export function dumpRaw(p: usize, n: usize): void { putBytes(p, n); }
 
 const HEX: usize = memory.data<u8>([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 97, 98, 99, 100, 101, 102]);
 
-function putU16Esc(u: u32): void {
-  reserve(6);
-  store<u8>(W, 0x5c);
-  store<u8>(W + 1, 0x75);
-  store<u8>(W + 2, load<u8>(HEX + ((u >> 12) & 15)));
-  store<u8>(W + 3, load<u8>(HEX + ((u >> 8) & 15)));
-  store<u8>(W + 4, load<u8>(HEX + ((u >> 4) & 15)));
-  store<u8>(W + 5, load<u8>(HEX + (u & 15)));
-  W += 6;
+// @ts-ignore: decorator
+@inline function u16Esc(w: usize, u: u32): usize {
+  store<u16>(w, 0x755c); // "\u"
+  store<u8>(w + 2, load<u8>(HEX + ((u >> 12) & 15)));
+  store<u8>(w + 3, load<u8>(HEX + ((u >> 8) & 15)));
+  store<u8>(w + 4, load<u8>(HEX + ((u >> 4) & 15)));
+  store<u8>(w + 5, load<u8>(HEX + (u & 15)));
+  return w + 6;
 }
 
+const LO7: u64 = 0x0101010101010101;
+const HI1: u64 = 0x8080808080808080;
+
+/**
+ * Bit 7 of each byte of x that needs attention in a string: < 0x20, '"', '\\', or 0xED (maybe a
+ * WTF-8 lone surrogate). Exact up to and including the lowest flagged byte (borrows only move
+ * upwards), which is all the caller uses.
+ */
+// @ts-ignore: decorator
+@inline function special(x: u64): u64 {
+  let q = x ^ 0x2222222222222222, b = x ^ 0x5c5c5c5c5c5c5c5c, e = x ^ 0xedededededededed;
+  return (((x - 0x2020202020202020) & ~x)
+    | ((q - LO7) & ~q)
+    | ((b - LO7) & ~b)
+    | ((e - LO7) & ~e)) & HI1;
+}
+
+// Short escapes by control byte (0: none, use \u00XX): \b \t \n \f \r.
+const SHORT_ESC: usize = memory.data<u8>([
+  0, 0, 0, 0, 0, 0, 0, 0, 0x62, 0x74, 0x6e, 0, 0x66, 0x72, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
+
 export function dumpStr(p: usize, n: u32): void {
-  put(0x22);
+  // Worst case: every byte becomes \u00XX; plus quotes and the 8-byte store slack.
+  reserve(<usize>n * 6 + 10);
+  let w = W;
+  store<u8>(w++, 0x22);
   let end = p + <usize>n;
-  let run = p; // start of the pending run of bytes that need no escaping
   while (p < end) {
-    let c = <u32>load<u8>(p);
-    if (c >= 0x20 && c != 0x22 && c != 0x5c && c != 0xed) { p++; continue; }
-    if (c == 0xed && p + 1 < end && load<u8>(p + 1) < 0xa0) { p++; continue; }
-    putBytes(run, p - run);
-    if (c == 0xed) {
-      // WTF-8 lone surrogate (only from \u escapes): write it back as an escape.
-      if (p + 3 > end) { p++; run = p; continue; }
-      let u = ((c & 0x0f) << 12) | ((<u32>load<u8>(p + 1) & 0x3f) << 6) | (<u32>load<u8>(p + 2) & 0x3f);
-      putU16Esc(u);
-      p += 3;
-      run = p;
+    // Reading up to 7 bytes past the text is safe: it lies below the heap top, where W is.
+    let x = load<u64>(p);
+    store<u64>(w, x);
+    let m = special(x);
+    let r = end - p;
+    if (r < 8) m &= (<u64>1 << (<u64>r << 3)) - 1;
+    if (m == 0) {
+      let k = r < 8 ? r : 8;
+      p += k;
+      w += k;
       continue;
     }
-    if (c == 0x22 || c == 0x5c) { put(0x5c); put(c); }
-    else if (c == 0x0a) { put(0x5c); put(0x6e); }
-    else if (c == 0x0d) { put(0x5c); put(0x72); }
-    else if (c == 0x09) { put(0x5c); put(0x74); }
-    else if (c == 0x08) { put(0x5c); put(0x62); }
-    else if (c == 0x0c) { put(0x5c); put(0x66); }
-    else putU16Esc(c);
+    let k = <usize>(ctz(m) >> 3);
+    p += k;
+    w += k;
+    let c = <u32>load<u8>(p);
+    if (c == 0xed) {
+      // WTF-8 lone surrogate (only from \u escapes): write it back as an escape. ED below A0
+      // is an ordinary code point (U+D000..U+D7FF).
+      if (p + 1 < end && load<u8>(p + 1) >= 0xa0 && p + 3 <= end) {
+        let u = ((c & 0x0f) << 12) | ((<u32>load<u8>(p + 1) & 0x3f) << 6) | (<u32>load<u8>(p + 2) & 0x3f);
+        w = u16Esc(w, u);
+        p += 3;
+      } else {
+        store<u8>(w++, <u8>c);
+        p++;
+      }
+      continue;
+    }
+    if (c == 0x22 || c == 0x5c) {
+      store<u16>(w, <u16>(0x5c | (c << 8)));
+      w += 2;
+    } else {
+      let s = <u32>load<u8>(SHORT_ESC + c);
+      if (s != 0) { store<u16>(w, <u16>(0x5c | (s << 8))); w += 2; }
+      else w = u16Esc(w, c);
+    }
     p++;
-    run = p;
   }
-  putBytes(run, p - run);
-  put(0x22);
+  store<u8>(w++, 0x22);
+  W = w;
 }
 
 const DIGITS: usize = memory.data(32);
@@ -542,22 +596,38 @@ function dumpF64(x: f64): void {
 }
 
 const NULL_TXT: usize = memory.data<u8>([110, 117, 108, 108]);
-const TRUE_TXT: usize = memory.data<u8>([116, 114, 117, 101]);
-const FALSE_TXT: usize = memory.data<u8>([102, 97, 108, 115, 101]);
+const NULL_W: u32 = 0x6c6c756e; // "null" little-endian
+const TRUE_W: u32 = 0x65757274; // "true"
+const FALS_W: u32 = 0x736c6166; // "fals" + "e"
+
+/** Short texts (number source texts, mostly) by two 8-byte moves instead of memory.copy. */
+// @ts-ignore: decorator
+@inline function putShort(p: usize, n: usize): void {
+  if (n > 16) { putBytes(p, n); return; }
+  reserve(16);
+  store<u64>(W, load<u64>(p));
+  store<u64>(W, load<u64>(p, 8), 8);
+  W += n;
+}
 
 export function dumpValue(v: usize): void {
-  if (v == 0) { putBytes(NULL_TXT, 4); return; }
+  reserve(8);
+  if (v == 0) { store<u32>(W, NULL_W); W += 4; return; }
   switch (load<u32>(v)) {
-    case T_NULL: putBytes(NULL_TXT, 4); return;
-    case T_BOOL: if (load<u32>(v, 4) != 0) putBytes(TRUE_TXT, 4); else putBytes(FALSE_TXT, 5); return;
+    case T_NULL: store<u32>(W, NULL_W); W += 4; return;
+    case T_BOOL: {
+      if (load<u32>(v, 4) != 0) { store<u32>(W, TRUE_W); W += 4; }
+      else { store<u32>(W, FALS_W); store<u8>(W, 0x65, 4); W += 5; }
+      return;
+    }
     case T_NUM: {
       let tp = load<u32>(v, 8);
-      if (tp != 0) putBytes(tp, load<u32>(v, 4)); else dumpF64(load<f64>(v, 16));
+      if (tp != 0) putShort(tp, load<u32>(v, 4)); else dumpF64(load<f64>(v, 16));
       return;
     }
     case T_STR: dumpStr(load<u32>(v, 8), load<u32>(v, 4)); return;
     case T_ARR: {
-      put(0x5b);
+      store<u8>(W++, 0x5b);
       let n = load<u32>(v, 4);
       let el = <usize>load<u32>(v, 8);
       for (let i: u32 = 0; i < n; i++) {
@@ -568,13 +638,14 @@ export function dumpValue(v: usize): void {
       return;
     }
     case T_OBJ: {
-      put(0x7b);
+      store<u8>(W++, 0x7b);
       let n = load<u32>(v, 4);
       let e = <usize>load<u32>(v, 8);
       for (let i: u32 = 0; i < n; i++) {
         if (i > 0) put(0x2c);
         dumpStr(load<u32>(e, 4), load<u32>(e));
-        put(0x3a);
+        // dumpStr reserved 10 bytes beyond its worst case, so ':' always fits.
+        store<u8>(W++, 0x3a);
         dumpValue(load<u32>(e, 8));
         e += 16;
       }
@@ -582,7 +653,8 @@ export function dumpValue(v: usize): void {
       return;
     }
   }
-  putBytes(NULL_TXT, 4);
+  store<u32>(W, NULL_W);
+  W += 4;
 }
 
 export function dumpJSON(v: usize): usize {
