@@ -7,7 +7,7 @@ import { compactVerify, decodeProtectedHeader } from "jose";
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { describeThrown, runtimeError, WaypostRuntimeError } from "./errors.js";
-import { bundleFileDigest, isJsonObject, isStructuredBundleFile, opaStructuredText, type JsonObject, type JsonValue } from "./json.js";
+import { bundleFileDigest, isJsonObject, isStructuredBundleFile, opaStructuredDigest, type JsonObject, type JsonValue } from "./json.js";
 import { resolveVerificationKey, type PublicKeyInput, type ResolvedKey } from "./keys.js";
 import { readTarGz, type TarLimits } from "./tar.js";
 
@@ -108,8 +108,8 @@ function digest(name: string, bytes: Uint8Array, algorithm: string): string {
   const h = HASHES[algorithm];
   if (h === undefined) throw runtimeError("WPR011", `signed file \`${name}\` uses unsupported hash \`${algorithm}\``);
   if (algorithm === "SHA-256") return bundleFileDigest(name, bytes);
-  const input = isStructuredBundleFile(name) ? opaStructuredText(bytes) : bytes;
-  return createHash(h).update(input).digest("hex");
+  if (isStructuredBundleFile(name)) return opaStructuredDigest(bytes, h);
+  return createHash(h).update(bytes).digest("hex");
 }
 
 function parsePayload(bytes: Uint8Array): SignaturePayload {

@@ -311,15 +311,15 @@ function parseRaw(text: string): RawJson {
     if (c === '"') return { t: "str", v: str() };
     if (text.startsWith("true", i)) {
       i += 4;
-      return { t: "bool", v: true };
+      return RAW_TRUE;
     }
     if (text.startsWith("false", i)) {
       i += 5;
-      return { t: "bool", v: false };
+      return RAW_FALSE;
     }
     if (text.startsWith("null", i)) {
       i += 4;
-      return { t: "null" };
+      return RAW_NULL;
     }
     const m = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
     m.lastIndex = i;
@@ -331,16 +331,21 @@ function parseRaw(text: string): RawJson {
   const str = (): string => {
     const start = i;
     i++;
+    let escaped = false;
     for (;;) {
       if (i >= text.length) fail("unterminated string");
       const c = text.charCodeAt(i);
       if (c === 0x22) break;
       if (c < 0x20) fail("control character in string");
-      if (c === 0x5c) i += 2;
-      else i++;
+      if (c === 0x5c) {
+        escaped = true;
+        i += 2;
+      } else i++;
     }
     i++;
-    return JSON.parse(text.slice(start, i)) as string;
+    // Without escapes the text between the quotes is the value (a signed 1M-entry list has
+    // two million strings: JSON.parse per string was a large share of verification).
+    return escaped ? (JSON.parse(text.slice(start, i)) as string) : text.slice(start + 1, i - 1);
   };
   const v = value(0);
   ws();
@@ -363,6 +368,16 @@ function goNumber(text: string): string {
 
 /** Go's encoding/json string encoding with HTML escaping off (Go >= 1.22: \b and \f short forms). */
 function goString(s: string): string {
+  // Fast path: nothing Go would escape or replace (the common case, and 72 MB of hex ids).
+  let plain = true;
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c === 0x2028 || c === 0x2029 || (c >= 0xd800 && c <= 0xdfff)) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return '"' + s + '"';
   let out = '"';
   for (let k = 0; k < s.length; k++) {
     const c = s.charCodeAt(k);
@@ -389,49 +404,112 @@ function goString(s: string): string {
   return out + '"';
 }
 
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+const byteOrderSlow = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 
-function opaWalk(v: RawJson, out: string[]): void {
+/**
+ * UTF-8 byte order without encoding: outside surrogates, UTF-16 code unit order is code point
+ * order, which is UTF-8 byte order. When the first difference involves a surrogate (pairs, or
+ * lone ones that encode as U+FFFD) the strings are compared as encoded bytes.
+ */
+function byteOrder(a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let k = 0; k < n; k++) {
+    const x = a.charCodeAt(k);
+    const y = b.charCodeAt(k);
+    if (x === y) continue;
+    if ((x >= 0xd800 && x <= 0xdfff) || (y >= 0xd800 && y <= 0xdfff)) return byteOrderSlow(a, b);
+    return x - y;
+  }
+  if (a.length === b.length) return 0;
+  // One is a prefix of the other; a lone high surrogate at the end of the prefix encodes
+  // differently alone than in a pair: let the encoder decide.
+  const last = n > 0 ? a.charCodeAt(n - 1) : 0;
+  if (last >= 0xd800 && last <= 0xdbff) return byteOrderSlow(a, b);
+  return a.length - b.length;
+}
+
+/** Keys in UTF-8 byte order; skips the sort when they already are (bundle lists are). */
+function byteSorted(keys: string[]): string[] {
+  for (let k = 1; k < keys.length; k++) if (byteOrder(keys[k - 1]!, keys[k]!) > 0) return keys.sort(byteOrder);
+  return keys;
+}
+
+const RAW_NULL: RawJson = { t: "null" };
+const RAW_TRUE: RawJson = { t: "bool", v: true };
+const RAW_FALSE: RawJson = { t: "bool", v: false };
+
+/**
+ * Writes the canonical text in pieces to `sink`, which batches them: a 70 MB data.json would
+ * otherwise become millions of array parts joined into one more 70 MB string.
+ */
+class TextSink {
+  private buf = "";
+  constructor(private readonly flushTo: (chunk: string) => void) {}
+  w(s: string): void {
+    this.buf += s;
+    if (this.buf.length >= 1 << 16) this.flush();
+  }
+  flush(): void {
+    if (this.buf.length > 0) this.flushTo(this.buf);
+    this.buf = "";
+  }
+}
+
+function opaWalk(v: RawJson, out: TextSink): void {
   switch (v.t) {
     case "null":
-      out.push("null");
+      out.w("null");
       return;
     case "bool":
-      out.push(v.v ? "true" : "false");
+      out.w(v.v ? "true" : "false");
       return;
     case "num":
-      out.push(goNumber(v.text));
+      out.w(goNumber(v.text));
       return;
     case "str":
-      out.push(goString(v.v));
+      out.w(goString(v.v));
       return;
     case "arr":
-      out.push("[");
-      v.items.forEach((item, idx) => {
-        if (idx > 0) out.push(",");
-        opaWalk(item, out);
-      });
-      out.push("]");
+      out.w("[");
+      for (let idx = 0; idx < v.items.length; idx++) {
+        if (idx > 0) out.w(",");
+        opaWalk(v.items[idx]!, out);
+      }
+      out.w("]");
       return;
     case "obj": {
-      out.push("{");
-      const keys = [...v.entries.keys()].sort(byteOrder);
-      keys.forEach((k, idx) => {
-        if (idx > 0) out.push(",");
-        out.push(goString(k), ":");
+      out.w("{");
+      const keys = byteSorted([...v.entries.keys()]);
+      for (let idx = 0; idx < keys.length; idx++) {
+        const k = keys[idx]!;
+        if (idx > 0) out.w(",");
+        out.w(goString(k));
+        out.w(":");
         opaWalk(v.entries.get(k)!, out);
-      });
-      out.push("}");
+      }
+      out.w("}");
     }
   }
 }
 
+const parseStructured = (bytes: Uint8Array): RawJson => parseRaw(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+
 /** The canonical text OPA hashes for a structured bundle file. Throws SyntaxError on bad JSON. */
 export function opaStructuredText(bytes: Uint8Array): string {
-  const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  const out: string[] = [];
-  opaWalk(parseRaw(text), out);
-  return out.join("");
+  const parts: string[] = [];
+  const sink = new TextSink((c) => parts.push(c));
+  opaWalk(parseStructured(bytes), sink);
+  sink.flush();
+  return parts.join("");
+}
+
+/** Hex digest (`sha256`, `sha384`, `sha512`) of the canonical text, streamed into the hash. */
+export function opaStructuredDigest(bytes: Uint8Array, algorithm: string): string {
+  const h = createHash(algorithm);
+  const sink = new TextSink((c) => h.update(c));
+  opaWalk(parseStructured(bytes), sink);
+  sink.flush();
+  return h.digest("hex");
 }
 
 /** Files OPA hashes structurally rather than byte for byte (bundle.IsStructuredDoc). */
@@ -444,6 +522,6 @@ export const isStructuredBundleFile = (name: string): boolean => {
 
 /** SHA-256 hex digest of a bundle file as OPA's signature payload records it. */
 export function bundleFileDigest(name: string, bytes: Uint8Array): string {
-  if (isStructuredBundleFile(name)) return sha256Hex(opaStructuredText(bytes));
+  if (isStructuredBundleFile(name)) return opaStructuredDigest(bytes, "sha256");
   return sha256Hex(bytes);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { canonicalJson } from "../../runtime/json.js";
+import { canonicalJson, opaStructuredText } from "../../runtime/json.js";
 import { maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
 
 /** The definition, written the slow obvious way. */
@@ -91,5 +91,23 @@ describe("maskedCanonicalJson", () => {
       expect(() => maskedCanonicalJson(bad, fields)).toThrow(TypeError);
     }
     expect(maskedCanonicalJson({ context: { "customer.email": 1n } }, fields)).toBe(canonicalJson(maskRequest({ context: { "customer.email": 1n } }, fields)));
+  });
+});
+
+describe("opaStructuredText key order", () => {
+  it("sorts keys by UTF-8 bytes, surrogate pairs included, sorted input or not (property)", () => {
+    const key = fc.oneof(fc.string({ unit: "grapheme" }), fc.constantFrom("\ud83d\ude00", "\uffff", "\ue000", "\ud7ff", "a", "é", "ab", "a\ud83d\ude00"));
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { maxLength: 8 }), (keys) => {
+        const text = "{" + keys.map((k, i) => `${JSON.stringify(k)}:${i}`).join(",") + "}";
+        const out = JSON.parse(opaStructuredText(new TextEncoder().encode(text))) as Record<string, number>;
+        const expected = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        // Object.keys reorders integer-like keys, so compare the serialised order instead.
+        const order = [...opaStructuredText(new TextEncoder().encode(text)).matchAll(/"((?:[^"\\]|\\.)*)":-?\d/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+        expect(order).toEqual(expected);
+        expect(Object.keys(out).length).toBe(keys.length);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
