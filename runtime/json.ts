@@ -6,6 +6,7 @@
  * - `opaStructuredHash`: the digest OPA computes for structured bundle files (`.manifest`,
  *   `data.json`) in `.signatures.json`, so bundles we sign verify under `opa run` too.
  */
+import { isUtf8 } from "node:buffer";
 import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
 
@@ -503,9 +504,260 @@ export function opaStructuredText(bytes: Uint8Array): string {
   return parts.join("");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Byte-level fast path for the structured digest. A compiler-written data.json is nearly
+// canonical already: no whitespace, plain strings, and every list sorted (only the three
+// `waypost` keys are out of order). So instead of parsing 70 MB into values and printing them
+// again, the bytes are checked in place: a subtree that is already canonical is hashed as its
+// own bytes (a view, no copy), and only the objects that are not (unsorted keys, whitespace,
+// escapes, non-canonical numbers) are rebuilt around those views. Anything unusual (invalid
+// JSON, duplicate keys, BOM, deep nesting) gives up and the reference path above decides,
+// so its results and its errors are unchanged.
+// ---------------------------------------------------------------------------------------------
+
+type Chunk = Uint8Array | string;
+class GiveUp {}
+const GIVE_UP = new GiveUp();
+const NUMBER_RE = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Compares b[a0..a1) with b[c0..c1) as bytes. */
+function compareRanges(b: Uint8Array, a0: number, a1: number, c0: number, c1: number): number {
+  const n = a1 - a0 < c1 - c0 ? a1 - a0 : c1 - c0;
+  for (let k = 0; k < n; k++) {
+    const d = b[a0 + k]! - b[c0 + k]!;
+    if (d !== 0) return d;
+  }
+  return a1 - a0 - (c1 - c0);
+}
+
+/** The canonical text of `b` as chunks, or null when the fast path gives up. */
+function canonicalChunks(b: Uint8Array): Chunk[] | null {
+  if (!isUtf8(b)) return null;
+  const n = b.length;
+  let pos = 0;
+  // Member/item boundaries of the open containers: 4 ints each, popped when a container ends.
+  let stack = new Int32Array(4096);
+  let sp = 0;
+  const push4 = (w: number, x: number, y: number, z: number): void => {
+    if (sp + 4 > stack.length) {
+      const next = new Int32Array(stack.length * 2);
+      next.set(stack);
+      stack = next;
+    }
+    stack[sp++] = w;
+    stack[sp++] = x;
+    stack[sp++] = y;
+    stack[sp++] = z;
+  };
+  /** Skips whitespace; true when there was some (the container is then not verbatim). */
+  const ws = (): boolean => {
+    const p0 = pos;
+    while (pos < n) {
+      const c = b[pos];
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) pos++;
+      else break;
+    }
+    return pos !== p0;
+  };
+  // Each returns null when the bytes it consumed are canonical, else the canonical chunks.
+  const string = (): Chunk[] | null => {
+    const start = pos;
+    let j = pos + 1;
+    let rewrite = false;
+    for (;;) {
+      if (j >= n) throw GIVE_UP;
+      const c = b[j]!;
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        rewrite = true;
+        j += 2;
+      } else {
+        if (c < 0x20) throw GIVE_UP;
+        // U+2028 / U+2029 (E2 80 A8/A9): Go escapes them.
+        if (c === 0xe2 && b[j + 1] === 0x80 && (b[j + 2] === 0xa8 || b[j + 2] === 0xa9)) rewrite = true;
+        j++;
+      }
+    }
+    pos = j + 1;
+    if (!rewrite) return null;
+    return [goString(JSON.parse(fatalUtf8.decode(b.subarray(start, pos))) as string)];
+  };
+  const literal = (word: string): null => {
+    for (let k = 0; k < word.length; k++) if (b[pos + k] !== word.charCodeAt(k)) throw GIVE_UP;
+    pos += word.length;
+    return null;
+  };
+  const number = (): Chunk[] | null => {
+    const start = pos;
+    while (pos < n) {
+      const c = b[pos]!;
+      if ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) pos++;
+      else break;
+    }
+    const text = Buffer.from(b.buffer, b.byteOffset + start, pos - start).toString("latin1");
+    if (!NUMBER_RE.test(text)) throw GIVE_UP;
+    const g = goNumber(text);
+    return g === text ? null : [g];
+  };
+  const value = (depth: number): Chunk[] | null => {
+    if (depth > 512) throw GIVE_UP;
+    const c = b[pos];
+    if (c === 0x22) return string();
+    if (c === 0x7b) return object(depth);
+    if (c === 0x5b) return array(depth);
+    if (c === 0x74) return literal("true");
+    if (c === 0x66) return literal("false");
+    if (c === 0x6e) return literal("null");
+    if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) return number();
+    throw GIVE_UP;
+  };
+  const array = (depth: number): Chunk[] | null => {
+    pos++;
+    const base = sp;
+    let verbatim = !ws();
+    let extra: Map<number, Chunk[]> | null = null;
+    let m = 0;
+    if (b[pos] === 0x5d) {
+      pos++;
+      return verbatim ? null : ["[]"];
+    }
+    for (;;) {
+      const vs = pos;
+      const vp = value(depth + 1);
+      if (vp !== null) (extra ??= new Map()).set(m, vp);
+      push4(vs, pos, 0, 0);
+      m++;
+      if (ws()) verbatim = false;
+      if (b[pos] === 0x2c) {
+        pos++;
+        if (ws()) verbatim = false;
+        continue;
+      }
+      if (b[pos] === 0x5d) {
+        pos++;
+        break;
+      }
+      throw GIVE_UP;
+    }
+    if (verbatim && extra === null) {
+      sp = base;
+      return null;
+    }
+    const parts: Chunk[] = ["["];
+    for (let k = 0; k < m; k++) {
+      if (k > 0) parts.push(",");
+      const vp = extra?.get(k);
+      if (vp !== undefined) for (const c of vp) parts.push(c);
+      else parts.push(b.subarray(stack[base + 4 * k]!, stack[base + 4 * k + 1]!));
+    }
+    parts.push("]");
+    sp = base;
+    return parts;
+  };
+  const object = (depth: number): Chunk[] | null => {
+    pos++;
+    const base = sp;
+    let verbatim = !ws();
+    let sorted = true;
+    let escapedKeys = false;
+    let extra: Map<number, Chunk[]> | null = null; // 2m: key chunks, 2m + 1: value chunks
+    let m = 0;
+    if (b[pos] === 0x7d) {
+      pos++;
+      return verbatim ? null : ["{}"];
+    }
+    for (;;) {
+      if (b[pos] !== 0x22) throw GIVE_UP;
+      const ks = pos;
+      const kp = string();
+      const ke = pos;
+      if (kp !== null) {
+        escapedKeys = true;
+        (extra ??= new Map()).set(2 * m, kp);
+      } else if (m > 0 && sorted && !escapedKeys) {
+        const c = compareRanges(b, stack[sp - 4]! + 1, stack[sp - 3]! - 1, ks + 1, ke - 1);
+        if (c === 0) throw GIVE_UP; // duplicate key: the reference path keeps the last one
+        if (c > 0) sorted = false;
+      }
+      if (ws()) verbatim = false;
+      if (b[pos] !== 0x3a) throw GIVE_UP;
+      pos++;
+      if (ws()) verbatim = false;
+      const vs = pos;
+      const vp = value(depth + 1);
+      if (vp !== null) (extra ??= new Map()).set(2 * m + 1, vp);
+      push4(ks, ke, vs, pos);
+      m++;
+      if (ws()) verbatim = false;
+      if (b[pos] === 0x2c) {
+        pos++;
+        if (ws()) verbatim = false;
+        continue;
+      }
+      if (b[pos] === 0x7d) {
+        pos++;
+        break;
+      }
+      throw GIVE_UP;
+    }
+    if (verbatim && sorted && extra === null) {
+      sp = base;
+      return null;
+    }
+    const order = Array.from({ length: m }, (_, k) => k);
+    const at = (k: number, f: number): number => stack[base + 4 * k + f]!;
+    if (escapedKeys) {
+      const names = order.map((k) => JSON.parse(fatalUtf8.decode(b.subarray(at(k, 0), at(k, 1)))) as string);
+      order.sort((x, y) => byteOrder(names[x]!, names[y]!));
+      for (let k = 1; k < m; k++) if (names[order[k - 1]!] === names[order[k]!]) throw GIVE_UP;
+    } else if (!sorted) {
+      order.sort((x, y) => compareRanges(b, at(x, 0) + 1, at(x, 1) - 1, at(y, 0) + 1, at(y, 1) - 1));
+      for (let k = 1; k < m; k++) {
+        const x = order[k - 1]!;
+        const y = order[k]!;
+        if (compareRanges(b, at(x, 0) + 1, at(x, 1) - 1, at(y, 0) + 1, at(y, 1) - 1) === 0) throw GIVE_UP;
+      }
+    }
+    const parts: Chunk[] = ["{"];
+    for (let i = 0; i < m; i++) {
+      const k = order[i]!;
+      if (i > 0) parts.push(",");
+      const kp = extra?.get(2 * k);
+      if (kp !== undefined) for (const c of kp) parts.push(c);
+      else parts.push(b.subarray(at(k, 0), at(k, 1)));
+      parts.push(":");
+      const vp = extra?.get(2 * k + 1);
+      if (vp !== undefined) for (const c of vp) parts.push(c);
+      else parts.push(b.subarray(at(k, 2), at(k, 3)));
+    }
+    parts.push("}");
+    sp = base;
+    return parts;
+  };
+  try {
+    if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return null; // BOM: the reference path strips it
+    ws();
+    const start = pos;
+    const v = value(0);
+    const end = pos;
+    ws();
+    if (pos !== n) return null;
+    return v ?? [b.subarray(start, end)];
+  } catch {
+    // GIVE_UP, or anything the reference path will report in its own words.
+    return null;
+  }
+}
+
 /** Hex digest (`sha256`, `sha384`, `sha512`) of the canonical text, streamed into the hash. */
 export function opaStructuredDigest(bytes: Uint8Array, algorithm: string): string {
   const h = createHash(algorithm);
+  const chunks = canonicalChunks(bytes);
+  if (chunks !== null) {
+    for (const c of chunks) h.update(c);
+    return h.digest("hex");
+  }
   const sink = new TextSink((c) => h.update(c));
   opaWalk(parseStructured(bytes), sink);
   sink.flush();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { canonicalJson, opaStructuredText } from "../../runtime/json.js";
+import { createHash } from "node:crypto";
+import { canonicalJson, opaStructuredDigest, opaStructuredText } from "../../runtime/json.js";
 import { maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
 
 /** The definition, written the slow obvious way. */
@@ -109,5 +110,53 @@ describe("opaStructuredText key order", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("opaStructuredDigest (byte-level fast path)", () => {
+  const slow = (bytes: Uint8Array, alg = "sha256") => createHash(alg).update(opaStructuredText(bytes)).digest("hex");
+  const enc = new TextEncoder();
+  const doc = fc.jsonValue({ maxDepth: 4 });
+  const texts = fc.tuple(doc, fc.constantFrom(0, 1, 2, "\t"), fc.boolean()).map(([v, indent, canon]) =>
+    canon ? canonicalJson(v) : JSON.stringify(v, null, indent === 0 ? undefined : indent),
+  );
+
+  it("gives the reference digest on any JSON text (property)", () => {
+    fc.assert(
+      fc.property(texts, (t) => {
+        const b = enc.encode(t);
+        expect(opaStructuredDigest(b, "sha256")).toBe(slow(b));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("gives the reference digest (or the same refusal) on awkward texts", () => {
+    const cases = [
+      '{"b":1,"a":{"d":[1.0,1e2,-0,1E+2,12345678901234567890,0.1],"c":"x\\u2028y\\/z\\u00e9"}}',
+      '{"a":"\u2028","\\u0061b":2,"aa":3}',
+      ' {"z":null , "y" : [ true,false ] } \n',
+      '{"a":1,"a":2}',
+      '{"k\\u0000":1,"k":2}',
+      '\ufeff{"a":1}',
+      '{"a":1} x',
+      '{"a":[1,]}',
+      '[1e999]',
+      '{"\ud83d\ude00":1,"\uffff":2,"\ue000":3}',
+      '"\\ud800"',
+      "",
+    ];
+    for (const t of cases) {
+      const b = enc.encode(t);
+      let expected: string;
+      try {
+        expected = slow(b);
+      } catch {
+        expect(() => opaStructuredDigest(b, "sha256"), t).toThrow();
+        continue;
+      }
+      expect(opaStructuredDigest(b, "sha256"), t).toBe(expected);
+      expect(opaStructuredDigest(b, "sha512"), t).toBe(slow(b, "sha512"));
+    }
   });
 });
