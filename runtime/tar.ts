@@ -12,6 +12,7 @@
  * and refuses traversal, absolute or duplicate names, anything but regular files, and
  * archives without the end-of-archive marker (so a tar cut at a block boundary is refused).
  */
+import * as zlib from "node:zlib";
 import { gunzipSync } from "node:zlib";
 import { runtimeError } from "./errors.js";
 
@@ -31,7 +32,17 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+// zlib.crc32 (Node >= 20.15) is ~10x faster on a 70 MB tar. A CRC is a fixed mathematical
+// function of the bytes, so unlike deflate output it cannot differ between zlib builds.
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
 export function crc32(data: Uint8Array): number {
+  if (nativeCrc32 !== undefined) return nativeCrc32(data) >>> 0;
+  return crc32Js(data);
+}
+
+/** Table-driven CRC-32 (the fallback; also checks the native one in tests). */
+export function crc32Js(data: Uint8Array): number {
   let c = 0xffffffff;
   for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;

@@ -4,6 +4,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { createHash, randomBytes } from "node:crypto";
 import {
   crc32,
+  crc32Js,
   deflateRawDeterministic,
   FAST_ABOVE,
   gzipDeterministic,
@@ -129,6 +130,8 @@ describe("deflate", () => {
     const b = randomBytes(1000);
     const z = gzipSync(b);
     expect(crc32(b)).toBe(z.readUInt32LE(z.length - 8));
+    expect(crc32Js(b)).toBe(z.readUInt32LE(z.length - 8));
+    expect(crc32Js(new Uint8Array(0))).toBe(crc32(new Uint8Array(0)));
   });
 
   it("writes a fixed gzip header", () => {
