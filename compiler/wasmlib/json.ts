@@ -14,6 +14,9 @@ export const MAX_DEPTH: i32 = 512;
 let P: usize = 0; // cursor
 let E: usize = 0; // end of input
 let depth: i32 = 0;
+// False once the innermost object being parsed has met text that dumpValue would not write back
+// byte for byte: whitespace, a \/ or \u escape, a duplicate key (see parseObj's source span).
+let clean = true;
 // Result of parseStrRaw.
 let sPtr: usize = 0;
 let sLen: u32 = 0;
@@ -35,6 +38,7 @@ export function parseJSON(addr: usize, n: usize): usize {
   while (P < E) {
     let c = load<u8>(P);
     if (c != 0x20 && c != 0x0a && c != 0x0d && c != 0x09) return;
+    clean = false;
     P++;
   }
 }
@@ -114,6 +118,9 @@ function parseArr(): usize {
 
 function parseObj(): usize {
   if (++depth > MAX_DEPTH) return 0;
+  let src = P;
+  let outer = clean;
+  clean = true;
   P++;
   skipWs();
   // Members go to a temporary linked list [keyLen, keyPtr, value, next] first (see parseArr).
@@ -150,12 +157,16 @@ function parseObj(): usize {
     }
   }
   depth--;
-  let o = alloc(24 + (<usize>n << 4));
-  let entries = o + 24;
+  // Parsed objects carry their source span (value.ts): when the text is exactly what dumpValue
+  // would write (compact, no duplicate keys, only escapes dumpStr writes the same way), a dump
+  // of the object is one copy. The text stays where the host put it, below the values.
+  let o = alloc(32 + (<usize>n << 4));
+  let entries = o + 32;
   store<u32>(o, T_OBJ);
   store<u32>(o, entries, 8);
   store<u32>(o, 0, 12);
   store<u32>(o, 0, 16);
+  store<u32>(o, src, 24);
   let m: u32 = 0; // distinct keys so far
   let node = head;
   if (n <= HASH_MIN) {
@@ -165,7 +176,7 @@ function parseObj(): usize {
       let e = entries, end = entries + (<usize>m << 4);
       let dup = false;
       while (e < end) {
-        if (load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) { store<u32>(e, v, 8); dup = true; break; }
+        if (load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) { store<u32>(e, v, 8); dup = true; clean = false; break; }
         e += 16;
       }
       if (!dup) {
@@ -178,7 +189,7 @@ function parseObj(): usize {
       node = load<u32>(node, 12);
     }
     store<u32>(o, m, 4);
-    return o;
+    return endObj(o, src, outer);
   }
   // Large object: hash-index it now (lookups during evaluation must not allocate an index,
   // the SDK discards everything above the data heap pointer after each evaluation).
@@ -207,6 +218,7 @@ function parseObj(): usize {
       let e = entries + (<usize>(slot - 1) << 4);
       if (load<u32>(e, 12) == h && load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) {
         store<u32>(e, v, 8);
+        clean = false;
         break;
       }
       i = (i + 1) & mask;
@@ -216,6 +228,14 @@ function parseObj(): usize {
   store<u32>(o, m, 4);
   store<u32>(o, table, 12);
   store<u32>(o, mask, 16);
+  return endObj(o, src, outer);
+}
+
+/** Records the span [src, P) when the object's text is canonical; the parent inherits dirt. */
+// @ts-ignore: decorator
+@inline function endObj(o: usize, src: usize, outer: bool): usize {
+  store<u32>(o, clean ? <u32>(P - src) : 0, 20);
+  clean = outer && clean;
   return o;
 }
 
@@ -308,13 +328,14 @@ function parseStrRaw(): bool {
     switch (e) {
       case 0x22: ch = 0x22; break;
       case 0x5c: ch = 0x5c; break;
-      case 0x2f: ch = 0x2f; break;
+      case 0x2f: ch = 0x2f; clean = false; break;
       case 0x62: ch = 0x08; break;
       case 0x66: ch = 0x0c; break;
       case 0x6e: ch = 0x0a; break;
       case 0x72: ch = 0x0d; break;
       case 0x74: ch = 0x09; break;
       case 0x75: {
+        clean = false;
         if (p + 4 > end) return false;
         let u = hex4(p);
         if (u < 0) return false;
@@ -638,6 +659,8 @@ export function dumpValue(v: usize): void {
       return;
     }
     case T_OBJ: {
+      let sl = load<u32>(v, 20);
+      if (sl != 0) { putBytes(load<u32>(v, 24), sl); return; }
       store<u8>(W++, 0x7b);
       let n = load<u32>(v, 4);
       let e = <usize>load<u32>(v, 8);

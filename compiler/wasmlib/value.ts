@@ -6,10 +6,14 @@
 //   number  [tag=3][u32 textLen][u32 textPtr (0: no text)][pad][f64 value @16]   24 bytes
 //   string  [tag=4][u32 byteLen][u32 bytesPtr]                                   12 bytes
 //   array   [tag=5][u32 len][u32 elemsPtr -> u32 valueAddr * len]                12 bytes
-//   object  [tag=6][u32 len][u32 entriesPtr][u32 tablePtr (0: none)][u32 mask]   20 bytes
+//   object  [tag=6][u32 len][u32 entriesPtr][u32 tablePtr (0: none)][u32 mask]
+//           [u32 srcLen @20 (0: none)][u32 srcPtr @24, parsed objects only]        24/32 bytes
 //     entry [u32 keyLen][u32 keyPtr][u32 valueAddr][u32 hash]                    16 bytes
 //     table: (mask+1) u32 slots holding entryIndex+1, open addressing, linear probing.
-// Numbers keep their source text so dumps echo input numbers exactly.
+// Numbers keep their source text so dumps echo input numbers exactly. A parsed object whose
+// source text is exactly its dump keeps that span (json.ts); built objects and the emitter's
+// constants (compiler/emit/layout.ts writes zeros there) have srcLen 0. Objects are never
+// modified after they are built, so a span stays true.
 import { alloc } from "./mem";
 
 export const T_NULL: u32 = 1;
@@ -88,6 +92,7 @@ export function newObj(cap: u32): usize {
   store<u32>(v, v + 24, 8);
   store<u32>(v, 0, 12);
   store<u32>(v, 0, 16);
+  store<u32>(v, 0, 20); // no source span
   return v;
 }
 

@@ -72,6 +72,21 @@ describe("ABI surface", () => {
     expect(JSON.parse(dumpRaw(l, l.abi.opa_eval_ctx_get_result(ctx)))).toEqual(fast);
   });
 
+  it("data's source text (which reason dumps copy) stays below the data heap pointer", () => {
+    // Parsed objects point at their text (value layout: srcLen @20, srcPtr @24); setData puts
+    // the text and the values between baseHeapPtr and dataHeapPtr, where evaluations never write.
+    const inner = l.policy as unknown as { dataAddr: number; baseHeapPtr: number; dataHeapPtr: number };
+    const dv = new DataView(l.mem.buffer);
+    const len = dv.getUint32(inner.dataAddr + 20, true), at = dv.getUint32(inner.dataAddr + 24, true);
+    expect(len).toBe(new TextEncoder().encode(JSON.stringify({ waypost: data })).length);
+    expect(at).toBeGreaterThanOrEqual(inner.baseHeapPtr);
+    expect(at + len).toBeLessThanOrEqual(inner.dataHeapPtr);
+    // A big request scribbles over everything above dataHeapPtr; decisions stay exact.
+    const before = run(req(silver()));
+    l.policy.evaluate(req(silver({ junk: "x".repeat(200_000) })));
+    expect(run(req(silver()))).toEqual(before);
+  });
+
   it("is deterministic: same IR, same bytes", async () => {
     const { emitPolicyWasm } = await import("../../compiler/emit/index.js");
     expect(Buffer.from(await emitPolicyWasm(ir)).equals(Buffer.from(await emitPolicyWasm(fixture().ir)))).toBe(true);

@@ -122,6 +122,73 @@ describe("round trip (fast-check)", () => {
   });
 });
 
+describe("source spans (a compact parsed object dumps as one copy of its text)", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  /** srcLen of the parsed object (value layout: u32 at +20; 0 = dumped member by member). */
+  function spanOf(text: string): number {
+    l.abi.opa_heap_ptr_set(base);
+    const v = parseRaw(l, enc(text));
+    expect(v).not.toBe(0);
+    return new DataView(l.mem.buffer).getUint32(v + 20, true);
+  }
+
+  it("records the span only when the text is exactly what the dumper writes", () => {
+    const compact = '{"a":[1,{"b":"x\\"\\\\\\n\\t"}],"c":null,"d":-1.5e3}';
+    expect(spanOf(compact)).toBe(enc(compact).length);
+    expect(spanOf("{}")).toBe(2);
+    for (const dirty of ['{"a": 1}', '{"a":[1, 2]}', '{"a":{"b":1 }}', '{"a":"\\/"}', '{"a":"\\u0041"}', '{"\\u0000":1}', '{"a":1,"a":2}']) {
+      expect(spanOf(dirty), dirty).toBe(0);
+    }
+    // Duplicates through the hash-indexed path too.
+    const keys = Array.from({ length: 12 }, (_, i) => `"k${i}":${i}`).join(",");
+    expect(spanOf(`{${keys},"k3":0}`)).toBe(0);
+  });
+
+  it("a dirty parent does not dirty its clean members, and dumps normalise the dirty ones", () => {
+    expect(roundTrip(enc('{ "a" : {"b":1}, "c":{"d":"\\/","e":{"f":[true]}}, "g":{"h":1,"h":2} }'))).toBe(
+      '{"a":{"b":1},"c":{"d":"/","e":{"f":[true]}},"g":{"h":2}}',
+    );
+  });
+
+  /** JSON text of v with random whitespace, \/ and \u escapes, and shadowed duplicate keys. */
+  function messy(v: unknown, rnd: () => number): string {
+    const ws = () => (rnd() < 0.2 ? [" ", "\n", "\t", "\r"][Math.floor(rnd() * 4)]! : "");
+    const str = (s: string) => {
+      const j = JSON.stringify(s);
+      if (rnd() < 0.7) return j;
+      // Re-escape some plain characters the long way (the parser must decode them).
+      return j.replace(/[a-z\/]/g, (c) => (rnd() < 0.5 ? c : c === "/" ? "\\/" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+    };
+    const go = (x: unknown): string => {
+      if (Array.isArray(x)) return `[${ws()}${x.map((e) => go(e) + ws()).join("," + ws())}]`;
+      if (x !== null && typeof x === "object") {
+        const parts: string[] = [];
+        for (const [k, e] of Object.entries(x)) {
+          // A shadowed duplicate right before the real member keeps JSON.parse's key order.
+          if (rnd() < 0.1) parts.push(`${str(k)}:${ws()}0`);
+          parts.push(`${ws()}${str(k)}${ws()}:${ws()}${go(e)}${ws()}`);
+        }
+        return `{${parts.join(",")}}`;
+      }
+      return typeof x === "string" ? str(x) : JSON.stringify(x);
+    };
+    return go(v);
+  }
+
+  it("dump(parse(text)) is JSON.stringify(JSON.parse(text)), compact or messy (fast-check)", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.integer(), (v, seed) => {
+        const canon = JSON.stringify(JSON.parse(JSON.stringify(v)));
+        expect(roundTrip(enc(canon))).toBe(canon);
+        let s = seed >>> 0;
+        const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+        expect(roundTrip(enc(messy(JSON.parse(canon), rnd)))).toBe(canon);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe("number values (decimal -> double, correctly rounded)", () => {
   /** The f64 the parser stores for a number text (value layout: f64 at +16). */
   function f64Of(text: string): number {
