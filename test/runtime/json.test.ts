@@ -43,6 +43,8 @@ describe("canonicalJson", () => {
   it("sorts integer-like keys as strings and drops undefined properties", () => {
     expect(canonicalJson({ 10: 1, 2: 2, b: undefined, a: [1, "x"] })).toBe('{"10":1,"2":2,"a":[1,"x"]}');
     expect(canonicalJson(Object.assign(Object.create(null), { b: 1, a: 2 }))).toBe('{"a":2,"b":1}');
+    expect(canonicalJson(JSON.parse('{"b":1,"__proto__":{"y":1,"x":2},"a":3}'))).toBe('{"__proto__":{"x":2,"y":1},"a":3,"b":1}');
+    expect(canonicalJson([{ b: 1, a: 2 }, { 10: 1, 9: 2, x: [{ d: 1, c: 2 }] }])).toBe('[{"a":2,"b":1},{"10":1,"9":2,"x":[{"c":2,"d":1}]}]');
   });
 
   it("follows the reference rules for non-plain objects (no toJSON, boxed primitives as objects)", () => {
