@@ -5,7 +5,7 @@ import { alloc } from "./mem";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, V_NULL, V_TRUE, V_FALSE,
   isTrue, isStr, isNum, isArr, isObj, boolV, arrAt, newNum, newStr, newObj, objPush, objPushS,
-  objGet, objGetV, strEq, deepEq, bytesEq, bytesCmp,
+  objGet, objGetV, objGetS, objGetH, keyHash, strEq, deepEq, bytesEq, bytesCmp,
 } from "./value";
 import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN } from "./time";
 import {
@@ -66,23 +66,23 @@ function loadPlan(data: usize): void {
   if (data == cacheData && parseGen == cacheGen) return;
   cacheData = data;
   cacheGen = parseGen;
-  let w = objGetV(data, S_WAYPOST);
-  pPlan = objGetV(w, S_PLAN);
-  gLists = objGetV(w, S_LISTS);
-  pRevision = objGetV(w, S_REVISION);
+  let w = objGetS(data, S_WAYPOST);
+  pPlan = objGetS(w, S_PLAN);
+  gLists = objGetS(w, S_LISTS);
+  pRevision = objGetS(w, S_REVISION);
   if (pRevision == 0) pRevision = V_NULL;
-  pSystems = objGetV(pPlan, S_SYSTEMS);
-  pEvents = objGetV(pPlan, S_EVENTS);
-  pEventFields = objGetV(pPlan, S_EVENT_FIELDS);
-  pNodes = objGetV(pPlan, S_NODES);
-  pFields = objGetV(pPlan, S_FIELDS);
-  pOffsets = objGetV(pPlan, S_OFFSETS_MS);
-  pQuiet = objGetV(pPlan, S_QUIET_HOURS);
-  let keys = objGetV(pPlan, S_KEYS);
-  pKeyCustomer = objGetV(keys, S_CUSTOMER);
-  pKeyOffset = objGetV(keys, S_UTC_OFFSET);
-  pReasons = objGetV(pPlan, S_REASONS);
-  pPlanLists = objGetV(pPlan, S_LISTS);
+  pSystems = objGetS(pPlan, S_SYSTEMS);
+  pEvents = objGetS(pPlan, S_EVENTS);
+  pEventFields = objGetS(pPlan, S_EVENT_FIELDS);
+  pNodes = objGetS(pPlan, S_NODES);
+  pFields = objGetS(pPlan, S_FIELDS);
+  pOffsets = objGetS(pPlan, S_OFFSETS_MS);
+  pQuiet = objGetS(pPlan, S_QUIET_HOURS);
+  let keys = objGetS(pPlan, S_KEYS);
+  pKeyCustomer = objGetS(keys, S_CUSTOMER);
+  pKeyOffset = objGetS(keys, S_UTC_OFFSET);
+  pReasons = objGetS(pPlan, S_REASONS);
+  pPlanLists = objGetS(pPlan, S_LISTS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,6 +182,22 @@ export function inList(lp: usize, ll: u32, item: usize): bool {
   return timeOk && x > gNow;
 }
 
+/** Entry i of object o has the static string key k. */
+// @ts-ignore: decorator
+@inline function keyIs(e: usize, k: usize): bool {
+  let n = load<u32>(k, 4);
+  return load<u32>(e) == n && bytesEq(load<u32>(e, 4), load<u32>(k, 8), n);
+}
+
+/** r's keys are exactly code, policy, message, source[, channel], in that order. */
+function canonicalReason(r: usize): bool {
+  let n = load<u32>(r, 4);
+  if (n != 4 && n != 5) return false;
+  let e = <usize>load<u32>(r, 8);
+  return keyIs(e, S_CODE) && keyIs(e + 16, S_POLICY) && keyIs(e + 32, S_MESSAGE) && keyIs(e + 48, S_SOURCE)
+    && (n == 4 || keyIs(e + 64, S_CHANNEL));
+}
+
 // Canonical reason keys, in output order.
 /**
  * A plan reason as output: `code, policy, message, source, channel?, detail?` (only the keys the
@@ -189,8 +205,11 @@ export function inList(lp: usize, ll: u32, item: usize): bool {
  */
 function reasonOut(r: usize, detail: usize): usize {
   if (!isObj(r)) return V_NULL;
-  let code = objGetV(r, S_CODE), policy = objGetV(r, S_POLICY), message = objGetV(r, S_MESSAGE);
-  let source = objGetV(r, S_SOURCE), channel = objGetV(r, S_CHANNEL);
+  // Plan reasons are almost always already canonical: check the keys in place (one compare
+  // per entry) before looking each one up.
+  if (detail == 0 && canonicalReason(r)) return r;
+  let code = objGetS(r, S_CODE), policy = objGetS(r, S_POLICY), message = objGetS(r, S_MESSAGE);
+  let source = objGetS(r, S_SOURCE), channel = objGetS(r, S_CHANNEL);
   let n = load<u32>(r, 4);
   if (detail == 0 && code != 0 && policy != 0 && message != 0 && source != 0 && n == (channel != 0 ? 5 : 4)) {
     // Same key set; reuse only if also in canonical order.
@@ -210,7 +229,7 @@ function reasonOut(r: usize, detail: usize): usize {
 
 /** Appends plan.reasons[code] (+ detail) to vec R when the plan has it. */
 function pushEngineReason(R: usize, code: usize, detail: usize): void {
-  let r = objGetV(pReasons, code);
+  let r = objGetS(pReasons, code); // code: a static string
   if (r != 0) vecPush(R, reasonOut(r, detail));
 }
 
@@ -292,8 +311,8 @@ function formatOk(fmt: usize, v: usize): bool {
 function fieldOk(spec: usize, v: usize): bool {
   if (!isObj(spec)) return true;
   let t = load<u32>(v);
-  if (t == T_NULL) return isTrue(objGetV(spec, S_NULLABLE));
-  let ty = objGetV(spec, S_TYPE);
+  if (t == T_NULL) return isTrue(objGetS(spec, S_NULLABLE));
+  let ty = objGetS(spec, S_TYPE);
   if (!isStr(ty)) return false;
   if (strEq(ty, S_TY_STRING)) {
     if (t != T_STR) return false;
@@ -317,13 +336,13 @@ function fieldOk(spec: usize, v: usize): bool {
   } else return false;
   // values / min / max constrain scalar strings and numbers (not array elements).
   if (t == T_STR) {
-    let vals = objGetV(spec, S_VALUES);
+    let vals = objGetS(spec, S_VALUES);
     if (isArr(vals) && !hasStr(vals, v)) return false;
-    let fmt = objGetV(spec, S_FORMAT);
+    let fmt = objGetS(spec, S_FORMAT);
     if (isStr(fmt) && !formatOk(fmt, v)) return false;
   } else if (t == T_NUM) {
     let x = load<f64>(v, 16);
-    let mn = objGetV(spec, S_MIN), mx = objGetV(spec, S_MAX);
+    let mn = objGetS(spec, S_MIN), mx = objGetS(spec, S_MAX);
     if (isNum(mn) && x < load<f64>(mn, 16)) return false;
     if (isNum(mx) && x > load<f64>(mx, 16)) return false;
   }
@@ -334,19 +353,19 @@ function fieldOk(spec: usize, v: usize): bool {
 function check(input: usize): usize {
   // 1. Request shape.
   if (isFalsy(input)) return deny(S_R_INVALID_REQUEST, S_INPUT, 0);
-  let sys = objGetV(input, S_SYSTEM);
+  let sys = objGetS(input, S_SYSTEM);
   if (!isStr(sys)) return deny(S_R_INVALID_REQUEST, S_SYSTEM, 0);
-  let ev = objGetV(input, S_EVENT);
+  let ev = objGetS(input, S_EVENT);
   if (!isStr(ev)) return deny(S_R_INVALID_REQUEST, S_EVENT, 0);
-  let nowS = objGetV(input, S_NOW);
+  let nowS = objGetS(input, S_NOW);
   if (!isStr(nowS)) return deny(S_R_INVALID_REQUEST, S_NOW, 0);
   let now = parseTime(load<u32>(nowS, 8), load<u32>(nowS, 4));
   if (!timeOk) return deny(S_R_INVALID_REQUEST, S_NOW, 0);
-  let ctx = objGetV(input, S_CONTEXT);
+  let ctx = objGetS(input, S_CONTEXT);
   if (!isObj(ctx)) return deny(S_R_INVALID_REQUEST, S_CONTEXT, 0);
-  let node = objGetV(input, S_NODE);
+  let node = objGetS(input, S_NODE);
   if (node != 0 && !isStr(node)) return deny(S_R_INVALID_REQUEST, S_NODE, 0);
-  let hist = objGetV(input, S_HISTORY);
+  let hist = objGetS(input, S_HISTORY);
   if (hist != 0 && !isArr(hist)) return deny(S_R_INVALID_REQUEST, S_HISTORY, 0);
   // 2. System. 3. Event.
   gSystemNodes = objGetV(pSystems, sys);
@@ -360,16 +379,19 @@ function check(input: usize): usize {
   let e0 = <usize>load<u32>(ctx, 8);
   let badP: usize = 0, badL: u32 = 0, bad = false;
   let e = e0;
+  // A hash-indexed context already holds each key's hash; reuse it for both lookups.
   for (let i: u32 = 0; i < n; i++, e += 16) {
     let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
-    if (objGet(allowed, kp, kl) != 0) continue;
+    let h = load<u32>(e, 12);
+    if (h == 0) { h = keyHash(kp, kl); store<u32>(e, h, 12); } // the entry hash slot: 0 = not computed
+    if (objGetH(allowed, kp, kl, h) != 0) continue;
     if (!bad || bytesCmp(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
   }
   if (bad) return deny(S_R_FIELD_NOT_ALLOWED, newStr(badP, badL), 0);
   e = e0;
   for (let i: u32 = 0; i < n; i++, e += 16) {
     let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
-    if (fieldOk(objGet(pFields, kp, kl), load<u32>(e, 8))) continue;
+    if (fieldOk(objGetH(pFields, kp, kl, load<u32>(e, 12)), load<u32>(e, 8))) continue;
     if (!bad || bytesCmp(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
   }
   if (bad) return deny(S_R_INVALID_FIELD, newStr(badP, badL), 0);
@@ -405,19 +427,19 @@ function select(): usize {
     let idx = load<f64>(idxV, 16);
     if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
     let n = arrAt(pNodes, <u32>idx);
-    let id = objGetV(n, S_ID);
+    let id = objGetS(n, S_ID);
     if (!hasStr(gSystemNodes, id)) continue;
     if (gReqNode != 0 && !strEq(id, gReqNode)) continue;
-    let vf = objGetV(n, S_VALID_FROM);
+    let vf = objGetS(n, S_VALID_FROM);
     if (isNum(vf) && gNow < load<f64>(vf, 16)) continue;
-    let vu = objGetV(n, S_VALID_UNTIL);
+    let vu = objGetS(n, S_VALID_UNTIL);
     if (isNum(vu) && gNow >= load<f64>(vu, 16)) continue;
-    let rb = objGetV(n, S_ROLLOUT_BP);
+    let rb = objGetS(n, S_ROLLOUT_BP);
     if (isNum(rb) && load<f64>(rb, 16) < 10000) {
       // Without a customer id the node cannot be proven to be in the rollout: skip it.
-      if (gCustomer == 0 || <f64>bucket(objGetV(n, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) continue;
+      if (gCustomer == 0 || <f64>bucket(objGetS(n, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) continue;
     }
-    let req = objGetV(n, S_REQUIRED);
+    let req = objGetS(n, S_REQUIRED);
     let rn = alen(req);
     for (let i: u32 = 0; i < rn; i++) {
       let f = arrAt(req, i);
@@ -426,13 +448,13 @@ function select(): usize {
         return 0;
       }
     }
-    let conds = objGetV(n, S_CONDITIONS);
+    let conds = objGetS(n, S_CONDITIONS);
     let cn = alen(conds);
     let failed = false;
     for (let i: u32 = 0; i < cn; i++) {
       let nc = arrAt(conds, i);
-      if (!holds(objGetV(nc, S_COND))) {
-        vecPush(pending, reasonOut(objGetV(nc, S_FAIL), 0));
+      if (!holds(objGetS(nc, S_COND))) {
+        vecPush(pending, reasonOut(objGetS(nc, S_FAIL), 0));
         failed = true;
         break;
       }
@@ -449,38 +471,38 @@ function decide(input: usize): usize {
   if (d != 0) return d;
   let n = select();
   if (n == 0) return selDecision;
-  let id = objGetV(n, S_ID);
+  let id = objGetS(n, S_ID);
 
   // 6. Selected node: condition reasons, then gates in order.
   let R = vecNew(16);
-  let conds = objGetV(n, S_CONDITIONS);
+  let conds = objGetS(n, S_CONDITIONS);
   let cn = alen(conds);
-  for (let i: u32 = 0; i < cn; i++) vecPush(R, reasonOut(objGetV(arrAt(conds, i), S_REASON), 0));
-  let chans = objGetV(n, S_CHANNELS);
+  for (let i: u32 = 0; i < cn; i++) vecPush(R, reasonOut(objGetS(arrAt(conds, i), S_REASON), 0));
+  let chans = objGetS(n, S_CHANNELS);
   let chN = alen(chans);
   // Remaining channels: a copy we remove from (0 marks a removed slot).
   let rem = alloc(<usize>chN << 2 | 4);
   for (let i: u32 = 0; i < chN; i++) store<u32>(rem + (<usize>i << 2), arrAt(chans, i));
   let left = chN;
   let anySuppress = false;
-  let gates = objGetV(n, S_GATES);
+  let gates = objGetS(n, S_GATES);
   let gn = alen(gates);
   for (let gi: u32 = 0; gi < gn; gi++) {
     let g = arrAt(gates, gi);
-    let gch = objGetV(g, S_CHANNEL);
+    let gch = objGetS(g, S_CHANNEL);
     if (gch == 0) {
-      if (holds(objGetV(g, S_COND))) {
-        vecPush(R, reasonOut(objGetV(g, S_REASON), 0));
-        let outcome = objGetV(g, S_OUTCOME);
+      if (holds(objGetS(g, S_COND))) {
+        vecPush(R, reasonOut(objGetS(g, S_REASON), 0));
+        let outcome = objGetS(g, S_OUTCOME);
         if (isStr(outcome) && strEq(outcome, S_O_DEFER)) {
-          let t = toTime(condVal(objGetV(g, S_UNTIL)));
+          let t = toTime(condVal(objGetS(g, S_UNTIL)));
           let at: usize = timeOk ? formatTime(t) : 0;
           if (at == 0) return decision(S_O_SUPPRESS, R, id, 0, 0, 0, 0, 0, 0);
           return decision(S_O_DEFER, R, id, 0, 0, 0, 0, at, 0);
         }
         return decision(orNull(outcome), R, id, 0, 0, 0, 0, 0, 0);
       }
-      let pass = objGetV(g, S_PASS);
+      let pass = objGetS(g, S_PASS);
       if (isObj(pass)) vecPush(R, reasonOut(pass, 0));
       continue;
     }
@@ -491,17 +513,17 @@ function decide(input: usize): usize {
       if (c != 0 && isStr(c) && strEq(c, gch)) { present = true; break; }
     }
     if (!present) continue;
-    if (holds(objGetV(g, S_COND))) {
+    if (holds(objGetS(g, S_COND))) {
       for (let i: u32 = 0; i < chN; i++) {
         let a = rem + (<usize>i << 2);
         let c = load<u32>(a);
         if (c != 0 && isStr(c) && strEq(c, gch)) { store<u32>(a, 0); left--; }
       }
-      vecPush(R, reasonOut(objGetV(g, S_REASON), 0));
-      let outcome = objGetV(g, S_OUTCOME);
+      vecPush(R, reasonOut(objGetS(g, S_REASON), 0));
+      let outcome = objGetS(g, S_OUTCOME);
       if (isStr(outcome) && strEq(outcome, S_O_SUPPRESS)) anySuppress = true;
     } else {
-      let pass = objGetV(g, S_PASS);
+      let pass = objGetS(g, S_PASS);
       if (isObj(pass)) vecPush(R, reasonOut(pass, 0));
     }
   }
@@ -513,31 +535,31 @@ function decide(input: usize): usize {
   }
   let template: usize = 0;
   if (isStr(channel)) {
-    template = objGetV(objGetV(n, S_TEMPLATES), channel);
+    template = objGetV(objGetS(n, S_TEMPLATES), channel);
     if (!isStr(template)) template = 0;
   }
 
   // 7. Experiment. Without a customer id both bucket tests fail: no holdout, no variant.
   let variant: usize = 0;
-  let x = objGetV(n, S_EXPERIMENT);
+  let x = objGetS(n, S_EXPERIMENT);
   if (isObj(x) && gCustomer != 0) {
-    let salt = objGetV(x, S_SALT);
-    if (<f64>bucket(salt, 0, gCustomer) < numOr(objGetV(x, S_HOLDOUT_BP), 0)) {
-      let hr = objGetV(x, S_HOLDOUT_REASON);
+    let salt = objGetS(x, S_SALT);
+    if (<f64>bucket(salt, 0, gCustomer) < numOr(objGetS(x, S_HOLDOUT_BP), 0)) {
+      let hr = objGetS(x, S_HOLDOUT_REASON);
       if (isObj(hr)) vecPush(R, reasonOut(hr, 0));
       else pushEngineReason(R, S_O_HOLDOUT, 0);
       return decision(S_O_HOLDOUT, R, id, channel, template, 0, 0, 0, 0);
     }
     let vb = <f64>bucket(salt, S_VARIANT_SUFFIX, gCustomer);
-    let vars = objGetV(x, S_VARIANTS);
+    let vars = objGetS(x, S_VARIANTS);
     let vn = alen(vars);
     let cum: f64 = 0;
     for (let i: u32 = 0; i < vn; i++) {
       let v = arrAt(vars, i);
-      cum += numOr(objGetV(v, S_WEIGHT_BP), 0);
+      cum += numOr(objGetS(v, S_WEIGHT_BP), 0);
       if (cum > vb) {
-        variant = objGetV(v, S_ID);
-        let vr = objGetV(v, S_REASON);
+        variant = objGetS(v, S_ID);
+        let vr = objGetS(v, S_REASON);
         if (isObj(vr)) vecPush(R, reasonOut(vr, 0));
         break;
       }
@@ -551,26 +573,26 @@ function decide(input: usize): usize {
   let qn = alen(pQuiet);
   for (let i: u32 = 0; i < qn; i++) {
     let q = arrAt(pQuiet, i);
-    if (!hasStr(objGetV(q, S_CHANNELS), channel)) continue;
+    if (!hasStr(objGetS(q, S_CHANNELS), channel)) continue;
     let m = floorModF(Math.floor((t + gOffsetMin * MS_MIN) / MS_MIN), 1440);
-    let s = numOr(objGetV(q, S_START_MIN), 0), en = numOr(objGetV(q, S_END_MIN), 0);
+    let s = numOr(objGetS(q, S_START_MIN), 0), en = numOr(objGetS(q, S_END_MIN), 0);
     let inW = s < en ? (s <= m && m < en) : (m >= s || m < en);
     if (!inW) continue;
     t = Math.floor(t / MS_MIN) * MS_MIN + floorModF(en - m + 1440, 1440) * MS_MIN;
     deferred = true;
-    vecPush(R, reasonOut(objGetV(q, S_REASON), 0));
+    vecPush(R, reasonOut(objGetS(q, S_REASON), 0));
   }
 
   // 10. Outcome.
   let outcome = deferred ? S_O_DEFER : S_O_SEND;
-  let risk = objGetV(n, S_RISK);
+  let risk = objGetS(n, S_RISK);
   if (isStr(risk) && strEq(risk, S_HIGH)) {
     outcome = S_O_REVIEW;
-    let rr = objGetV(n, S_REVIEW_REASON);
+    let rr = objGetS(n, S_REVIEW_REASON);
     if (isObj(rr)) vecPush(R, reasonOut(rr, 0));
   }
-  return decision(outcome, R, id, channel, template, objGetV(n, S_OFFER), variant, formatTime(t),
-    objGetV(n, S_EXPLANATION));
+  return decision(outcome, R, id, channel, template, objGetS(n, S_OFFER), variant, formatTime(t),
+    objGetS(n, S_EXPLANATION));
 }
 
 /** waypost/suppressed: steps 1-4, then the suppression lists that hold the request. */
@@ -583,9 +605,9 @@ function suppressed(input: usize): usize {
     let e = <usize>load<u32>(pPlanLists, 8);
     for (let i: u32 = 0; i < n; i++, e += 16) {
       let l = load<u32>(e, 8);
-      let kind = objGetV(l, S_KIND);
+      let kind = objGetS(l, S_KIND);
       if (!isStr(kind) || !strEq(kind, S_SUPPRESSION)) continue;
-      let match = objGetV(l, S_MATCH);
+      let match = objGetS(l, S_MATCH);
       if (!isStr(match)) continue;
       let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
       if (inList(kp, kl, objGetV(gCtx, match))) vecPush(hits, newStr(kp, kl));
@@ -616,9 +638,9 @@ function consent(input: usize): usize {
   if (d != 0) return d;
   let n = select();
   if (n == 0) return selDecision;
-  let gates = objGetV(n, S_GATES);
+  let gates = objGetS(n, S_GATES);
   let gn = alen(gates);
-  let chans = objGetV(n, S_CHANNELS);
+  let chans = objGetS(n, S_CHANNELS);
   let chN = alen(chans);
   let out = newObj(chN);
   for (let i: u32 = 0; i < chN; i++) {
@@ -628,16 +650,16 @@ function consent(input: usize): usize {
     let blocked = false;
     for (let gi: u32 = 0; gi < gn && !blocked; gi++) {
       let g = arrAt(gates, gi);
-      let step = objGetV(g, S_STEP);
+      let step = objGetS(g, S_STEP);
       if (!isStr(step) || !strEq(step, S_CONSENT)) continue;
-      let gch = objGetV(g, S_CHANNEL);
+      let gch = objGetS(g, S_CHANNEL);
       if (gch != 0 && !(isStr(gch) && strEq(gch, ch))) continue;
-      if (holds(objGetV(g, S_COND))) blocked = true;
+      if (holds(objGetS(g, S_COND))) blocked = true;
     }
     objPush(out, load<u32>(ch, 8), load<u32>(ch, 4), boolV(!blocked));
   }
   let o = newObj(2);
-  objPushS(o, S_NODE, objGetV(n, S_ID));
+  objPushS(o, S_NODE, objGetS(n, S_ID));
   objPushS(o, S_CHANNELS, out);
   return o;
 }

@@ -4,7 +4,7 @@
 import { alloc } from "./mem";
 import {
   T_NULL, T_NUM, T_STR, T_ARR, V_TRUE, V_FALSE, isTrue, isStr, isNum, isArr, boolV, arrAt,
-  newNum, newStr, objGet, objGetV, strEq, strCmp, deepEq, arrHas, bytesEq,
+  newNum, newStr, objGet, objGetV, objGetS, strEq, strCmp, deepEq, arrHas, bytesEq,
 } from "./value";
 import { toTime, timeOk, floorModF, MS_MIN, MS_HOUR, MS_DAY } from "./time";
 import { gCtx, gNow, gNowV, gHistory, gOffsetMin, inList } from "./engine";
@@ -158,7 +158,7 @@ export function exists(a: usize): usize {
 /** A string-valued history entry key equals the filter (cp == 0: no filter). */
 function filterOk(h: usize, key: usize, cp: usize, cl: u32): bool {
   if (cp == 0) return true;
-  let v = objGetV(h, key);
+  let v = objGetS(h, key); // key: a static string
   return isStr(v) && load<u32>(v, 4) == cl && bytesEq(load<u32>(v, 8), cp, cl);
 }
 
@@ -168,7 +168,7 @@ export function historyCount(windowMs: f64, chP: usize, chL: u32, puP: usize, pu
     let n = load<u32>(gHistory, 4);
     for (let i: u32 = 0; i < n; i++) {
       let h = arrAt(gHistory, i);
-      let at = toTime(objGetV(h, S_AT));
+      let at = toTime(objGetS(h, S_AT));
       if (!timeOk || !(gNow - windowMs < at && at <= gNow)) continue;
       if (!filterOk(h, S_CHANNEL, chP, chL) || !filterOk(h, S_PURPOSE, puP, puL) || !filterOk(h, S_NODE, noP, noL)) continue;
       count++;

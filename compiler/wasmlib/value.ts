@@ -15,6 +15,7 @@
 // constants (compiler/emit/layout.ts writes zeros there) have srcLen 0. Objects are never
 // modified after they are built, so a span stays true.
 import { alloc } from "./mem";
+import { keyHash } from "./hash";
 
 export const T_NULL: u32 = 1;
 export const T_BOOL: u32 = 2;
@@ -128,46 +129,66 @@ export function bytesEq(a: usize, b: usize, n: u32): bool {
   return true;
 }
 
-/** Hash of object keys (FNV-1a; never 0 so a zero can mean "not computed"). */
-export function keyHash(p: usize, n: u32): u32 {
-  let h: u32 = 2166136261;
-  let end = p + <usize>n;
-  while (p < end) {
-    h = (h ^ <u32>load<u8>(p)) * 16777619;
-    p++;
-  }
-  return h | 1;
-}
+export { keyHash };
 
 /** Value of key (kp, kl) in object o, or 0 when absent (or o is not an object). */
 export function objGet(o: usize, kp: usize, kl: u32): usize {
   if (o == 0 || load<u32>(o) != T_OBJ) return 0;
-  let entries = load<u32>(o, 8);
-  let table = load<u32>(o, 12);
-  if (table == 0) {
-    let n = load<u32>(o, 4);
-    let e = <usize>entries;
-    let end = e + (<usize>n << 4);
+  if (load<u32>(o, 12) == 0) return objScan(o, kp, kl);
+  return objProbe(o, kp, kl, keyHash(kp, kl));
+}
+
+/** objGet when the caller already has keyHash(kp, kl). */
+export function objGetH(o: usize, kp: usize, kl: u32, h: u32): usize {
+  if (o == 0 || load<u32>(o) != T_OBJ) return 0;
+  if (load<u32>(o, 12) == 0) return objScan(o, kp, kl);
+  return objProbe(o, kp, kl, h);
+}
+
+function objScan(o: usize, kp: usize, kl: u32): usize {
+  let e = <usize>load<u32>(o, 8);
+  let end = e + (<usize>load<u32>(o, 4) << 4);
+  if (kl >= 4) {
+    // Compare the first 4 bytes inline: most same-length keys differ there (no call).
+    let w = load<u32>(kp);
     while (e < end) {
-      if (load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) return load<u32>(e, 8);
+      if (load<u32>(e) == kl) {
+        let p = <usize>load<u32>(e, 4);
+        if (load<u32>(p) == w && bytesEq(p + 4, kp + 4, kl - 4)) return load<u32>(e, 8);
+      }
       e += 16;
     }
     return 0;
   }
+  while (e < end) {
+    if (load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) return load<u32>(e, 8);
+    e += 16;
+  }
+  return 0;
+}
+
+function objProbe(o: usize, kp: usize, kl: u32, h: u32): usize {
+  let entries = <usize>load<u32>(o, 8);
+  let table = <usize>load<u32>(o, 12);
   let mask = load<u32>(o, 16);
-  let h = keyHash(kp, kl);
   let i = h & mask;
   while (true) {
     let slot = load<u32>(table + (<usize>i << 2));
     if (slot == 0) return 0;
-    let e = <usize>entries + (<usize>(slot - 1) << 4);
+    let e = entries + (<usize>(slot - 1) << 4);
     if (load<u32>(e, 12) == h && load<u32>(e) == kl && bytesEq(load<u32>(e, 4), kp, kl)) return load<u32>(e, 8);
     i = (i + 1) & mask;
   }
   return 0;
 }
 
-/** objGet with a string value (static or parsed) as key. */
+/** objGet with a static string (strings.ts) as key: its hash is precomputed at start-up. */
+// @ts-ignore: decorator
+@inline export function objGetS(o: usize, key: usize): usize {
+  return objGetH(o, load<u32>(key, 8), load<u32>(key, 4), load<u32>(key, 12));
+}
+
+/** objGet with a string value as key. */
 // @ts-ignore: decorator
 @inline export function objGetV(o: usize, key: usize): usize {
   return objGet(o, load<u32>(key, 8), load<u32>(key, 4));
