@@ -11,7 +11,7 @@ export type { Request, Decision, Reason, Outcome, HistoryEntry, SuppressedResult
 export { OUTCOMES, RUNTIME_ERROR_REASON } from "./types.js";
 export { readBundle, verifyBundleSignature, ENTRYPOINTS, MANIFEST_FILE, WASM_FILE, DATA_FILE, SIGNATURES_FILE } from "./bundle.js";
 export type { BundleContents, Manifest, ReadBundleOptions, SignaturePayload, SignedFile, WasmResolver } from "./bundle.js";
-export { DecisionLog, verifyLog, maskRequest, entryHash, parseEntry, GENESIS_HASH, REDACTED } from "./log.js";
+export { DecisionLog, verifyLog, maskRequest, entryHash, parseEntry, parseReplayKey, unsealRequest, GENESIS_HASH, REDACTED } from "./log.js";
 export type { LogEntry, AppendInput, FieldMasks, MaskMode, LogProblem, VerifyLogResult, VerifyLogOptions, OpenLogOptions } from "./log.js";
 export { WaypostRuntimeError, RUNTIME_ERROR_CODES, describeThrown } from "./errors.js";
 export type { ErrorInfo, RuntimeErrorCode } from "./errors.js";

@@ -18,6 +18,7 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { dirname } from "node:path";
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { canonicalJson, isJsonObject, quote, sha256Hex, sortedKeys, type JsonValue } from "./json.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type RuntimeErrorCode } from "./errors.js";
 
@@ -32,6 +33,12 @@ export interface LogEntry {
   /** The request with context values masked (see `maskRequest`). */
   request: JsonValue;
   decision: JsonValue;
+  /**
+   * The unmasked request, sealed (AES-256-GCM) with the operator's replay key, when the log was
+   * opened with one: `waypost replay --replay-key` can then re-evaluate it exactly, while the
+   * readable `request` stays masked. Bound to this entry (seq, decision_id, revision).
+   */
+  sealed?: string;
   prev: string;
   hash: string;
 }
@@ -42,6 +49,8 @@ export interface AppendInput {
   /** Already masked: the log stores what it is given. */
   request: JsonValue;
   decision: JsonValue;
+  /** The request as evaluated; sealed into the entry only when the log has a replay key. */
+  replay?: unknown;
 }
 
 export type MaskMode = "none" | "hash" | "redact";
@@ -142,12 +151,58 @@ export function maskedCanonicalJson(request: unknown, fields: FieldMasks): strin
 
 /** SHA-256 of the canonical entry without its `hash`. */
 export function entryHash(e: Omit<LogEntry, "hash">): string {
-  return sha256Hex(
-    canonicalJson({ seq: e.seq, ts: e.ts, decision_id: e.decision_id, revision: e.revision, request: e.request, decision: e.decision, prev: e.prev }),
-  );
+  const body: Record<string, JsonValue> = { seq: e.seq, ts: e.ts, decision_id: e.decision_id, revision: e.revision, request: e.request, decision: e.decision, prev: e.prev };
+  // Only present when sealed, so entries without it hash as they always did.
+  if (e.sealed !== undefined) body["sealed"] = e.sealed;
+  return sha256Hex(canonicalJson(body));
 }
 
 const ENTRY_KEYS = ["seq", "ts", "decision_id", "revision", "request", "decision", "prev", "hash"];
+const SEALED_PREFIX = "v1.";
+
+/**
+ * A replay key: 32 bytes, written as 64 hex digits or base64 (a file's trimmed content, or an
+ * environment variable). Returns the key, or why the text is not one.
+ */
+export function parseReplayKey(text: string): Uint8Array | string {
+  const t = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return Uint8Array.from(Buffer.from(t, "hex"));
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) {
+    const b = Buffer.from(t.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+    if (b.length === 32) return Uint8Array.from(b);
+  }
+  return "a replay key is 32 bytes written as 64 hex digits or base64 (e.g. `openssl rand -hex 32`)";
+}
+
+const sealAad = (seq: number, decisionId: string, revision: string): Buffer => Buffer.from(`waypost.replay.v1\0${seq}\0${decisionId}\0${revision}`, "utf8");
+
+function seal(key: Uint8Array, seq: number, decisionId: string, revision: string, request: unknown): string {
+  const iv = randomBytes(12); // a fresh nonce per entry: never reused under one key
+  const c = createCipheriv("aes-256-gcm", key, iv);
+  c.setAAD(sealAad(seq, decisionId, revision));
+  const ct = Buffer.concat([c.update(canonicalJson(request as JsonValue), "utf8"), c.final()]);
+  return SEALED_PREFIX + Buffer.concat([iv, ct, c.getAuthTag()]).toString("base64url");
+}
+
+/**
+ * The unmasked request of a sealed entry, or why it cannot be had: no sealed copy, a wrong key,
+ * or a sealed copy moved from another entry (the authentication covers seq, id and revision).
+ */
+export function unsealRequest(entry: LogEntry, key: Uint8Array): { ok: true; request: JsonValue } | { ok: false; error: string } {
+  if (entry.sealed === undefined) return { ok: false, error: "the entry has no sealed request (the log was written without a replay key)" };
+  if (!entry.sealed.startsWith(SEALED_PREFIX)) return { ok: false, error: "unknown sealed format" };
+  const raw = Buffer.from(entry.sealed.slice(SEALED_PREFIX.length), "base64url");
+  if (raw.length < 12 + 16) return { ok: false, error: "the sealed request is truncated" };
+  try {
+    const d = createDecipheriv("aes-256-gcm", key, raw.subarray(0, 12));
+    d.setAAD(sealAad(entry.seq, entry.decision_id, entry.revision));
+    d.setAuthTag(raw.subarray(raw.length - 16));
+    const text = Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]).toString("utf8");
+    return { ok: true, request: JSON.parse(text) as JsonValue };
+  } catch {
+    return { ok: false, error: "the sealed request does not open with this key (wrong key, or the entry was altered)" };
+  }
+}
 
 /** Parses one log line into an entry, or returns why it is not one. */
 export function parseEntry(line: string): LogEntry | string {
@@ -159,7 +214,11 @@ export function parseEntry(line: string): LogEntry | string {
   }
   if (!isJsonObject(v)) return "not a JSON object";
   const keys = Object.keys(v);
-  if (keys.length !== ENTRY_KEYS.length || !ENTRY_KEYS.every((k) => k in v)) return `keys must be exactly ${ENTRY_KEYS.join(", ")}`;
+  const sealed = "sealed" in v;
+  if (keys.length !== ENTRY_KEYS.length + (sealed ? 1 : 0) || !ENTRY_KEYS.every((k) => k in v)) {
+    return `keys must be exactly ${ENTRY_KEYS.join(", ")} (and optionally sealed)`;
+  }
+  if (sealed && typeof v.sealed !== "string") return "`sealed` is not a string";
   if (typeof v.seq !== "number" || !Number.isSafeInteger(v.seq) || v.seq < 1) return "`seq` is not a positive integer";
   if (v.ts !== null && typeof v.ts !== "string") return "`ts` is not a string or null";
   if (typeof v.decision_id !== "string" || typeof v.revision !== "string") return "`decision_id` or `revision` is not a string";
@@ -178,6 +237,7 @@ const serialise = (e: LogEntry): string =>
     revision: e.revision,
     request: e.request,
     decision: e.decision,
+    ...(e.sealed !== undefined ? { sealed: e.sealed } : {}),
     prev: e.prev,
     hash: e.hash,
   }) + "\n";
@@ -192,6 +252,8 @@ interface Pending {
 export interface OpenLogOptions {
   /** File mode for a new log (default 0o600: entries hold personal data, even masked). */
   mode?: number;
+  /** 32-byte key: seal each unmasked request into its entry for exact replay (see `sealed`). */
+  replayKey?: Uint8Array;
 }
 
 export class DecisionLog {
@@ -205,7 +267,10 @@ export class DecisionLog {
   private failure: WaypostRuntimeError | null = null;
   private closed = false;
 
-  private constructor(path: string, fh: FileHandle, seq: number, prev: string, size: number) {
+  private readonly replayKey: Uint8Array | null;
+
+  private constructor(path: string, fh: FileHandle, seq: number, prev: string, size: number, replayKey: Uint8Array | null) {
+    this.replayKey = replayKey;
     this.path = path;
     this.fh = fh;
     this.seq = seq;
@@ -233,7 +298,9 @@ export class DecisionLog {
     try {
       if (!existed) await syncDir(dirname(path));
       const size = (await fh.stat()).size;
-      if (size === 0) return new DecisionLog(path, fh, 0, GENESIS_HASH, 0);
+      const key = options.replayKey ?? null;
+      if (key !== null && key.length !== 32) throw runtimeError("WPL007", "the replay key must be 32 bytes");
+      if (size === 0) return new DecisionLog(path, fh, 0, GENESIS_HASH, 0, key);
       const last = await readLastLine(fh, size);
       if (last.torn) {
         throw runtimeError(
@@ -246,7 +313,7 @@ export class DecisionLog {
       if (typeof entry === "string") throw runtimeError("WPL002", `last entry of \`${path}\` is invalid: ${entry}`);
       const { hash, ...rest } = entry;
       if (entryHash(rest) !== hash) throw runtimeError("WPL003", `last entry of \`${path}\` (seq ${entry.seq}) was modified`);
-      return new DecisionLog(path, fh, entry.seq, entry.hash, size);
+      return new DecisionLog(path, fh, entry.seq, entry.hash, size, key);
     } catch (e) {
       await fh.close().catch(() => undefined);
       if (e instanceof WaypostRuntimeError) throw e;
@@ -278,8 +345,9 @@ export class DecisionLog {
     if (this.failure !== null) return Promise.reject(this.failure);
     let entry: LogEntry;
     try {
-      const base = {
-        seq: this.seq + 1,
+      const seq = this.seq + 1;
+      const base: Omit<LogEntry, "hash"> = {
+        seq,
         ts: tsOf(input.request),
         decision_id: input.decision_id,
         revision: input.revision,
@@ -287,6 +355,7 @@ export class DecisionLog {
         decision: input.decision,
         prev: this.prev,
       };
+      if (this.replayKey !== null && input.replay !== undefined) base.sealed = seal(this.replayKey, seq, input.decision_id, input.revision, input.replay);
       entry = { ...base, hash: entryHash(base) };
     } catch (e) {
       return Promise.reject(runtimeError("WPL007", `decision log entry is not JSON: ${describeThrown(e)}`));

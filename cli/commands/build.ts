@@ -4,7 +4,7 @@ import { formatError } from "../../compiler/git.js";
 import { buildRevision } from "../../compiler/release.js";
 import { FsHost } from "../../compiler/source.js";
 import { oneOf, parseArgs } from "../args.js";
-import { signingKeyFromFlags } from "../signing.js";
+import { signingKeyFromFlags } from "../keys.js";
 import { UsageError, type Command } from "../command.js";
 import { renderText, summary } from "../render/diagnostics.js";
 import { resolveDir } from "../util.js";

@@ -6,6 +6,7 @@ import { describeThrown, WaypostRuntimeError } from "../../runtime/errors.js";
 import { isJwsAlgorithm, keyMaterialFromFile, type VerificationKey } from "../../runtime/keys.js";
 import { RUNTIME_ERROR_REASON, type Decision } from "../../runtime/types.js";
 import { oneOf, parseArgs } from "../args.js";
+import { replayKeyFromFlags } from "../keys.js";
 import { UsageError, type Command, type CommandContext } from "../command.js";
 
 export const command: Command = {
@@ -29,6 +30,8 @@ Options:
   --key-id ID        the key id the signature must name
   --scope S          the scope the signature must carry
   --log FILE         append the decision to this decision log (JSON Lines, hash-chained)
+  --replay-key FILE  seal the unmasked request into the log entry for exact replay (or
+                     WAYPOST_REPLAY_KEY); 64 hex digits, e.g. from \`openssl rand -hex 32\`
 
 Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed closed
 (runtime-error), 2 usage or input error (unreadable request, refused bundle, damaged log).`,
@@ -42,6 +45,7 @@ Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed 
       "key-id": "string",
       scope: "string",
       log: "string",
+      "replay-key": "string",
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
@@ -88,11 +92,13 @@ Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed 
       if (typeof flags["scope"] === "string") publicKey.scope = flags["scope"];
     }
 
+    const replayKey = await replayKeyFromFlags(ctx.cwd, flags, ctx.env);
     let engine: Engine;
     try {
       engine = await loadBundle(path.resolve(ctx.cwd, bundleArg), {
         ...(publicKey ? { publicKey } : {}),
         ...(typeof flags["log"] === "string" ? { log: path.resolve(ctx.cwd, flags["log"]) } : {}),
+        ...(replayKey ? { replayKey } : {}),
       });
     } catch (e) {
       if (e instanceof WaypostRuntimeError) {

@@ -8,6 +8,8 @@ import { parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { compareExpected, readExamples } from "../examples.js";
 import { writeFileAtomic } from "../fs.js";
+import { replayKeyFromFlags } from "../keys.js";
+import { randomBytes } from "node:crypto";
 import { renderText, summary } from "../render/diagnostics.js";
 import { resolveDir } from "../util.js";
 
@@ -19,7 +21,8 @@ export const command: Command = {
 Checks and builds the policy repository in DIR (default: current directory) into
 OUTDIR/bundle.tar.gz (default DIR/out), loads it in the runtime, decides every request in
 DIR/examples/requests/*.json, prints each decision with its reasons next to the decision
-expected in NAME.expected.json, and writes the decision log to OUTDIR/decisions.jsonl.
+expected in NAME.expected.json, and writes the decision log to OUTDIR/decisions.jsonl with
+every request sealed under OUTDIR/replay.key (or WAYPOST_REPLAY_KEY) for exact replay.
 
 Exit status: 0 when every decision is as expected, 1 otherwise.`,
   async run(ctx) {
@@ -43,7 +46,11 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
 
     const logPath = path.join(out, "decisions.jsonl");
     await fs.rm(logPath, { force: true }); // a fresh log per demo run
-    const engine = await loadBundle(r.bundle, { log: logPath });
+    // Seal every request for exact replay: `waypost replay --replay-key out/replay.key`.
+    const keyPath = path.join(out, "replay.key");
+    const replayKey = (await replayKeyFromFlags(ctx.cwd, {}, ctx.env)) ?? randomBytes(32);
+    await fs.writeFile(keyPath, Buffer.from(replayKey).toString("hex") + "\n", { mode: 0o600 });
+    const engine = await loadBundle(r.bundle, { log: logPath, replayKey });
     const examples = await readExamples(path.join(dir, "examples", "requests"));
     let ok = 0;
     let bad = 0;
@@ -66,7 +73,7 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
       ctx.stdout("\n");
     }
     await engine.close();
-    ctx.stdout(`${bad === 0 ? c.green("✔") : c.red("✖")} ${examples.length} decisions, ${ok} as expected${bad ? `, ${bad} not` : ""}; decision log ${path.relative(ctx.cwd, logPath) || logPath}\n`);
+    ctx.stdout(`${bad === 0 ? c.green("✔") : c.red("✖")} ${examples.length} decisions, ${ok} as expected${bad ? `, ${bad} not` : ""}; decision log ${path.relative(ctx.cwd, logPath) || logPath} (replay key ${path.relative(ctx.cwd, keyPath) || keyPath})\n`);
     return bad === 0 && examples.length > 0 ? 0 : 1;
   },
 };

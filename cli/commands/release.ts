@@ -2,7 +2,7 @@ import * as path from "node:path";
 import { formatError } from "../../compiler/git.js";
 import { buildRevision, publishRelease } from "../../compiler/release.js";
 import { oneOf, parseArgs } from "../args.js";
-import { signingKeyFromFlags } from "../signing.js";
+import { signingKeyFromFlags } from "../keys.js";
 import { UsageError, type Command } from "../command.js";
 import { renderText, summary } from "../render/diagnostics.js";
 

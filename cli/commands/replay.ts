@@ -5,6 +5,7 @@ import { readDecisionLog, replay } from "../../compiler/diff/replay.js";
 import { formatError } from "../../compiler/git.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
+import { replayKeyFromFlags } from "../keys.js";
 
 export const command: Command = {
   name: "replay",
@@ -15,32 +16,38 @@ Reads a decision log written by the runtime and decides every logged request aga
 candidate bundle. Decisions whose outcome, node or channel would change are grouped by
 (old → new outcome, node, channel), widening changes (anything that newly sends) first.
 
-Logged requests have masked context fields (hashed or redacted). Each request is replayed as
-logged on the bundle that decided it (--baseline, or the candidate itself when the revisions
-match) and on the candidate, so masking cannot pass for a policy change; entries where masking
-changed the replayed decision are counted as approximate.
+With the replay key the runtime logged with (--replay-key FILE, or WAYPOST_REPLAY_KEY), every
+entry's sealed copy of the unmasked request is opened and replayed exactly. Without it the
+logged requests have masked context fields (hashed or redacted): each is replayed as logged on
+the bundle that decided it (--baseline, or the candidate itself when the revisions match) and on
+the candidate, so masking cannot pass for a policy change; entries where masking changed the
+replayed decision are counted as approximate.
 
 Options:
   --log FILE        the decision log (JSON Lines)
   --bundle FILE     the candidate bundle
   --baseline FILE   the bundle that made the logged decisions (matched by revision)
+  --replay-key FILE the log's replay key (64 hex digits): replay the sealed, unmasked requests
   --format FORMAT   text (default) or json
   --fail-on-widening  exit 1 when a decision would newly send
 
 Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
   async run(ctx) {
-    const { flags, positionals } = parseArgs(ctx.argv, { log: "string", bundle: "string", baseline: "string", format: "string", "fail-on-widening": "boolean" });
+    const { flags, positionals } = parseArgs(ctx.argv, { log: "string", bundle: "string", baseline: "string", format: "string", "fail-on-widening": "boolean", "replay-key": "string" });
     if (positionals.length) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
     if (typeof flags["log"] !== "string") throw new UsageError("give the decision log with `--log FILE`");
     if (typeof flags["bundle"] !== "string") throw new UsageError("give the candidate bundle with `--bundle FILE`");
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
-    const log = await readDecisionLog(path.resolve(ctx.cwd, flags["log"]));
+    const key = await replayKeyFromFlags(ctx.cwd, flags, ctx.env);
+    const log = await readDecisionLog(path.resolve(ctx.cwd, flags["log"]), key);
     if (!log.ok) return ctx.stderr(formatError(log.error)), 2;
-    const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"], { maskedRequests: true });
+    // Masked requests need the bundles' list keys hashed the way the log hashes ids.
+    const maskedRequests = key === undefined;
+    const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"], { maskedRequests });
     if (!candidate.ok) return ctx.stderr(formatError(candidate.error)), 2;
     let baseline = null;
     if (typeof flags["baseline"] === "string") {
-      const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"], { maskedRequests: true });
+      const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"], { maskedRequests });
       if (!b.ok) return ctx.stderr(formatError(b.error)), 2;
       baseline = b.value;
     }
@@ -48,7 +55,7 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     if (format === "json") ctx.stdout(JSON.stringify(r, null, 2) + "\n");
     else {
       ctx.stdout(`replay ${r.log} (${r.entries} entries; revisions ${Object.entries(r.revisions).map(([k, n]) => `${k.slice(0, 12)}×${n}`).join(", ")}) against ${r.candidate}\n`);
-      ctx.stdout(`  ${r.exact} exact, ${r.approximate} approximate (masked fields changed the replayed decision), ${r.against_log} compared with the logged decision\n`);
+      ctx.stdout(`  ${key ? "requests unsealed with the replay key; " : ""}${r.exact} exact, ${r.approximate} approximate (masked fields changed the replayed decision), ${r.against_log} compared with the logged decision\n`);
       ctx.stdout(`  ${impactSummary(r.impact)}\n`);
       if (r.impact.flipped === 0) ctx.stdout("  no decision would change\n");
       for (const g of r.impact.groups) {

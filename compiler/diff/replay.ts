@@ -18,7 +18,7 @@
  */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { checkDecision, parseEntry } from "../../runtime/index.js";
+import { checkDecision, parseEntry, unsealRequest } from "../../runtime/index.js";
 import type { JsonValue } from "../ir/ir.js";
 import { fail, ok, type Result } from "../git.js";
 import { measureImpact, type DecisionView, type ImpactReport, type Sample } from "./impact.js";
@@ -46,8 +46,12 @@ export interface ReplayReport {
   impact: ImpactReport;
 }
 
-/** Reads every entry; the first line that is not a decision entry is an error. */
-export async function readDecisionLog(file: string): Promise<Result<LoggedDecision[]>> {
+/**
+ * Reads every entry; the first line that is not a decision entry is an error. With the log's
+ * replay key every entry's sealed, unmasked request is opened instead of the masked one, so the
+ * replay is exact; an entry that has no sealed copy, or does not open, is an error then.
+ */
+export async function readDecisionLog(file: string, replayKey?: Uint8Array): Promise<Result<LoggedDecision[]>> {
   const out: LoggedDecision[] = [];
   let lineNo = 0;
   try {
@@ -57,7 +61,14 @@ export async function readDecisionLog(file: string): Promise<Result<LoggedDecisi
       if (line.trim() === "") continue;
       const e = parseEntry(line);
       if (typeof e === "string") return fail("WP5008", `${file}:${lineNo}: the line is not a decision log entry: ${e}`, "give a log written by the Waypost runtime (`--log decisions.jsonl`); check it with `waypost log verify`");
-      const req = e.request;
+      let req = e.request;
+      if (replayKey !== undefined) {
+        const opened = unsealRequest(e, replayKey);
+        if (!opened.ok) {
+          return fail("WP5008", `${file}:${lineNo}: ${opened.error}`, "give the replay key the runtime wrote this log with, or replay without `--replay-key` (masked, approximate)");
+        }
+        req = opened.request;
+      }
       if (typeof req !== "object" || req === null || Array.isArray(req)) {
         return fail("WP5008", `${file}:${lineNo}: the entry's request is not an object, so it cannot be replayed`, "requests that were not JSON objects were denied and cannot be replayed; remove the line or skip the log");
       }

@@ -214,6 +214,43 @@ describe("replay", () => {
     expect(text.out).toContain(`⚠ widening suppress → send · node renewal-reminder-90 · channel email: ${suppressedRenewals}`);
   });
 
+  test("with the replay key the sealed, unmasked requests replay exactly", async () => {
+    const bundleA = await bundleOf("a", c1);
+    const bundleB = await bundleOf("d2", c2);
+    const log = path.join(tmp, "sealed.jsonl");
+    const keyFile = path.join(tmp, "replay.key");
+    await fs.writeFile(keyFile, "7f".repeat(32) + "\n");
+    const examples = fsSync.readdirSync(path.join(repo.dir, "examples/requests")).filter((f) => !f.endsWith(".expected.json")).sort()
+      .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "examples/requests", f), "utf8")) as JsonValue);
+    const { data } = await readBundle(await fs.readFile(bundleA));
+    const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: 5, runs: 200 });
+    const engine = await loadBundle(bundleA, { log, replayKey: Uint8Array.from(Buffer.from("7f".repeat(32), "hex")) });
+    let suppressedRenewals = 0;
+    for (const req of [...examples, ...generated.map((g) => g.request)]) {
+      const d = await engine.decideDurable(req);
+      const r = req as { context?: Record<string, unknown> };
+      if (d.outcome === "suppress" && d.node === "renewal-reminder-90" && /^C-3001/.test(String(r.context?.["customer.id"]))) suppressedRenewals++;
+    }
+    await engine.close();
+    // The readable request stays masked; the sealed copy is opaque.
+    const first = JSON.parse(fsSync.readFileSync(log, "utf8").split("\n")[0]!);
+    expect(typeof first.sealed).toBe("string");
+    expect(JSON.stringify(first.request)).not.toContain("C-2");
+
+    const same = JSON.parse((await cli(repo.dir, "replay", "--log", log, "--bundle", bundleA, "--replay-key", keyFile, "--format", "json")).out);
+    expect(same.entries).toBe(examples.length + 200);
+    expect([same.exact, same.approximate, same.impact.flipped]).toEqual([same.entries, 0, 0]);
+    const cand = JSON.parse((await cli(repo.dir, "replay", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--replay-key", keyFile, "--format", "json")).out);
+    expect(cand.exact).toBe(cand.entries);
+    expect(cand.impact.groups.map((g: { from: string; to: string; node: string }) => [g.from, g.to, g.node])).toEqual([["suppress", "send", "renewal-reminder-90"]]);
+    expect(cand.impact.flipped).toBe(suppressedRenewals);
+
+    await fs.writeFile(keyFile, "00".repeat(32));
+    const wrong = await cli(repo.dir, "replay", "--log", log, "--bundle", bundleA, "--replay-key", keyFile);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toContain("does not open with this key");
+  });
+
   test("a line that is not a decision is an error with its line number; nothing is evaluated", async () => {
     const log = path.join(tmp, "bad.jsonl");
     await fs.writeFile(log, '{"hello": "world"}\n');

@@ -82,6 +82,18 @@ describe("engine (hand-written ABI module)", () => {
     expect(decisionId("rev-1", maskRequest(request, fields))).toBe(id);
   });
 
+  it("without a log the id is computed on first read, once, and serialises like a plain field", async () => {
+    const a = await loadBundle(await fakeBundle("rev-1"));
+    const d = a.decide(request);
+    const desc = Object.getOwnPropertyDescriptor(d, "decision_id")!;
+    expect(typeof desc.get).toBe("function"); // not computed yet
+    expect(d.decision_id).toBe(decisionId("rev-1", maskRequest(request, fields)));
+    expect(Object.getOwnPropertyDescriptor(d, "decision_id")!.value).toBe(d.decision_id); // kept
+    const json = JSON.parse(JSON.stringify(a.decide(request)));
+    expect(Object.keys(json).at(-1)).toBe("decision_id");
+    expect(json.decision_id).toBe(d.decision_id);
+  });
+
   it("fails closed when no bundle is loaded", () => {
     const d = createEngine().decide(request);
     expect(isRuntimeError(d)).toBe(true);

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { DecisionLog, GENESIS_HASH, maskRequest, REDACTED, verifyLog, type FieldMasks } from "../../runtime/log.js";
+import { DecisionLog, GENESIS_HASH, maskRequest, parseEntry, parseReplayKey, REDACTED, unsealRequest, verifyLog, type FieldMasks, type LogEntry } from "../../runtime/log.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 
 const dir = mkdtempSync(join(tmpdir(), "waypost-log-"));
@@ -230,5 +230,54 @@ describe("decision log", () => {
     await again.append(entry(1));
     await again.close();
     expect((await verifyLog(path)).ok).toBe(true);
+  });
+});
+
+describe("sealed requests for exact replay", () => {
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const request = { system: "crm", event: "e", now: "2026-11-25T10:00:00Z", context: { "customer.id": "C-1", "customer.age": 17 } };
+  const masked = { system: "crm", event: "e", now: "2026-11-25T10:00:00Z", context: { "customer.id": "sha256:x", "customer.age": REDACTED } };
+
+  async function sealedLog(): Promise<{ path: string; lines: string[] }> {
+    const dir = mkdtempSync(join(tmpdir(), "waypost-sealed-"));
+    const path = join(dir, "log.jsonl");
+    const log = await DecisionLog.open(path, { replayKey: key });
+    await log.append({ decision_id: "wpd_1", revision: "r1", request: masked, decision: { outcome: "deny" }, replay: request });
+    await log.append({ decision_id: "wpd_2", revision: "r1", request: masked, decision: { outcome: "send" }, replay: { ...request, now: "2026-11-26T10:00:00Z" } });
+    await log.close();
+    return { path, lines: readFileSync(path, "utf8").trim().split("\n") };
+  }
+
+  it("opens with the key, stays masked without it, and verifies as a chain", async () => {
+    const { path, lines } = await sealedLog();
+    const e = parseEntry(lines[0]!) as LogEntry;
+    expect(e.request).toEqual(masked);
+    expect(e.sealed).toMatch(/^v1\./);
+    expect(unsealRequest(e, key)).toEqual({ ok: true, request: request });
+    expect(unsealRequest(e, new Uint8Array(32))).toMatchObject({ ok: false, error: expect.stringContaining("does not open") });
+    expect((await verifyLog(path)).ok).toBe(true);
+  });
+
+  it("a sealed copy moved to another entry does not open (bound to seq, id and revision)", async () => {
+    const { lines } = await sealedLog();
+    const a = parseEntry(lines[0]!) as LogEntry;
+    const b = parseEntry(lines[1]!) as LogEntry;
+    expect(unsealRequest({ ...b, sealed: a.sealed! }, key).ok).toBe(false);
+  });
+
+  it("editing the sealed text breaks the hash chain", async () => {
+    const { path, lines } = await sealedLog();
+    const e = JSON.parse(lines[0]!);
+    e.sealed = e.sealed.slice(0, -2) + (e.sealed.endsWith("A") ? "BB" : "AA");
+    writeFileSync(path, [JSON.stringify(e), lines[1]].join("\n") + "\n");
+    const r = await verifyLog(path);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]).toMatchObject({ line: 1, code: "WPL003" });
+  });
+
+  it("reads keys as 64 hex digits or base64, and explains anything else", () => {
+    expect(parseReplayKey("00".repeat(32))).toEqual(new Uint8Array(32));
+    expect(parseReplayKey(Buffer.alloc(32, 1).toString("base64"))).toEqual(new Uint8Array(32).fill(1));
+    expect(parseReplayKey("abc")).toMatch(/64 hex digits or base64/);
   });
 });
