@@ -19,3 +19,4 @@ export { keyMaterialFromFile, resolveVerificationKey, JWS_ALGORITHMS, isJwsAlgor
 export type { KeyMaterial, PublicKeyInput, VerificationKey, JwsAlgorithm } from "./keys.js";
 export type { JsonValue } from "./json.js";
 export { readTarGz, writeTarGz, type TarLimits } from "./tar.js";
+export { watchStore, type StoreWatcher, type StoreEvent, type StoreProblem, type WatchOptions } from "./store.js";
