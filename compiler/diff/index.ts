@@ -7,7 +7,6 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import * as YAML from "yaml";
 import { loadBundle, readBundle, writeTarGz, type Engine } from "../../runtime/index.js";
 import { sha256Hex } from "../../runtime/json.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
@@ -16,6 +15,8 @@ import { fail, ok, openRepo, snapshotOf, subdirOf, type CommitInfo, type Result 
 import { decide as interpret } from "../ir/interpret.js";
 import type { BundleData, IR, JsonValue } from "../ir/ir.js";
 import { compile } from "../pipeline.js";
+import { caseRequest } from "../testing/cases.js";
+import { loadSuites, type Suite } from "../testing/suite.js";
 import { FsHost, type SourceHost } from "../source.js";
 import { diffEntities, entitiesFromPlan, entitiesFromSources, type Entity, type EntityChange } from "./entities.js";
 import { generateRequests, irConstants, measureImpact, type Decider, type DecisionView, type ImpactReport, type Sample } from "./impact.js";
@@ -176,7 +177,11 @@ export async function openSide(dir: string, cwd: string, spec: string): Promise<
 
 const dec = new TextDecoder();
 
-/** `examples/requests/*.json` (not `*.expected.json`), and every `request:`/`input:` in `tests/**.yaml`. */
+/**
+ * `examples/requests/*.json` (not `*.expected.json`), and the request of every case in the
+ * policy tests (`tests/*.yaml`, read by `waypost test`'s own loader so defaults, overrides and
+ * table rows expand exactly as they do there).
+ */
 export async function handWrittenRequests(hosts: readonly SourceHost[]): Promise<Sample[]> {
   const out: Sample[] = [];
   const seen = new Set<string>();
@@ -195,32 +200,23 @@ export async function handWrittenRequests(hosts: readonly SourceHost[]): Promise
       continue;
     }
     for (const f of files) {
-      const isExample = /^examples\/requests\/[^/]+\.json$/.test(f) && !f.endsWith(".expected.json");
-      const isTest = /^tests\/.+\.ya?ml$/.test(f);
-      if (!isExample && !isTest) continue;
+      if (!/^examples\/requests\/[^/]+\.json$/.test(f) || f.endsWith(".expected.json")) continue;
       const bytes = await host.readFile(f).catch(() => null);
       if (!bytes) continue;
       try {
-        if (isExample) {
-          const v: unknown = JSON.parse(dec.decode(bytes));
-          if (Array.isArray(v)) v.forEach((r, i) => push(r, "example", `${f}#${i + 1}`));
-          else push(v, "example", f);
-        } else {
-          // The test-case format belongs to `waypost test`; any `request:` or `input:` mapping with an event is a request.
-          let n = 0;
-          const walk = (v: unknown): void => {
-            if (Array.isArray(v)) v.forEach(walk);
-            else if (typeof v === "object" && v !== null) {
-              for (const [k, x] of Object.entries(v)) {
-                if ((k === "request" || k === "input") && typeof x === "object" && x !== null && "event" in x) push(x, "test", `${f}#${++n}`);
-                else walk(x);
-              }
-            }
-          };
-          for (const d of YAML.parseAllDocuments(dec.decode(bytes))) walk(d.toJS({ maxAliasCount: 100 }));
-        }
+        const v: unknown = JSON.parse(dec.decode(bytes));
+        if (Array.isArray(v)) v.forEach((r, i) => push(r, "example", `${f}#${i + 1}`));
+        else push(v, "example", f);
       } catch {
         // Broken example files are reported by their own commands, not by diff.
+      }
+    }
+    // Test files with problems are `waypost test`'s to report; diff takes the cases it can.
+    const { suites } = await loadSuites(host).catch(() => ({ suites: [] as Suite[] }));
+    for (const suite of suites) {
+      for (const c of suite.cases) {
+        const req = caseRequest(c);
+        if (req.system !== "" && req.event !== "" && req.now !== "") push(req, "test", `${c.file} › ${c.name}`);
       }
     }
   }
