@@ -167,7 +167,12 @@ describe("diff", () => {
       const report = JSON.parse(r.out);
       expect(report.entities).toEqual([expect.objectContaining({ kind: "suppression-list", id: "fraud-suspected", properties: [], entries: { added: 2, removed: 1, expiry_changed: 0 } })]);
       expect(r.out).not.toContain("C-300900");
-      expect(report.risks).toEqual([expect.objectContaining({ kind: "suppression-scope", message: "suppression list `fraud-suspected`: 1 entry removed" })]);
+      // The removed id is the policy tests' fraud customer: its case now sends, flagged widening.
+      expect(report.risks).toEqual([
+        expect.objectContaining({ kind: "widening" }),
+        expect.objectContaining({ kind: "suppression-scope", message: "suppression list `fraud-suspected`: 1 entry removed" }),
+      ]);
+      expect(report.impact.groups[0]).toMatchObject({ from: "suppress", to: "send", widening: true, example: { origin: "test" } });
     } finally {
       await s.cleanup();
     }
