@@ -18,6 +18,17 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   test: () => import("./commands/test.js"),
 };
 
+const IO_HINTS: Record<string, string> = {
+  ENOENT: "a folder on the way does not exist",
+  ENOTDIR: "a part of the path is a file, not a folder",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "the file system is read-only",
+  ENOSPC: "no space left on the device",
+  EISDIR: "it is a folder",
+  EEXIST: "it already exists",
+};
+
 export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
   const stdout = io.stdout ?? ((s: string) => void process.stdout.write(s));
   const stderr = io.stderr ?? ((s: string) => void process.stderr.write(s));
@@ -57,6 +68,12 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
   } catch (e) {
     if (e instanceof UsageError) {
       stderr(`waypost ${command.name}: ${e.message}\n\n${command.usage}\n`);
+      return 2;
+    }
+    // The file system said no (an unwritable --out, a full disk): the user's to fix, not a bug.
+    const io = e as NodeJS.ErrnoException;
+    if (typeof io?.code === "string" && typeof io.syscall === "string" && IO_HINTS[io.code] !== undefined) {
+      stderr(`waypost ${command.name}: cannot ${io.syscall === "open" || io.syscall === "mkdir" || io.syscall === "rename" ? "write" : io.syscall} \`${io.path ?? "?"}\`: ${IO_HINTS[io.code]}\n`);
       return 2;
     }
     // An internal bug: say so plainly, with the stack only when asked for.
