@@ -58,3 +58,25 @@ export function stripSpans(e: Expr): unknown {
     JSON.stringify(e, (k, v: unknown) => (k === "span" || k === "opSpan" || k === "nameSpan" ? undefined : v)),
   );
 }
+
+/**
+ * The IR value of a scalar literal (durations in ms, dates and timestamps as epoch ms), or
+ * undefined for anything else. The lowering and the constant folder both read literals here.
+ */
+export function literalValue(e: Expr): string | number | boolean | null | undefined {
+  switch (e.kind) {
+    case "string":
+    case "number":
+    case "boolean":
+      return e.value;
+    case "null":
+      return null;
+    case "duration":
+      return e.amount * DURATION_UNIT_MS[e.unit];
+    case "date":
+    case "timestamp":
+      return e.ms;
+    default:
+      return undefined;
+  }
+}

@@ -6,7 +6,7 @@
  * Literal folding plus simple facts about one expression inside an `and`: equal to two
  * different values, in an empty list, outside a number range, `c and not c`, `c or not c`.
  */
-import type { Expr } from "./ast.js";
+import { literalValue, type Expr } from "./ast.js";
 import { printCondition } from "./print.js";
 
 export interface Constancy {
@@ -19,18 +19,9 @@ const NOT_CONST = Symbol("not constant");
 
 /** The value of an expression without fields or `now`, as the IR would compute it; NOT_CONST otherwise. */
 function constValue(e: Expr): Val | typeof NOT_CONST | undefined {
+  const lit = literalValue(e);
+  if (lit !== undefined) return lit;
   switch (e.kind) {
-    case "string":
-    case "number":
-    case "boolean":
-      return e.value;
-    case "null":
-      return null;
-    case "duration":
-      return e.amount * DUR[e.unit];
-    case "date":
-    case "timestamp":
-      return e.ms;
     case "list": {
       const out: Val[] = [];
       for (const i of e.items) {
@@ -52,7 +43,6 @@ function constValue(e: Expr): Val | typeof NOT_CONST | undefined {
       return NOT_CONST;
   }
 }
-const DUR = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
 function deepEqual(a: Val, b: Val): boolean {
   if (Array.isArray(a) || Array.isArray(b)) {

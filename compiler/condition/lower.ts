@@ -6,7 +6,7 @@
  * Call only on a condition `checkCondition` accepted without errors.
  */
 import type { Expr as IrExpr, JsonValue } from "../ir/ir.js";
-import { DURATION_UNIT_MS, type Cond, type Expr } from "./ast.js";
+import { literalValue, type Cond, type Expr } from "./ast.js";
 import type { ConditionEnv } from "./types.js";
 import { BUILTINS } from "./types.js";
 
@@ -20,23 +20,7 @@ export function lowerCondition(ast: Cond, env: ConditionEnv): IrExpr {
   /** Lower `e` as a time when it is a time field (used where the other side is a time). */
   const asTime = (e: Expr): IrExpr => (isTimeField(e) ? { op: "call", fn: "time", args: [lower(e)] } : lower(e));
 
-  const constant = (e: Expr): JsonValue | undefined => {
-    switch (e.kind) {
-      case "string":
-      case "number":
-      case "boolean":
-        return e.value;
-      case "null":
-        return null;
-      case "duration":
-        return e.amount * DURATION_UNIT_MS[e.unit];
-      case "date":
-      case "timestamp":
-        return e.ms;
-      default:
-        return undefined;
-    }
-  };
+  const constant = (e: Expr): JsonValue | undefined => literalValue(e);
 
   function lower(e: Expr): IrExpr {
     const k = constant(e);
