@@ -179,24 +179,32 @@ describe("diff", () => {
   });
 });
 
+/**
+ * Traffic for replay tests: the example requests and generated ones, decided by the runtime
+ * with a decision log. Counts the fraud-listed renewals it suppressed (what the candidate flips).
+ */
+async function logTraffic(bundle: string, log: string, opts: { seed: number; runs: number; replayKey?: Uint8Array }): Promise<{ examples: JsonValue[]; suppressedRenewals: number }> {
+  const examples = fsSync.readdirSync(path.join(repo.dir, "examples/requests")).filter((f) => !f.endsWith(".expected.json")).sort()
+    .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "examples/requests", f), "utf8")) as JsonValue);
+  const { data } = await readBundle(await fs.readFile(bundle));
+  const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: opts.seed, runs: opts.runs });
+  const engine = await loadBundle(bundle, { log, ...(opts.replayKey ? { replayKey: opts.replayKey } : {}) });
+  let suppressedRenewals = 0;
+  for (const req of [...examples, ...generated.map((g) => g.request)]) {
+    const d = await engine.decideDurable(req);
+    const r = req as { context?: Record<string, unknown> };
+    if (d.outcome === "suppress" && d.node === "renewal-reminder-90" && /^C-3001/.test(String(r.context?.["customer.id"]))) suppressedRenewals++;
+  }
+  await engine.close();
+  return { examples, suppressedRenewals };
+}
+
 describe("replay", () => {
   test("a decision log replays with zero changes on its own bundle and the right ones on a candidate", async () => {
     const bundleA = await bundleOf("a", c1);
     const bundleB = await bundleOf("d2", c2);
     const log = path.join(tmp, "decisions.jsonl");
-    // Traffic: the example requests and generated ones, decided by the runtime with its log.
-    const examples = fsSync.readdirSync(path.join(repo.dir, "examples/requests")).filter((f) => !f.endsWith(".expected.json")).sort()
-      .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "examples/requests", f), "utf8")) as JsonValue);
-    const { data } = await readBundle(await fs.readFile(bundleA));
-    const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: 3, runs: 400 });
-    const engine = await loadBundle(bundleA, { log });
-    let suppressedRenewals = 0;
-    for (const req of [...examples, ...generated.map((g) => g.request)]) {
-      const d = await engine.decideDurable(req);
-      const r = req as { context?: Record<string, unknown> };
-      if (d.outcome === "suppress" && d.node === "renewal-reminder-90" && /^C-3001/.test(String(r.context?.["customer.id"]))) suppressedRenewals++;
-    }
-    await engine.close();
+    const { examples, suppressedRenewals } = await logTraffic(bundleA, log, { seed: 3, runs: 400 });
     expect(suppressedRenewals).toBeGreaterThan(0);
 
     const same = await cli(repo.dir, "replay", "--log", log, "--bundle", bundleA, "--format", "json");
@@ -225,18 +233,7 @@ describe("replay", () => {
     const log = path.join(tmp, "sealed.jsonl");
     const keyFile = path.join(tmp, "replay.key");
     await fs.writeFile(keyFile, "7f".repeat(32) + "\n");
-    const examples = fsSync.readdirSync(path.join(repo.dir, "examples/requests")).filter((f) => !f.endsWith(".expected.json")).sort()
-      .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "examples/requests", f), "utf8")) as JsonValue);
-    const { data } = await readBundle(await fs.readFile(bundleA));
-    const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: 5, runs: 200 });
-    const engine = await loadBundle(bundleA, { log, replayKey: Uint8Array.from(Buffer.from("7f".repeat(32), "hex")) });
-    let suppressedRenewals = 0;
-    for (const req of [...examples, ...generated.map((g) => g.request)]) {
-      const d = await engine.decideDurable(req);
-      const r = req as { context?: Record<string, unknown> };
-      if (d.outcome === "suppress" && d.node === "renewal-reminder-90" && /^C-3001/.test(String(r.context?.["customer.id"]))) suppressedRenewals++;
-    }
-    await engine.close();
+    const { examples, suppressedRenewals } = await logTraffic(bundleA, log, { seed: 5, runs: 200, replayKey: Uint8Array.from(Buffer.from("7f".repeat(32), "hex")) });
     // The readable request stays masked; the sealed copy is opaque.
     const first = JSON.parse(fsSync.readFileSync(log, "utf8").split("\n")[0]!);
     expect(typeof first.sealed).toBe("string");
