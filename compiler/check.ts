@@ -4,7 +4,7 @@
  * compiler/codes.ts), a location and a hint. Checks never throw on user input.
  */
 import { checkCondition, type ConditionEnv, type FieldInfo } from "./condition/index.js";
-import type { Cond } from "./condition/ast.js";
+import { literalValue, type Cond } from "./condition/ast.js";
 import { diag, didYouMean, type Diagnostic, type RelatedInfo, type Span } from "./diagnostics.js";
 import { spanAt } from "./load.js";
 import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
@@ -374,7 +374,7 @@ function lookbacks(ast: Cond): { field: string; ms: number }[] {
           if (call.kind !== "call" || call.args.length !== 1 || call.args[0]!.kind !== "field") continue;
           const field = (call.args[0] as { name: string }).name;
           if (call.name in perUnit && lit.kind === "number") out.push({ field, ms: Math.abs(lit.value) * perUnit[call.name]! });
-          if (call.name === "since" && lit.kind === "duration") out.push({ field, ms: Math.abs(lit.amount) * ({ ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[lit.unit]) });
+          if (call.name === "since" && lit.kind === "duration") out.push({ field, ms: Math.abs(literalValue(lit) as number) });
         }
         break;
       }

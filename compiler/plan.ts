@@ -5,7 +5,7 @@
  */
 import { lowerCondition, type ConditionEnv } from "./condition/index.js";
 import { conditionEnv } from "./check.js";
-import type { BundleData, Experiment, Expr, FieldSpec, Gate, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
+import type { BundleData, Experiment, Expr, FieldSpec, Gate, JsonValue, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
 import { spanAt } from "./load.js";
 import { CHANNELS, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
 import { nodeScope } from "./scope.js";
@@ -39,7 +39,7 @@ const reason = (code: string, policy: string, message: string, src: string, chan
   channel === undefined ? { code, policy, message, source: src } : { code, policy, message, source: src, channel };
 
 const f = (name: string): Expr => ({ op: "field", name });
-const c = (value: Expr & { op: "const" } extends { value: infer V } ? V : never): Expr => ({ op: "const", value });
+const c = (value: JsonValue): Expr => ({ op: "const", value });
 
 export function plan(p: Program): PlanResult {
   const dict = p.dictionary!;
