@@ -1,11 +1,11 @@
 // The decision engine of docs/ir.md (steps 1-10 and the three entrypoints). It reads the plan
 // from data.waypost.plan and calls the policy's compiled conditions through eval_cond, which
 // the emitter splices in (a br_table dispatcher over the generated condition functions).
-import { alloc } from "./mem";
+import { alloc, heapPtr } from "./mem";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, V_NULL, V_TRUE, V_FALSE,
   isTrue, isStr, isNum, isArr, isObj, boolV, arrAt, newNum, newStr, newObj, objPush, objPushS,
-  objGet, objGetV, objGetS, objGetH, keyHash, strEq, deepEq, bytesEq, bytesCmp,
+  objGet, objGetC, objGetV, objGetS, objGetH, objIndex, keyHash, strEq, deepEq, bytesEq, bytesCmp,
 } from "./value";
 import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN } from "./time";
 import {
@@ -66,6 +66,7 @@ function loadPlan(data: usize): void {
   if (data == cacheData && parseGen == cacheGen) return;
   cacheData = data;
   cacheGen = parseGen;
+  gTab = data != 0 && data == tabData;
   let w = objGetS(data, S_WAYPOST);
   pPlan = objGetS(w, S_PLAN);
   gLists = objGetS(w, S_LISTS);
@@ -83,6 +84,193 @@ function loadPlan(data: usize): void {
   pKeyOffset = objGetS(keys, S_UTC_OFFSET);
   pReasons = objGetS(pPlan, S_REASONS);
   pPlanLists = objGetS(pPlan, S_LISTS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slot tables: built once while opa_json_parse parses a data value holding a Waypost plan (so
+// they live below the SDK's data heap pointer). Every plan node, node condition, gate and field
+// spec object gets, in its free header word @28 (parsed objects only; json.ts zeroes it), a
+// pointer to an array of its fields' values in fixed slots (0 = absent), so the hot path reads
+// a slot instead of hashing or scanning keys. Objects without a table read through objGetS.
+const N_ID: u32 = 0, N_VALID_FROM: u32 = 1, N_VALID_UNTIL: u32 = 2, N_ROLLOUT_BP: u32 = 3,
+  N_ROLLOUT_SALT: u32 = 4, N_REQUIRED: u32 = 5, N_CONDITIONS: u32 = 6, N_CHANNELS: u32 = 7,
+  N_GATES: u32 = 8, N_TEMPLATES: u32 = 9, N_EXPERIMENT: u32 = 10, N_RISK: u32 = 11,
+  N_REVIEW_REASON: u32 = 12, N_OFFER: u32 = 13, N_EXPLANATION: u32 = 14,
+  N_REQUIRED_H: u32 = 15, N_SLOTS: u32 = 16; // N_REQUIRED_H: keyHash of each required string (u32s)
+const C_COND: u32 = 0, C_REASON: u32 = 1, C_FAIL: u32 = 2, C_SLOTS: u32 = 3;
+const G_CHANNEL: u32 = 0, G_COND: u32 = 1, G_REASON: u32 = 2, G_OUTCOME: u32 = 3, G_UNTIL: u32 = 4,
+  G_PASS: u32 = 5, G_STEP: u32 = 6, G_SLOTS: u32 = 7;
+const F_NULLABLE: u32 = 0, F_TYPE: u32 = 1, F_VALUES: u32 = 2, F_FORMAT: u32 = 3, F_MIN: u32 = 4,
+  F_MAX: u32 = 5, F_TYCODE: u32 = 6, F_SLOTS: u32 = 7;
+
+// The data value whose plan objects carry tables, and the end of the memory it and its tables
+// use: a later opa_json_parse allocating below that end may overwrite them (index.ts).
+export let tabData: usize = 0;
+export let tabHi: usize = 0;
+// Tables are in use for the current evaluation (data == tabData).
+let gTab = false;
+
+/** Field `key` of o (slot i of its table when it has one). */
+// @ts-ignore: decorator
+@inline function sl(o: usize, i: u32, key: usize): usize {
+  if (gTab && isObj(o)) {
+    let t = <usize>load<u32>(o, 28);
+    if (t != 0) return load<u32>(t + (<usize>i << 2));
+  }
+  return objGetS(o, key);
+}
+
+function slotTab(o: usize, n: u32): usize {
+  let t = alloc(<usize>n << 2);
+  store<u32>(o, t, 28);
+  return t;
+}
+
+// Field spec type codes (fieldOk).
+const TY_BAD: u32 = 0, TY_STRING: u32 = 1, TY_NUMBER: u32 = 2, TY_INTEGER: u32 = 3, TY_BOOLEAN: u32 = 4,
+  TY_TIME: u32 = 5, TY_STRING_ARR: u32 = 6, TY_NUMBER_ARR: u32 = 7;
+
+function tyCode(ty: usize): u32 {
+  if (!isStr(ty)) return TY_BAD;
+  if (strEq(ty, S_TY_STRING)) return TY_STRING;
+  if (strEq(ty, S_TY_NUMBER)) return TY_NUMBER;
+  if (strEq(ty, S_TY_INTEGER)) return TY_INTEGER;
+  if (strEq(ty, S_TY_BOOLEAN)) return TY_BOOLEAN;
+  if (strEq(ty, S_TY_TIMESTAMP) || strEq(ty, S_TY_DATE)) return TY_TIME;
+  if (strEq(ty, S_TY_STRING_ARR)) return TY_STRING_ARR;
+  if (strEq(ty, S_TY_NUMBER_ARR)) return TY_NUMBER_ARR;
+  return TY_BAD;
+}
+
+/** Marks (@28 = 1) a plan reason object that reasonOut may return as is. */
+function markReason(r: usize): void {
+  if (isObj(r) && load<u32>(r, 28) == 0 && canonicalReason(r)) store<u32>(r, 1, 28);
+}
+
+function indexCond(c: usize): void {
+  if (!isObj(c)) return;
+  let t = slotTab(c, C_SLOTS);
+  store<u32>(t, objGetS(c, S_COND), C_COND << 2);
+  store<u32>(t, objGetS(c, S_REASON), C_REASON << 2);
+  store<u32>(t, objGetS(c, S_FAIL), C_FAIL << 2);
+  markReason(load<u32>(t, C_REASON << 2));
+  markReason(load<u32>(t, C_FAIL << 2));
+}
+
+function indexGate(g: usize): void {
+  if (!isObj(g)) return;
+  let t = slotTab(g, G_SLOTS);
+  store<u32>(t, objGetS(g, S_CHANNEL), G_CHANNEL << 2);
+  store<u32>(t, objGetS(g, S_COND), G_COND << 2);
+  store<u32>(t, objGetS(g, S_REASON), G_REASON << 2);
+  store<u32>(t, objGetS(g, S_OUTCOME), G_OUTCOME << 2);
+  store<u32>(t, objGetS(g, S_UNTIL), G_UNTIL << 2);
+  store<u32>(t, objGetS(g, S_PASS), G_PASS << 2);
+  store<u32>(t, objGetS(g, S_STEP), G_STEP << 2);
+  markReason(load<u32>(t, G_REASON << 2));
+  markReason(load<u32>(t, G_PASS << 2));
+}
+
+function indexNode(n: usize): void {
+  if (!isObj(n)) return;
+  let t = slotTab(n, N_SLOTS);
+  store<u32>(t, objGetS(n, S_ID), N_ID << 2);
+  store<u32>(t, objGetS(n, S_VALID_FROM), N_VALID_FROM << 2);
+  store<u32>(t, objGetS(n, S_VALID_UNTIL), N_VALID_UNTIL << 2);
+  store<u32>(t, objGetS(n, S_ROLLOUT_BP), N_ROLLOUT_BP << 2);
+  store<u32>(t, objGetS(n, S_ROLLOUT_SALT), N_ROLLOUT_SALT << 2);
+  let req = objGetS(n, S_REQUIRED);
+  store<u32>(t, req, N_REQUIRED << 2);
+  let rn = alen(req);
+  let rh = alloc(<usize>rn << 2 | 4);
+  for (let i: u32 = 0; i < rn; i++) {
+    let f = arrAt(req, i);
+    store<u32>(rh + (<usize>i << 2), isStr(f) ? keyHash(load<u32>(f, 8), load<u32>(f, 4)) : 0);
+  }
+  store<u32>(t, rh, N_REQUIRED_H << 2);
+  let conds = objGetS(n, S_CONDITIONS);
+  store<u32>(t, conds, N_CONDITIONS << 2);
+  store<u32>(t, objGetS(n, S_CHANNELS), N_CHANNELS << 2);
+  let gates = objGetS(n, S_GATES);
+  store<u32>(t, gates, N_GATES << 2);
+  store<u32>(t, objGetS(n, S_TEMPLATES), N_TEMPLATES << 2);
+  store<u32>(t, objGetS(n, S_EXPERIMENT), N_EXPERIMENT << 2);
+  store<u32>(t, objGetS(n, S_RISK), N_RISK << 2);
+  store<u32>(t, objGetS(n, S_REVIEW_REASON), N_REVIEW_REASON << 2);
+  store<u32>(t, objGetS(n, S_OFFER), N_OFFER << 2);
+  store<u32>(t, objGetS(n, S_EXPLANATION), N_EXPLANATION << 2);
+  markReason(load<u32>(t, N_REVIEW_REASON << 2));
+  let cn = alen(conds);
+  for (let i: u32 = 0; i < cn; i++) indexCond(arrAt(conds, i));
+  let gn = alen(gates);
+  for (let i: u32 = 0; i < gn; i++) indexGate(arrAt(gates, i));
+}
+
+function indexSpec(f: usize): void {
+  if (!isObj(f)) return;
+  let t = slotTab(f, F_SLOTS);
+  store<u32>(t, objGetS(f, S_NULLABLE), F_NULLABLE << 2);
+  let ty = objGetS(f, S_TYPE);
+  store<u32>(t, ty, F_TYPE << 2);
+  store<u32>(t, objGetS(f, S_VALUES), F_VALUES << 2);
+  store<u32>(t, objGetS(f, S_FORMAT), F_FORMAT << 2);
+  store<u32>(t, objGetS(f, S_MIN), F_MIN << 2);
+  store<u32>(t, objGetS(f, S_MAX), F_MAX << 2);
+  store<u32>(t, tyCode(ty), F_TYCODE << 2);
+}
+
+/**
+ * Called by opa_json_parse on each parsed value (v != 0): when it holds a Waypost plan, builds
+ * the slot tables of its objects and records it as tabData.
+ */
+export function planIndex(v: usize): void {
+  if (!isObj(v)) return;
+  let plan = objGetS(objGetS(v, S_WAYPOST), S_PLAN);
+  if (!isObj(plan)) return;
+  let nodes = objGetS(plan, S_NODES);
+  let nn = alen(nodes);
+  for (let i: u32 = 0; i < nn; i++) indexNode(arrAt(nodes, i));
+  let fields = objGetS(plan, S_FIELDS);
+  if (isObj(fields)) {
+    let n = load<u32>(fields, 4);
+    let e = <usize>load<u32>(fields, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) indexSpec(load<u32>(e, 8));
+  }
+  let reasons = objGetS(plan, S_REASONS);
+  if (isObj(reasons)) {
+    let n = load<u32>(reasons, 4);
+    let e = <usize>load<u32>(reasons, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) markReason(load<u32>(e, 8));
+  }
+  let quiet = objGetS(plan, S_QUIET_HOURS);
+  let qn = alen(quiet);
+  for (let i: u32 = 0; i < qn; i++) {
+    let q = arrAt(quiet, i);
+    if (isObj(q)) markReason(objGetS(q, S_REASON));
+  }
+  // Each event's allowed-key set gets (@28) a merged copy mapping each key to its field spec
+  // (V_NULL when it has none), so step 4 looks every context key up once.
+  let ef = objGetS(plan, S_EVENT_FIELDS);
+  if (isObj(ef)) {
+    let n = load<u32>(ef, 4);
+    let e = <usize>load<u32>(ef, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      let a = <usize>load<u32>(e, 8);
+      if (!isObj(a)) continue;
+      let an = load<u32>(a, 4);
+      let m = newObj(an);
+      let ae = <usize>load<u32>(a, 8);
+      for (let j: u32 = 0; j < an; j++, ae += 16) {
+        let kl = load<u32>(ae), kp = <usize>load<u32>(ae, 4);
+        let spec = objGet(fields, kp, kl);
+        objPush(m, kp, kl, spec != 0 ? spec : V_NULL);
+      }
+      objIndex(m);
+      store<u32>(a, m, 28);
+    }
+  }
+  tabData = v;
+  tabHi = heapPtr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,7 +359,7 @@ function numOr(v: usize, d: f64): f64 { return isNum(v) ? load<f64>(v, 16) : d; 
 /** lists[list][item] exists and is null or a time strictly after now. */
 export function inList(lp: usize, ll: u32, item: usize): bool {
   if (!isStr(item)) return false;
-  let entries = objGet(gLists, lp, ll);
+  let entries = objGetC(gLists, lp, ll);
   if (!isObj(entries)) return false;
   let e = objGetV(entries, item);
   if (e == 0) return false;
@@ -207,7 +395,7 @@ function reasonOut(r: usize, detail: usize): usize {
   if (!isObj(r)) return V_NULL;
   // Plan reasons are almost always already canonical: check the keys in place (one compare
   // per entry) before looking each one up.
-  if (detail == 0 && canonicalReason(r)) return r;
+  if (detail == 0 && ((gTab && load<u32>(r, 28) == 1) || canonicalReason(r))) return r;
   let code = objGetS(r, S_CODE), policy = objGetS(r, S_POLICY), message = objGetS(r, S_MESSAGE);
   let source = objGetS(r, S_SOURCE), channel = objGetS(r, S_CHANNEL);
   let n = load<u32>(r, 4);
@@ -310,39 +498,46 @@ function formatOk(fmt: usize, v: usize): bool {
 /** A context value against its data-dictionary entry (step 4). A key without a spec passes. */
 function fieldOk(spec: usize, v: usize): bool {
   if (!isObj(spec)) return true;
+  let tb: usize = gTab ? <usize>load<u32>(spec, 28) : 0;
   let t = load<u32>(v);
-  if (t == T_NULL) return isTrue(objGetS(spec, S_NULLABLE));
-  let ty = objGetS(spec, S_TYPE);
-  if (!isStr(ty)) return false;
-  if (strEq(ty, S_TY_STRING)) {
-    if (t != T_STR) return false;
-  } else if (strEq(ty, S_TY_NUMBER)) {
-    if (t != T_NUM) return false;
-  } else if (strEq(ty, S_TY_INTEGER)) {
-    if (t != T_NUM) return false;
-    let x = load<f64>(v, 16);
-    if (!isFinite(x) || x != Math.floor(x)) return false;
-  } else if (strEq(ty, S_TY_BOOLEAN)) {
-    if (t != T_BOOL) return false;
-  } else if (strEq(ty, S_TY_TIMESTAMP) || strEq(ty, S_TY_DATE)) {
-    if (t != T_STR) return false;
-    parseTime(load<u32>(v, 8), load<u32>(v, 4));
-    if (!timeOk) return false;
-  } else if (strEq(ty, S_TY_STRING_ARR) || strEq(ty, S_TY_NUMBER_ARR)) {
-    if (t != T_ARR) return false;
-    let want = strEq(ty, S_TY_STRING_ARR) ? T_STR : T_NUM;
-    let n = load<u32>(v, 4);
-    for (let i: u32 = 0; i < n; i++) if (load<u32>(arrAt(v, i)) != want) return false;
-  } else return false;
+  if (t == T_NULL) return isTrue(tb != 0 ? load<u32>(tb, F_NULLABLE << 2) : objGetS(spec, S_NULLABLE));
+  let code = tb != 0 ? load<u32>(tb, F_TYCODE << 2) : tyCode(objGetS(spec, S_TYPE));
+  switch (code) {
+    case TY_STRING: { if (t != T_STR) return false; break; }
+    case TY_NUMBER: { if (t != T_NUM) return false; break; }
+    case TY_INTEGER: {
+      if (t != T_NUM) return false;
+      let x = load<f64>(v, 16);
+      if (!isFinite(x) || x != Math.floor(x)) return false;
+      break;
+    }
+    case TY_BOOLEAN: { if (t != T_BOOL) return false; break; }
+    case TY_TIME: {
+      if (t != T_STR) return false;
+      parseTime(load<u32>(v, 8), load<u32>(v, 4));
+      if (!timeOk) return false;
+      break;
+    }
+    case TY_STRING_ARR:
+    case TY_NUMBER_ARR: {
+      if (t != T_ARR) return false;
+      let want = code == TY_STRING_ARR ? T_STR : T_NUM;
+      let n = load<u32>(v, 4);
+      for (let i: u32 = 0; i < n; i++) if (load<u32>(arrAt(v, i)) != want) return false;
+      break;
+    }
+    default: return false;
+  }
   // values / min / max constrain scalar strings and numbers (not array elements).
   if (t == T_STR) {
-    let vals = objGetS(spec, S_VALUES);
+    let vals = tb != 0 ? load<u32>(tb, F_VALUES << 2) : objGetS(spec, S_VALUES);
     if (isArr(vals) && !hasStr(vals, v)) return false;
-    let fmt = objGetS(spec, S_FORMAT);
+    let fmt = tb != 0 ? load<u32>(tb, F_FORMAT << 2) : objGetS(spec, S_FORMAT);
     if (isStr(fmt) && !formatOk(fmt, v)) return false;
   } else if (t == T_NUM) {
     let x = load<f64>(v, 16);
-    let mn = objGetS(spec, S_MIN), mx = objGetS(spec, S_MAX);
+    let mn = tb != 0 ? load<u32>(tb, F_MIN << 2) : objGetS(spec, S_MIN);
+    let mx = tb != 0 ? load<u32>(tb, F_MAX << 2) : objGetS(spec, S_MAX);
     if (isNum(mn) && x < load<f64>(mn, 16)) return false;
     if (isNum(mx) && x > load<f64>(mx, 16)) return false;
   }
@@ -379,6 +574,26 @@ function check(input: usize): usize {
   let e0 = <usize>load<u32>(ctx, 8);
   let badP: usize = 0, badL: u32 = 0, bad = false;
   let e = e0;
+  let merged: usize = gTab && isObj(allowed) ? <usize>load<u32>(allowed, 28) : 0;
+  if (merged != 0) {
+    // One lookup per key (see planIndex). Specs are only checked while every key so far is
+    // allowed: a key outside the set makes the field-not-allowed deny win anyway.
+    let invP: usize = 0, invL: u32 = 0, inv = false;
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
+      let h = load<u32>(e, 12);
+      if (h == 0) { h = keyHash(kp, kl); store<u32>(e, h, 12); }
+      let spec = objGetH(merged, kp, kl, h);
+      if (spec == 0) {
+        if (!bad || bytesCmp(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
+      } else if (!bad && !fieldOk(spec, load<u32>(e, 8))) {
+        if (!inv || bytesCmp(kp, kl, invP, invL) < 0) { invP = kp; invL = kl; inv = true; }
+      }
+    }
+    if (bad) return deny(S_R_FIELD_NOT_ALLOWED, newStr(badP, badL), 0);
+    if (inv) return deny(S_R_INVALID_FIELD, newStr(invP, invL), 0);
+    return checkEnd(ctx, now, hist, node);
+  }
   // A hash-indexed context already holds each key's hash; reuse it for both lookups.
   for (let i: u32 = 0; i < n; i++, e += 16) {
     let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
@@ -395,7 +610,11 @@ function check(input: usize): usize {
     if (!bad || bytesCmp(kp, kl, badP, badL) < 0) { badP = kp; badL = kl; bad = true; }
   }
   if (bad) return deny(S_R_INVALID_FIELD, newStr(badP, badL), 0);
+  return checkEnd(ctx, now, hist, node);
+}
 
+/** The request passed steps 1-4: sets the per-evaluation globals. */
+function checkEnd(ctx: usize, now: f64, hist: usize, node: usize): usize {
   gCtx = ctx;
   gNow = now;
   gNowV = newNum(now);
@@ -427,34 +646,39 @@ function select(): usize {
     let idx = load<f64>(idxV, 16);
     if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
     let n = arrAt(pNodes, <u32>idx);
-    let id = objGetS(n, S_ID);
+    let id = sl(n, N_ID, S_ID);
     if (!hasStr(gSystemNodes, id)) continue;
     if (gReqNode != 0 && !strEq(id, gReqNode)) continue;
-    let vf = objGetS(n, S_VALID_FROM);
+    let vf = sl(n, N_VALID_FROM, S_VALID_FROM);
     if (isNum(vf) && gNow < load<f64>(vf, 16)) continue;
-    let vu = objGetS(n, S_VALID_UNTIL);
+    let vu = sl(n, N_VALID_UNTIL, S_VALID_UNTIL);
     if (isNum(vu) && gNow >= load<f64>(vu, 16)) continue;
-    let rb = objGetS(n, S_ROLLOUT_BP);
+    let rb = sl(n, N_ROLLOUT_BP, S_ROLLOUT_BP);
     if (isNum(rb) && load<f64>(rb, 16) < 10000) {
       // Without a customer id the node cannot be proven to be in the rollout: skip it.
-      if (gCustomer == 0 || <f64>bucket(objGetS(n, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) continue;
+      if (gCustomer == 0 || <f64>bucket(sl(n, N_ROLLOUT_SALT, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) continue;
     }
-    let req = objGetS(n, S_REQUIRED);
+    let req = sl(n, N_REQUIRED, S_REQUIRED);
     let rn = alen(req);
+    let nt: usize = gTab && isObj(n) ? <usize>load<u32>(n, 28) : 0;
+    let rh: usize = nt != 0 ? <usize>load<u32>(nt, N_REQUIRED_H << 2) : 0;
     for (let i: u32 = 0; i < rn; i++) {
       let f = arrAt(req, i);
-      if (isStr(f) && objGetV(gCtx, f) == 0) {
+      if (!isStr(f)) continue;
+      let v = rh != 0 ? objGetH(gCtx, load<u32>(f, 8), load<u32>(f, 4), load<u32>(rh + (<usize>i << 2)))
+        : objGetV(gCtx, f);
+      if (v == 0) {
         selDecision = deny(S_R_MISSING_FIELD, f, 0);
         return 0;
       }
     }
-    let conds = objGetS(n, S_CONDITIONS);
+    let conds = sl(n, N_CONDITIONS, S_CONDITIONS);
     let cn = alen(conds);
     let failed = false;
     for (let i: u32 = 0; i < cn; i++) {
       let nc = arrAt(conds, i);
-      if (!holds(objGetS(nc, S_COND))) {
-        vecPush(pending, reasonOut(objGetS(nc, S_FAIL), 0));
+      if (!holds(sl(nc, C_COND, S_COND))) {
+        vecPush(pending, reasonOut(sl(nc, C_FAIL, S_FAIL), 0));
         failed = true;
         break;
       }
@@ -471,38 +695,38 @@ function decide(input: usize): usize {
   if (d != 0) return d;
   let n = select();
   if (n == 0) return selDecision;
-  let id = objGetS(n, S_ID);
+  let id = sl(n, N_ID, S_ID);
 
   // 6. Selected node: condition reasons, then gates in order.
   let R = vecNew(16);
-  let conds = objGetS(n, S_CONDITIONS);
+  let conds = sl(n, N_CONDITIONS, S_CONDITIONS);
   let cn = alen(conds);
-  for (let i: u32 = 0; i < cn; i++) vecPush(R, reasonOut(objGetS(arrAt(conds, i), S_REASON), 0));
-  let chans = objGetS(n, S_CHANNELS);
+  for (let i: u32 = 0; i < cn; i++) vecPush(R, reasonOut(sl(arrAt(conds, i), C_REASON, S_REASON), 0));
+  let chans = sl(n, N_CHANNELS, S_CHANNELS);
   let chN = alen(chans);
   // Remaining channels: a copy we remove from (0 marks a removed slot).
   let rem = alloc(<usize>chN << 2 | 4);
   for (let i: u32 = 0; i < chN; i++) store<u32>(rem + (<usize>i << 2), arrAt(chans, i));
   let left = chN;
   let anySuppress = false;
-  let gates = objGetS(n, S_GATES);
+  let gates = sl(n, N_GATES, S_GATES);
   let gn = alen(gates);
   for (let gi: u32 = 0; gi < gn; gi++) {
     let g = arrAt(gates, gi);
-    let gch = objGetS(g, S_CHANNEL);
+    let gch = sl(g, G_CHANNEL, S_CHANNEL);
     if (gch == 0) {
-      if (holds(objGetS(g, S_COND))) {
-        vecPush(R, reasonOut(objGetS(g, S_REASON), 0));
-        let outcome = objGetS(g, S_OUTCOME);
+      if (holds(sl(g, G_COND, S_COND))) {
+        vecPush(R, reasonOut(sl(g, G_REASON, S_REASON), 0));
+        let outcome = sl(g, G_OUTCOME, S_OUTCOME);
         if (isStr(outcome) && strEq(outcome, S_O_DEFER)) {
-          let t = toTime(condVal(objGetS(g, S_UNTIL)));
+          let t = toTime(condVal(sl(g, G_UNTIL, S_UNTIL)));
           let at: usize = timeOk ? formatTime(t) : 0;
           if (at == 0) return decision(S_O_SUPPRESS, R, id, 0, 0, 0, 0, 0, 0);
           return decision(S_O_DEFER, R, id, 0, 0, 0, 0, at, 0);
         }
         return decision(orNull(outcome), R, id, 0, 0, 0, 0, 0, 0);
       }
-      let pass = objGetS(g, S_PASS);
+      let pass = sl(g, G_PASS, S_PASS);
       if (isObj(pass)) vecPush(R, reasonOut(pass, 0));
       continue;
     }
@@ -513,17 +737,17 @@ function decide(input: usize): usize {
       if (c != 0 && isStr(c) && strEq(c, gch)) { present = true; break; }
     }
     if (!present) continue;
-    if (holds(objGetS(g, S_COND))) {
+    if (holds(sl(g, G_COND, S_COND))) {
       for (let i: u32 = 0; i < chN; i++) {
         let a = rem + (<usize>i << 2);
         let c = load<u32>(a);
         if (c != 0 && isStr(c) && strEq(c, gch)) { store<u32>(a, 0); left--; }
       }
-      vecPush(R, reasonOut(objGetS(g, S_REASON), 0));
-      let outcome = objGetS(g, S_OUTCOME);
+      vecPush(R, reasonOut(sl(g, G_REASON, S_REASON), 0));
+      let outcome = sl(g, G_OUTCOME, S_OUTCOME);
       if (isStr(outcome) && strEq(outcome, S_O_SUPPRESS)) anySuppress = true;
     } else {
-      let pass = objGetS(g, S_PASS);
+      let pass = sl(g, G_PASS, S_PASS);
       if (isObj(pass)) vecPush(R, reasonOut(pass, 0));
     }
   }
@@ -535,13 +759,13 @@ function decide(input: usize): usize {
   }
   let template: usize = 0;
   if (isStr(channel)) {
-    template = objGetV(objGetS(n, S_TEMPLATES), channel);
+    template = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), channel);
     if (!isStr(template)) template = 0;
   }
 
   // 7. Experiment. Without a customer id both bucket tests fail: no holdout, no variant.
   let variant: usize = 0;
-  let x = objGetS(n, S_EXPERIMENT);
+  let x = sl(n, N_EXPERIMENT, S_EXPERIMENT);
   if (isObj(x) && gCustomer != 0) {
     let salt = objGetS(x, S_SALT);
     if (<f64>bucket(salt, 0, gCustomer) < numOr(objGetS(x, S_HOLDOUT_BP), 0)) {
@@ -585,14 +809,14 @@ function decide(input: usize): usize {
 
   // 10. Outcome.
   let outcome = deferred ? S_O_DEFER : S_O_SEND;
-  let risk = objGetS(n, S_RISK);
+  let risk = sl(n, N_RISK, S_RISK);
   if (isStr(risk) && strEq(risk, S_HIGH)) {
     outcome = S_O_REVIEW;
-    let rr = objGetS(n, S_REVIEW_REASON);
+    let rr = sl(n, N_REVIEW_REASON, S_REVIEW_REASON);
     if (isObj(rr)) vecPush(R, reasonOut(rr, 0));
   }
-  return decision(outcome, R, id, channel, template, objGetS(n, S_OFFER), variant, formatTime(t),
-    objGetS(n, S_EXPLANATION));
+  return decision(outcome, R, id, channel, template, sl(n, N_OFFER, S_OFFER), variant, formatTime(t),
+    sl(n, N_EXPLANATION, S_EXPLANATION));
 }
 
 /** waypost/suppressed: steps 1-4, then the suppression lists that hold the request. */
@@ -638,9 +862,9 @@ function consent(input: usize): usize {
   if (d != 0) return d;
   let n = select();
   if (n == 0) return selDecision;
-  let gates = objGetS(n, S_GATES);
+  let gates = sl(n, N_GATES, S_GATES);
   let gn = alen(gates);
-  let chans = objGetS(n, S_CHANNELS);
+  let chans = sl(n, N_CHANNELS, S_CHANNELS);
   let chN = alen(chans);
   let out = newObj(chN);
   for (let i: u32 = 0; i < chN; i++) {
@@ -650,16 +874,16 @@ function consent(input: usize): usize {
     let blocked = false;
     for (let gi: u32 = 0; gi < gn && !blocked; gi++) {
       let g = arrAt(gates, gi);
-      let step = objGetS(g, S_STEP);
+      let step = sl(g, G_STEP, S_STEP);
       if (!isStr(step) || !strEq(step, S_CONSENT)) continue;
-      let gch = objGetS(g, S_CHANNEL);
+      let gch = sl(g, G_CHANNEL, S_CHANNEL);
       if (gch != 0 && !(isStr(gch) && strEq(gch, ch))) continue;
-      if (holds(objGetS(g, S_COND))) blocked = true;
+      if (holds(sl(g, G_COND, S_COND))) blocked = true;
     }
     objPush(out, load<u32>(ch, 8), load<u32>(ch, 4), boolV(!blocked));
   }
   let o = newObj(2);
-  objPushS(o, S_NODE, objGetS(n, S_ID));
+  objPushS(o, S_NODE, sl(n, N_ID, S_ID));
   objPushS(o, S_CHANNELS, out);
   return o;
 }

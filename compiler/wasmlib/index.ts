@@ -22,7 +22,11 @@ export function opa_heap_ptr_set(addr: usize): void { setHeap(addr); }
 
 export function opa_json_parse(addr: usize, len: usize): usize {
   engine.parseGen++;
-  return parseJSON(addr, len);
+  // Allocating below the end of the indexed data may overwrite it or its slot tables.
+  if (heapPtr < engine.tabHi) engine.tabData = 0;
+  let v = parseJSON(addr, len);
+  if (v != 0) engine.planIndex(v);
+  return v;
 }
 
 export function opa_json_dump(v: usize): usize { return dumpJSON(v); }

@@ -171,6 +171,7 @@ function parseObj(): usize {
   store<u32>(o, 0, 12);
   store<u32>(o, 0, 16);
   store<u32>(o, src, 24);
+  store<u32>(o, 0, 28); // engine.ts slot table (plan objects only)
   let m: u32 = 0; // distinct keys so far
   let node = head;
   if (n <= HASH_MIN) {

@@ -11,11 +11,14 @@ export declare function opa_abort(addr: usize): void;
 declare function heapBase(): usize;
 
 export let heapPtr: usize = 0;
+// End of the static data (template and policy constants): bytes below it never change.
+export let staticEnd: usize = 0;
 // Cached end of linear memory; the host may grow memory behind our back, so a miss re-reads it.
 let memEnd: usize = 0;
 
 export function initHeap(): void {
   heapPtr = heapBase();
+  staticEnd = heapPtr;
   memEnd = <usize>memory.size() << 16;
 }
 

@@ -4,13 +4,13 @@
 import { alloc } from "./mem";
 import {
   T_NULL, T_NUM, T_STR, T_ARR, V_TRUE, V_FALSE, isTrue, isStr, isNum, isArr, boolV, arrAt,
-  newNum, newStr, objGet, objGetV, objGetS, strEq, strCmp, deepEq, arrHas, bytesEq,
+  newNum, newStr, objGet, objGetC, objGetV, objGetS, strEq, strCmp, deepEq, arrHas, bytesEq,
 } from "./value";
 import { toTime, timeOk, floorModF, MS_MIN, MS_HOUR, MS_DAY } from "./time";
 import { gCtx, gNow, gNowV, gHistory, gOffsetMin, inList } from "./engine";
 import { S_AT, S_CHANNEL, S_PURPOSE, S_NODE } from "./strings";
 
-export function field(kp: usize, kl: u32): usize { return objGet(gCtx, kp, kl); }
+export function field(kp: usize, kl: u32): usize { return objGetC(gCtx, kp, kl); }
 export function now(): usize { return gNowV; }
 export function toBool(b: i32): usize { return b != 0 ? V_TRUE : V_FALSE; }
 export function truthy(v: usize): i32 { return isTrue(v) ? 1 : 0; }

@@ -8,13 +8,14 @@
 //   array   [tag=5][u32 len][u32 elemsPtr -> u32 valueAddr * len]                12 bytes
 //   object  [tag=6][u32 len][u32 entriesPtr][u32 tablePtr (0: none)][u32 mask]
 //           [u32 srcLen @20 (0: none)][u32 srcPtr @24, parsed objects only]        24/32 bytes
+//           [u32 @28, parsed objects only: 0, or engine.ts's plan slot table / marks]
 //     entry [u32 keyLen][u32 keyPtr][u32 valueAddr][u32 hash]                    16 bytes
 //     table: (mask+1) u32 slots holding entryIndex+1, open addressing, linear probing.
 // Numbers keep their source text so dumps echo input numbers exactly. A parsed object whose
 // source text is exactly its dump keeps that span (json.ts); built objects and the emitter's
 // constants (compiler/emit/layout.ts writes zeros there) have srcLen 0. Objects are never
 // modified after they are built, so a span stays true.
-import { alloc } from "./mem";
+import { alloc, staticEnd } from "./mem";
 import { keyHash } from "./hash";
 
 export const T_NULL: u32 = 1;
@@ -180,6 +181,30 @@ function objProbe(o: usize, kp: usize, kl: u32, h: u32): usize {
     i = (i + 1) & mask;
   }
   return 0;
+}
+
+// Direct-mapped cache of the hashes of static keys (the policy's constant key texts, below
+// staticEnd, which never change): [keyPtr, keyLen, hash, pad] * 256.
+const KC: usize = memory.data(256 * 16, 16);
+
+/** keyHash(kp, kl), cached when the key text is static. */
+export function staticHash(kp: usize, kl: u32): u32 {
+  let c = KC + ((((kp >> 2) ^ <usize>kl) & 255) << 4);
+  if (kp != 0 && load<u32>(c) == kp && load<u32>(c, 4) == kl) return load<u32>(c, 8);
+  let h = keyHash(kp, kl);
+  if (kp != 0 && kp + <usize>kl <= staticEnd) {
+    store<u32>(c, kp);
+    store<u32>(c, kl, 4);
+    store<u32>(c, h, 8);
+  }
+  return h;
+}
+
+/** objGet for a key whose text is usually static (constants of the generated code). */
+export function objGetC(o: usize, kp: usize, kl: u32): usize {
+  if (o == 0 || load<u32>(o) != T_OBJ) return 0;
+  if (load<u32>(o, 12) == 0) return objScan(o, kp, kl);
+  return objProbe(o, kp, kl, staticHash(kp, kl));
 }
 
 /** objGet with a static string (strings.ts) as key: its hash is precomputed at start-up. */
