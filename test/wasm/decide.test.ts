@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { bucket, decide as interpret, type Entrypoint } from "../../compiler/ir/interpret.js";
 import { fixture, r } from "./fixture.js";
-import { dumpRaw, load, parseRaw, type Loaded } from "./helpers.js";
+import { dumpRaw, evalSlow, load, type Loaded } from "./helpers.js";
 
 const { ir, data } = fixture();
 let l: Loaded;
@@ -61,15 +61,7 @@ describe("ABI surface", () => {
   it("slow path (opa_eval_ctx_* + eval) gives the fast path's result", () => {
     const input = req(silver());
     const fast = l.policy.evaluate(input);
-    const inner = l.policy as unknown as { dataAddr: number; dataHeapPtr: number };
-    l.abi.opa_heap_ptr_set(inner.dataHeapPtr);
-    const inAddr = parseRaw(l, new TextEncoder().encode(JSON.stringify(input)));
-    const ctx = l.abi.opa_eval_ctx_new();
-    l.abi.opa_eval_ctx_set_input(ctx, inAddr);
-    l.abi.opa_eval_ctx_set_data(ctx, inner.dataAddr);
-    l.abi.opa_eval_ctx_set_entrypoint(ctx, 0);
-    l.abi.eval(ctx);
-    expect(JSON.parse(dumpRaw(l, l.abi.opa_eval_ctx_get_result(ctx)))).toEqual(fast);
+    expect(evalSlow(l, input)).toEqual(fast);
   });
 
   it("data's source text (which reason dumps copy) stays below the data heap pointer", () => {

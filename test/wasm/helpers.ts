@@ -50,3 +50,19 @@ export function dumpRaw(l: Loaded, v: number): string {
   while (u8[end] !== 0) end++;
   return new TextDecoder("utf-8", { fatal: true }).decode(u8.subarray(at, end));
 }
+
+/**
+ * One evaluation through the ABI's slow path (opa_eval_ctx_* + `eval`), on the data the SDK set,
+ * with the heap reset to the data heap pointer as the SDK does; returns the parsed result set.
+ */
+export function evalSlow(l: Loaded, input: unknown, entrypoint = 0): unknown {
+  const inner = l.policy as unknown as { dataAddr: number; dataHeapPtr: number };
+  l.abi.opa_heap_ptr_set(inner.dataHeapPtr);
+  const inAddr = parseRaw(l, new TextEncoder().encode(JSON.stringify(input)));
+  const ctx = l.abi.opa_eval_ctx_new();
+  l.abi.opa_eval_ctx_set_input(ctx, inAddr);
+  l.abi.opa_eval_ctx_set_data(ctx, inner.dataAddr);
+  l.abi.opa_eval_ctx_set_entrypoint(ctx, entrypoint);
+  l.abi.eval(ctx);
+  return JSON.parse(dumpRaw(l, l.abi.opa_eval_ctx_get_result(ctx)));
+}

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { decide as interpret, type Entrypoint } from "../../compiler/ir/interpret.js";
 import type { BundleData } from "../../compiler/ir/ir.js";
 import { fixture, r } from "./fixture.js";
-import { dumpRaw, load, parseRaw, type Loaded } from "./helpers.js";
+import { evalSlow, load, type Loaded } from "./helpers.js";
 
 const { ir, data } = fixture();
 let l: Loaded;
@@ -68,16 +68,8 @@ describe("plan slot tables", () => {
     l.policy.setData({ waypost: data });
     const input = { ...REQS[0]!, waypost: { plan: { nodes: [{ id: "x", gates: [{ cond: 0 }] }] } } };
     const want = interpret(ir, data, input, "waypost/decide");
-    const inner = l.policy as unknown as { dataAddr: number; dataHeapPtr: number };
     for (let i = 0; i < 2; i++) {
-      l.abi.opa_heap_ptr_set(inner.dataHeapPtr);
-      const inAddr = parseRaw(l, new TextEncoder().encode(JSON.stringify(input)));
-      const ctx = l.abi.opa_eval_ctx_new();
-      l.abi.opa_eval_ctx_set_input(ctx, inAddr);
-      l.abi.opa_eval_ctx_set_data(ctx, inner.dataAddr);
-      l.abi.opa_eval_ctx_set_entrypoint(ctx, 0);
-      l.abi.eval(ctx);
-      const got = JSON.parse(dumpRaw(l, l.abi.opa_eval_ctx_get_result(ctx))) as { result: unknown }[];
+      const got = evalSlow(l, input) as { result: unknown }[];
       expect(JSON.stringify(got[0]!.result)).toBe(JSON.stringify(want));
     }
     agree(data);
