@@ -1,5 +1,5 @@
 /**
- * Direct calls into the OPA Wasm ABI (docs: /work/shared/design/opa-wasm-abi.md) on a policy the
+ * Direct calls into the OPA Wasm ABI (OPA's "WebAssembly" docs, ABI 1.x) on a policy the
  * official SDK (`@open-policy-agent/opa-wasm`) has loaded.
  *
  * Why not `policy.evaluate` / `policy.setData`: per decision the SDK re-encodes the input into a

@@ -4,11 +4,13 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EMPTY_IR, dumpRaw, load, parseRaw, type Loaded } from "./helpers.js";
 
-const SUITE = "/work/shared/conformance/json-test-suite/test_parsing";
+// Vendored (MIT, see its LICENSE) so the suite runs from any clone with nothing outside it.
+const SUITE = fileURLToPath(new URL("../fixtures/json-test-suite/test_parsing", import.meta.url));
 
 let l: Loaded;
 let base = 0;
