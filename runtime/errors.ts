@@ -26,6 +26,9 @@ export const RUNTIME_ERROR_CODES = {
   WPR015: "policy.wasm could not be loaded",
   WPR016: "bundle could not be read",
   WPR017: "bundle failed its activation self-check",
+  // verification choice (no silent trust)
+  WPR018: "no verification key was given; pass a key or skipVerify",
+  WPR019: "both a verification key and skipVerify were given",
   // decision log
   WPL001: "decision log ends with a torn (incomplete) entry",
   WPL002: "decision log line is not a valid entry",
