@@ -61,13 +61,15 @@ export interface BundleContents {
   plan: JsonObject;
   /** Every file, names relative to the bundle root (no leading `/`). */
   files: ReadonlyMap<string, Uint8Array>;
-  /** Present when the signature was verified. */
+  /** Present when the signature was verified; null when read with `skipVerify`. */
   signature: { keyid: string | null; scope: string | null; alg: string } | null;
 }
 
 export interface ReadBundleOptions {
-  /** When given, the bundle must carry a valid signature by this key covering every file. */
+  /** The bundle must carry a valid signature by this key covering every file. */
   publicKey?: PublicKeyInput;
+  /** Read the bundle without verifying any signature; required when no `publicKey` is given. */
+  skipVerify?: boolean;
   limits?: TarLimits;
 }
 
@@ -134,7 +136,61 @@ function parsePayload(bytes: Uint8Array): SignaturePayload {
   return p;
 }
 
-/** Verifies `.signatures.json` against `key`: signature, key id, scope, and every file digest. */
+/** JWS header members that name or carry a key: never used, so a token that has one is refused. */
+const KEY_REFERENCE_HEADERS = ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"];
+
+/**
+ * A signed file name as the payload lists it: OPA writes `/name`; one leading `/` is stripped.
+ * Anything that is not a plain relative path (`..`, `.`, empty segments, backslashes, control
+ * characters) is refused rather than normalised, so two spellings cannot name one file.
+ */
+function signedName(raw: string): string {
+  const name = raw.startsWith("/") ? raw.slice(1) : raw;
+  const segments = name.split("/");
+  if (name === "" || /[\\\u0000-\u001f\u007f]/.test(name) || segments.some((s) => s === "" || s === "." || s === "..")) {
+    throw runtimeError("WPR011", `signature lists an unsafe file name \`${JSON.stringify(raw).slice(1, -1)}\``);
+  }
+  if (name === SIGNATURES_FILE) throw runtimeError("WPR011", `signature lists \`${SIGNATURES_FILE}\` itself`);
+  return name;
+}
+
+/**
+ * Checks the protected header before any cryptography runs: the header must not steer the
+ * verification. Refused: an `alg` other than the configured one (`none` included); a key carried
+ * or referenced by the token (`jwk`, `jku`, `x5u`, `x5c`, `x5t`); `crit` (no extension is
+ * understood, so none may be critical); `b64: false` (unencoded payloads); a `kid` that is not
+ * the configured key id (OPA picks the key by `kid`; we hold one key). Other members cannot
+ * change how the token verifies (without `crit` they are ignorable by RFC 7515) and are ignored.
+ */
+function checkHeader(token: string, key: ResolvedKey): { kid: string | undefined } {
+  let h: Record<string, unknown>;
+  try {
+    h = decodeProtectedHeader(token) as Record<string, unknown>;
+  } catch (e) {
+    throw runtimeError("WPR011", `signature token is malformed: ${describeThrown(e)}`);
+  }
+  const bad = (why: string) => runtimeError("WPR011", why);
+  if (h.alg === "none") throw bad("signature token is unsigned (`alg: none`)");
+  if (h.alg !== key.alg) {
+    throw bad(`bundle is signed with \`${typeof h.alg === "string" ? h.alg : "no algorithm"}\` but the key is configured for \`${key.alg}\``);
+  }
+  for (const name of KEY_REFERENCE_HEADERS) {
+    if (name in h) throw bad(`signature header \`${name}\` names or carries a key; keys come only from the verifier's configuration`);
+  }
+  if ("crit" in h) throw bad("signature header has `crit`: no JWS extension is supported");
+  if ("b64" in h && h.b64 !== true) throw bad("signature header has `b64: false`: unencoded payloads are not supported");
+  if ("kid" in h && typeof h.kid !== "string") throw bad("signature header `kid` is not a string");
+  const kid = h.kid as string | undefined;
+  if (kid !== undefined && kid !== key.keyid) {
+    throw bad(key.keyid === undefined ? `bundle is signed by key \`${kid}\` but the verification key has no id; configure it as \`${kid}\` if that is the key` : `bundle is signed by key \`${kid}\`, expected \`${key.keyid}\``);
+  }
+  return { kid };
+}
+
+/**
+ * Verifies `.signatures.json` against `key`: exactly one token, its header (see checkHeader),
+ * the signature, key id, scope, and every file digest (nothing more, nothing less).
+ */
 export async function verifyBundleSignature(
   files: ReadonlyMap<string, Uint8Array>,
   key: ResolvedKey,
@@ -143,22 +199,12 @@ export async function verifyBundleSignature(
   if (sigBytes === undefined) throw runtimeError("WPR010", "bundle has no `.signatures.json` but a verification key was given");
   const sig = parseJsonFile(sigBytes, "`.signatures.json`", "WPR011");
   if (!isJsonObject(sig) || !Array.isArray(sig.signatures)) throw runtimeError("WPR011", "`.signatures.json` has no `signatures` list");
+  // OPA verifies exactly one token; with several, which one vouches for the files is ambiguous.
   if (sig.signatures.length !== 1 || typeof sig.signatures[0] !== "string") {
-    throw runtimeError("WPR011", "`.signatures.json` must hold exactly one JWS token");
+    throw runtimeError("WPR011", `\`.signatures.json\` must hold exactly one JWS token (it holds ${sig.signatures.length})`);
   }
   const token = sig.signatures[0];
-  let headerAlg: string | undefined;
-  let headerKid: string | undefined;
-  try {
-    const h = decodeProtectedHeader(token);
-    headerAlg = h.alg;
-    headerKid = h.kid;
-  } catch (e) {
-    throw runtimeError("WPR011", `signature token is malformed: ${describeThrown(e)}`);
-  }
-  if (headerAlg !== key.alg) {
-    throw runtimeError("WPR011", `bundle is signed with \`${headerAlg ?? "none"}\` but the key expects \`${key.alg}\``);
-  }
+  const { kid: headerKid } = checkHeader(token, key);
   let payloadBytes: Uint8Array;
   try {
     payloadBytes = (await compactVerify(token, key.key, { algorithms: [key.alg] })).payload;
@@ -166,16 +212,26 @@ export async function verifyBundleSignature(
     throw runtimeError("WPR011", `signature does not verify with the given key (${describeThrown(e)})`);
   }
   const payload = parsePayload(payloadBytes);
+  if (headerKid !== undefined && payload.keyid !== undefined && payload.keyid !== headerKid) {
+    throw runtimeError("WPR011", `signature names two keys: header \`kid\` \`${headerKid}\`, payload \`keyid\` \`${payload.keyid}\``);
+  }
   const tokenKid = headerKid ?? payload.keyid;
-  if (key.keyid !== undefined && tokenKid !== undefined && tokenKid !== key.keyid) {
-    throw runtimeError("WPR011", `bundle is signed by key \`${tokenKid}\`, expected \`${key.keyid}\``);
+  if (tokenKid !== key.keyid) {
+    throw runtimeError(
+      "WPR011",
+      tokenKid === undefined
+        ? `bundle signature names no key id, expected \`${key.keyid}\``
+        : key.keyid === undefined
+          ? `bundle is signed by key \`${tokenKid}\` but the verification key has no id; configure it as \`${tokenKid}\` if that is the key`
+          : `bundle is signed by key \`${tokenKid}\`, expected \`${key.keyid}\``,
+    );
   }
   if ((payload.scope ?? "") !== (key.scope ?? "")) {
     throw runtimeError("WPR011", `signature scope \`${payload.scope ?? ""}\` does not match \`${key.scope ?? ""}\``);
   }
   const listed = new Map<string, SignedFile>();
   for (const f of payload.files) {
-    const name = f.name.replace(/^\//, "");
+    const name = signedName(f.name);
     if (listed.has(name)) throw runtimeError("WPR011", `signature lists \`${name}\` twice`);
     listed.set(name, f);
   }
@@ -199,18 +255,37 @@ export async function verifyBundleSignature(
 }
 
 /**
+ * The caller's verification choice, named as OPA names it: a key (verify) or `skipVerify: true`
+ * (load unverified). Neither is refused (WPR018): loading an unverified bundle is never a
+ * default. Both is refused too (WPR019): it is unclear which was meant.
+ */
+export function verificationChoice(o: { publicKey?: PublicKeyInput | undefined; skipVerify?: boolean | undefined }): ResolvedKey | null {
+  const hasKey = o.publicKey !== undefined && o.publicKey !== null;
+  if (hasKey && o.skipVerify === true) {
+    throw runtimeError("WPR019", "both a verification key and `skipVerify` were given; give one (CLI: `--public-key` or `--skip-verify`)");
+  }
+  if (hasKey) return resolveVerificationKey(o.publicKey!);
+  if (o.skipVerify === true) return null;
+  throw runtimeError(
+    "WPR018",
+    "no verification key was given: pass `publicKey` (CLI `--public-key KEY`) to verify the bundle's signature, or `skipVerify: true` (CLI `--skip-verify`) to load it unverified",
+  );
+}
+
+/**
  * Untars and checks a bundle. With `publicKey`, an unsigned, tampered, re-signed or extended
- * bundle is refused. Throws WaypostRuntimeError with a WPR code.
+ * bundle is refused; without one, `skipVerify: true` must be given (WPR018 otherwise). Throws
+ * WaypostRuntimeError with a WPR code.
  */
 export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions = {}): Promise<BundleContents> {
   // Resolve the key first: a bad key is the caller's error, whatever the bundle holds.
-  const key = options.publicKey === undefined ? undefined : resolveVerificationKey(options.publicKey);
+  const key = verificationChoice(options);
   const files = readTarGz(bytes, { ...options.limits, rooted: true });
   for (const required of [MANIFEST_FILE, WASM_FILE, DATA_FILE]) {
     if (!files.has(required)) throw runtimeError("WPR007", `bundle has no \`/${required}\``);
   }
   // Verify before parsing anything else, so unverified bytes are never interpreted further.
-  const signature = key === undefined ? null : await verifyBundleSignature(files, key);
+  const signature = key === null ? null : await verifyBundleSignature(files, key);
   const manifest = parseManifest(files.get(MANIFEST_FILE)!);
   for (const w of manifest.wasm) {
     if (w.module.replace(/^\//, "") !== WASM_FILE) {

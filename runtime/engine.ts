@@ -22,7 +22,7 @@ import { loadPolicy } from "@open-policy-agent/opa-wasm";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { AbiPolicy, DATA_PARSE_FAILED, type SdkPolicy } from "./abi.js";
-import { ENTRYPOINTS, readBundle, type BundleContents, type Manifest } from "./bundle.js";
+import { ENTRYPOINTS, readBundle, verificationChoice, type BundleContents, type Manifest } from "./bundle.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
@@ -39,14 +39,22 @@ interface Active {
   revision: string;
   manifest: Manifest;
   signature: BundleContents["signature"];
+  /** Whether the bundle's signature was verified (false when loaded with `skipVerify`). */
+  verified: boolean;
   masks: FieldMasks;
   entrypoints: Readonly<Record<string, number>>;
   source: string;
 }
 
-export interface EngineOptions {
-  /** Require every bundle (initial and swapped in) to be signed by this key. */
+/** How bundles are verified: a key, or an explicit `skipVerify: true`; neither is refused (WPR018). */
+export interface VerifyOptions {
+  /** Require the bundle to be signed by this key (algorithm RS256 unless configured; see keys.ts). */
   publicKey?: PublicKeyInput;
+  /** Load bundles without verifying their signature (OPA's `--skip-verify`); decisions record `verified: false`. */
+  skipVerify?: boolean;
+}
+
+export interface EngineOptions extends VerifyOptions {
   /** Decision log: an open DecisionLog, or a path to open (the engine then owns and closes it). */
   log?: DecisionLog | string;
   /** With a log path: seal each unmasked request into its entry for exact replay (32 bytes). */
@@ -81,7 +89,7 @@ function lazyDecisionId(d: Decision, compute: () => string): void {
 }
 
 /** The `deny` every failure turns into; `detail` says what failed. */
-export function failClosedDecision(detail: string, revision: string, decisionId: string): Decision {
+export function failClosedDecision(detail: string, revision: string, decisionId: string, verified = false): Decision {
   const reason: Reason = {
     code: RUNTIME_ERROR_REASON,
     policy: RUNTIME_POLICY,
@@ -100,6 +108,7 @@ export function failClosedDecision(detail: string, revision: string, decisionId:
     reasons: [reason],
     explanation: null,
     revision,
+    verified,
     decision_id: decisionId,
   };
 }
@@ -177,9 +186,14 @@ async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
   }
 }
 
-async function prepare(src: string | Uint8Array, publicKey: PublicKeyInput | undefined, limits: TarLimits | undefined): Promise<Active> {
+async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined): Promise<Active> {
+  // The verification choice is checked before the bundle is read: refused without one.
+  const key = verificationChoice(verify);
   const bytes = await readSource(src);
-  const contents = await readBundle(bytes, { ...(publicKey !== undefined ? { publicKey } : {}), ...(limits ? { limits } : {}) });
+  const contents = await readBundle(bytes, {
+    ...(key === null ? { skipVerify: true } : { publicKey: { key: key.key, alg: key.alg, keyid: key.keyid, scope: key.scope } }),
+    ...(limits ? { limits } : {}),
+  });
   let sdk: SdkPolicy;
   try {
     sdk = (await loadPolicy(contents.wasm)) as unknown as SdkPolicy;
@@ -227,6 +241,7 @@ async function prepare(src: string | Uint8Array, publicKey: PublicKeyInput | und
     revision,
     manifest: contents.manifest,
     signature: contents.signature,
+    verified: contents.signature !== null,
     masks: fieldMasks(contents.plan),
     entrypoints,
     source: typeof src === "string" ? src : "<bytes>",
@@ -236,13 +251,16 @@ async function prepare(src: string | Uint8Array, publicKey: PublicKeyInput | und
 export class Engine {
   private active: Active | null = null;
   private swapping: Promise<unknown> = Promise.resolve();
-  private readonly publicKey: PublicKeyInput | undefined;
+  private readonly verify: VerifyOptions;
   private readonly limits: TarLimits | undefined;
   private logHandle: DecisionLog | null = null;
   private ownsLog = false;
 
   constructor(options: Omit<EngineOptions, "log"> & { log?: DecisionLog } = {}) {
-    this.publicKey = options.publicKey;
+    // A bad key, or both a key and skipVerify, is refused at once; neither is refused when a
+    // bundle is loaded (a swap may still bring its own key).
+    if (options.publicKey !== undefined || options.skipVerify === true) verificationChoice(options);
+    this.verify = { ...(options.publicKey !== undefined ? { publicKey: options.publicKey } : {}), ...(options.skipVerify === true ? { skipVerify: true } : {}) };
     this.limits = options.limits;
     if (options.log !== undefined) this.logHandle = options.log;
   }
@@ -271,6 +289,11 @@ export class Engine {
     return this.active?.signature ?? null;
   }
 
+  /** Whether the active bundle's signature was verified (false with `skipVerify` or no bundle). */
+  get verified(): boolean {
+    return this.active?.verified ?? false;
+  }
+
   get entrypoints(): Readonly<Record<string, number>> {
     return this.active?.entrypoints ?? {};
   }
@@ -292,7 +315,7 @@ export class Engine {
       await logged;
       return decision;
     } catch (e) {
-      return failClosedDecision(`decision log write failed: ${describeThrown(e)}`, decision.revision, decision.decision_id);
+      return failClosedDecision(`decision log write failed: ${describeThrown(e)}`, decision.revision, decision.decision_id, decision.verified);
     }
   }
 
@@ -316,6 +339,8 @@ export class Engine {
     if (active === null) decision = failClosedDecision("no bundle is loaded", revision, "");
     else if (this.logHandle?.error) decision = failClosedDecision(`decision log unavailable: ${this.logHandle.error.message}`, revision, "");
     else decision = this.evaluateDecision(active, request, "");
+    // Set by the runtime, never by the module (checkDecision refuses the key in Wasm output).
+    decision.verified = active?.verified ?? false;
     if (this.logHandle === null) {
       // Without a log nobody needs the id yet: it is computed (once) when first read, which
       // keeps a third of the per-decision cost off callers that never look at it.
@@ -332,7 +357,7 @@ export class Engine {
       decision.decision_id = computeId();
     } catch (e) {
       // Not JSON: nothing to replay or log faithfully.
-      return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, "wpd_" + sha256Hex(randomUUID()).slice(0, 32)), logged: null };
+      return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, "wpd_" + sha256Hex(randomUUID()).slice(0, 32), decision.verified), logged: null };
     }
     // Cannot throw here: maskedCanonicalJson applied the same value rules above.
     const masked = maskRequest(request, masks);
@@ -370,6 +395,7 @@ export class Engine {
         reasons: r.reasons,
         explanation: r.explanation,
         revision: active.revision,
+        verified: active.verified,
         decision_id: id,
       };
     } catch (e) {
@@ -407,12 +433,13 @@ export class Engine {
    * Activates another bundle (path or bytes) once it is fully loaded and self-checked; on any
    * failure the current bundle stays active and the result says why. Never throws.
    */
-  swap(src: string | Uint8Array, options: { publicKey?: PublicKeyInput } = {}): Promise<SwapResult> {
-    const key = options.publicKey ?? this.publicKey;
+  swap(src: string | Uint8Array, options: VerifyOptions = {}): Promise<SwapResult> {
+    // A swap's own choice (key or skipVerify) replaces the engine's; neither falls back to it.
+    const verify = options.publicKey !== undefined || options.skipVerify === true ? options : this.verify;
     const run = async (): Promise<SwapResult> => {
       const previous = this.active?.revision ?? null;
       try {
-        const next = await prepare(src, key, this.limits);
+        const next = await prepare(src, verify, this.limits);
         this.active = next;
         return { activated: true, revision: next.revision, previous };
       } catch (e) {

@@ -37,6 +37,11 @@ export const RUNTIME_ERROR_CODES = {
   WPL005: "decision log sequence is out of order",
   WPL006: "decision log was written by another writer",
   WPL007: "decision log could not be read or written",
+  WPL008: "decision log is locked by another writer",
+  WPL009: "decision log was written with another log key",
+  WPL010: "decision log was cut: entries are missing from its end",
+  WPL011: "decision log key is missing, malformed or does not suit the log",
+  WPL012: "decision log head file is missing or invalid",
 } as const;
 
 export type RuntimeErrorCode = keyof typeof RUNTIME_ERROR_CODES;

@@ -41,8 +41,10 @@ export type StoreEvent =
 export interface WatchOptions {
   /** Poll interval in ms (default 5000). */
   intervalMs?: number;
-  /** Require bundles signed by this key (passed to `engine.swap`). */
+  /** Require bundles signed by this key (passed to `engine.swap`; the engine's own choice otherwise). */
   publicKey?: PublicKeyInput;
+  /** Activate bundles without verifying them (passed to `engine.swap`); without a key or this, the engine's choice applies. */
+  skipVerify?: boolean;
   onEvent?: (e: StoreEvent) => void;
   /** For HTTP sources: extra request headers (e.g. authorization). */
   headers?: Record<string, string>;
@@ -105,7 +107,7 @@ export function watchStore(engine: Engine, source: string, options: WatchOptions
     if (e.type !== "unchanged") options.onEvent?.(e);
     return e;
   };
-  const swapOpts = options.publicKey !== undefined ? { publicKey: options.publicKey } : {};
+  const swapOpts = { ...(options.publicKey !== undefined ? { publicKey: options.publicKey } : {}), ...(options.skipVerify === true ? { skipVerify: true } : {}) };
 
   const rejectOnce = (key: string, revision: string | null, error: StoreProblem): StoreEvent => {
     if (lastKey === key) return { type: "unchanged" };
@@ -118,7 +120,8 @@ export function watchStore(engine: Engine, source: string, options: WatchOptions
       // The index names a revision: bytes that say otherwise are not what was released.
       let revision: string;
       try {
-        revision = (await readBundle(bytes)).manifest.revision;
+        // Only the revision is read here; engine.swap verifies the bundle (or refuses it, WPR018).
+        revision = (await readBundle(bytes, { skipVerify: true })).manifest.revision;
       } catch (e) {
         lastKey = key;
         return emit({ type: "rejected", revision: expected, error: e instanceof WaypostRuntimeError ? e.toInfo() : { code: "WPR016", message: String(e) }, active: engine.revision });

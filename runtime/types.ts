@@ -56,6 +56,11 @@ export interface Decision {
   explanation: string | null;
   /** The bundle revision that decided. */
   revision: string;
+  /**
+   * Whether that bundle's signature was verified (false when it was loaded with `skipVerify`, or
+   * none is loaded). Added by the runtime, not by policy.wasm, so it is also in the log entry.
+   */
+  verified: boolean;
   /** Deterministic id of this decision (see Engine.decide). */
   decision_id: string;
 }
