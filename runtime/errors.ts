@@ -29,6 +29,9 @@ export const RUNTIME_ERROR_CODES = {
   // verification choice (no silent trust)
   WPR018: "no verification key was given; pass a key or skipVerify",
   WPR019: "both a verification key and skipVerify were given",
+  // runaway bundles (metering)
+  WPR020: "policy.wasm cannot be metered (malformed or unsupported instructions)",
+  WPR021: "bundle exceeded its load budget (fuel or memory)",
   // decision log
   WPL001: "decision log ends with a torn (incomplete) entry",
   WPL002: "decision log line is not a valid entry",
