@@ -8,7 +8,8 @@
  * guaranteed stable across zlib builds (Node ships Chromium's zlib, whose match finder depends
  * on CPU features). The gzip header is fixed: mtime 0, no name, XFL 0, OS 255 (unknown).
  *
- * Reader: gunzip with an output cap, then a ustar parse that verifies every header checksum
+ * Reader: gunzip that stops at an output cap (the content limit, or a multiple of the compressed
+ * size, whichever is smaller, so a gzip bomb is refused early), then a ustar parse that verifies every header checksum
  * and refuses traversal, absolute or duplicate names, anything but regular files, and
  * archives without the end-of-archive marker (so a tar cut at a block boundary is refused).
  */
@@ -679,6 +680,13 @@ export interface TarLimits {
   maxTotalBytes?: number;
   /** Most entries (default 10,000). */
   maxEntries?: number;
+  /**
+   * Largest expansion of the gzip stream, as a multiple of its compressed size (default 200;
+   * archives up to 1 MiB uncompressed are always allowed). DEFLATE reaches about 1032:1 on
+   * zeros, real bundles (JSON, Wasm, tar headers) stay far below 50:1: a small download that
+   * would inflate to the content limit is a gzip bomb, and is refused once it passes this.
+   */
+  maxRatio?: number;
 }
 
 export interface ReadTarOptions extends TarLimits {
@@ -689,7 +697,9 @@ export interface ReadTarOptions extends TarLimits {
   rooted?: boolean;
 }
 
-const DEFAULTS = { maxEntryBytes: 512 * 1024 * 1024, maxTotalBytes: 1024 * 1024 * 1024, maxEntries: 10_000 };
+const DEFAULTS = { maxEntryBytes: 512 * 1024 * 1024, maxTotalBytes: 1024 * 1024 * 1024, maxEntries: 10_000, maxRatio: 200 };
+/** Uncompressed size always allowed, whatever the ratio (a tiny bundle is mostly zero padding). */
+const RATIO_FLOOR = 1024 * 1024;
 
 /**
  * Returns the normalised name or throws WPR003. With `rooted`, one leading `/` is allowed and
@@ -714,17 +724,22 @@ export function checkEntryName(raw: string, rooted: boolean): string {
 /** Largest tar stream that can hold `maxTotal` content bytes in `maxEntries` entries. */
 const tarBound = (maxTotal: number, maxEntries: number): number => maxTotal + maxEntries * 3 * BLOCK + 2 * BLOCK;
 
-function gunzipStrict(bytes: Uint8Array, maxTotal: number): Uint8Array {
+/**
+ * gunzip that stops as soon as the output passes `limit`: zlib inflates in 1 MiB chunks and
+ * throws once the output so far exceeds `maxOutputLength`, so at most `limit` + 1 MiB is ever
+ * held, however large the stream would expand. `why` says which limit it was, for the error.
+ */
+function gunzipStrict(bytes: Uint8Array, limit: number, why: string): Uint8Array {
   if (bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b || bytes[2] !== 0x08) {
     throw runtimeError("WPR001", "bundle is not a gzip file (bad magic bytes)");
   }
   try {
     // 1 MiB output chunks instead of 16 KiB: fewer chunks to collect and join for big bundles.
-    return gunzipSync(bytes, { maxOutputLength: maxTotal, chunkSize: 1 << 20 });
+    return gunzipSync(bytes, { maxOutputLength: limit, chunkSize: 1 << 20 });
   } catch (e) {
     const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
     if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
-      throw runtimeError("WPR006", `bundle expands beyond ${maxTotal} bytes`);
+      throw runtimeError("WPR006", `bundle expands beyond ${limit} bytes (${why}); inflation stopped there`);
     }
     throw runtimeError("WPR001", `bundle gzip stream is corrupt or truncated (${code || "inflate failed"})`);
   }
@@ -856,6 +871,11 @@ function parseTar(tar: Uint8Array, options: ReadTarOptions, copy: boolean): Map<
 export function readTarGz(bytes: Uint8Array, options: ReadTarOptions = {}): Map<string, Uint8Array> {
   // Headers, PAX records and padding ride on top of the content limit.
   const bound = tarBound(options.maxTotalBytes ?? DEFAULTS.maxTotalBytes, options.maxEntries ?? DEFAULTS.maxEntries);
-  const tar = gunzipStrict(bytes, bound);
+  const ratio = options.maxRatio ?? DEFAULTS.maxRatio;
+  const ratioBound = Math.max(RATIO_FLOOR, Math.floor(bytes.length * ratio));
+  const tar =
+    ratioBound < bound
+      ? gunzipStrict(bytes, ratioBound, `more than ${ratio} times its compressed size of ${bytes.length} bytes: a likely gzip bomb`)
+      : gunzipStrict(bytes, bound, "the uncompressed size limit");
   return parseTar(tar, options, false);
 }
