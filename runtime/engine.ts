@@ -10,7 +10,10 @@
  *  - idempotency: a retried request (same `now`, same context) gets the same id, so senders
  *    can de-duplicate on it; the log still records each call under its own `seq`;
  *  - privacy: hashing the masked request (not the raw one) means the id reveals nothing a
- *    dictionary attack on a redacted field could recover.
+ *    dictionary attack on a redacted field could recover; `hash` fields enter as keyed
+ *    pseudonyms (`pseudonymKey`), so neither can one on them. Without a configured key the
+ *    engine draws a random one: ids stay distinct per customer, but are stable only within
+ *    that engine (configure the key for ids that agree across instances, restarts and replays).
  * No per-engine counter goes in: it would differ between the original process and a replay.
  * A request that is not JSON gets a random id (it cannot be replayed anyway).
  *
@@ -18,15 +21,14 @@
  * self-checked before one reference assignment activates it; until then (and if anything
  * fails) the current bundle keeps serving. Swaps run one at a time, in call order.
  */
-import { loadPolicy } from "@open-policy-agent/opa-wasm";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { AbiPolicy, DATA_PARSE_FAILED, type SdkPolicy } from "./abi.js";
+import { AbiPolicy, BudgetExceeded, DATA_PARSE_FAILED, instantiateMetered, resolveBudget, type Budget, type SdkPolicy } from "./abi.js";
 import { ENTRYPOINTS, readBundle, verificationChoice, type BundleContents, type Manifest } from "./bundle.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
-import { DecisionLog, maskedCanonicalJson, maskRequest, type FieldMasks, type LogEntry } from "./log.js";
+import { createPseudonymiser, DecisionLog, keyId, maskedCanonicalJson, maskRequest, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
 import type { TarLimits } from "./tar.js";
 import { OUTCOMES, RUNTIME_ERROR_REASON, type Decision, type Reason } from "./types.js";
 
@@ -59,7 +61,28 @@ export interface EngineOptions extends VerifyOptions {
   log?: DecisionLog | string;
   /** With a log path: seal each unmasked request into its entry for exact replay (32 bytes). */
   replayKey?: Uint8Array;
+  /** With a log path: the log key (32 bytes, kept apart from the log) that MACs every entry (runtime/log.ts). */
+  logKey?: Uint8Array;
+  /** With a log path and no logKey: write an unkeyed (plain hash chain) log, explicitly. */
+  unkeyedLog?: boolean;
+  /** Key (32 bytes) of the pseudonyms `mask: hash` fields become, in the log and the decision id; random per engine when absent. */
+  pseudonymKey?: Uint8Array;
   limits?: TarLimits;
+  /**
+   * What one bundle may spend (runtime/meter.ts injects the metering at load). Fuel units ≈
+   * Wasm instructions executed (an upper bound: calls and loop iterations pay for their whole
+   * body), plus one per 16 bytes of bulk memory operations. A decision that runs out is a
+   * fail-closed deny; a load or swap that runs out is refused (WPR021). Defaults:
+   * DEFAULT_BUDGET in runtime/abi.ts.
+   */
+  budget?: {
+    /** Fuel for one evaluation (a decision, `evaluate`, the activation self-check). */
+    decision?: number;
+    /** Fuel for instantiation (the start function) and, again, for parsing data.json. */
+    load?: number;
+    /** Most 64 KiB pages the module's memory may grow to (32768 = 2 GiB). */
+    memoryPages?: number;
+  };
 }
 
 export type SwapResult =
@@ -186,7 +209,7 @@ async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
   }
 }
 
-async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined): Promise<Active> {
+async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined, budget: Budget): Promise<Active> {
   // The verification choice is checked before the bundle is read: refused without one.
   const key = verificationChoice(verify);
   const bytes = await readSource(src);
@@ -194,12 +217,8 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
     ...(key === null ? { skipVerify: true } : { publicKey: { key: key.key, alg: key.alg, keyid: key.keyid, scope: key.scope } }),
     ...(limits ? { limits } : {}),
   });
-  let sdk: SdkPolicy;
-  try {
-    sdk = (await loadPolicy(contents.wasm)) as unknown as SdkPolicy;
-  } catch (e) {
-    throw runtimeError("WPR015", `policy.wasm could not be instantiated: ${describeThrown(e)}`);
-  }
+  // Metered on the verified bytes: a module that cannot be metered is refused (WPR020).
+  const sdk: SdkPolicy = await instantiateMetered(contents.wasm, budget);
   const eps = sdk.entrypoints;
   if (!isJsonObject(eps) || !Object.values(eps).every((id) => typeof id === "number")) {
     throw runtimeError("WPR017", "policy.wasm reports no entrypoint table");
@@ -213,10 +232,11 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
       throw runtimeError("WPR017", `the manifest names entrypoint \`${w.entrypoint}\`, which policy.wasm does not export`);
     }
   }
-  const policy = new AbiPolicy(sdk);
+  const policy = new AbiPolicy(sdk, budget);
   try {
     policy.setData(contents.dataBytes);
   } catch (e) {
+    if (e instanceof BudgetExceeded) throw runtimeError("WPR021", `bundle exceeded its load budget: ${e.message}`);
     if (e === DATA_PARSE_FAILED) throw runtimeError("WPR009", "`data.json` is not valid JSON: policy.wasm could not parse it");
     throw runtimeError("WPR015", `data.json could not be loaded into policy.wasm: ${describeThrown(e)}`);
   }
@@ -225,6 +245,7 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
   try {
     probe = policy.evaluate("{}", 0);
   } catch (e) {
+    if (e instanceof BudgetExceeded) throw runtimeError("WPR021", `bundle exceeded its load budget: the activation self-check's ${e.message}`);
     throw runtimeError("WPR017", `policy.wasm failed its self-check: ${describeThrown(e)}`);
   }
   const result = Array.isArray(probe) && probe.length === 1 && isJsonObject(probe[0]) ? probe[0].result : undefined;
@@ -253,15 +274,19 @@ export class Engine {
   private swapping: Promise<unknown> = Promise.resolve();
   private readonly verify: VerifyOptions;
   private readonly limits: TarLimits | undefined;
+  private readonly budget: Budget;
   private logHandle: DecisionLog | null = null;
   private ownsLog = false;
+  private readonly pseudonyms: Pseudonymiser;
 
   constructor(options: Omit<EngineOptions, "log"> & { log?: DecisionLog } = {}) {
+    this.pseudonyms = options.pseudonymKey !== undefined ? createPseudonymiser(options.pseudonymKey) : createPseudonymiser(randomBytes(32), { ephemeral: true });
     // A bad key, or both a key and skipVerify, is refused at once; neither is refused when a
     // bundle is loaded (a swap may still bring its own key).
     if (options.publicKey !== undefined || options.skipVerify === true) verificationChoice(options);
     this.verify = { ...(options.publicKey !== undefined ? { publicKey: options.publicKey } : {}), ...(options.skipVerify === true ? { skipVerify: true } : {}) };
     this.limits = options.limits;
+    this.budget = resolveBudget(options.budget);
     if (options.log !== undefined) this.logHandle = options.log;
   }
 
@@ -334,7 +359,7 @@ export class Engine {
     // The masked request's canonical text straight from the request (no masked object); equal
     // to canonicalJson(maskRequest(request, masks)), which is what decisionId hashes. Throws for
     // a request that is not JSON.
-    const computeId = (): string => "wpd_" + sha256Hex(prefix + maskedCanonicalJson(request, masks)).slice(0, 32);
+    const computeId = (): string => "wpd_" + sha256Hex(prefix + maskedCanonicalJson(request, masks, this.pseudonyms)).slice(0, 32);
     let decision: Decision;
     if (active === null) decision = failClosedDecision("no bundle is loaded", revision, "");
     else if (this.logHandle?.error) decision = failClosedDecision(`decision log unavailable: ${this.logHandle.error.message}`, revision, "");
@@ -360,7 +385,7 @@ export class Engine {
       return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, "wpd_" + sha256Hex(randomUUID()).slice(0, 32), decision.verified), logged: null };
     }
     // Cannot throw here: maskedCanonicalJson applied the same value rules above.
-    const masked = maskRequest(request, masks);
+    const masked = maskRequest(request, masks, this.pseudonyms);
     const logged = this.logHandle.append({ decision_id: decision.decision_id, revision, request: masked, decision: decision as unknown as JsonValue, replay: request });
     logged.catch(() => undefined); // the failure is kept in log.error and denies what follows
     return { decision, logged };
@@ -399,7 +424,8 @@ export class Engine {
         decision_id: id,
       };
     } catch (e) {
-      return failClosedDecision(`evaluation failed: ${describeThrown(e)}`, active.revision, id);
+      // A budget stop says so ("evaluation exceeded its budget of N fuel units"); the next decision starts afresh.
+      return failClosedDecision(e instanceof BudgetExceeded ? e.message : `evaluation failed: ${describeThrown(e)}`, active.revision, id);
     }
   }
 
@@ -425,7 +451,7 @@ export class Engine {
       }
       return { ok: true, value: first.result, revision: active.revision };
     } catch (e) {
-      return { ok: false, error: `evaluation failed: ${describeThrown(e)}`, revision: active.revision };
+      return { ok: false, error: e instanceof BudgetExceeded ? e.message : `evaluation failed: ${describeThrown(e)}`, revision: active.revision };
     }
   }
 
@@ -439,7 +465,7 @@ export class Engine {
     const run = async (): Promise<SwapResult> => {
       const previous = this.active?.revision ?? null;
       try {
-        const next = await prepare(src, verify, this.limits);
+        const next = await prepare(src, verify, this.limits, this.budget);
         this.active = next;
         return { activated: true, revision: next.revision, previous };
       } catch (e) {
@@ -473,7 +499,13 @@ export async function loadBundle(src: string | Uint8Array, options: EngineOption
   const engine = new Engine(rest);
   const r = await engine.swap(src);
   if (!r.activated) throw new WaypostRuntimeError(r.error.code, r.error.message);
-  if (typeof log === "string") engine.attachLog(await DecisionLog.open(log, rest.replayKey ? { replayKey: rest.replayKey } : {}), true);
+  if (typeof log === "string") {
+    if (rest.logKey !== undefined && rest.pseudonymKey !== undefined && keyId(rest.logKey) === keyId(rest.pseudonymKey)) {
+      throw new WaypostRuntimeError("WPL011", "the pseudonymisation key and the log key must differ: one key, one purpose");
+    }
+    const keying = rest.logKey !== undefined ? { key: rest.logKey } : rest.unkeyedLog === true ? { unkeyed: true } : {};
+    engine.attachLog(await DecisionLog.open(log, { ...keying, ...(rest.replayKey ? { replayKey: rest.replayKey } : {}) }), true);
+  }
   else if (log !== undefined) engine.attachLog(log, false);
   return engine;
 }

@@ -2,20 +2,20 @@
  * `waypost/runtime`: what a service embeds to ask for decisions. Depends only on the OPA Wasm
  * SDK, jose and Node built-ins; never on the compiler.
  *
- *   const engine = await loadBundle("bundle.tar.gz", { publicKey: pem, log: "decisions.jsonl" });
+ *   const engine = await loadBundle("bundle.tar.gz", { publicKey: { key: pem, alg: "RS256" }, log: "decisions.jsonl" });
  *   const decision = await engine.decideDurable(request); // never throws; fails closed
  */
 export { loadBundle, createEngine, Engine, checkDecision, decisionId, failClosedDecision } from "./engine.js";
-export type { EngineOptions, EvaluationResult, SwapResult } from "./engine.js";
+export type { EngineOptions, EvaluationResult, SwapResult, VerifyOptions } from "./engine.js";
 export type { Request, Decision, Reason, Outcome, HistoryEntry, SuppressedResult, ConsentResult } from "./types.js";
 export { OUTCOMES, RUNTIME_ERROR_REASON } from "./types.js";
-export { readBundle, verifyBundleSignature, ENTRYPOINTS, MANIFEST_FILE, WASM_FILE, DATA_FILE, SIGNATURES_FILE } from "./bundle.js";
+export { readBundle, verifyBundleSignature, verificationChoice, ENTRYPOINTS, MANIFEST_FILE, WASM_FILE, DATA_FILE, SIGNATURES_FILE } from "./bundle.js";
 export type { BundleContents, Manifest, ReadBundleOptions, SignaturePayload, SignedFile, WasmResolver } from "./bundle.js";
-export { DecisionLog, verifyLog, maskRequest, entryHash, parseEntry, parseReplayKey, unsealRequest, GENESIS_HASH, REDACTED } from "./log.js";
-export type { LogEntry, AppendInput, FieldMasks, MaskMode, LogProblem, VerifyLogResult, VerifyLogOptions, OpenLogOptions } from "./log.js";
+export { DecisionLog, verifyLog, eraseFromLog, maskRequest, entryHash, entryMac, entryLink, parseEntry, parseReplayKey, parseSecretKey, keyId, createPseudonymiser, headFileOf, unsealRequest, GENESIS_HASH, REDACTED, ERASED, PSEUDONYM_PREFIX } from "./log.js";
+export type { LogEntry, KeyedLogEntry, UnkeyedLogEntry, Erasure, LogHead, AppendInput, FieldMasks, MaskMode, Pseudonymiser, LogProblem, VerifyLogResult, VerifyLogOptions, OpenLogOptions, EraseOptions, EraseResult } from "./log.js";
 export { WaypostRuntimeError, RUNTIME_ERROR_CODES, describeThrown } from "./errors.js";
 export type { ErrorInfo, RuntimeErrorCode } from "./errors.js";
-export { keyMaterialFromFile, resolveVerificationKey, JWS_ALGORITHMS, isJwsAlgorithm } from "./keys.js";
+export { keyMaterialFromFile, resolveVerificationKey, JWS_ALGORITHMS, isJwsAlgorithm, DEFAULT_VERIFICATION_ALG } from "./keys.js";
 export type { KeyMaterial, PublicKeyInput, VerificationKey, JwsAlgorithm } from "./keys.js";
 export type { JsonValue } from "./json.js";
 export { readTarGz, writeTarGz, type TarLimits } from "./tar.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPairSync } from "node:crypto";
 import { writeBundle } from "../../compiler/bundle.js";
-import { createEngine, decisionId, loadBundle, maskRequest, verifyLog, WaypostRuntimeError, type Decision } from "../../runtime/index.js";
+import { createEngine, createPseudonymiser, decisionId, loadBundle, maskRequest, verifyLog, WaypostRuntimeError, type Decision } from "../../runtime/index.js";
 import { fakePolicyWasm, type FakePolicyOptions } from "./fake-policy.js";
 
 const dir = mkdtempSync(join(tmpdir(), "waypost-engine-"));
@@ -44,6 +44,9 @@ async function fakeBundle(revision: string, o: Partial<FakePolicyOptions> = {}, 
   });
 }
 
+const pseudonymKey = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+const logKey = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+
 const request = {
   system: "crm",
   event: "policy.renewal_due",
@@ -55,39 +58,43 @@ const isRuntimeError = (d: Decision) => d.outcome === "deny" && d.reasons.length
 
 describe("engine (hand-written ABI module)", () => {
   it("decides through the SDK, adding revision and decision_id", async () => {
-    const engine = await loadBundle(await fakeBundle("rev-1"));
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true });
     const d = engine.decide(request);
-    expect(d).toEqual({ ...sendDecision, revision: "rev-1", decision_id: expect.stringMatching(/^wpd_[0-9a-f]{32}$/) });
-    expect(Object.keys(d)).toEqual([...Object.keys(sendDecision), "decision_id"]);
+    expect(d).toEqual({ ...sendDecision, revision: "rev-1", verified: false, decision_id: expect.stringMatching(/^wpd_[0-9a-f]{32}$/) });
+    expect(Object.keys(d)).toEqual([...Object.keys(sendDecision), "verified", "decision_id"]);
     expect(engine.revision).toBe("rev-1");
   });
 
   it("loads from a path", async () => {
     const p = join(dir, "b.tar.gz");
     writeFileSync(p, await fakeBundle("rev-p"));
-    expect((await loadBundle(p)).revision).toBe("rev-p");
+    expect((await loadBundle(p, { skipVerify: true })).revision).toBe("rev-p");
   });
 
   it("decision_id is deterministic: same revision and request (any key order) give the same id", async () => {
-    const a = await loadBundle(await fakeBundle("rev-1"));
-    const b = await loadBundle(await fakeBundle("rev-1"));
+    const a = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, pseudonymKey });
+    const b = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, pseudonymKey });
     const reordered = { context: { ...request.context }, now: request.now, event: request.event, system: request.system };
     const id = a.decide(request).decision_id;
     expect(b.decide(reordered).decision_id).toBe(id);
     expect(a.decide(request).decision_id).toBe(id); // a retry is the same decision
     expect(a.decide({ ...request, now: "2026-03-01T10:00:01Z" }).decision_id).not.toBe(id);
-    const c = await loadBundle(await fakeBundle("rev-2"));
+    const c = await loadBundle(await fakeBundle("rev-2"), { skipVerify: true, pseudonymKey });
     expect(c.decide(request).decision_id).not.toBe(id);
     // Recomputable from what the log stores.
-    expect(decisionId("rev-1", maskRequest(request, fields))).toBe(id);
+    expect(decisionId("rev-1", maskRequest(request, fields, createPseudonymiser(pseudonymKey)))).toBe(id);
+    // Without a pseudonymisation key each engine draws its own: stable within it, not across.
+    const own = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true });
+    expect(own.decide(request).decision_id).toBe(own.decide(reordered).decision_id);
+    expect(own.decide(request).decision_id).not.toBe(id);
   });
 
   it("without a log the id is computed on first read, once, and serialises like a plain field", async () => {
-    const a = await loadBundle(await fakeBundle("rev-1"));
+    const a = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, pseudonymKey });
     const d = a.decide(request);
     const desc = Object.getOwnPropertyDescriptor(d, "decision_id")!;
     expect(typeof desc.get).toBe("function"); // not computed yet
-    expect(d.decision_id).toBe(decisionId("rev-1", maskRequest(request, fields)));
+    expect(d.decision_id).toBe(decisionId("rev-1", maskRequest(request, fields, createPseudonymiser(pseudonymKey))));
     expect(Object.getOwnPropertyDescriptor(d, "decision_id")!.value).toBe(d.decision_id); // kept
     const json = JSON.parse(JSON.stringify(a.decide(request)));
     expect(Object.keys(json).at(-1)).toBe("decision_id");
@@ -99,6 +106,7 @@ describe("engine (hand-written ABI module)", () => {
     expect(isRuntimeError(d)).toBe(true);
     expect(d.reasons[0]!.detail).toContain("no bundle");
     expect(d.revision).toBe("");
+    expect(d.verified).toBe(false);
   });
 
   it.each([
@@ -110,7 +118,7 @@ describe("engine (hand-written ABI module)", () => {
     ["a trap", { trap: true }, "evaluation failed"],
     ["opa_abort", { abort: "boom" }, "boom"],
   ])("fails closed on %s", async (_n, o, detail) => {
-    const engine = await loadBundle(await fakeBundle("rev-1", o));
+    const engine = await loadBundle(await fakeBundle("rev-1", o), { skipVerify: true });
     const d = engine.decide(request);
     expect(isRuntimeError(d)).toBe(true);
     expect(d.reasons[0]!.detail).toContain(detail);
@@ -121,7 +129,7 @@ describe("engine (hand-written ABI module)", () => {
   });
 
   it("fails closed on a request that is not JSON", async () => {
-    const engine = await loadBundle(await fakeBundle("rev-1"));
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true });
     const cyclic: Record<string, unknown> = { ...request };
     cyclic.self = cyclic;
     for (const bad of [{ ...request, context: { "customer.id": 1n } }, cyclic]) {
@@ -133,25 +141,25 @@ describe("engine (hand-written ABI module)", () => {
 
   it("refuses a module whose self-check fails (WPR017) and one that is not Wasm (WPR015)", async () => {
     const probeSends = await fakeBundle("rev-x", { probe: JSON.stringify([{ result: sendDecision }]) });
-    await expect(loadBundle(probeSends)).rejects.toMatchObject({ code: "WPR017" });
+    await expect(loadBundle(probeSends, { skipVerify: true })).rejects.toMatchObject({ code: "WPR017" });
     const noDecide = await fakeBundle("rev-x", { entrypoints: { "waypost/other": 0 } });
-    await expect(loadBundle(noDecide)).rejects.toMatchObject({ code: "WPR017" });
+    await expect(loadBundle(noDecide, { skipVerify: true })).rejects.toMatchObject({ code: "WPR017" });
     const notWasm = await writeBundle({
       wasm: new TextEncoder().encode("not wasm"),
       data: { waypost: { plan: {}, lists: {}, revision: "r" } },
       manifest: { revision: "r", roots: [""], wasm: [{ entrypoint: "waypost/decide", module: "/policy.wasm" }], metadata: {} },
     });
-    await expect(loadBundle(notWasm)).rejects.toMatchObject({ code: "WPR015" });
+    await expect(loadBundle(notWasm, { skipVerify: true })).rejects.toMatchObject({ code: "WPR015" });
   });
 
   it("reports an unreadable path as WPR016, never a raw error", async () => {
-    const e = await loadBundle(join(dir, "missing.tar.gz")).catch((x: unknown) => x);
+    const e = await loadBundle(join(dir, "missing.tar.gz"), { skipVerify: true }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(WaypostRuntimeError);
     expect(e).toMatchObject({ code: "WPR016", message: expect.stringContaining("no such file") });
   });
 
   it("swaps atomically and keeps the last good bundle when the new one is invalid", async () => {
-    const engine = await loadBundle(await fakeBundle("rev-1"));
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true });
     const bad = await engine.swap(new TextEncoder().encode("garbage"));
     expect(bad).toEqual({ activated: false, revision: "rev-1", error: { code: "WPR001", message: expect.any(String) } });
     expect(engine.decide(request).outcome).toBe("send");
@@ -163,7 +171,7 @@ describe("engine (hand-written ABI module)", () => {
   });
 
   it("serialises concurrent swaps in call order", async () => {
-    const engine = createEngine();
+    const engine = createEngine({ skipVerify: true });
     const [a, b] = await Promise.all([engine.swap(await fakeBundle("rev-a")), engine.swap(await fakeBundle("rev-b"))]);
     expect(a).toMatchObject({ activated: true, revision: "rev-a", previous: null });
     expect(b).toMatchObject({ activated: true, revision: "rev-b", previous: "rev-a" });
@@ -174,15 +182,17 @@ describe("engine (hand-written ABI module)", () => {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
     const pub = publicKey.export({ type: "spki", format: "pem" }).toString();
-    const engine = await loadBundle(await fakeBundle("rev-1", {}, { pem, alg: "ES256" }), { publicKey: pub });
+    const engine = await loadBundle(await fakeBundle("rev-1", {}, { pem, alg: "ES256" }), { publicKey: { key: pub, alg: "ES256" } });
     expect(engine.signature).toMatchObject({ alg: "ES256" });
+    expect(engine.verified).toBe(true);
+    expect(engine.decide(request).verified).toBe(true);
     const unsigned = await engine.swap(await fakeBundle("rev-2"));
     expect(unsigned).toMatchObject({ activated: false, revision: "rev-1", error: { code: "WPR010" } });
-    await expect(loadBundle(await fakeBundle("rev-1"), { publicKey: pub })).rejects.toMatchObject({ code: "WPR010" });
+    await expect(loadBundle(await fakeBundle("rev-1"), { publicKey: { key: pub, alg: "ES256" } })).rejects.toMatchObject({ code: "WPR010" });
   });
 
   it("evaluates the step entrypoints by name or id", async () => {
-    const engine = await loadBundle(await fakeBundle("rev-1", { result: JSON.stringify([{ result: { suppressed: true, lists: ["opt-out"] } }]) }));
+    const engine = await loadBundle(await fakeBundle("rev-1", { result: JSON.stringify([{ result: { suppressed: true, lists: ["opt-out"] } }]) }), { skipVerify: true });
     expect(engine.evaluate("waypost/suppressed", request)).toEqual({ ok: true, value: { suppressed: true, lists: ["opt-out"] }, revision: "rev-1" });
     expect(engine.evaluate(1, request)).toMatchObject({ ok: true });
     expect(engine.evaluate("waypost/nope", request)).toMatchObject({ ok: false, error: expect.stringContaining("unknown entrypoint") });
@@ -191,7 +201,7 @@ describe("engine (hand-written ABI module)", () => {
 
   it("logs masked decisions durably and replayably", async () => {
     const logPath = join(dir, "decisions.jsonl");
-    const engine = await loadBundle(await fakeBundle("rev-1"), { log: logPath });
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath, logKey, pseudonymKey });
     const d1 = await engine.decideDurable(request);
     engine.decide({ ...request, now: "2026-03-01T11:00:00Z" });
     await engine.flush();
@@ -203,22 +213,26 @@ describe("engine (hand-written ABI module)", () => {
     expect(lines[0]!.revision).toBe("rev-1");
     expect(lines[0]!.decision).toEqual(d1);
     expect(lines[0]!.request.context["customer.email"]).toBe("[redacted]");
-    expect(lines[0]!.request.context["customer.id"]).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(lines[0]!.request.context["customer.id"]).toBe(createPseudonymiser(pseudonymKey).pseudonym(request.context["customer.id"]));
+    expect(lines[0]!.request.context["customer.id"]).toMatch(/^hmac:[0-9a-f]{16}:[0-9a-f]{64}$/);
     expect(lines[0]!.request.context["customer.region"]).toBe("EU");
     expect(JSON.stringify(lines)).not.toContain("c1@example.com");
     // Replay: the id is recomputable from the logged entry alone.
     expect(decisionId(lines[0]!.revision, lines[0]!.request)).toBe(lines[0]!.decision_id);
-    expect((await verifyLog(logPath)).ok).toBe(true);
+    expect((await verifyLog(logPath, { key: logKey })).proven).toBe(true);
     // Reopening continues the chain.
-    const again = await loadBundle(await fakeBundle("rev-1"), { log: logPath });
+    const again = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath, logKey, pseudonymKey });
     await again.decideDurable(request);
     await again.close();
-    expect(await verifyLog(logPath)).toMatchObject({ ok: true, entries: 3 });
+    expect(await verifyLog(logPath, { key: logKey })).toMatchObject({ ok: true, proven: true, entries: 3 });
+    // Opening for writing needs the key (or the explicit unkeyed choice); the same key twice is refused.
+    await expect(loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath })).rejects.toMatchObject({ code: "WPL011" });
+    await expect(loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: join(dir, "other.jsonl"), logKey, pseudonymKey: logKey })).rejects.toMatchObject({ code: "WPL011" });
   });
 
   it("denies once the log cannot be written", async () => {
     const logPath = join(dir, "failing.jsonl");
-    const engine = await loadBundle(await fakeBundle("rev-1"), { log: logPath });
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath, logKey });
     await engine.decideDurable(request);
     writeFileSync(logPath, readFileSync(logPath, "utf8") + "{}\n"); // another writer
     const d = await engine.decideDurable(request);
@@ -274,16 +288,16 @@ describe.skipIf(emitMissing)("engine (emitPolicyWasm bundle)", async () => {
 
   it.each(requests)("decide matches the reference interpreter: %s", async (_n, req) => {
     const { bundle, oracle } = await build();
-    const engine = await loadBundle(bundle);
+    const engine = await loadBundle(bundle, { skipVerify: true });
     const d = engine.decide(req);
     const want = oracle(req, "waypost/decide") as Record<string, unknown>;
-    expect({ ...d, decision_id: undefined }).toEqual({ ...want, revision: REV, decision_id: undefined });
+    expect({ ...d, decision_id: undefined }).toEqual({ ...want, revision: REV, verified: false, decision_id: undefined });
     expect(d.reasons.every((r) => typeof r.source === "string")).toBe(true);
   });
 
   it("step entrypoints match the interpreter", async () => {
     const { bundle, oracle } = await build();
-    const engine = await loadBundle(bundle);
+    const engine = await loadBundle(bundle, { skipVerify: true });
     for (const [, req] of requests) {
       for (const ep of ["waypost/suppressed", "waypost/consent"] as const) {
         const r = engine.evaluate(ep, req);
@@ -294,7 +308,7 @@ describe.skipIf(emitMissing)("engine (emitPolicyWasm bundle)", async () => {
 
   it("does not grow memory over many decisions", async () => {
     const { bundle } = await build();
-    const engine = await loadBundle(bundle);
+    const engine = await loadBundle(bundle, { skipVerify: true });
     const req = requests[0]![1];
     for (let i = 0; i < 2000; i++) engine.decide(req);
     const before = process.memoryUsage().arrayBuffers;

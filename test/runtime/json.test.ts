@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { canonicalJson, opaStructuredDigest, opaStructuredText } from "../../runtime/json.js";
-import { maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
+import { createPseudonymiser, maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
 
 /** The definition, written the slow obvious way. */
 function reference(v: unknown): string {
@@ -82,18 +82,21 @@ describe("maskedCanonicalJson", () => {
     value,
   );
 
-  it("is canonicalJson(maskRequest(...)) (property)", () => {
+  const pseudonyms = createPseudonymiser(new Uint8Array(32).fill(7));
+
+  it("is canonicalJson(maskRequest(...)) (property), with and without a pseudonymisation key", () => {
     fc.assert(fc.property(request, (r) => {
+      expect(maskedCanonicalJson(r, fields, pseudonyms)).toBe(canonicalJson(maskRequest(r, fields, pseudonyms)));
       expect(maskedCanonicalJson(r, fields)).toBe(canonicalJson(maskRequest(r, fields)));
     }), { numRuns: 500 });
   });
 
   it("throws where maskRequest + canonicalJson throw", () => {
     for (const bad of [{ context: { "customer.id": 1n } }, { history: [1n] }, { now: NaN }]) {
-      expect(() => canonicalJson(maskRequest(bad, fields))).toThrow(TypeError);
-      expect(() => maskedCanonicalJson(bad, fields)).toThrow(TypeError);
+      expect(() => canonicalJson(maskRequest(bad, fields, pseudonyms))).toThrow(TypeError);
+      expect(() => maskedCanonicalJson(bad, fields, pseudonyms)).toThrow(TypeError);
     }
-    expect(maskedCanonicalJson({ context: { "customer.email": 1n } }, fields)).toBe(canonicalJson(maskRequest({ context: { "customer.email": 1n } }, fields)));
+    expect(maskedCanonicalJson({ context: { "customer.email": 1n } }, fields, pseudonyms)).toBe(canonicalJson(maskRequest({ context: { "customer.email": 1n } }, fields, pseudonyms)));
   });
 });
 
