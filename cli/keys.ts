@@ -1,7 +1,9 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { SigningKeyInput } from "../compiler/bundle.js";
-import { isJwsAlgorithm } from "../runtime/keys.js";
+import type { VerifyOptions } from "../runtime/engine.js";
+import { WaypostRuntimeError } from "../runtime/errors.js";
+import { isJwsAlgorithm, keyMaterialFromFile, resolveSigningKey, resolveVerificationKey, type KeyMaterial, type VerificationKey } from "../runtime/keys.js";
 import { parseReplayKey } from "../runtime/log.js";
 import type { Parsed } from "./args.js";
 import { UsageError } from "./command.js";
@@ -9,19 +11,83 @@ import { UsageError } from "./command.js";
 /** The flags every bundle-writing command takes for signing. */
 export const SIGNING_FLAGS = { sign: "string", "sign-alg": "string", "key-id": "string" } as const;
 
-/** `--sign KEY.pem [--sign-alg ALG] [--key-id ID]` → a signing key, or undefined without `--sign`. */
+/** Reads a key file for `flag`, or a usage error (exit 2) naming it. */
+async function readKeyFile(cwd: string, file: string, flag: string): Promise<KeyMaterial> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.resolve(cwd, file), "utf8");
+  } catch {
+    throw new UsageError(`cannot read the key \`${file}\` given to \`${flag}\``);
+  }
+  return keyOrUsageError(flag, file, () => keyMaterialFromFile(text));
+}
+
+function keyOrUsageError<T>(flag: string, file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof WaypostRuntimeError) throw new UsageError(`\`${flag} ${file}\`: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * `--sign KEY [--sign-alg ALG] [--key-id ID]` → a signing key, or undefined without `--sign`.
+ * KEY must be a private key (PEM or JWK); the algorithm is `--sign-alg`, else the key's actual
+ * type decides (RSA → RS256, EC P-256 → ES256, Ed25519 → EdDSA, ...). An HMAC secret file needs
+ * `--sign-alg HS256` (or HS384/HS512). A public key, or anything else, is a usage error.
+ */
 export async function signingKeyFromFlags(cwd: string, flags: Parsed["flags"]): Promise<SigningKeyInput | undefined> {
   const file = flags["sign"];
-  if (typeof file !== "string") return undefined;
-  let pem: string;
-  try {
-    pem = await fs.readFile(path.resolve(cwd, file), "utf8");
-  } catch {
-    throw new UsageError(`cannot read the signing key \`${file}\``);
+  const algFlag = flags["sign-alg"];
+  if (typeof file !== "string") {
+    if (algFlag !== undefined) throw new UsageError("`--sign-alg` needs `--sign KEY`");
+    return undefined;
   }
-  const alg = (flags["sign-alg"] as string | undefined) ?? (pem.includes("EC PRIVATE") ? "ES256" : "RS256");
-  if (!isJwsAlgorithm(alg)) throw new UsageError(`unknown signing algorithm \`${alg}\``);
-  return { pem, alg, ...(typeof flags["key-id"] === "string" ? { keyid: flags["key-id"] } : {}) };
+  if (algFlag !== undefined && (typeof algFlag !== "string" || !isJwsAlgorithm(algFlag))) throw new UsageError(`unknown signing algorithm \`${String(algFlag)}\``);
+  const material = await readKeyFile(cwd, file, "--sign");
+  const key = keyOrUsageError("--sign", file, () => resolveSigningKey({ key: material, ...(algFlag !== undefined && isJwsAlgorithm(algFlag) ? { alg: algFlag } : {}) }));
+  return { key: key.key, alg: key.alg, ...(typeof flags["key-id"] === "string" ? { keyid: flags["key-id"] } : {}) };
+}
+
+/** The flags of every command that loads a bundle: verify it with a key, or say you will not. */
+export const VERIFY_FLAGS = { "public-key": "string", alg: "string", "key-id": "string", scope: "string", "skip-verify": "boolean" } as const;
+
+/** Help text for VERIFY_FLAGS, aligned for the usage blocks. */
+export const VERIFY_USAGE = `  --public-key KEY   verify the bundle's signature with this public key (PEM public key or
+                     certificate, or JWK; text around a single PEM block is ignored)
+  --alg ALG          the signature algorithm the key is for (default RS256, as OPA);
+                     HS256/HS384/HS512 make KEY a file holding a shared HMAC secret
+  --key-id ID        the key id the signature must name (needed when it names one)
+  --scope S          the scope the signature must carry
+  --skip-verify      load the bundle without verifying any signature (decisions record
+                     \`verified: false\`); one of --public-key and --skip-verify is required`;
+
+/**
+ * `--public-key KEY [--alg ALG] [--key-id ID] [--scope S]` or `--skip-verify` → the runtime's
+ * verification options. Neither is a usage error when `required`, else undefined; both is one.
+ * The key is parsed here so a bad key is reported before any bundle is read.
+ */
+export async function verifyOptionsFromFlags(cwd: string, flags: Parsed["flags"], required: boolean): Promise<VerifyOptions | undefined> {
+  const file = flags["public-key"];
+  const alg = flags["alg"];
+  const skip = flags["skip-verify"] === true;
+  if (alg !== undefined && (typeof alg !== "string" || !isJwsAlgorithm(alg))) throw new UsageError(`unknown algorithm \`${String(alg)}\``);
+  if (typeof file === "string" && skip) throw new UsageError("give `--public-key KEY` or `--skip-verify`, not both");
+  if (typeof file !== "string" && (alg !== undefined || flags["key-id"] !== undefined || flags["scope"] !== undefined)) {
+    throw new UsageError("`--alg`, `--key-id` and `--scope` need `--public-key`");
+  }
+  if (skip) return { skipVerify: true };
+  if (typeof file !== "string") {
+    if (!required) return undefined;
+    throw new UsageError("give `--public-key KEY` to verify the bundle's signature, or `--skip-verify` to load it unverified");
+  }
+  const vk: VerificationKey = { key: await readKeyFile(cwd, file, "--public-key") };
+  if (typeof alg === "string" && isJwsAlgorithm(alg)) vk.alg = alg;
+  if (typeof flags["key-id"] === "string") vk.keyid = flags["key-id"];
+  if (typeof flags["scope"] === "string") vk.scope = flags["scope"];
+  keyOrUsageError("--public-key", file, () => resolveVerificationKey(vk));
+  return { publicKey: vk };
 }
 
 /**

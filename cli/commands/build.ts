@@ -31,7 +31,10 @@ Options:
                      though policy files have uncommitted changes (refused otherwise), marked
                      dirty in the manifest
   --sign KEY.pem     sign the bundle (.signatures.json, as \`opa sign\`) with this private key
-  --sign-alg ALG     RS256 (default for RSA keys), ES256 (EC P-256), PS256, EdDSA, ...
+                     (PEM or JWK; a public key is refused)
+  --sign-alg ALG     default: from the key's type (RSA RS256, EC P-256 ES256, P-384 ES384,
+                     P-521 ES512, Ed25519 EdDSA); PS256..., or HS256/384/512 for a file
+                     holding a shared HMAC secret (only when given explicitly)
   --key-id ID        the key id written in the signature
   --print-ir         print the compiled decision plan (IR) instead of building
   --timings          print how long each stage took

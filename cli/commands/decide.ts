@@ -3,17 +3,17 @@ import * as path from "node:path";
 import { createColors } from "picocolors";
 import { loadBundle, type Engine } from "../../runtime/engine.js";
 import { describeThrown, WaypostRuntimeError } from "../../runtime/errors.js";
-import { isJwsAlgorithm, keyMaterialFromFile, type VerificationKey } from "../../runtime/keys.js";
 import { RUNTIME_ERROR_REASON, type Decision } from "../../runtime/types.js";
 import { oneOf, parseArgs } from "../args.js";
-import { replayKeyFromFlags } from "../keys.js";
+import { replayKeyFromFlags, VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
 import { UsageError, type Command, type CommandContext } from "../command.js";
 
 export const command: Command = {
   name: "decide",
   summary: "ask a bundle for one decision and show why",
   usage: `Usage: waypost decide --bundle BUNDLE --request REQUEST.json [--format text|json]
-                      [--public-key KEY [--alg ALG] [--key-id ID] [--scope S]] [--log FILE]
+                      (--public-key KEY [--alg ALG] [--key-id ID] [--scope S] | --skip-verify)
+                      [--log FILE]
 
 Loads BUNDLE (a bundle.tar.gz built by \`waypost build\`), evaluates the decision request in
 REQUEST.json through the OPA Wasm SDK, exactly as the runtime embedded in a service does, and
@@ -24,11 +24,7 @@ Options:
   --bundle FILE      the bundle to load
   --request FILE     the decision request (JSON: system, event, now, context, history)
   --format FORMAT    text (default) or json (the decision object)
-  --public-key KEY   refuse the bundle unless signed by this key (PEM public key or
-                     certificate, JWK, or a file holding an HMAC secret)
-  --alg ALG          the signature algorithm to expect (default: from the key type)
-  --key-id ID        the key id the signature must name
-  --scope S          the scope the signature must carry
+${VERIFY_USAGE}
   --log FILE         append the decision to this decision log (JSON Lines, hash-chained)
   --replay-key FILE  seal the unmasked request into the log entry for exact replay (or
                      WAYPOST_REPLAY_KEY); 64 hex digits, e.g. from \`openssl rand -hex 32\`
@@ -40,10 +36,7 @@ Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed 
       bundle: "string",
       request: "string",
       format: "string",
-      "public-key": "string",
-      alg: "string",
-      "key-id": "string",
-      scope: "string",
+      ...VERIFY_FLAGS,
       log: "string",
       "replay-key": "string",
     });
@@ -53,11 +46,7 @@ Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed 
     const requestArg = flags["request"];
     if (typeof bundleArg !== "string") throw new UsageError("`--bundle` is required");
     if (typeof requestArg !== "string") throw new UsageError("`--request` is required");
-    const alg = flags["alg"];
-    if (alg !== undefined && (typeof alg !== "string" || !isJwsAlgorithm(alg))) throw new UsageError(`unknown algorithm \`${String(alg)}\``);
-    if (flags["public-key"] === undefined && (alg !== undefined || flags["key-id"] !== undefined || flags["scope"] !== undefined)) {
-      throw new UsageError("`--alg`, `--key-id` and `--scope` need `--public-key`");
-    }
+    const verify = (await verifyOptionsFromFlags(ctx.cwd, flags, true))!;
     const fail = (message: string, help?: string): number => {
       ctx.stderr(`waypost decide: error: ${message}\n${help ? `  help: ${help}\n` : ""}`);
       return 2;
@@ -74,29 +63,11 @@ Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed 
       return fail(`cannot read request file \`${requestArg}\`: ${describeThrown(e)}`);
     }
 
-    let publicKey: VerificationKey | undefined;
-    if (typeof flags["public-key"] === "string") {
-      let text: string;
-      try {
-        text = await fs.readFile(path.resolve(ctx.cwd, flags["public-key"]), "utf8");
-      } catch {
-        return fail(`cannot read the public key \`${flags["public-key"]}\``);
-      }
-      try {
-        publicKey = { key: keyMaterialFromFile(text) };
-      } catch (e) {
-        return fail(describeThrown(e));
-      }
-      if (typeof alg === "string" && isJwsAlgorithm(alg)) publicKey.alg = alg;
-      if (typeof flags["key-id"] === "string") publicKey.keyid = flags["key-id"];
-      if (typeof flags["scope"] === "string") publicKey.scope = flags["scope"];
-    }
-
     const replayKey = await replayKeyFromFlags(ctx.cwd, flags, ctx.env);
     let engine: Engine;
     try {
       engine = await loadBundle(path.resolve(ctx.cwd, bundleArg), {
-        ...(publicKey ? { publicKey } : {}),
+        ...verify,
         ...(typeof flags["log"] === "string" ? { log: path.resolve(ctx.cwd, flags["log"]) } : {}),
         ...(replayKey ? { replayKey } : {}),
       });
@@ -105,7 +76,7 @@ Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed 
         const help = e.code.startsWith("WPL")
           ? "run `waypost log verify` on the log; the runtime never overwrites a damaged log"
           : e.code === "WPR010" || e.code === "WPR011" || e.code === "WPR012" || e.code === "WPR013"
-            ? "the bundle is not the one its signer produced; rebuild it or check the key"
+            ? "the bundle is not the one its signer produced, or the key, `--alg` or `--key-id` is not the signer's"
             : undefined;
         ctx.stderr(`waypost decide: error[${e.code}]: ${e.message}\n${help ? `  help: ${help}\n` : ""}`);
         return 2;
@@ -143,6 +114,7 @@ export function renderDecision(d: Decision, ctx: Pick<CommandContext, "color">):
   out += row("variant", d.variant);
   out += row("send at", d.send_at);
   out += row("revision", d.revision);
+  out += row("verified", d.verified ? "yes (signature checked)" : c.yellow("no (loaded with --skip-verify)"));
   out += row("decision", d.decision_id);
   if (d.explanation !== null) out += `\n${c.dim("explanation")}\n  ${d.explanation}\n`;
   out += `\n${c.bold(`reasons (${d.reasons.length})`)}\n`;

@@ -9,7 +9,7 @@ import { UsageError, type Command } from "../command.js";
 import { compareExpected, readExamples } from "../examples.js";
 import { writeFileAtomic } from "../fs.js";
 import { replayKeyFromFlags } from "../keys.js";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { renderText, summary } from "../render/diagnostics.js";
 import { resolveDir } from "../util.js";
 
@@ -19,7 +19,8 @@ export const command: Command = {
   usage: `Usage: waypost demo [DIR] [--out OUTDIR] [--verbose]
 
 Checks and builds the policy repository in DIR (default: current directory) into
-OUTDIR/bundle.tar.gz (default DIR/out), loads it in the runtime, decides every request in
+OUTDIR/bundle.tar.gz (default DIR/out), signed with a fresh Ed25519 key whose public half is
+written to OUTDIR/bundle.pub, loads it in the runtime (verifying that signature), decides every request in
 DIR/examples/requests/*.json, prints each decision with its reasons next to the decision
 expected in NAME.expected.json, and writes the decision log to OUTDIR/decisions.jsonl with
 every request sealed under OUTDIR/replay.key (or WAYPOST_REPLAY_KEY) for exact replay.
@@ -32,7 +33,11 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     const out = path.resolve(ctx.cwd, (flags["out"] as string | undefined) ?? path.join(dir, "out"));
     const c = pc.createColors(ctx.color);
     const t0 = performance.now();
-    const r = await build(new FsHost(dir));
+    // Signed with a key made for this run and verified on load, so the demo takes the path a
+    // service should take (decisions record `verified: true`) rather than skipping verification.
+    // Only the public half is kept: `waypost decide --public-key out/bundle.pub --alg EdDSA`.
+    const signer = generateKeyPairSync("ed25519");
+    const r = await build(new FsHost(dir), { signingKey: { key: signer.privateKey, alg: "EdDSA" } });
     const s = r.state;
     if (!r.bundle) {
       ctx.stdout(renderText(s.diagnostics, s.files, ctx.color));
@@ -41,6 +46,8 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     }
     const bundlePath = path.join(out, "bundle.tar.gz");
     await writeFileAtomic(bundlePath, r.bundle);
+    const publicKeyPem = signer.publicKey.export({ type: "spki", format: "pem" }).toString();
+    await writeFileAtomic(path.join(out, "bundle.pub"), publicKeyPem);
     ctx.stdout(`${c.bold("waypost check")}  ${summary(s.diagnostics, s.files.size).text}\n`);
     ctx.stdout(`${c.bold("waypost build")}  ${path.relative(ctx.cwd, bundlePath) || bundlePath}: ${r.bundle.length} bytes, revision ${r.revision}, ${s.ir!.plan.nodes.length} journey nodes (${(performance.now() - t0).toFixed(0)} ms)\n\n`);
 
@@ -50,7 +57,7 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     const keyPath = path.join(out, "replay.key");
     const replayKey = (await replayKeyFromFlags(ctx.cwd, {}, ctx.env)) ?? randomBytes(32);
     await fs.writeFile(keyPath, Buffer.from(replayKey).toString("hex") + "\n", { mode: 0o600 });
-    const engine = await loadBundle(r.bundle, { log: logPath, replayKey });
+    const engine = await loadBundle(r.bundle, { publicKey: { key: publicKeyPem, alg: "EdDSA" }, log: logPath, replayKey });
     const examples = await readExamples(path.join(dir, "examples", "requests"));
     let ok = 0;
     let bad = 0;

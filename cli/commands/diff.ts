@@ -6,11 +6,13 @@ import { FsHost } from "../../compiler/source.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { writeFileAtomic } from "../fs.js";
+import { VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
 
 export const command: Command = {
   name: "diff",
   summary: "what a policy change does: changes by entity, decisions that flip, risks to approve",
   usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json] [--seed N] [--runs N] [--out FILE]
+                    [--public-key KEY [--alg ALG] [--key-id ID] [--scope S] | --skip-verify]
 
 BASE and HEAD are Git revisions of the repository in DIR (a branch, tag, commit id, HEAD~1...)
 or bundle files written by \`waypost build\`. Reports:
@@ -30,10 +32,12 @@ Options:
   --runs N             how many requests to generate (default 2000; 0 for none)
   --out FILE           write the report to FILE instead of standard output
   --fail-on-widening   exit 1 when a decision newly sends
+A bundle file (BASE or HEAD) is read only with one of these (Git revisions need neither):
+${VERIFY_USAGE}
 
 Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
   async run(ctx) {
-    const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean" });
+    const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean", ...VERIFY_FLAGS });
     if (positionals.length !== 2) throw new UsageError("give two revisions or bundle files: BASE and HEAD");
     const format = oneOf("format", flags["format"], ["text", "markdown", "json"] as const, "text");
     const runs = (flags["runs"] as number | undefined) ?? 2000;
@@ -41,10 +45,11 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     const seed = (flags["seed"] as number | undefined) ?? 1;
     if (!Number.isInteger(seed)) throw new UsageError("`--seed` must be a whole number");
     const dir = path.resolve(ctx.cwd, (flags["repo"] as string | undefined) ?? ".");
+    const verify = await verifyOptionsFromFlags(ctx.cwd, flags, false);
     const [baseSpec, headSpec] = positionals as [string, string];
-    const base = await openSide(dir, ctx.cwd, baseSpec);
+    const base = await openSide(dir, ctx.cwd, baseSpec, verify);
     if (!base.ok) return ctx.stderr(formatError(base.error)), 2;
-    const head = await openSide(dir, ctx.cwd, headSpec);
+    const head = await openSide(dir, ctx.cwd, headSpec, verify);
     if (!head.ok) return ctx.stderr(formatError(head.error)), 2;
     // Examples in the checkout count too (in CI, the pull request's own examples).
     const report = await diffSides(base.value, head.value, { seed, runs, requestHosts: [new FsHost(dir)] });

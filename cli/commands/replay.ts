@@ -5,12 +5,13 @@ import { readDecisionLog, replay } from "../../compiler/diff/replay.js";
 import { formatError } from "../../compiler/git.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
-import { replayKeyFromFlags } from "../keys.js";
+import { replayKeyFromFlags, VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
 
 export const command: Command = {
   name: "replay",
   summary: "re-evaluate logged decisions against a candidate bundle and report what would change",
   usage: `Usage: waypost replay --log DECISIONS.jsonl --bundle CANDIDATE.tar.gz [--baseline BUNDLE] [--format text|json]
+                      (--public-key KEY [--alg ALG] [--key-id ID] [--scope S] | --skip-verify)
 
 Reads a decision log written by the runtime and decides every logged request again with the
 candidate bundle. Decisions whose outcome, node or channel would change are grouped by
@@ -28,26 +29,29 @@ Options:
   --bundle FILE     the candidate bundle
   --baseline FILE   the bundle that made the logged decisions (matched by revision)
   --replay-key FILE the log's replay key (64 hex digits): replay the sealed, unmasked requests
+${VERIFY_USAGE}
+                     (the key verifies both the candidate and the baseline)
   --format FORMAT   text (default) or json
   --fail-on-widening  exit 1 when a decision would newly send
 
 Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
   async run(ctx) {
-    const { flags, positionals } = parseArgs(ctx.argv, { log: "string", bundle: "string", baseline: "string", format: "string", "fail-on-widening": "boolean", "replay-key": "string" });
+    const { flags, positionals } = parseArgs(ctx.argv, { log: "string", bundle: "string", baseline: "string", format: "string", "fail-on-widening": "boolean", "replay-key": "string", ...VERIFY_FLAGS });
     if (positionals.length) throw new UsageError(`unexpected argument \`${positionals[0]}\``);
     if (typeof flags["log"] !== "string") throw new UsageError("give the decision log with `--log FILE`");
     if (typeof flags["bundle"] !== "string") throw new UsageError("give the candidate bundle with `--bundle FILE`");
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
+    const verify = (await verifyOptionsFromFlags(ctx.cwd, flags, true))!;
     const key = await replayKeyFromFlags(ctx.cwd, flags, ctx.env);
     const log = await readDecisionLog(path.resolve(ctx.cwd, flags["log"]), key);
     if (!log.ok) return ctx.stderr(formatError(log.error)), 2;
     // Masked requests need the bundles' list keys hashed the way the log hashes ids.
     const maskedRequests = key === undefined;
-    const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"], { maskedRequests });
+    const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"], { maskedRequests, verify });
     if (!candidate.ok) return ctx.stderr(formatError(candidate.error)), 2;
     let baseline = null;
     if (typeof flags["baseline"] === "string") {
-      const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"], { maskedRequests });
+      const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"], { maskedRequests, verify });
       if (!b.ok) return ctx.stderr(formatError(b.error)), 2;
       baseline = b.value;
     }

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { loadBundle, readBundle, writeTarGz, type Engine } from "../../runtime/index.js";
+import { loadBundle, readBundle, writeTarGz, type Engine, type VerifyOptions } from "../../runtime/index.js";
 import { sha256Hex } from "../../runtime/json.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { hasErrors } from "../diagnostics.js";
@@ -99,9 +99,14 @@ function hashListKeys(files: ReadonlyMap<string, Uint8Array>, data: { waypost: B
 
 /**
  * Opens a bundle file: data for the entity diff, an engine for decisions. `maskedRequests`:
- * the requests will come from a decision log (see hashListKeys).
+ * the requests will come from a decision log (see hashListKeys). `verify`: the signer's key, or
+ * an explicit `skipVerify` (WPR018 without either, as everywhere a bundle is loaded).
  */
-export async function openBundleSide(file: string, spec: string, opts: { maskedRequests?: boolean } = {}): Promise<Result<Side & { engine: Engine }>> {
+export async function openBundleSide(
+  file: string,
+  spec: string,
+  opts: { maskedRequests?: boolean; verify?: VerifyOptions } = {},
+): Promise<Result<Side & { engine: Engine }>> {
   let bytes: Uint8Array;
   try {
     bytes = await fs.readFile(file);
@@ -111,12 +116,21 @@ export async function openBundleSide(file: string, spec: string, opts: { maskedR
   let engine: Engine;
   let data: BundleData;
   try {
-    const contents = await readBundle(bytes);
+    // Verified (or explicitly not) once, on the file's own bytes; the engine then loads those
+    // bytes, or a copy derived from them in this process, without checking again.
+    const contents = await readBundle(bytes, opts.verify ?? {});
     data = (contents.data as unknown as { waypost: BundleData }).waypost;
-    engine = await loadBundle(opts.maskedRequests ? hashListKeys(contents.files, contents.data as unknown as { waypost: BundleData }) : bytes);
+    engine = await loadBundle(opts.maskedRequests ? hashListKeys(contents.files, contents.data as unknown as { waypost: BundleData }) : bytes, { skipVerify: true });
   } catch (e) {
     const why = e instanceof WaypostRuntimeError ? `${e.code}: ${e.message}` : (e as Error).message;
-    return fail("WP5007", `\`${spec}\` is not a usable Waypost bundle (${why})`, "rebuild it with `waypost build`");
+    const code = e instanceof WaypostRuntimeError ? e.code : "";
+    const help =
+      code === "WPR018" || code === "WPR019"
+        ? "give the signer's public key with `--public-key KEY` (and `--alg`, `--key-id`), or `--skip-verify` to read the bundle unverified"
+        : /^WPR01[0-4]$/.test(code)
+          ? "the bundle is not the one its signer produced, or the key, algorithm or key id is not the signer's"
+          : "rebuild it with `waypost build`";
+    return fail("WP5007", `\`${spec}\` is not a usable Waypost bundle (${why})`, help);
   }
   return ok({
     info: { spec, kind: "bundle", revision: data.revision, commit: null },
@@ -158,7 +172,7 @@ export async function openGitSide(dir: string, spec: string): Promise<Result<Sid
 }
 
 /** A side from what the user typed: an existing file is a bundle, anything else a revision. */
-export async function openSide(dir: string, cwd: string, spec: string): Promise<Result<Side>> {
+export async function openSide(dir: string, cwd: string, spec: string, verify?: VerifyOptions): Promise<Result<Side>> {
   const file = path.resolve(cwd, spec);
   let isFile = false;
   try {
@@ -169,7 +183,7 @@ export async function openSide(dir: string, cwd: string, spec: string): Promise<
   if (!isFile && /\.(tar\.gz|tgz)$/.test(spec)) {
     return fail("WP5007", `the bundle file \`${spec}\` does not exist`, "build it with `waypost build`, or give a Git revision");
   }
-  return isFile ? openBundleSide(file, spec) : openGitSide(dir, spec);
+  return isFile ? openBundleSide(file, spec, verify ? { verify } : {}) : openGitSide(dir, spec);
 }
 
 // ---------------------------------------------------------------------------------------------

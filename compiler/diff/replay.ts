@@ -72,8 +72,9 @@ export async function readDecisionLog(file: string, replayKey?: Uint8Array): Pro
       if (typeof req !== "object" || req === null || Array.isArray(req)) {
         return fail("WP5008", `${file}:${lineNo}: the entry's request is not an object, so it cannot be replayed`, "requests that were not JSON objects were denied and cannot be replayed; remove the line or skip the log");
       }
-      // The runtime logs the decision with its `decision_id`; the rest is the decision (docs/ir.md).
-      const { decision_id: _id, ...decision } = (typeof e.decision === "object" && e.decision !== null && !Array.isArray(e.decision) ? e.decision : { invalid: e.decision }) as Record<string, unknown>;
+      // The runtime logs the decision with its `decision_id` and `verified` (runtime-added; older
+      // logs lack it); the rest is the decision (docs/ir.md).
+      const { decision_id: _id, verified: _verified, ...decision } = (typeof e.decision === "object" && e.decision !== null && !Array.isArray(e.decision) ? e.decision : { invalid: e.decision }) as Record<string, unknown>;
       const problem = checkDecision(decision);
       if (problem !== null) return fail("WP5008", `${file}:${lineNo}: the entry's decision is not a decision: ${problem}`, "check the log with `waypost log verify`");
       out.push({ line: lineNo, revision: e.revision, request: req, decision: toView(e.decision) });

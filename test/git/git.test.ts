@@ -74,7 +74,7 @@ describe("build --rev", () => {
     const bytes = await Promise.all(["a", "b", "c"].map((d) => fs.readFile(path.join(tmp, d, "bundle.tar.gz"))));
     expect(Buffer.compare(bytes[0]!, bytes[1]!)).toBe(0);
     expect(Buffer.compare(bytes[0]!, bytes[2]!)).toBe(0);
-    const { manifest } = await readBundle(bytes[0]!);
+    const { manifest } = await readBundle(bytes[0]!, { skipVerify: true });
     expect(manifest.revision).toBe(c1);
     expect(manifest.metadata["git_commit"]).toBe(c1);
     expect(manifest.metadata["git_author_date"]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -94,7 +94,7 @@ describe("build --rev", () => {
       expect(fsSync.existsSync(path.join(tmp, "dirty", "bundle.tar.gz"))).toBe(false);
       const allowed = await cli(repo.dir, "build", "--rev", "HEAD", "--allow-dirty", "--out", path.join(tmp, "dirty"));
       expect(allowed.code, allowed.err).toBe(0);
-      const { manifest, data } = await readBundle(await fs.readFile(path.join(tmp, "dirty", "bundle.tar.gz")));
+      const { manifest, data } = await readBundle(await fs.readFile(path.join(tmp, "dirty", "bundle.tar.gz")), { skipVerify: true });
       expect(manifest.revision).toMatch(new RegExp(`^${c3}-dirty-[0-9a-f]{12}$`));
       expect(manifest.metadata["dirty"]).toBe(true);
       expect(manifest.metadata["dirty_files"]).toEqual(["journeys/renewal-reminder-90.yaml"]);
@@ -149,7 +149,7 @@ describe("diff", () => {
     const report = JSON.parse(r.out);
     expect(report.impact.flipped).toBe(0);
     expect(report.entities).toEqual([expect.objectContaining({ kind: "node", id: "renewal-reminder-90", properties: [expect.objectContaining({ path: "title", ref: "journeys/renewal-reminder-90.yaml:5" })] })]);
-    const b = await cli(repo.dir, "diff", await bundleOf("a", c1), await bundleOf("d2", c2), "--format", "json", "--runs", "1000");
+    const b = await cli(repo.dir, "diff", await bundleOf("a", c1), await bundleOf("d2", c2), "--format", "json", "--runs", "1000", "--skip-verify");
     expect(b.code, b.err).toBe(0);
     const br = JSON.parse(b.out);
     expect(br.view).toBe("bundle");
@@ -186,9 +186,9 @@ describe("diff", () => {
 async function logTraffic(bundle: string, log: string, opts: { seed: number; runs: number; replayKey?: Uint8Array }): Promise<{ examples: JsonValue[]; suppressedRenewals: number }> {
   const examples = fsSync.readdirSync(path.join(repo.dir, "examples/requests")).filter((f) => !f.endsWith(".expected.json")).sort()
     .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "examples/requests", f), "utf8")) as JsonValue);
-  const { data } = await readBundle(await fs.readFile(bundle));
+  const { data } = await readBundle(await fs.readFile(bundle), { skipVerify: true });
   const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: opts.seed, runs: opts.runs });
-  const engine = await loadBundle(bundle, { log, ...(opts.replayKey ? { replayKey: opts.replayKey } : {}) });
+  const engine = await loadBundle(bundle, { skipVerify: true, log, ...(opts.replayKey ? { replayKey: opts.replayKey } : {}) });
   let suppressedRenewals = 0;
   for (const req of [...examples, ...generated.map((g) => g.request)]) {
     const d = await engine.decideDurable(req);
@@ -207,7 +207,7 @@ describe("replay", () => {
     const { examples, suppressedRenewals } = await logTraffic(bundleA, log, { seed: 3, runs: 400 });
     expect(suppressedRenewals).toBeGreaterThan(0);
 
-    const same = await cli(repo.dir, "replay", "--log", log, "--bundle", bundleA, "--format", "json");
+    const same = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--format", "json");
     expect(same.code, same.err).toBe(0);
     const s = JSON.parse(same.out);
     expect(s.entries).toBe(examples.length + 400);
@@ -218,12 +218,12 @@ describe("replay", () => {
     expect(s.exact + s.approximate).toBe(s.entries);
     console.log(`replay on the same bundle: ${s.entries} entries, ${s.exact} exact, ${s.approximate} approximate, ${s.impact.flipped} flipped`);
 
-    const cand = await cli(repo.dir, "replay", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--format", "json");
+    const cand = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--format", "json");
     expect(cand.code, cand.err).toBe(0);
     const c = JSON.parse(cand.out);
     expect(c.impact.groups.map((g: { from: string; to: string; node: string; widening: boolean }) => [g.from, g.to, g.node, g.widening])).toEqual([["suppress", "send", "renewal-reminder-90", true]]);
     expect(c.impact.flipped).toBe(suppressedRenewals);
-    const text = await cli(repo.dir, "replay", "--log", log, "--bundle", bundleB, "--baseline", bundleA);
+    const text = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA);
     expect(text.out).toContain(`⚠ widening suppress → send · node renewal-reminder-90 · channel email: ${suppressedRenewals}`);
   });
 
@@ -239,16 +239,16 @@ describe("replay", () => {
     expect(typeof first.sealed).toBe("string");
     expect(JSON.stringify(first.request)).not.toContain("C-2");
 
-    const same = JSON.parse((await cli(repo.dir, "replay", "--log", log, "--bundle", bundleA, "--replay-key", keyFile, "--format", "json")).out);
+    const same = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--replay-key", keyFile, "--format", "json")).out);
     expect(same.entries).toBe(examples.length + 200);
     expect([same.exact, same.approximate, same.impact.flipped]).toEqual([same.entries, 0, 0]);
-    const cand = JSON.parse((await cli(repo.dir, "replay", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--replay-key", keyFile, "--format", "json")).out);
+    const cand = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--replay-key", keyFile, "--format", "json")).out);
     expect(cand.exact).toBe(cand.entries);
     expect(cand.impact.groups.map((g: { from: string; to: string; node: string }) => [g.from, g.to, g.node])).toEqual([["suppress", "send", "renewal-reminder-90"]]);
     expect(cand.impact.flipped).toBe(suppressedRenewals);
 
     await fs.writeFile(keyFile, "00".repeat(32));
-    const wrong = await cli(repo.dir, "replay", "--log", log, "--bundle", bundleA, "--replay-key", keyFile);
+    const wrong = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--replay-key", keyFile);
     expect(wrong.code).toBe(2);
     expect(wrong.err).toContain("does not open with this key");
   });
@@ -256,14 +256,14 @@ describe("replay", () => {
   test("a line that is not a decision is an error with its line number; nothing is evaluated", async () => {
     const log = path.join(tmp, "bad.jsonl");
     await fs.writeFile(log, '{"hello": "world"}\n');
-    const r = await cli(repo.dir, "replay", "--log", log, "--bundle", await bundleOf("a", c1));
+    const r = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", await bundleOf("a", c1));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^error\[WP5008\]: .*bad\.jsonl:1: the line is not a decision log entry: keys must be exactly seq, ts/);
     expect(r.err).toContain("help: give a log written by the Waypost runtime");
-    const missing = await cli(repo.dir, "replay", "--log", path.join(tmp, "nope.jsonl"), "--bundle", path.join(tmp, "a", "bundle.tar.gz"));
+    const missing = await cli(repo.dir, "replay", "--skip-verify", "--log", path.join(tmp, "nope.jsonl"), "--bundle", path.join(tmp, "a", "bundle.tar.gz"));
     expect(missing.err).toContain("error[WP5008]: cannot read the decision log");
     await fs.writeFile(path.join(tmp, "not-a-bundle.tar.gz"), "nope");
-    const badBundle = await cli(repo.dir, "diff", path.join(tmp, "not-a-bundle.tar.gz"), "HEAD", "--runs", "0");
+    const badBundle = await cli(repo.dir, "diff", path.join(tmp, "not-a-bundle.tar.gz"), "HEAD", "--runs", "0", "--skip-verify");
     expect(badBundle.code).toBe(2);
     expect(badBundle.err).toContain("error[WP5007]");
   });
@@ -273,7 +273,7 @@ describe("release and rollback", () => {
   test("rollback switches a watching runtime back within one poll interval", async () => {
     const store = path.join(tmp, "store");
     expect((await cli(repo.dir, "release", "--store", store, "--rev", c1)).code).toBe(0);
-    const engine = createEngine();
+    const engine = createEngine({ skipVerify: true });
     const events: StoreEvent[] = [];
     // Long enough that "by the next poll" (≤ interval + slack) cannot be confused with the one
     // after it (2 × interval), even on a loaded CI machine.
@@ -345,7 +345,7 @@ describe("release and rollback", () => {
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bundles/waypost.tar.gz`;
-    const engine = createEngine();
+    const engine = createEngine({ skipVerify: true });
     const w = watchStore(engine, url, { intervalMs: 60_000 });
     try {
       await w.poll();

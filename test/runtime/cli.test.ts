@@ -71,7 +71,7 @@ async function run(cmd: Command, argv: string[]): Promise<{ code: number; out: s
 
 describe("waypost decide", () => {
   it("prints the decision and every reason with its source", async () => {
-    const r = await run(decide, ["--bundle", paths.bundle, "--request", paths.request]);
+    const r = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--skip-verify"]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/outcome\s+defer/);
     expect(r.out).toMatch(/node\s+renewal-90/);
@@ -79,6 +79,7 @@ describe("waypost decide", () => {
     expect(r.out).toMatch(/template\s+tpl-renewal-email/);
     expect(r.out).toMatch(/send at\s+2026-03-02T08:00:00Z/);
     expect(r.out).toMatch(/revision\s+rev-cli/);
+    expect(r.out).toMatch(/verified\s+no \(loaded with --skip-verify\)/);
     expect(r.out).toContain("quiet-hours  contact/email-night channel email");
     expect(r.out).toContain("no email 21:00-08:00");
     expect(r.out).toContain("at policies/contact.yaml:9:3");
@@ -86,13 +87,15 @@ describe("waypost decide", () => {
   });
 
   it("prints JSON with --format json", async () => {
-    const r = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--format", "json"]);
+    const r = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--format", "json", "--skip-verify"]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ ...decision, revision: "rev-cli", decision_id: expect.stringMatching(/^wpd_/) });
+    expect(JSON.parse(r.out)).toMatchObject({ ...decision, revision: "rev-cli", verified: false, decision_id: expect.stringMatching(/^wpd_/) });
   });
 
   it("verifies a signed bundle and refuses a tampered one (exit 2, code, no stack)", async () => {
-    expect((await run(decide, ["--bundle", paths.signed, "--request", paths.request, "--public-key", paths.pub])).code).toBe(0);
+    const ok = await run(decide, ["--bundle", paths.signed, "--request", paths.request, "--public-key", paths.pub, "--format", "json"]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toMatchObject({ revision: "rev-cli", verified: true });
     const r = await run(decide, ["--bundle", paths.tampered, "--request", paths.request, "--public-key", paths.pub]);
     expect(r.code).toBe(2);
     expect(r.err).toContain("error[WPR012]");
@@ -103,14 +106,17 @@ describe("waypost decide", () => {
   });
 
   it.each([
-    [["--request", "request.json"], "`--bundle` is required"],
-    [["--bundle", "bundle.tar.gz"], "`--request` is required"],
-    [["--bundle", "bundle.tar.gz", "--request", "missing.json"], "does not exist"],
-    [["--bundle", "bundle.tar.gz", "--request", "bad.json"], "not valid JSON"],
-    [["--bundle", "nope.tar.gz", "--request", "request.json"], "error[WPR016]"],
-    [["--bundle", "request.json", "--request", "request.json"], "error[WPR001]"],
-    [["--bundle", "bundle.tar.gz", "--request", "request.json", "--format", "yaml"], "must be one of"],
+    [["--request", "request.json", "--skip-verify"], "`--bundle` is required"],
+    [["--bundle", "bundle.tar.gz", "--skip-verify"], "`--request` is required"],
+    [["--bundle", "bundle.tar.gz", "--request", "missing.json", "--skip-verify"], "does not exist"],
+    [["--bundle", "bundle.tar.gz", "--request", "bad.json", "--skip-verify"], "not valid JSON"],
+    [["--bundle", "nope.tar.gz", "--request", "request.json", "--skip-verify"], "error[WPR016]"],
+    [["--bundle", "request.json", "--request", "request.json", "--skip-verify"], "error[WPR001]"],
+    [["--bundle", "bundle.tar.gz", "--request", "request.json", "--format", "yaml", "--skip-verify"], "must be one of"],
     [["--bundle", "bundle.tar.gz", "--request", "request.json", "--alg", "RS256"], "need `--public-key`"],
+    [["--bundle", "bundle.tar.gz", "--request", "request.json"], "or `--skip-verify` to load it unverified"],
+    [["--bundle", "bundle.tar.gz", "--request", "request.json", "--public-key", "pub.pem", "--skip-verify"], "not both"],
+    [["--bundle", "bundle.tar.gz", "--request", "request.json", "--skip-verify", "--key-id", "ci"], "need `--public-key`"],
   ])("user error %j exits 2: %s", async (argv, message) => {
     const r = await run(decide, argv);
     expect(r.code).toBe(2);
@@ -119,7 +125,7 @@ describe("waypost decide", () => {
 
   it("logs with --log, and log verify checks it", async () => {
     for (let i = 0; i < 3; i++) {
-      const r = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log]);
+      const r = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log, "--skip-verify"]);
       expect(r.code).toBe(0);
       expect(r.err).toContain(`logged as seq ${i + 1}`);
     }
@@ -142,10 +148,10 @@ describe("waypost decide", () => {
     const json = await run(logVerify, [paths.log, "--format", "json"]);
     expect(JSON.parse(json.out)).toMatchObject({ ok: false, entries: 2, problems: [{ line: 1, code: "WPL003" }] });
     // A damaged log is refused by decide --log, and left as it is.
-    const refused = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log]);
+    const refused = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log, "--skip-verify"]);
     expect(refused.code).toBe(0); // the last entry is intact, so appending continues the chain
     writeFileSync(paths.log, readFileSync(paths.log, "utf8") + '{"seq":');
-    const torn = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log]);
+    const torn = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log, "--skip-verify"]);
     expect(torn.code).toBe(2);
     expect(torn.err).toContain("error[WPL001]");
   });
