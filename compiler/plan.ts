@@ -7,8 +7,8 @@ import { lowerCondition, type ConditionEnv } from "./condition/index.js";
 import { conditionEnv } from "./check.js";
 import type { BundleData, Experiment, Expr, FieldSpec, Gate, JsonValue, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
 import { spanAt } from "./load.js";
-import { CHANNELS, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
-import { nodeScope } from "./scope.js";
+import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
+import { consentField, nodeScope } from "./scope.js";
 import { formatDuration } from "./units.js";
 
 export interface PlanResult {
@@ -77,6 +77,13 @@ export function plan(p: Program): PlanResult {
       .map((n) => n.id);
     systems.set(s.id, ids);
   }
+  // Consent times: every field a purpose's consent requirement names (its template expanded for
+  // each channel it covers). The engine refuses such a time later than `now`.
+  const consentFields = new Set<string>();
+  for (const u of p.purposes.values()) {
+    if (!u.consent) continue;
+    for (const ch of CHANNELS) if (covers(u.consent.channels, ch)) consentFields.add(consentField(u.consent.field, ch, u.id));
+  }
   const fields = new Map<string, FieldSpec>();
   for (const fd of dict.fields.values()) {
     const spec: FieldSpec = { type: fd.type, nullable: fd.nullable, mask: fd.mask };
@@ -84,6 +91,7 @@ export function plan(p: Program): PlanResult {
     if (fd.min !== undefined) spec.min = fd.min;
     if (fd.max !== undefined) spec.max = fd.max;
     if (fd.format !== undefined) spec.format = fd.format as FieldSpec["format"];
+    if (consentFields.has(fd.name)) spec.consent = true;
     fields.set(fd.name, spec);
   }
   const lists = new Map<string, PlanList>();
@@ -106,6 +114,8 @@ export function plan(p: Program): PlanResult {
     event_fields: sortedObject([...eventFields].map(([e, s]) => [e, sortedObject([...s].map((x) => [x, true as const]))])),
     nodes: planNodes,
     fields: sortedObject(fields),
+    channels: [...CHANNELS].sort(),
+    purposes: [...p.purposes.keys()].sort(),
     offsets_ms: sortedObject(p.contact.offsetsMs),
     quiet_hours: p.contact.quietHours.map((qh) => ({
       start_min: qh.fromMin,

@@ -12,7 +12,7 @@
  * context key such as `constructor` or `__proto__` is never resolved on Object.prototype.
  */
 import type { BundleData, Expr, Gate, IR, JsonValue, Plan, PlanNode, Reason } from "./ir.js";
-import { MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, parseTime, toTime } from "./time.js";
+import { MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, parseDate, parseTime, parseTimestamp, toTime } from "./time.js";
 
 export type Entrypoint = "waypost/decide" | "waypost/suppressed" | "waypost/consent";
 
@@ -388,7 +388,7 @@ class Interp {
     const event = own(input, "event");
     if (typeof event !== "string") return this.deny("invalid-request", "event");
     const nowRaw = own(input, "now");
-    const now = typeof nowRaw === "string" ? parseTime(nowRaw) : undefined;
+    const now = typeof nowRaw === "string" ? parseTimestamp(nowRaw) : undefined;
     if (now === undefined) return this.deny("invalid-request", "now");
     const context = own(input, "context");
     if (!isObject(context)) return this.deny("invalid-request", "context");
@@ -396,6 +396,13 @@ class Interp {
     if (node !== undefined && typeof node !== "string") return this.deny("invalid-request", "node");
     const history = own(input, "history");
     if (history !== undefined && !Array.isArray(history)) return this.deny("invalid-request", "history");
+    // A misspelt optional key (`History`, `Node`) would silently drop caps or the node filter.
+    const unknown = sortedByBytes(definedKeys(input as Obj)).find((k) => !REQUEST_KEYS.has(k));
+    if (unknown !== undefined) return this.deny("invalid-request", `${unknown}: unknown key`);
+    if (history !== undefined) {
+      const bad = historyProblem(plan, history as unknown[]);
+      if (bad !== undefined) return this.deny("invalid-request", bad);
+    }
 
     // 2. System.
     if (!Array.isArray(own(plan.systems, system))) return this.deny("system-not-allowed", system);
@@ -407,7 +414,7 @@ class Interp {
     const allowed = own(plan.event_fields, event);
     const extra = keys.find((k) => !has(allowed, k));
     if (extra !== undefined) return this.deny("field-not-allowed", extra);
-    const bad = keys.find((k) => !fieldValueOk(own(plan.fields, k), context[k]));
+    const bad = keys.find((k) => !fieldValueOk(own(plan.fields, k), context[k], now));
     if (bad !== undefined) return this.deny("invalid-field", bad);
 
     const offset = own(context, plan.keys.utc_offset);
@@ -604,11 +611,44 @@ function formatOk(format: string, v: string): boolean {
   }
 }
 
-/** A field value against its data-dictionary entry (step 4). A key without a spec passes. */
-function fieldValueOk(spec: unknown, v: unknown): boolean {
+const REQUEST_KEYS = new Set(["system", "event", "now", "context", "node", "history"]);
+const HISTORY_KEYS = new Set(["at", "channel", "purpose", "node"]);
+
+/**
+ * The first malformed history entry (step 1), as `history[i].key: why`, or undefined. An entry
+ * that cannot be read is refused rather than skipped: skipping it would let a caller slip
+ * contacts past the frequency caps.
+ */
+function historyProblem(plan: Plan, history: unknown[]): string | undefined {
+  const channels = Array.isArray(plan.channels) ? plan.channels : [];
+  const purposes = Array.isArray(plan.purposes) ? plan.purposes : [];
+  for (let i = 0; i < history.length; i++) {
+    const h = history[i];
+    const at = `history[${i}]`;
+    if (!isObject(h)) return `${at}: not an object`;
+    const t = own(h, "at");
+    if (t === undefined) return `${at}.at: missing`;
+    if (typeof t !== "string" || parseTimestamp(t) === undefined) return `${at}.at: not an RFC 3339 timestamp with a zone`;
+    const ch = own(h, "channel");
+    if (ch !== undefined && !(typeof ch === "string" && channels.includes(ch))) return `${at}.channel: not a declared channel`;
+    const pu = own(h, "purpose");
+    if (pu !== undefined && !(typeof pu === "string" && purposes.includes(pu))) return `${at}.purpose: not a declared purpose`;
+    const node = own(h, "node");
+    if (node !== undefined && typeof node !== "string") return `${at}.node: not a string`;
+    const unknown = sortedByBytes(definedKeys(h)).find((k) => !HISTORY_KEYS.has(k));
+    if (unknown !== undefined) return `${at}.${unknown}: unknown key`;
+  }
+  return undefined;
+}
+
+/**
+ * A field value against its data-dictionary entry (step 4). A key without a spec passes.
+ * `timestamp` and `date` each accept only their own lexical form; a consent time must not be
+ * later than `now`.
+ */
+function fieldValueOk(spec: unknown, v: unknown, now: number): boolean {
   if (!isObject(spec)) return true;
   if (v === null) return spec.nullable === true;
-  const isTime = (x: unknown): boolean => typeof x === "string" && parseTime(x) !== undefined;
   switch (spec.type) {
     case "string":
       if (typeof v !== "string") return false;
@@ -623,9 +663,12 @@ function fieldValueOk(spec: unknown, v: unknown): boolean {
       if (typeof v !== "boolean") return false;
       break;
     case "timestamp":
-    case "date":
-      if (!isTime(v)) return false;
+    case "date": {
+      const t = typeof v !== "string" ? undefined : spec.type === "date" ? parseDate(v) : parseTimestamp(v);
+      if (t === undefined) return false;
+      if (spec.consent === true && t > now) return false;
       break;
+    }
     case "string[]":
       if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) return false;
       break;

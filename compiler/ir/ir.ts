@@ -140,6 +140,11 @@ export interface FieldSpec {
   min?: number;
   max?: number;
   format?: FieldFormat; // shape a string must have (high-risk identifiers)
+  /**
+   * The field holds the time a consent was granted (a purpose's consent requirement names it):
+   * a value later than the request's `now` is invalid, since consent given in the future is none.
+   */
+  consent?: boolean;
   mask: "none" | "hash" | "redact"; // how the decision log stores it
 }
 
@@ -167,6 +172,9 @@ export interface Plan {
   event_fields: Record<string, Record<string, true>>;
   nodes: PlanNode[];
   fields: Record<string, FieldSpec>; // the data dictionary, as the runtime needs it
+  /** Every declared channel and purpose (exact case): what a history entry may name. */
+  channels: string[];
+  purposes: string[];
   offsets_ms: Record<string, number>; // channel -> delay before sending
   quiet_hours: QuietHours[];
   /** customer id field, jurisdiction field, utc offset field (minutes east of UTC). */

@@ -96,6 +96,19 @@ export function parseTime(s: string): number | undefined {
 }
 
 /**
+ * The strict lexical forms request validation uses (docs/ir.md, step 1 and step 4): a
+ * `timestamp` is RFC 3339 with its zone (the grammar of `parseTime` without the date-only
+ * form), a `date` is `YYYY-MM-DD` only. Each returns epoch ms, or undefined for any other shape.
+ */
+export function parseTimestamp(s: string): number | undefined {
+  return DATE_RE.test(s) ? undefined : parseTime(s);
+}
+
+export function parseDate(s: string): number | undefined {
+  return DATE_RE.test(s) ? parseTime(s) : undefined;
+}
+
+/**
  * A time value (docs/ir.md): a number is taken as epoch ms as is; a string is parsed;
  * anything else is not a time. Non-finite numbers (impossible in JSON) are rejected so that
  * callers never propagate NaN.

@@ -6,7 +6,7 @@
  */
 import { diag, didYouMean, type Diagnostic } from "../diagnostics.js";
 import type { IR } from "../ir/ir.js";
-import { parseTime } from "../ir/time.js";
+import { parseDate, parseTimestamp } from "../ir/time.js";
 import type { DocPath } from "../load.js";
 import type { Program } from "../program.js";
 import { authorInvariant, builtinInvariants, compileInvariantCondition, invariantEnv, type Invariant, type InvariantWorld } from "./invariants.js";
@@ -68,7 +68,8 @@ export function checkSuites(suites: readonly Suite[], world: InvariantWorld): Ch
     return false;
   };
   const time = (v: string, w: Where, what: string): void => {
-    if (parseTime(v) === undefined) ds.push(diag("WP4010", "error", `${what} ${q(v)} is not a valid time`, at(w), "write an RFC 3339 timestamp such as `2026-11-25T10:00:00Z`"));
+    // The engine accepts only a timestamp with its zone here (docs/ir.md step 1).
+    if (parseTimestamp(v) === undefined) ds.push(diag("WP4010", "error", `${what} ${q(v)} is not a valid time`, at(w), "write an RFC 3339 timestamp with its zone, such as `2026-11-25T10:00:00Z`"));
   };
   const value = (name: string, v: unknown, w: Where): void => {
     const spec = fields[name];
@@ -91,9 +92,11 @@ export function checkSuites(suites: readonly Suite[], world: InvariantWorld): Ch
         return;
       case "boolean":
         return typeof v === "boolean" ? undefined : bad("it must be `true` or `false`");
+      // Each type accepts only its own form, as the engine does (docs/ir.md step 4).
       case "timestamp":
+        return typeof v === "string" && parseTimestamp(v) !== undefined ? undefined : bad("it must be an RFC 3339 timestamp with its zone, such as `2026-11-25T10:00:00Z`");
       case "date":
-        return typeof v === "string" && parseTime(v) !== undefined ? undefined : bad("it must be a date or an RFC 3339 timestamp");
+        return typeof v === "string" && parseDate(v) !== undefined ? undefined : bad("it must be a date such as `2026-11-25`");
       case "string[]":
       case "number[]":
         return Array.isArray(v) && v.every((x) => typeof x === (spec.type === "string[]" ? "string" : "number")) ? undefined : bad(`it must be a list of ${spec.type === "string[]" ? "text" : "numbers"}`);

@@ -141,7 +141,8 @@ function randomValue(name: string, spec: FieldSpec, w: GenWorld, h: Hints): fc.A
     case "boolean":
       return k(fc.boolean());
     case "timestamp":
-      return fc.integer({ min: -400 * 1440, max: 400 * 1440 }).map((m) => (now: number) => fmtTs(now + m * MS_PER_MINUTE));
+      // A consent time later than now is an invalid request: draw consents from the past only.
+      return fc.integer({ min: -400 * 1440, max: spec.consent === true ? 0 : 400 * 1440 }).map((m) => (now: number) => fmtTs(now + m * MS_PER_MINUTE));
     case "date":
       return fc.integer({ min: -400, max: 400 }).map((d) => (now: number) => fmtDate(now + d * MS_PER_DAY));
     case "string[]": {

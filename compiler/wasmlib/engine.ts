@@ -21,7 +21,9 @@ import {
   S_R_INVALID_REQUEST, S_R_SYSTEM_NOT_ALLOWED, S_R_UNKNOWN_EVENT, S_R_FIELD_NOT_ALLOWED,
   S_R_INVALID_FIELD, S_R_MISSING_FIELD, S_R_NO_ELIGIBLE_NODE, S_TEMPLATE, S_VARIANT, S_SEND_AT,
   S_DETAIL, S_SUPPRESSED, S_CODE, S_POLICY, S_MESSAGE, S_SOURCE, S_VARIANT_SUFFIX,
-  S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL, S_HOLDOUT_REASON,
+  S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL, S_HOLDOUT_REASON, S_AT, S_PURPOSE, S_PURPOSES,
+  S_D_HISTORY, S_D_NOT_OBJECT, S_D_MISSING, S_D_BAD_TIMESTAMP, S_D_BAD_CHANNEL, S_D_BAD_PURPOSE,
+  S_D_NOT_STRING, S_D_UNKNOWN_KEY,
 } from "./strings";
 
 // Spliced in by the emitter: value of condition `i` (0 = undefined).
@@ -61,6 +63,8 @@ let pKeyCustomer: usize = 0;
 let pKeyOffset: usize = 0;
 let pReasons: usize = 0;
 let pPlanLists: usize = 0;
+let pChannels: usize = 0; // plan.channels: what a history entry may name
+let pPurposes: usize = 0; // plan.purposes
 
 function loadPlan(data: usize): void {
   if (data == cacheData && parseGen == cacheGen) return;
@@ -84,6 +88,8 @@ function loadPlan(data: usize): void {
   pKeyOffset = objGetS(keys, S_UTC_OFFSET);
   pReasons = objGetS(pPlan, S_REASONS);
   pPlanLists = objGetS(pPlan, S_LISTS);
+  pChannels = objGetS(pPlan, S_CHANNELS);
+  pPurposes = objGetS(pPlan, S_PURPOSES);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -101,7 +107,7 @@ const C_COND: u32 = 0, C_REASON: u32 = 1, C_FAIL: u32 = 2, C_SLOTS: u32 = 3;
 const G_CHANNEL: u32 = 0, G_COND: u32 = 1, G_REASON: u32 = 2, G_OUTCOME: u32 = 3, G_UNTIL: u32 = 4,
   G_PASS: u32 = 5, G_STEP: u32 = 6, G_SLOTS: u32 = 7;
 const F_NULLABLE: u32 = 0, F_TYPE: u32 = 1, F_VALUES: u32 = 2, F_FORMAT: u32 = 3, F_MIN: u32 = 4,
-  F_MAX: u32 = 5, F_TYCODE: u32 = 6, F_SLOTS: u32 = 7;
+  F_MAX: u32 = 5, F_TYCODE: u32 = 6, F_CONSENT: u32 = 7, F_SLOTS: u32 = 8;
 
 // The data value whose plan objects carry tables, and the end of the memory it and its tables
 // use: a later opa_json_parse allocating below that end may overwrite them (index.ts).
@@ -128,7 +134,7 @@ function slotTab(o: usize, n: u32): usize {
 
 // Field spec type codes (fieldOk).
 const TY_BAD: u32 = 0, TY_STRING: u32 = 1, TY_NUMBER: u32 = 2, TY_INTEGER: u32 = 3, TY_BOOLEAN: u32 = 4,
-  TY_TIME: u32 = 5, TY_STRING_ARR: u32 = 6, TY_NUMBER_ARR: u32 = 7;
+  TY_TIMESTAMP: u32 = 5, TY_STRING_ARR: u32 = 6, TY_NUMBER_ARR: u32 = 7, TY_DATE: u32 = 8;
 
 function tyCode(ty: usize): u32 {
   if (!isStr(ty)) return TY_BAD;
@@ -136,7 +142,8 @@ function tyCode(ty: usize): u32 {
   if (strEq(ty, S_TY_NUMBER)) return TY_NUMBER;
   if (strEq(ty, S_TY_INTEGER)) return TY_INTEGER;
   if (strEq(ty, S_TY_BOOLEAN)) return TY_BOOLEAN;
-  if (strEq(ty, S_TY_TIMESTAMP) || strEq(ty, S_TY_DATE)) return TY_TIME;
+  if (strEq(ty, S_TY_TIMESTAMP)) return TY_TIMESTAMP;
+  if (strEq(ty, S_TY_DATE)) return TY_DATE;
   if (strEq(ty, S_TY_STRING_ARR)) return TY_STRING_ARR;
   if (strEq(ty, S_TY_NUMBER_ARR)) return TY_NUMBER_ARR;
   return TY_BAD;
@@ -217,6 +224,7 @@ function indexSpec(f: usize): void {
   store<u32>(t, objGetS(f, S_MIN), F_MIN << 2);
   store<u32>(t, objGetS(f, S_MAX), F_MAX << 2);
   store<u32>(t, tyCode(ty), F_TYCODE << 2);
+  store<u32>(t, objGetS(f, S_CONSENT), F_CONSENT << 2);
 }
 
 /**
@@ -512,10 +520,17 @@ function fieldOk(spec: usize, v: usize): bool {
       break;
     }
     case TY_BOOLEAN: { if (t != T_BOOL) return false; break; }
-    case TY_TIME: {
+    case TY_TIMESTAMP:
+    case TY_DATE: {
+      // Each type accepts only its own form: a date is exactly YYYY-MM-DD (10 bytes), which is
+      // the only 10-byte shape parseTime accepts; a timestamp is anything longer it accepts.
       if (t != T_STR) return false;
-      parseTime(load<u32>(v, 8), load<u32>(v, 4));
+      let n = load<u32>(v, 4);
+      if ((n == 10) != (code == TY_DATE)) return false;
+      let x = parseTime(load<u32>(v, 8), n);
       if (!timeOk) return false;
+      // A consent time later than now is no consent (docs/ir.md step 4).
+      if (x > gNow && isTrue(tb != 0 ? load<u32>(tb, F_CONSENT << 2) : objGetS(spec, S_CONSENT))) return false;
       break;
     }
     case TY_STRING_ARR:
@@ -544,6 +559,91 @@ function fieldOk(spec: usize, v: usize): bool {
   return true;
 }
 
+/**
+ * An invalid-request detail: `history[i]` (+ `.key`) + why when i >= 0, else key + why. Keys are
+ * copied as given (the dump escapes them); `why` is a static string starting with ": ".
+ */
+function problem(i: i32, kp: usize, kl: u32, why: usize): usize {
+  let digits: u32 = 0;
+  if (i >= 0) {
+    let x = <u32>i;
+    do { digits++; x /= 10; } while (x != 0);
+  }
+  let hl: u32 = i >= 0 ? load<u32>(S_D_HISTORY, 4) + digits + 1 + (kl > 0 ? 1 : 0) : 0;
+  let wl = load<u32>(why, 4);
+  let n = hl + kl + wl;
+  let p = alloc(n);
+  let q = p;
+  if (i >= 0) {
+    let hn = load<u32>(S_D_HISTORY, 4);
+    memory.copy(q, load<u32>(S_D_HISTORY, 8), hn);
+    q += hn;
+    let x = <u32>i;
+    for (let k = digits; k > 0; k--) {
+      store<u8>(q + k - 1, <u8>(0x30 + x % 10));
+      x /= 10;
+    }
+    q += digits;
+    store<u8>(q++, 0x5d); // ]
+    if (kl > 0) store<u8>(q++, 0x2e); // .
+  }
+  memory.copy(q, kp, kl);
+  q += kl;
+  memory.copy(q, load<u32>(why, 8), wl);
+  return newStr(p, n);
+}
+
+// @ts-ignore: decorator
+@inline function problemS(i: i32, key: usize, why: usize): usize {
+  return problem(i, load<u32>(key, 8), load<u32>(key, 4), why);
+}
+
+/** The smallest (by bytes) key of object o that is none of keys[0..n), as a problem; else 0. */
+function extraKey(o: usize, i: i32, k0: usize, k1: usize, k2: usize, k3: usize, k4: usize, k5: usize): usize {
+  let n = load<u32>(o, 4);
+  let e = <usize>load<u32>(o, 8);
+  let bp: usize = 0, bl: u32 = 0, bad = false;
+  for (let j: u32 = 0; j < n; j++, e += 16) {
+    if (keyIs(e, k0) || keyIs(e, k1) || keyIs(e, k2) || keyIs(e, k3)) continue;
+    if (k4 != 0 && (keyIs(e, k4) || keyIs(e, k5))) continue;
+    let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
+    if (!bad || bytesCmp(kp, kl, bp, bl) < 0) { bp = kp; bl = kl; bad = true; }
+  }
+  return bad ? problem(i, bp, bl, S_D_UNKNOWN_KEY) : 0;
+}
+
+/** A request key outside system, event, now, context, node, history (a misspelt `History`). */
+function unknownKey(input: usize): usize {
+  return extraKey(input, -1, S_SYSTEM, S_EVENT, S_NOW, S_CONTEXT, S_NODE, S_HISTORY);
+}
+
+/**
+ * The first malformed history entry as `history[i].key: why`, or 0 (docs/ir.md step 1). Such an
+ * entry is refused, never skipped: skipping would let contacts slip past the frequency caps.
+ */
+function historyProblem(hist: usize): usize {
+  let n = load<u32>(hist, 4);
+  for (let i: u32 = 0; i < n; i++) {
+    let h = arrAt(hist, i);
+    let ii = <i32>i;
+    if (!isObj(h)) return problem(ii, 0, 0, S_D_NOT_OBJECT);
+    let at = objGetS(h, S_AT);
+    if (at == 0) return problemS(ii, S_AT, S_D_MISSING);
+    if (!isStr(at)) return problemS(ii, S_AT, S_D_BAD_TIMESTAMP);
+    parseTime(load<u32>(at, 8), load<u32>(at, 4));
+    if (!timeOk || load<u32>(at, 4) == 10) return problemS(ii, S_AT, S_D_BAD_TIMESTAMP);
+    let ch = objGetS(h, S_CHANNEL);
+    if (ch != 0 && !hasStr(pChannels, ch)) return problemS(ii, S_CHANNEL, S_D_BAD_CHANNEL);
+    let pu = objGetS(h, S_PURPOSE);
+    if (pu != 0 && !hasStr(pPurposes, pu)) return problemS(ii, S_PURPOSE, S_D_BAD_PURPOSE);
+    let nd = objGetS(h, S_NODE);
+    if (nd != 0 && !isStr(nd)) return problemS(ii, S_NODE, S_D_NOT_STRING);
+    let x = extraKey(h, ii, S_AT, S_CHANNEL, S_PURPOSE, S_NODE, 0, 0);
+    if (x != 0) return x;
+  }
+  return 0;
+}
+
 /** Steps 1-4. Returns 0 when the request passes (globals set), else the deny decision. */
 function check(input: usize): usize {
   // 1. Request shape.
@@ -555,13 +655,20 @@ function check(input: usize): usize {
   let nowS = objGetS(input, S_NOW);
   if (!isStr(nowS)) return deny(S_R_INVALID_REQUEST, S_NOW, 0);
   let now = parseTime(load<u32>(nowS, 8), load<u32>(nowS, 4));
-  if (!timeOk) return deny(S_R_INVALID_REQUEST, S_NOW, 0);
+  if (!timeOk || load<u32>(nowS, 4) == 10) return deny(S_R_INVALID_REQUEST, S_NOW, 0); // a timestamp, not a date
+  gNow = now; // fieldOk compares consent times with it
   let ctx = objGetS(input, S_CONTEXT);
   if (!isObj(ctx)) return deny(S_R_INVALID_REQUEST, S_CONTEXT, 0);
   let node = objGetS(input, S_NODE);
   if (node != 0 && !isStr(node)) return deny(S_R_INVALID_REQUEST, S_NODE, 0);
   let hist = objGetS(input, S_HISTORY);
   if (hist != 0 && !isArr(hist)) return deny(S_R_INVALID_REQUEST, S_HISTORY, 0);
+  let bad0 = unknownKey(input);
+  if (bad0 != 0) return deny(S_R_INVALID_REQUEST, bad0, 0);
+  if (hist != 0) {
+    bad0 = historyProblem(hist);
+    if (bad0 != 0) return deny(S_R_INVALID_REQUEST, bad0, 0);
+  }
   // 2. System. 3. Event.
   gSystemNodes = objGetV(pSystems, sys);
   if (!isArr(gSystemNodes)) return deny(S_R_SYSTEM_NOT_ALLOWED, sys, 0);

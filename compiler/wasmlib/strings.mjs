@@ -6,7 +6,7 @@ export const STRINGS = {
   WAYPOST: "waypost", PLAN: "plan", LISTS: "lists", REVISION: "revision", SYSTEMS: "systems",
   EVENTS: "events", EVENT_FIELDS: "event_fields", NODES: "nodes", FIELDS: "fields",
   OFFSETS_MS: "offsets_ms", QUIET_HOURS: "quiet_hours", KEYS: "keys", CUSTOMER: "customer",
-  UTC_OFFSET: "utc_offset", REASONS: "reasons",
+  UTC_OFFSET: "utc_offset", REASONS: "reasons", PURPOSES: "purposes",
   // request
   SYSTEM: "system", EVENT: "event", NODE: "node", NOW: "now", CONTEXT: "context",
   HISTORY: "history", INPUT: "input", AT: "at", PURPOSE: "purpose",
@@ -34,6 +34,11 @@ export const STRINGS = {
   R_UNKNOWN_EVENT: "unknown-event", R_FIELD_NOT_ALLOWED: "field-not-allowed",
   R_INVALID_FIELD: "invalid-field", R_MISSING_FIELD: "missing-field",
   R_NO_ELIGIBLE_NODE: "no-eligible-node",
+  // invalid-request details: `history[i].key: why`, `key: unknown key`
+  D_HISTORY: "history[", D_NOT_OBJECT: ": not an object", D_MISSING: ": missing",
+  D_BAD_TIMESTAMP: ": not an RFC 3339 timestamp with a zone",
+  D_BAD_CHANNEL: ": not a declared channel", D_BAD_PURPOSE: ": not a declared purpose",
+  D_NOT_STRING: ": not a string", D_UNKNOWN_KEY: ": unknown key",
   // decision / reason output keys
   TEMPLATE: "template", VARIANT: "variant", SEND_AT: "send_at", DETAIL: "detail",
   RESULT: "result", SUPPRESSED: "suppressed", CODE: "code", POLICY: "policy",

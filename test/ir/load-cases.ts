@@ -116,6 +116,17 @@ function inferSpec(v: JsonValue): FieldSpec {
   return { ...base, type: "string" };
 }
 
+/** The string values of `key` in the history entries (sorted, distinct). */
+function namedIn(history: JsonValue | undefined, key: string): string[] {
+  if (!Array.isArray(history)) return [];
+  const out = new Set<string>();
+  for (const h of history) {
+    const v = h !== null && typeof h === "object" && !Array.isArray(h) ? h[key] : undefined;
+    if (typeof v === "string") out.add(v);
+  }
+  return [...out].sort();
+}
+
 const PROBE_REASON = { code: "probe", policy: "probe", message: "probe", source: "probe" };
 
 /**
@@ -176,6 +187,9 @@ export function probeFixture(c: ExprCase, lists: BundleData["lists"]): { fixture
       },
     ],
     fields,
+    // What the case's history names is declared, so its entries pass step 1.
+    channels: namedIn(c.history, "channel"),
+    purposes: namedIn(c.history, "purpose"),
     offsets_ms: {},
     quiet_hours: [],
     keys: { customer: "customer.id", jurisdiction: "customer.jurisdiction", utc_offset: "customer.utc_offset" },

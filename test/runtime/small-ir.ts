@@ -70,6 +70,8 @@ export function smallIR(): IR {
         "consent.email": { type: "boolean", nullable: false, mask: "none" },
         "policy.days_left": { type: "integer", nullable: false, mask: "none" },
       },
+      channels: ["email", "sms"],
+      purposes: ["renewal"],
       offsets_ms: { email: 900000 },
       quiet_hours: [{ start_min: 1260, end_min: 480, channels: ["email"], reason: r("quiet-hours", "contact/email-night", "no email 21:00-08:00", "policies/contact.yaml:9:3", "email") }],
       keys: { customer: "customer.id", jurisdiction: "customer.jurisdiction", utc_offset: "customer.utc_offset" },

@@ -46,8 +46,17 @@ export function rfc3339(ms: number, offsetMin: number, fraction: string, lowerCa
   return lowerCase ? s.replace("T", "t").replace("Z", "z") : s;
 }
 
-/** A time near `center` (± `spreadDays`) in one of the accepted spellings. */
+/** A time near `center` (± `spreadDays`) in one of the accepted spellings (dates included). */
 export function timeString(center = BASE_NOW_MS, spreadDays = 10): fc.Arbitrary<string> {
+  const ms = fc.integer({ min: center - spreadDays * DAY, max: center + spreadDays * DAY });
+  return fc.oneof(
+    { weight: 7, arbitrary: timestampString(center, spreadDays) },
+    { weight: 1, arbitrary: ms.map((m) => new Date(Math.floor(m / DAY) * DAY).toISOString().slice(0, 10)) },
+  );
+}
+
+/** An RFC 3339 timestamp (with its zone) near `center`, in one of the accepted spellings. */
+export function timestampString(center = BASE_NOW_MS, spreadDays = 10): fc.Arbitrary<string> {
   const ms = fc.integer({ min: center - spreadDays * DAY, max: center + spreadDays * DAY });
   const wholeSecond = ms.map((m) => Math.floor(m / 1000) * 1000);
   return fc.oneof(
@@ -64,8 +73,24 @@ export function timeString(center = BASE_NOW_MS, spreadDays = 10): fc.Arbitrary<
         .tuple(wholeSecond, fc.stringMatching(/^[0-9]{1,6}$/), fc.boolean())
         .map(([m, f, lc]) => rfc3339(m, 0, f, lc)),
     },
-    { weight: 1, arbitrary: ms.map((m) => new Date(Math.floor(m / DAY) * DAY).toISOString().slice(0, 10)) },
   );
+}
+
+/**
+ * A consent time no later than `nowMs` (whole seconds at or before it, in any zone): a request's
+ * `now` may carry a fraction, so a consent time never exceeds it.
+ */
+function consentTime(nowMs: number): fc.Arbitrary<string> {
+  const last = Math.floor(nowMs / 1000) * 1000;
+  return fc
+    .tuple(
+      fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: last - 800 * DAY, max: last }) },
+        { weight: 1, arbitrary: fc.constant(last) },
+      ),
+      fc.integer({ min: -720, max: 840 }).map((o) => o - (o % 15)),
+    )
+    .map(([m, o]) => rfc3339(Math.floor(m / 1000) * 1000, o, "", false));
 }
 
 /** Strings that look like times but are not (each breaks one rule of docs/ir.md). */
@@ -126,7 +151,8 @@ export function validValue(spec: FieldSpec, extraStrings: string[] = [], nowMs =
       break;
     case "timestamp":
       // Mostly a few days before now, so that days_since-style triggers hold now and then.
-      base = fc.oneof(timeString(nowMs - 3 * DAY, 3), timeString(nowMs, 120));
+      // A consent time is never later than now (docs/ir.md step 4).
+      base = spec.consent === true ? consentTime(nowMs) : fc.oneof(timestampString(nowMs - 3 * DAY, 3), timestampString(nowMs, 120));
       break;
     case "date":
       // Mostly about 90 days ahead (renewal-style triggers), else anywhere around now.
@@ -157,6 +183,10 @@ export function invalidValue(spec: FieldSpec): fc.Arbitrary<JsonValue> {
   if (spec.type === "integer") options.push(fc.constant(1.5));
   if (spec.values !== undefined) options.push(fc.constant(spec.values.join("|") + "?"));
   if (spec.type === "timestamp" || spec.type === "date") options.push(malformedTime);
+  // Each time type refuses the other's form; a consent time refuses the future.
+  if (spec.type === "timestamp") options.push(fc.constantFrom("2026-11-20", "2026-11-20T09:00:00", 1795600800000));
+  if (spec.type === "date") options.push(fc.constantFrom("2027-02-23T00:00:00Z", "2027-02-23t00:00:00+01:00"));
+  if (spec.consent === true) options.push(fc.constantFrom("2099-01-01T00:00:00Z", "2027-11-25T10:00:00+14:00"));
   if (spec.type === "string[]") options.push(fc.constant<JsonValue>(["a", 2]));
   if (spec.type === "number[]") options.push(fc.constant<JsonValue>([1, "2"]));
   return fc.oneof(...options);
@@ -174,26 +204,46 @@ function channelsOf(plan: Plan): string[] {
   return [...new Set(plan.nodes.flatMap((n) => n.channels))].sort();
 }
 
-const historyEntry = (plan: Plan, nowMs: number): fc.Arbitrary<JsonValue> =>
-  fc.oneof(
-    {
-      weight: 8,
-      arbitrary: fc.record(
-        {
-          at: fc.oneof(
-            { weight: 5, arbitrary: timeString(nowMs, 8) },
-            { weight: 1, arbitrary: malformedTime },
-            { weight: 1, arbitrary: fc.constant(rfc3339(nowMs, 0, "", false)) },
-          ),
-          channel: fc.constantFrom(...channelsOf(plan), "fax"),
-          purpose: fc.constantFrom(...new Set(plan.nodes.map((n) => n.purpose)), "other"),
-          node: fc.constantFrom(...plan.nodes.map((n) => n.id)),
-        },
-        { requiredKeys: ["at", "channel"] },
-      ),
-    },
+/**
+ * History entries: almost always well-formed (declared channels and purposes, timestamps with a
+ * zone), so most requests with a history get past step 1; now and then malformed in one way
+ * (which step 1 must refuse identically on every evaluator).
+ */
+const historyEntry = (plan: Plan, nowMs: number): fc.Arbitrary<JsonValue> => {
+  const channels = [...new Set([...channelsOf(plan), ...plan.channels])].sort();
+  const purposes = plan.purposes.length > 0 ? plan.purposes : [...new Set(plan.nodes.map((n) => n.purpose))];
+  const rare = (ok: fc.Arbitrary<JsonValue>, bad: fc.Arbitrary<JsonValue>): fc.Arbitrary<JsonValue> =>
+    fc.oneof({ weight: 80, arbitrary: ok }, { weight: 1, arbitrary: bad });
+  const entry = fc
+    .record(
+      {
+        at: rare(
+          fc.oneof({ weight: 5, arbitrary: timestampString(nowMs, 8) }, { weight: 1, arbitrary: fc.constant(rfc3339(nowMs, 0, "", false)) }),
+          fc.oneof(malformedTime, fc.constant<JsonValue>(nowMs), fc.constant<JsonValue>("2026-11-24")),
+        ),
+        channel: rare(fc.constantFrom(...channels), fc.constantFrom<JsonValue>("fax", "SMS", "Email", 1, null)),
+        purpose: rare(fc.constantFrom(...purposes), fc.constantFrom<JsonValue>("other", "Claims", null)),
+        node: rare(fc.constantFrom(...plan.nodes.map((n) => n.id)), fc.constantFrom<JsonValue>(1, null)),
+        // an unknown (or wrong-case) key, rarely
+        extra: fc.oneof(
+          { weight: 80, arbitrary: fc.constant<[string, JsonValue] | null>(null) },
+          { weight: 1, arbitrary: fc.tuple(fc.constantFrom("Channel", "AT", "via"), fc.constantFrom<JsonValue>("sms", 1)) },
+        ),
+        missingAt: fc.oneof({ weight: 80, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+      },
+      { requiredKeys: ["at", "channel", "extra", "missingAt"] },
+    )
+    .map(({ extra, missingAt, ...e }): JsonValue => {
+      const out: { [k: string]: JsonValue } = { ...(e as { [k: string]: JsonValue }) };
+      if (missingAt) delete out["at"];
+      if (extra !== null) out[extra[0]] = extra[1];
+      return out;
+    });
+  return fc.oneof(
+    { weight: 80, arbitrary: entry },
     { weight: 1, arbitrary: fc.oneof(fc.constant(null), fc.constant(5), fc.constant<JsonValue>([])) },
   );
+};
 
 export interface RequestOptions {
   /** Share of requests with one deliberately invalid field value (0..1). Default 0.1. */
@@ -238,7 +288,8 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
         { weight: 6, arbitrary: fc.constant<string | null>(null) },
         { weight: 1, arbitrary: nodeIds.length > 0 ? fc.constantFrom<string | null>(...nodeIds) : fc.constant(null) },
       ),
-      history: fc.option(fc.constant(null), { freq: 3 }),
+      // (fc.option(fc.constant(null)) was null on both branches: requests never had a history)
+      history: fc.oneof({ weight: 1, arbitrary: fc.constant(null) }, { weight: 3, arbitrary: fc.constant(true) }),
       mode,
     })
     .chain((r) => {
@@ -298,6 +349,7 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
         context: fc.oneof(fc.constant<JsonValue>({}), fc.constant<JsonValue>(null), fc.constant<JsonValue>([])),
         node: fc.oneof(fc.constant<JsonValue>(1), fc.constant<JsonValue>(null), shortString),
         history: fc.oneof(fc.constant<JsonValue>({}), fc.constant<JsonValue>("h"), fc.constant<JsonValue>([])),
+        History: fc.constant<JsonValue>([]), // unknown (wrong-case) top-level key
       },
       { requiredKeys: [] },
     ),

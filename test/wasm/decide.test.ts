@@ -122,12 +122,13 @@ describe("steps 2-4: system, event, minimal context", () => {
       [{ tags: ["a", 1] }, "tags"],
       [{ nums: [1, "x"] }, "nums"],
       [{ opened: "2026-02-30" }, "opened"],
+      [{ opened: "2026-01-01" }, "opened"], // a date where a timestamp is declared
       [{ "consent.sms": null }, "consent.sms"],
       [{ "consent.sms": "yes", age: 2.5 }, "age"],
     ];
     for (const [ctx, key] of bad) expect(run(req({ tier: "bronze", ...ctx }))).toEqual(deny("invalid-field", key));
     // Valid values of every kind pass step 4 (fallback node is selected).
-    const ok = run(req({ tier: "bronze", age: 130, score: -1.5, tags: [], nums: [1, 2.5], opened: "2026-01-01", "consent.email": null, flag: { any: 1 } }));
+    const ok = run(req({ tier: "bronze", age: 130, score: -1.5, tags: [], nums: [1, 2.5], opened: "2026-01-01T00:00:00Z", "consent.email": null, flag: { any: 1 } }));
     expect(ok).toMatchObject({ outcome: "send", node: "fallback" });
   });
 });
@@ -208,10 +209,9 @@ describe("steps 6-10: gates, experiment, action, send time, outcome", () => {
     const day = 86_400_000;
     const at = (ms: number) => new Date(Date.parse(NOW) - ms).toISOString();
     const history = [
-      { at: at(day), channel: "email", purpose: "x" },
+      { at: at(day), channel: "email", purpose: "marketing" },
       { at: at(6 * day), channel: "email" },
       { at: at(1 * day), channel: "sms" },
-      { at: "garbage", channel: "email" },
       { at: at(8 * day), channel: "email" },
     ];
     const ctx = silver({ "consent.sms": false });
@@ -219,6 +219,10 @@ describe("steps 6-10: gates, experiment, action, send time, outcome", () => {
       main("suppress", [...MAIN_BASE, r("gate-noSms"), r("email-ok", { channel: "email" }), r("gate-cap")]),
     );
     expect(run(req(ctx, { history: history.slice(1) }))).toMatchObject({ outcome: "send", channel: "email" });
+    // An entry that cannot be read is refused, not skipped (skipping would bypass the cap).
+    expect(run(req(ctx, { history: [...history, { at: "garbage", channel: "email" }] }))).toEqual(
+      deny("invalid-request", "history[4].at: not an RFC 3339 timestamp with a zone"),
+    );
   });
   it("quiet hours defer sms to the end of the window (local time)", () => {
     expect(run(req(silver(), { now: "2026-11-25T20:45:30.250Z" }))).toMatchObject({

@@ -30,9 +30,7 @@ const HISTORY = [
   { at: "2026-11-24T10:00:00Z", channel: "sms", purpose: "claims", node: "n2" },
   { at: NOW, channel: "email", purpose: "marketing" },
   { at: "2026-11-25T10:00:00.001Z", channel: "email" },
-  { at: Date.parse("2026-11-25T08:00:00Z"), channel: "email" },
-  { channel: "email" },
-  "junk",
+  { at: "2026-11-25T08:00:00Z", channel: "email" },
 ];
 
 const CASES: [string, Expr, Want][] = [
@@ -128,7 +126,7 @@ function probeIR(): { ir: IR; data: BundleData } {
     version: 1, lists: {}, systems: { t: nodes.map((n) => n.id) },
     events: Object.fromEntries(CASES.map((_, i) => [`e${i}`, [i]])),
     event_fields: Object.fromEntries(CASES.map((_, i) => [`e${i}`, allowed])),
-    nodes, fields: {}, offsets_ms: {}, quiet_hours: [],
+    nodes, fields: {}, channels: ["email", "sms"], purposes: ["claims", "marketing"], offsets_ms: {}, quiet_hours: [],
     keys: { customer: "id", jurisdiction: "j", utc_offset: "customer.utc_offset" }, reasons: {},
   };
   const data: BundleData = {

@@ -109,6 +109,8 @@ export function fixture(): { ir: IR; data: BundleData } {
       opened: { type: "timestamp", nullable: false, mask: "none" },
       "customer.utc_offset": { type: "integer", nullable: false, mask: "none" },
     },
+    channels: ["email", "sms"],
+    purposes: ["claims", "marketing", "service"],
     offsets_ms: { sms: 1_800_000, email: 0 },
     quiet_hours: [{ start_min: 1260, end_min: 480, channels: ["sms"], reason: r("quiet-hours", { channel: "sms" }) }],
     keys: { customer: "customer.id", jurisdiction: "customer.jurisdiction", utc_offset: "customer.utc_offset" },
