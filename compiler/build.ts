@@ -11,7 +11,7 @@ import { hasErrors } from "./diagnostics.js";
 import { emitPolicyWasm } from "./emit/index.js";
 import type { BundleData } from "./ir/ir.js";
 import { compile, type CompileState } from "./pipeline.js";
-import type { SourceHost } from "./source.js";
+import { scanHost, type SourceHost, type SourceListing } from "./source.js";
 import { VERSION } from "./version.js";
 
 /** The entrypoints every Waypost bundle exports, in id order (id 0 is the SDK default). */
@@ -26,6 +26,9 @@ class RecordingHost implements SourceHost {
   }
   listFiles(): Promise<string[]> {
     return this.inner.listFiles();
+  }
+  scan(): Promise<SourceListing> {
+    return scanHost(this.inner);
   }
   async readFile(p: string): Promise<Uint8Array | null> {
     const b = await this.inner.readFile(p);

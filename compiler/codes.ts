@@ -14,6 +14,8 @@ export const CODES: Record<string, string> = {
   WP0005: "no policy files found (nothing under policies/ or journeys/)",
   WP0006: "a suppression list's entries_file is missing or outside the repository",
   WP0007: "a line in an entries_file is not `key` or `key,until`",
+  WP0008: "a symlinked file or folder resolves outside the repository (policy file, data file, `entries_file`)",
+  WP0009: "not a regular file: a FIFO, socket or device, a symlink loop or a dangling symlink (errors for YAML files and folders, warnings otherwise)",
   WP0010: "YAML syntax error",
   WP0011: "the same key appears twice in one mapping",
   WP0012: "too many YAML alias expansions (alias bomb)",

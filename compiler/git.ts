@@ -10,7 +10,7 @@ import * as path from "node:path";
 import git from "isomorphic-git";
 import * as YAML from "yaml";
 import { POLICY_DIRS } from "./load.js";
-import type { SourceHost } from "./source.js";
+import { SourceRefusal, type RefusedEntry, type SourceHost, type SourceListing } from "./source.js";
 
 /** An error about the user's input (repository, revision, file), as a value. */
 export interface WpError {
@@ -181,9 +181,12 @@ export async function resolveRevision(repo: Repo, spelled: string): Promise<Resu
   return ok(oid);
 }
 
-/** The files of a tree, `/`-separated, with their blob ids; skips what FsHost skips. */
-async function listTree(repo: Repo, treeOid: string): Promise<Result<Map<string, string>>> {
-  const out = new Map<string, string>();
+/** One entry of a tree, as listTree records it. */
+type TreeNode = { kind: "file"; oid: string } | { kind: "dir" } | { kind: "link"; oid: string } | { kind: "submodule" };
+
+/** Every entry of a tree by `/`-separated path (folders too), skipping what FsHost skips. */
+async function listTree(repo: Repo, treeOid: string): Promise<Result<Map<string, TreeNode>>> {
+  const out = new Map<string, TreeNode>([["", { kind: "dir" }]]);
   const SKIP = new Set(["node_modules", "dist", "out"]);
   const walkTree = async (oid: string, prefix: string): Promise<Result<true>> => {
     let tree;
@@ -193,18 +196,108 @@ async function listTree(repo: Repo, treeOid: string): Promise<Result<Map<string,
       return corrupt(`tree \`${oid}\`${prefix ? ` (\`${prefix}\`)` : ""}`, e);
     }
     for (const entry of tree) {
-      // As FsHost: dotfiles and build folders are not sources; symlinks and submodules neither.
+      // As FsHost: dotfiles and build folders are not sources.
       if (entry.path.startsWith(".") || SKIP.has(entry.path)) continue;
       const rel = prefix ? `${prefix}/${entry.path}` : entry.path;
       if (entry.type === "tree") {
+        out.set(rel, { kind: "dir" });
         const r = await walkTree(entry.oid, rel);
         if (!r.ok) return r;
-      } else if (entry.type === "blob" && entry.mode !== "120000") out.set(rel, entry.oid);
+      } else if (entry.type === "blob") out.set(rel, entry.mode === "120000" ? { kind: "link", oid: entry.oid } : { kind: "file", oid: entry.oid });
+      else out.set(rel, { kind: "submodule" });
     }
     return ok(true);
   };
   const r = await walkTree(treeOid, "");
   return r.ok ? ok(out) : r;
+}
+
+/** Symlinks followed per path before it counts as a loop (Linux's limit). */
+const MAX_LINK_HOPS = 40;
+
+type TreeTarget = { path: string; node: TreeNode } | { refused: "outside" | "loop" | "dangling" };
+
+/**
+ * Resolves `p` in the tree as the OS resolves a path in a checkout: each symlink met on the
+ * way is replaced by its target, relative to the link's folder. Leaving the root (`..` above
+ * it, an absolute target) is `outside`: the root is the policy repository, as for FsHost.
+ */
+function resolveInTree(nodes: ReadonlyMap<string, TreeNode>, targets: ReadonlyMap<string, string>, p: string): TreeTarget {
+  let todo = p.split("/");
+  let done: string[] = [];
+  let hops = 0;
+  while (todo.length > 0) {
+    const seg = todo.shift()!;
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") {
+      if (done.length === 0) return { refused: "outside" };
+      done.pop();
+      continue;
+    }
+    done.push(seg);
+    const here = done.join("/");
+    const node = nodes.get(here);
+    if (node === undefined) return { refused: "dangling" };
+    if (node.kind !== "link") continue;
+    if (++hops > MAX_LINK_HOPS) return { refused: "loop" };
+    const target = targets.get(here) ?? "";
+    if (target.startsWith("/") || /^[A-Za-z]:[\\/]/.test(target)) return { refused: "outside" };
+    done.pop();
+    todo = [...target.split("/"), ...todo];
+    if (target === "") return { refused: "dangling" };
+  }
+  const at = done.join("/");
+  return { path: at, node: nodes.get(at)! };
+}
+
+/**
+ * The files a checkout of the tree would show, with symlinks inside the root followed (a
+ * linked file under its link's path, a linked folder's files under the link's folder) and the
+ * entries a checkout could not give the compiler refused: links leaving the root, loops,
+ * dangling links, submodules. Mirrors FsHost.scan, so a commit and its checkout agree.
+ */
+function treeListing(nodes: ReadonlyMap<string, TreeNode>, targets: ReadonlyMap<string, string>): { blobs: Map<string, string>; refused: RefusedEntry[] } {
+  const children = new Map<string, string[]>();
+  for (const p of nodes.keys()) {
+    if (p === "") continue;
+    const slash = p.lastIndexOf("/");
+    const parent = slash < 0 ? "" : p.slice(0, slash);
+    let list = children.get(parent);
+    if (!list) children.set(parent, (list = []));
+    list.push(p.slice(slash + 1));
+  }
+  const blobs = new Map<string, string>();
+  const refused: RefusedEntry[] = [];
+  const isAncestorOrSelf = (a: string, b: string): boolean => a === "" || a === b || b.startsWith(a + "/");
+  const walk = (virtual: string, real: string, chain: readonly string[]): void => {
+    for (const name of (children.get(real) ?? []).sort()) {
+      const v = virtual === "" ? name : `${virtual}/${name}`;
+      const r = real === "" ? name : `${real}/${name}`;
+      const node = nodes.get(r)!;
+      if (node.kind === "file") blobs.set(v, node.oid);
+      else if (node.kind === "dir") walk(v, r, [...chain, real]);
+      else if (node.kind === "submodule") refused.push({ path: v, kind: "special", what: "a Git submodule, which a build from a commit does not read", folder: true });
+      else {
+        const target = targets.get(r) ?? "";
+        const to = resolveInTree(nodes, targets, r);
+        if ("refused" in to) {
+          const what =
+            to.refused === "outside" ? `a symlink to \`${target}\`, which resolves outside the repository`
+            : to.refused === "loop" ? `a symlink loop (\`${target}\`)`
+            : `a symlink to \`${target}\`, which does not exist`;
+          // A checkout's target outside the tree may be a folder: what the link stands for is
+          // unknown, so it is refused as one would be (an error whatever its name).
+          refused.push({ path: v, kind: to.refused, what, folder: to.refused === "outside" });
+        } else if (to.node.kind === "file") blobs.set(v, to.node.oid);
+        else if (to.node.kind === "submodule") refused.push({ path: v, kind: "special", what: `a symlink to a Git submodule (\`${target}\`)`, folder: true });
+        else if ([...chain, real].some((a) => isAncestorOrSelf(to.path, a))) {
+          refused.push({ path: v, kind: "loop", what: `a symlink to \`${target}\`, a folder that contains it (a loop)`, folder: true });
+        } else walk(v, to.path, [...chain, real]);
+      }
+    }
+  };
+  walk("", "", []);
+  return { blobs, refused };
 }
 
 /** The tree of `subdir` at a commit. */
@@ -230,6 +323,7 @@ export class GitHost implements SourceHost {
     readonly description: string,
     private readonly repo: Repo,
     private readonly blobs: ReadonlyMap<string, string>,
+    private readonly refused: readonly RefusedEntry[],
     private readonly cached: Map<string, Uint8Array>,
   ) {}
 
@@ -242,8 +336,20 @@ export class GitHost implements SourceHost {
     if (!root.ok) return root;
     const tree = await listTree(repo, root.value);
     if (!tree.ok) return tree;
+    // A symlink's blob is its target path.
+    const targets = new Map<string, string>();
+    for (const [p, node] of tree.value) {
+      if (node.kind !== "link") continue;
+      try {
+        const { blob } = await git.readBlob({ fs: fsSync, dir: repo.dir, gitdir: repo.gitdir, oid: node.oid, cache: repo.cache });
+        targets.set(p, new TextDecoder().decode(blob));
+      } catch (e) {
+        return corrupt(`the symlink \`${p}\` at commit \`${commit.oid.slice(0, 12)}\``, e);
+      }
+    }
+    const { blobs, refused } = treeListing(tree.value, targets);
     const cached = new Map<string, Uint8Array>();
-    for (const [p, oid] of tree.value) {
+    for (const [p, oid] of blobs) {
       if (!eager.some((d) => p.startsWith(d + "/"))) continue;
       try {
         cached.set(p, (await git.readBlob({ fs: fsSync, dir: repo.dir, gitdir: repo.gitdir, oid, cache: repo.cache })).blob);
@@ -251,18 +357,27 @@ export class GitHost implements SourceHost {
         return corrupt(`\`${p}\` at commit \`${commit.oid.slice(0, 12)}\``, e);
       }
     }
-    return ok(new GitHost(`commit ${commit.oid.slice(0, 12)}`, repo, tree.value, cached));
+    return ok(new GitHost(`commit ${commit.oid.slice(0, 12)}`, repo, blobs, refused, cached));
   }
 
   async listFiles(): Promise<string[]> {
     return [...this.blobs.keys()].sort();
   }
 
+  async scan(): Promise<SourceListing> {
+    return { files: await this.listFiles(), refused: [...this.refused] };
+  }
+
   async readFile(relPath: string): Promise<Uint8Array | null> {
     const hit = this.cached.get(relPath);
     if (hit) return hit;
     const oid = this.blobs.get(relPath);
-    if (oid === undefined) return null;
+    if (oid === undefined) {
+      // A path through a refused link is refused too, not "missing".
+      const r = this.refused.find((x) => x.path === relPath || relPath.startsWith(x.path + "/"));
+      if (r) throw new SourceRefusal(r.path === relPath ? r : { ...r, path: relPath, what: `inside \`${r.path}\`, ${r.what}` });
+      return null;
+    }
     const { blob } = await git.readBlob({ fs: fsSync, dir: this.repo.dir, gitdir: this.repo.gitdir, oid, cache: this.repo.cache });
     this.cached.set(relPath, blob);
     return blob;
@@ -336,8 +451,10 @@ async function nodesAt(repo: Repo, commit: CommitInfo, byBlob: Map<string, Map<s
   const tree = await listTree(repo, commit.tree);
   if (!tree.ok) return tree;
   const out = new Map<string, { json: string; file: string }>();
-  for (const [p, oid] of tree.value) {
-    if (!POLICY_DIRS.some((d) => p.startsWith(d + "/")) || !/\.ya?ml$/i.test(p)) continue;
+  for (const [p, node] of tree.value) {
+    // Regular files only: history follows the file that defines a node, not links to it.
+    if (node.kind !== "file" || !POLICY_DIRS.some((d) => p.startsWith(d + "/")) || !/\.ya?ml$/i.test(p)) continue;
+    const oid = node.oid;
     let nodes = byBlob.get(`${oid}:${p}`);
     if (!nodes) {
       nodes = new Map();

@@ -6,7 +6,7 @@
 import * as YAML from "yaml";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
 import { SourceFile } from "./source-file.js";
-import type { SourceHost } from "./source.js";
+import { scanHost, SourceRefusal, type RefusedEntry, type SourceHost } from "./source.js";
 
 export const MAX_YAML_BYTES = 5 * 1024 * 1024;
 export const MAX_ALIASES = 100;
@@ -38,7 +38,11 @@ export async function load(host: SourceHost, dirs: readonly string[] = POLICY_DI
   const result: LoadResult = { host, files: new Map(), documents: [], diagnostics: [] };
   let all: string[];
   try {
-    all = await host.listFiles();
+    const listing = await scanHost(host);
+    all = listing.files;
+    for (const r of listing.refused) {
+      if (dirs.some((d) => r.path === d || r.path.startsWith(`${d}/`))) result.diagnostics.push(refusal(r, r.folder || isYaml(r.path) ? "error" : "warning"));
+    }
   } catch (e) {
     result.diagnostics.push(
       diag("WP0001", "error", `cannot read the policy directory \`${host.description}\``, undefined, ioHelp(e)),
@@ -46,7 +50,7 @@ export async function load(host: SourceHost, dirs: readonly string[] = POLICY_DI
     return result;
   }
   const wanted = all.filter((p) => isYaml(p) && dirs.some((d) => p.startsWith(`${d}/`)));
-  if (wanted.length === 0) {
+  if (wanted.length === 0 && !result.diagnostics.some((d) => d.severity === "error")) {
     result.diagnostics.push(
       diag(
         "WP0005",
@@ -67,7 +71,7 @@ async function loadFile(host: SourceHost, p: string, out: LoadResult): Promise<v
   try {
     bytes = await host.readFile(p);
   } catch (e) {
-    out.diagnostics.push(diag("WP0002", "error", `cannot read \`${p}\``, { file: p, start: 0, end: 0 }, ioHelp(e)));
+    out.diagnostics.push(e instanceof SourceRefusal ? refusal(e.entry, "error") : diag("WP0002", "error", `cannot read \`${p}\``, { file: p, start: 0, end: 0 }, ioHelp(e)));
     return;
   }
   if (bytes === null) {
@@ -134,6 +138,28 @@ async function loadFile(host: SourceHost, p: string, out: LoadResult): Promise<v
     if (value === null || value === undefined) return; // empty document (e.g. a trailing `---`)
     out.documents.push({ file, index, doc, value, span });
   });
+}
+
+/**
+ * A path the host will not read (compiler/source.ts). `at` is where a policy names it (an
+ * `entries_file`); without one the diagnostic points at the path itself. Entries that are
+ * neither YAML nor folders are warnings when listed (nothing reads them unless a policy names
+ * them, and then that reference is an error), so nothing is skipped silently.
+ */
+export function refusal(r: RefusedEntry, severity: "error" | "warning", at?: Span): Diagnostic {
+  const span = at ?? { file: r.path, start: 0, end: 0 };
+  const what = `\`${r.path}\` is ${r.what}${severity === "warning" ? "; it is not read" : ""}`;
+  switch (r.kind) {
+    case "outside":
+      return diag("WP0008", severity, what, span,
+        "the compiler reads only files inside the policy repository: copy the file in, or point the link at a file inside the repository (links inside it are followed)");
+    case "special":
+      return diag("WP0009", severity, what, span, "policy and data files must be regular files (or links to them inside the repository); remove it");
+    case "loop":
+      return diag("WP0009", severity, what, span, "fix or remove the link: following it leads back to where it started");
+    case "dangling":
+      return diag("WP0009", severity, what, span, "fix the link's target, or remove the link");
+  }
 }
 
 function yamlError(file: string, e: YAML.YAMLError): Diagnostic {

@@ -6,11 +6,11 @@
 import * as YAML from "yaml";
 import { parseCondition } from "./condition/index.js";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
-import { decodeText, scalarAt, spanAt, type DocPath } from "./load.js";
+import { decodeText, refusal, scalarAt, spanAt, type DocPath } from "./load.js";
 import type {
   Access, AllOr, Channel, ConditionSite, Contact, Field, JourneyNode, Origin, Program, Purpose, Scope, SuppressionList,
 } from "./program.js";
-import type { SourceHost } from "./source.js";
+import { SourceRefusal, type SourceHost } from "./source.js";
 import { SourceFile } from "./source-file.js";
 import { clockMinutes, durationMs, percentBp, timeMs } from "./units.js";
 import type { ValidDocument } from "./validate.js";
@@ -357,7 +357,7 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
   try {
     bytes = await host.readFile(full);
   } catch (e) {
-    ds.push(diag("WP0006", "error", `cannot read \`${full}\``, at, (e as Error).message));
+    ds.push(e instanceof SourceRefusal ? refusal(e.entry, "error", at) : diag("WP0006", "error", `cannot read \`${full}\``, at, (e as Error).message));
     return;
   }
   if (bytes === null) {
