@@ -4,7 +4,7 @@ import type { SigningKeyInput } from "../compiler/bundle.js";
 import type { VerifyOptions } from "../runtime/engine.js";
 import { WaypostRuntimeError } from "../runtime/errors.js";
 import { isJwsAlgorithm, keyMaterialFromFile, resolveSigningKey, resolveVerificationKey, type KeyMaterial, type VerificationKey } from "../runtime/keys.js";
-import { parseReplayKey } from "../runtime/log.js";
+import { parseReplayKey, parseSecretKey } from "../runtime/log.js";
 import type { Parsed } from "./args.js";
 import { UsageError } from "./command.js";
 
@@ -112,3 +112,36 @@ export async function replayKeyFromFlags(cwd: string, flags: Parsed["flags"], en
   if (typeof key === "string") throw new UsageError(`${from} is not a replay key: ${key}`);
   return key;
 }
+
+/**
+ * A 32-byte secret from `--FLAG FILE` (64 hex digits or base64 inside), else the environment
+ * variable `envVar`, else undefined. Keys live in files or the environment, never on the
+ * command line, so they stay out of shell history and process listings.
+ */
+export async function secretKeyFromFlags(cwd: string, flags: Parsed["flags"], env: NodeJS.ProcessEnv, flag: string, envVar: string, what: string): Promise<Uint8Array | undefined> {
+  let text: string;
+  let from: string;
+  const file = flags[flag];
+  if (typeof file === "string") {
+    from = `\`--${flag} ${file}\``;
+    try {
+      text = await fs.readFile(path.resolve(cwd, file), "utf8");
+    } catch {
+      throw new UsageError(`cannot read the ${what} ${from}`);
+    }
+  } else if (env[envVar]) {
+    from = envVar;
+    text = env[envVar]!;
+  } else return undefined;
+  const key = parseSecretKey(text, `a ${what}`);
+  if (typeof key === "string") throw new UsageError(`${from} is not a ${what}: ${key}`);
+  return key;
+}
+
+/** The decision log's key (`--log-key FILE` or WAYPOST_LOG_KEY): MACs every entry. */
+export const logKeyFromFlags = (cwd: string, flags: Parsed["flags"], env: NodeJS.ProcessEnv): Promise<Uint8Array | undefined> =>
+  secretKeyFromFlags(cwd, flags, env, "log-key", "WAYPOST_LOG_KEY", "log key");
+
+/** The pseudonymisation key (`--pseudonym-key FILE` or WAYPOST_PSEUDONYM_KEY): keys the pseudonyms of `mask: hash` fields. */
+export const pseudonymKeyFromFlags = (cwd: string, flags: Parsed["flags"], env: NodeJS.ProcessEnv): Promise<Uint8Array | undefined> =>
+  secretKeyFromFlags(cwd, flags, env, "pseudonym-key", "WAYPOST_PSEUDONYM_KEY", "pseudonymisation key");

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   build: () => import("./commands/build.js"),
   decide: () => import("./commands/decide.js"),
   "log verify": () => import("./commands/log-verify.js"),
+  "log erase": () => import("./commands/log-erase.js"),
   demo: () => import("./commands/demo.js"),
   diff: () => import("./commands/diff.js"),
   replay: () => import("./commands/replay.js"),

@@ -1196,6 +1196,10 @@ export interface EraseOptions {
   match: (entry: KeyedLogEntry) => boolean;
   /** The erasure time recorded in each erased entry (default: now). */
   at?: string;
+  /** Context fields erased too, whatever their masking (pseudonyms always are). */
+  fields?: readonly string[];
+  /** Count what would be erased; change nothing. */
+  dryRun?: boolean;
 }
 
 export interface EraseResult {
@@ -1208,11 +1212,11 @@ export interface EraseResult {
   alreadyErased: number;
 }
 
-/** The request with every pseudonym in its context replaced by "[erased]". */
-function erasedRequest(request: JsonValue): JsonValue {
+/** The request with every pseudonym in its context, and the `fields` named, replaced by "[erased]". */
+function erasedRequest(request: JsonValue, fields: ReadonlySet<string>): JsonValue {
   if (!isJsonObject(request) || !isJsonObject(request.context)) return request;
   const ctx: { [k: string]: JsonValue } = {};
-  for (const [k, v] of Object.entries(request.context)) ctx[k] = typeof v === "string" && v.startsWith(PSEUDONYM_PREFIX) ? ERASED : v;
+  for (const [k, v] of Object.entries(request.context)) ctx[k] = v !== null && (fields.has(k) || (typeof v === "string" && v.startsWith(PSEUDONYM_PREFIX))) ? ERASED : v;
   return { ...request, context: ctx };
 }
 
@@ -1239,8 +1243,12 @@ export async function eraseFromLog(path: string, options: EraseOptions): Promise
     const first = r.problems[0];
     if (first !== undefined) throw runtimeError(first.code, `decision log \`${path}\` line ${first.line}: ${first.message}; a log that does not verify is not rewritten`);
     const result: EraseResult = { entries: 0, erased: 0, seqs: [], alreadyErased: 0 };
-    tmp = tmpName(real, "erase");
-    out = await open(tmp, "wx", (await stat(real)).mode & 0o777);
+    const fields = new Set(options.fields ?? []);
+    const dryRun = options.dryRun === true;
+    if (!dryRun) {
+      tmp = tmpName(real, "erase");
+      out = await open(tmp, "wx", (await stat(real)).mode & 0o777);
+    }
     // Streamed: memory stays bounded by the longest line plus one output chunk.
     let pending: Buffer[] = [];
     let pendingBytes = 0;
@@ -1252,7 +1260,7 @@ export async function eraseFromLog(path: string, options: EraseOptions): Promise
       let line: Buffer | null = null;
       if (e.erased !== undefined) result.alreadyErased++;
       else if (options.match(e)) {
-        const request = erasedRequest(e.request);
+        const request = erasedRequest(e.request, fields);
         const erasure: Erasure = {
           at,
           request: sha256Hex(canonicalJson(e.request)),
@@ -1264,6 +1272,7 @@ export async function eraseFromLog(path: string, options: EraseOptions): Promise
         result.erased++;
         result.seqs.push(e.seq);
       }
+      if (dryRun) return;
       if (line !== null) pending.push(line);
       else pending.push(bytes, NL);
       pendingBytes += line?.length ?? bytes.length + 1;
@@ -1277,13 +1286,14 @@ export async function eraseFromLog(path: string, options: EraseOptions): Promise
         buf = buf.subarray(nl + 1);
       }
       rest = Buffer.from(buf);
-      if (pendingBytes >= 1024 * 1024) {
+      if (out !== null && pendingBytes >= 1024 * 1024) {
         await out.writeFile(Buffer.concat(pending));
         pending = [];
         pendingBytes = 0;
       }
     }
     if (rest.length > 0) throw runtimeError("WPL001", `decision log \`${path}\` ends with an incomplete line`);
+    if (out === null || tmp === null) return result; // dry run
     await out.writeFile(Buffer.concat(pending));
     await out.sync();
     await out.close();

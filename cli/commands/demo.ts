@@ -8,7 +8,7 @@ import { parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { compareExpected, readExamples } from "../examples.js";
 import { writeFileAtomic } from "../fs.js";
-import { replayKeyFromFlags } from "../keys.js";
+import { logKeyFromFlags, pseudonymKeyFromFlags, replayKeyFromFlags } from "../keys.js";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { renderText, summary } from "../render/diagnostics.js";
 import { resolveDir } from "../util.js";
@@ -23,7 +23,11 @@ OUTDIR/bundle.tar.gz (default DIR/out), signed with a fresh Ed25519 key whose pu
 written to OUTDIR/bundle.pub, loads it in the runtime (verifying that signature), decides every request in
 DIR/examples/requests/*.json, prints each decision with its reasons next to the decision
 expected in NAME.expected.json, and writes the decision log to OUTDIR/decisions.jsonl with
-every request sealed under OUTDIR/replay.key (or WAYPOST_REPLAY_KEY) for exact replay.
+every request sealed under OUTDIR/replay.key (or WAYPOST_REPLAY_KEY) for exact replay, every
+entry MAC'd under OUTDIR/log.key (or WAYPOST_LOG_KEY; check it with \`waypost log verify
+OUTDIR/decisions.jsonl --log-key OUTDIR/log.key\`) and masked fields pseudonymised under
+OUTDIR/pseudonym.key (or WAYPOST_PSEUDONYM_KEY). The demo keeps the keys beside the log; a
+service keeps them apart from it.
 
 Exit status: 0 when every decision is as expected, 1 otherwise.`,
   async run(ctx) {
@@ -52,12 +56,21 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     ctx.stdout(`${c.bold("waypost build")}  ${path.relative(ctx.cwd, bundlePath) || bundlePath}: ${r.bundle.length} bytes, revision ${r.revision}, ${s.ir!.plan.nodes.length} journey nodes (${(performance.now() - t0).toFixed(0)} ms)\n\n`);
 
     const logPath = path.join(out, "decisions.jsonl");
-    await fs.rm(logPath, { force: true }); // a fresh log per demo run
-    // Seal every request for exact replay: `waypost replay --replay-key out/replay.key`.
+    // A fresh log per demo run (with its head file: a head left behind would say the new log was cut).
+    for (const f of [logPath, `${logPath}.head`]) await fs.rm(f, { force: true });
+    // One key per purpose, each from the environment or made for this run and written beside the
+    // log: seal every request for exact replay (`waypost replay --replay-key out/replay.key`),
+    // MAC every entry (`waypost log verify --log-key out/log.key`), pseudonymise masked fields.
+    const keyFile = async (name: string, given: Uint8Array | undefined): Promise<Uint8Array> => {
+      const key = given ?? randomBytes(32);
+      await fs.writeFile(path.join(out, name), Buffer.from(key).toString("hex") + "\n", { mode: 0o600 });
+      return key;
+    };
     const keyPath = path.join(out, "replay.key");
-    const replayKey = (await replayKeyFromFlags(ctx.cwd, {}, ctx.env)) ?? randomBytes(32);
-    await fs.writeFile(keyPath, Buffer.from(replayKey).toString("hex") + "\n", { mode: 0o600 });
-    const engine = await loadBundle(r.bundle, { publicKey: { key: publicKeyPem, alg: "EdDSA" }, log: logPath, replayKey });
+    const replayKey = await keyFile("replay.key", await replayKeyFromFlags(ctx.cwd, {}, ctx.env));
+    const logKey = await keyFile("log.key", await logKeyFromFlags(ctx.cwd, {}, ctx.env));
+    const pseudonymKey = await keyFile("pseudonym.key", await pseudonymKeyFromFlags(ctx.cwd, {}, ctx.env));
+    const engine = await loadBundle(r.bundle, { publicKey: { key: publicKeyPem, alg: "EdDSA" }, log: logPath, replayKey, logKey, pseudonymKey });
     const examples = await readExamples(path.join(dir, "examples", "requests"));
     let ok = 0;
     let bad = 0;
@@ -80,7 +93,7 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
       ctx.stdout("\n");
     }
     await engine.close();
-    ctx.stdout(`${bad === 0 ? c.green("✔") : c.red("✖")} ${examples.length} decisions, ${ok} as expected${bad ? `, ${bad} not` : ""}; decision log ${path.relative(ctx.cwd, logPath) || logPath} (replay key ${path.relative(ctx.cwd, keyPath) || keyPath})\n`);
+    ctx.stdout(`${bad === 0 ? c.green("✔") : c.red("✖")} ${examples.length} decisions, ${ok} as expected${bad ? `, ${bad} not` : ""}; decision log ${path.relative(ctx.cwd, logPath) || logPath} (replay key ${path.relative(ctx.cwd, keyPath) || keyPath}, log key ${path.relative(ctx.cwd, path.join(out, "log.key"))})\n`);
     return bad === 0 && examples.length > 0 ? 0 : 1;
   },
 };

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { loadBundle, readBundle, writeTarGz, type Engine, type VerifyOptions } from "../../runtime/index.js";
+import { createPseudonymiser, loadBundle, readBundle, writeTarGz, type Engine, type Pseudonymiser, type VerifyOptions } from "../../runtime/index.js";
 import { sha256Hex } from "../../runtime/json.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { hasErrors } from "../diagnostics.js";
@@ -79,17 +79,19 @@ const commitInfo = (c: CommitInfo): SideInfo["commit"] => ({
 
 /**
  * For replaying logged (masked) requests: the bundle with the keys of every list whose match
- * field the log hashes replaced by their hashes (`sha256:<hex of the UTF-8>`, as
- * runtime/log.ts masks them), so a hashed customer id is found on the lists it was on.
- * Unsigned on purpose: it never leaves this process.
+ * field the log masks (`mask: hash`) replaced by what the log holds for them, so a masked
+ * customer id is found on the lists it was on: its pseudonym under the runtime's
+ * pseudonymisation key (runtime/log.ts), or, without that key, `sha256:<hex of the UTF-8>` as
+ * logs written before keyed pseudonyms hold. Unsigned on purpose: it never leaves this process.
  */
-function hashListKeys(files: ReadonlyMap<string, Uint8Array>, data: { waypost: BundleData }): Uint8Array {
+function hashListKeys(files: ReadonlyMap<string, Uint8Array>, data: { waypost: BundleData }, pseudonyms: Pseudonymiser | null): Uint8Array {
   const wp = data.waypost;
   const lists: BundleData["lists"] = {};
   for (const [id, entries] of Object.entries(wp.lists)) {
     const match = wp.plan.lists[id]?.match;
     const hashed = match !== null && match !== undefined && wp.plan.fields[match]?.mask === "hash";
-    lists[id] = hashed ? Object.fromEntries(Object.entries(entries).map(([k, v]) => [`sha256:${sha256Hex(k)}`, v])) : entries;
+    const mask = (k: string): string => (pseudonyms !== null ? pseudonyms.pseudonym(k) : `sha256:${sha256Hex(k)}`);
+    lists[id] = hashed ? Object.fromEntries(Object.entries(entries).map(([k, v]) => [mask(k), v])) : entries;
   }
   const next = new Map(files);
   next.delete(".signatures.json");
@@ -99,13 +101,14 @@ function hashListKeys(files: ReadonlyMap<string, Uint8Array>, data: { waypost: B
 
 /**
  * Opens a bundle file: data for the entity diff, an engine for decisions. `maskedRequests`:
- * the requests will come from a decision log (see hashListKeys). `verify`: the signer's key, or
+ * the requests will come from a decision log (see hashListKeys), pseudonymised under
+ * `pseudonymKey` when given. `verify`: the signer's key, or
  * an explicit `skipVerify` (WPR018 without either, as everywhere a bundle is loaded).
  */
 export async function openBundleSide(
   file: string,
   spec: string,
-  opts: { maskedRequests?: boolean; verify?: VerifyOptions } = {},
+  opts: { maskedRequests?: boolean; pseudonymKey?: Uint8Array; verify?: VerifyOptions } = {},
 ): Promise<Result<Side & { engine: Engine }>> {
   let bytes: Uint8Array;
   try {
@@ -120,7 +123,8 @@ export async function openBundleSide(
     // bytes, or a copy derived from them in this process, without checking again.
     const contents = await readBundle(bytes, opts.verify ?? {});
     data = (contents.data as unknown as { waypost: BundleData }).waypost;
-    engine = await loadBundle(opts.maskedRequests ? hashListKeys(contents.files, contents.data as unknown as { waypost: BundleData }) : bytes, { skipVerify: true });
+    const pseudonyms = opts.pseudonymKey !== undefined ? createPseudonymiser(opts.pseudonymKey) : null;
+    engine = await loadBundle(opts.maskedRequests ? hashListKeys(contents.files, contents.data as unknown as { waypost: BundleData }, pseudonyms) : bytes, { skipVerify: true });
   } catch (e) {
     const why = e instanceof WaypostRuntimeError ? `${e.code}: ${e.message}` : (e as Error).message;
     const code = e instanceof WaypostRuntimeError ? e.code : "";

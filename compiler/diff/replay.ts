@@ -13,12 +13,15 @@
  * masked input, and counted apart. Without a baseline for an entry, the logged decision itself
  * is the baseline.
  *
- * All lines are read and checked before anything is evaluated: a line that is not a decision
- * entry fails the whole replay (WP5008), with its line number.
+ * The log is verified before anything is read from it (with the log key: every MAC, and its end
+ * against the head file), and a log that does not verify fails the whole replay (WP5008) with
+ * its first problem; a replay never rests on a log someone rewrote. Erased entries (an honoured
+ * erasure request) are skipped and counted.
  */
 import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { checkDecision, parseEntry, unsealRequest } from "../../runtime/index.js";
+import { checkDecision, headFileOf, parseEntry, unsealRequest, verifyLog, type VerifyLogResult } from "../../runtime/index.js";
 import type { JsonValue } from "../ir/ir.js";
 import { fail, ok, type Result } from "../git.js";
 import { measureImpact, type DecisionView, type ImpactReport, type Sample } from "./impact.js";
@@ -46,14 +49,43 @@ export interface ReplayReport {
   impact: ImpactReport;
 }
 
+export interface ReadLog {
+  entries: LoggedDecision[];
+  /** Erased entries, skipped. */
+  erased: number;
+  /** How the log verified (`proven` only with the log key; `notes` say what was not checked). */
+  verification: VerifyLogResult;
+}
+
 /**
- * Reads every entry; the first line that is not a decision entry is an error. With the log's
- * replay key every entry's sealed, unmasked request is opened instead of the masked one, so the
- * replay is exact; an entry that has no sealed copy, or does not open, is an error then.
+ * Verifies the log (with `logKey` when given), then reads every entry. With the log's replay key
+ * every entry's sealed, unmasked request is opened instead of the masked one, so the replay is
+ * exact; an entry that has no sealed copy, or does not open, is an error then. Erased entries
+ * are skipped.
  */
-export async function readDecisionLog(file: string, replayKey?: Uint8Array): Promise<Result<LoggedDecision[]>> {
+export async function readDecisionLog(file: string, replayKey?: Uint8Array, options: { logKey?: Uint8Array } = {}): Promise<Result<ReadLog>> {
   const out: LoggedDecision[] = [];
   let lineNo = 0;
+  let erased = 0;
+  let verification: VerifyLogResult;
+  try {
+    await stat(file);
+    verification = await verifyLog(file, options.logKey !== undefined ? { key: options.logKey } : {});
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return fail("WP5008", `cannot read the decision log \`${file}\`: ${code === "ENOENT" ? "no such file" : (e as Error).message}`, "give the path of a decision log (JSON Lines)");
+  }
+  const problem = verification.problems[0];
+  if (problem !== undefined) {
+    const where = problem.line > 0 ? `${file}:${problem.line}` : headFileOf(file);
+    return fail(
+      "WP5008",
+      `${where}: ${problem.message} (${problem.code})`,
+      problem.code === "WPL002"
+        ? "give a log written by the Waypost runtime (`--log decisions.jsonl`); check it with `waypost log verify`"
+        : `the log does not verify, so it is not replayed; see \`waypost log verify ${file}${options.logKey !== undefined ? " --log-key KEY" : ""}\``,
+    );
+  }
   try {
     const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
     for await (const line of rl) {
@@ -61,6 +93,10 @@ export async function readDecisionLog(file: string, replayKey?: Uint8Array): Pro
       if (line.trim() === "") continue;
       const e = parseEntry(line);
       if (typeof e === "string") return fail("WP5008", `${file}:${lineNo}: the line is not a decision log entry: ${e}`, "give a log written by the Waypost runtime (`--log decisions.jsonl`); check it with `waypost log verify`");
+      if (e.v === 2 && e.erased !== undefined) {
+        erased++; // its request is gone: nothing to replay
+        continue;
+      }
       let req = e.request;
       if (replayKey !== undefined) {
         const opened = unsealRequest(e, replayKey);
@@ -83,8 +119,10 @@ export async function readDecisionLog(file: string, replayKey?: Uint8Array): Pro
     const code = (e as NodeJS.ErrnoException).code;
     return fail("WP5008", `cannot read the decision log \`${file}\`: ${code === "ENOENT" ? "no such file" : (e as Error).message}`, "give the path of a decision log (JSON Lines)");
   }
-  if (out.length === 0) return fail("WP5008", `the decision log \`${file}\` has no entries`, "give a log with decisions in it");
-  return ok(out);
+  if (out.length === 0) {
+    return fail("WP5008", `the decision log \`${file}\` has no entries${erased > 0 ? ` to replay (${erased} erased)` : ""}`, "give a log with decisions in it");
+  }
+  return ok({ entries: out, erased, verification });
 }
 
 const sameView = (a: DecisionView, b: DecisionView): boolean =>

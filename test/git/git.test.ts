@@ -183,12 +183,24 @@ describe("diff", () => {
  * Traffic for replay tests: the example requests and generated ones, decided by the runtime
  * with a decision log. Counts the fraud-listed renewals it suppressed (what the candidate flips).
  */
+const LOG_KEY = new Uint8Array(32).fill(0x4c);
+const PSEUDONYM_KEY = new Uint8Array(32).fill(0x50);
+
+/** The log and pseudonymisation keys logTraffic uses, as key files for the CLI. */
+async function keyFiles(): Promise<{ logKey: string; pseudonymKey: string }> {
+  const logKey = path.join(tmp, "log.key");
+  const pseudonymKey = path.join(tmp, "pseudonym.key");
+  await fs.writeFile(logKey, Buffer.from(LOG_KEY).toString("hex") + "\n");
+  await fs.writeFile(pseudonymKey, Buffer.from(PSEUDONYM_KEY).toString("hex") + "\n");
+  return { logKey, pseudonymKey };
+}
+
 async function logTraffic(bundle: string, log: string, opts: { seed: number; runs: number; replayKey?: Uint8Array }): Promise<{ examples: JsonValue[]; suppressedRenewals: number }> {
   const examples = fsSync.readdirSync(path.join(repo.dir, "examples/requests")).filter((f) => !f.endsWith(".expected.json")).sort()
     .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "examples/requests", f), "utf8")) as JsonValue);
   const { data } = await readBundle(await fs.readFile(bundle), { skipVerify: true });
   const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: opts.seed, runs: opts.runs });
-  const engine = await loadBundle(bundle, { skipVerify: true, log, ...(opts.replayKey ? { replayKey: opts.replayKey } : {}) });
+  const engine = await loadBundle(bundle, { skipVerify: true, log, logKey: LOG_KEY, pseudonymKey: PSEUDONYM_KEY, ...(opts.replayKey ? { replayKey: opts.replayKey } : {}) });
   let suppressedRenewals = 0;
   for (const req of [...examples, ...generated.map((g) => g.request)]) {
     const d = await engine.decideDurable(req);
@@ -206,10 +218,14 @@ describe("replay", () => {
     const log = path.join(tmp, "decisions.jsonl");
     const { examples, suppressedRenewals } = await logTraffic(bundleA, log, { seed: 3, runs: 400 });
     expect(suppressedRenewals).toBeGreaterThan(0);
+    // Verified under the log key first; masked ids found on the lists through the pseudonym key.
+    const k = await keyFiles();
+    const keys = ["--log-key", k.logKey, "--pseudonym-key", k.pseudonymKey];
 
-    const same = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--format", "json");
+    const same = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--format", "json", ...keys);
     expect(same.code, same.err).toBe(0);
     const s = JSON.parse(same.out);
+    expect(s.log_integrity).toMatchObject({ proven: true, integrity: "macs-verified" });
     expect(s.entries).toBe(examples.length + 400);
     expect(s.impact.flipped).toBe(0);
     // Masked context values (hashed timestamps, redacted ages) change many replayed decisions:
@@ -218,12 +234,12 @@ describe("replay", () => {
     expect(s.exact + s.approximate).toBe(s.entries);
     console.log(`replay on the same bundle: ${s.entries} entries, ${s.exact} exact, ${s.approximate} approximate, ${s.impact.flipped} flipped`);
 
-    const cand = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--format", "json");
+    const cand = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--format", "json", ...keys);
     expect(cand.code, cand.err).toBe(0);
     const c = JSON.parse(cand.out);
     expect(c.impact.groups.map((g: { from: string; to: string; node: string; widening: boolean }) => [g.from, g.to, g.node, g.widening])).toEqual([["suppress", "send", "renewal-reminder-90", true]]);
     expect(c.impact.flipped).toBe(suppressedRenewals);
-    const text = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA);
+    const text = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, ...keys);
     expect(text.out).toContain(`⚠ widening suppress → send · node renewal-reminder-90 · channel email: ${suppressedRenewals}`);
   });
 
@@ -239,10 +255,11 @@ describe("replay", () => {
     expect(typeof first.sealed).toBe("string");
     expect(JSON.stringify(first.request)).not.toContain("C-2");
 
-    const same = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--replay-key", keyFile, "--format", "json")).out);
+    const k = await keyFiles();
+    const same = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--replay-key", keyFile, "--log-key", k.logKey, "--format", "json")).out);
     expect(same.entries).toBe(examples.length + 200);
     expect([same.exact, same.approximate, same.impact.flipped]).toEqual([same.entries, 0, 0]);
-    const cand = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--replay-key", keyFile, "--format", "json")).out);
+    const cand = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--replay-key", keyFile, "--log-key", k.logKey, "--format", "json")).out);
     expect(cand.exact).toBe(cand.entries);
     expect(cand.impact.groups.map((g: { from: string; to: string; node: string }) => [g.from, g.to, g.node])).toEqual([["suppress", "send", "renewal-reminder-90"]]);
     expect(cand.impact.flipped).toBe(suppressedRenewals);
@@ -251,6 +268,24 @@ describe("replay", () => {
     const wrong = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--replay-key", keyFile);
     expect(wrong.code).toBe(2);
     expect(wrong.err).toContain("does not open with this key");
+
+    // An erasure request for one customer: their entries lose the sealed request and the
+    // pseudonyms; the log still verifies under the key, and replay skips them with a note.
+    await fs.writeFile(keyFile, "7f".repeat(32) + "\n");
+    const customer = String((examples[0] as { context: Record<string, unknown> }).context["customer.id"]);
+    const erase = await cli(repo.dir, "log", "erase", log, "--field", `customer.id=${customer}`, "--log-key", k.logKey, "--pseudonym-key", k.pseudonymKey, "--format", "json");
+    expect(erase.code, erase.err).toBe(0);
+    const erased = JSON.parse(erase.out);
+    expect(erased).toMatchObject({ verifies: true, entries: same.entries });
+    expect(erased.erased).toBeGreaterThan(0);
+    expect(fsSync.readFileSync(log, "utf8")).toContain('"erased"');
+    const verified = await cli(repo.dir, "log", "verify", log, "--log-key", k.logKey);
+    expect(verified.code, verified.out).toBe(0);
+    expect(verified.out).toContain(`${erased.erased} entr`);
+    const after = await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--replay-key", keyFile, "--log-key", k.logKey);
+    expect(after.code, after.err).toBe(0);
+    expect(after.out).toContain(`note: ${erased.erased} erased entr`);
+    expect(after.out).toContain(`(${same.entries - erased.erased} entries;`);
   });
 
   test("a line that is not a decision is an error with its line number; nothing is evaluated", async () => {

@@ -123,37 +123,59 @@ describe("waypost decide", () => {
     expect(r.err).toContain(message);
   });
 
-  it("logs with --log, and log verify checks it", async () => {
+  it("logs with --log under a log key, and log verify checks it", async () => {
+    const logKey = join(dir, "log.key");
+    writeFileSync(logKey, "11".repeat(32) + "\n");
+    const decideLogged = (...more: string[]) => run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log, "--skip-verify", ...more]);
     for (let i = 0; i < 3; i++) {
-      const r = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log, "--skip-verify"]);
-      expect(r.code).toBe(0);
+      const r = await decideLogged("--log-key", logKey);
+      expect(r.code, r.err).toBe(0);
       expect(r.err).toContain(`logged as seq ${i + 1}`);
+      expect(r.err).toContain("MAC'd under log key");
     }
-    const ok = await run(logVerify, [paths.log]);
+    const ok = await run(logVerify, [paths.log, "--log-key", logKey]);
     expect(ok.code).toBe(0);
-    expect(ok.out).toContain("3 entries, chain intact");
+    expect(ok.out).toMatch(/3 entries, MACs verified under log key [0-9a-f]{16}, end checked against decisions\.jsonl\.head/);
+    // Without the key: nothing found, nothing proven (exit 3), and it says why.
+    const unchecked = await run(logVerify, [paths.log]);
+    expect(unchecked.code).toBe(3);
+    expect(unchecked.out).toContain("integrity not proven");
+    expect(unchecked.out).toContain("MACs not checked");
     const lines = readFileSync(paths.log, "utf8").trimEnd().split("\n");
-    const head = JSON.parse(lines[2]!).hash as string;
-    expect((await run(logVerify, [paths.log, "--head", head])).code).toBe(0);
-    // Cut the last entry: the chain alone cannot see it, the anchored head does.
+    // Cut the last entry: the head file gives it away.
     writeFileSync(paths.log, lines.slice(0, 2).map((l) => l + "\n").join(""));
-    expect((await run(logVerify, [paths.log])).code).toBe(0);
-    const cut = await run(logVerify, [paths.log, "--head", head]);
+    const cut = await run(logVerify, [paths.log, "--log-key", logKey]);
     expect(cut.code).toBe(1);
+    expect(cut.out).toContain("error[WPL010]");
     // Edit an entry.
-    writeFileSync(paths.log, [lines[0]!.replace('"defer"', '"send"'), lines[1]!].map((l) => l + "\n").join(""));
-    const bad = await run(logVerify, [paths.log]);
+    writeFileSync(paths.log, [lines[0]!.replace('"defer"', '"send"'), lines[1]!, lines[2]!].map((l) => l + "\n").join(""));
+    const bad = await run(logVerify, [paths.log, "--log-key", logKey]);
     expect(bad.code).toBe(1);
     expect(bad.out).toContain(":1: error[WPL003]");
-    const json = await run(logVerify, [paths.log, "--format", "json"]);
-    expect(JSON.parse(json.out)).toMatchObject({ ok: false, entries: 2, problems: [{ line: 1, code: "WPL003" }] });
+    const json = await run(logVerify, [paths.log, "--log-key", logKey, "--format", "json"]);
+    expect(JSON.parse(json.out)).toMatchObject({ ok: false, proven: false, entries: 3, problems: [{ line: 1, code: "WPL003" }] });
     // A damaged log is refused by decide --log, and left as it is.
-    const refused = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log, "--skip-verify"]);
-    expect(refused.code).toBe(0); // the last entry is intact, so appending continues the chain
-    writeFileSync(paths.log, readFileSync(paths.log, "utf8") + '{"seq":');
-    const torn = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", paths.log, "--skip-verify"]);
+    const before = readFileSync(paths.log, "utf8");
+    const refused = await decideLogged("--log-key", logKey);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain("error[WPL003]");
+    expect(readFileSync(paths.log, "utf8")).toBe(before);
+    writeFileSync(paths.log, lines.map((l) => l + "\n").join("") + '{"seq":');
+    const torn = await decideLogged("--log-key", logKey);
     expect(torn.code).toBe(2);
     expect(torn.err).toContain("error[WPL001]");
+    // Writing needs the key, or the explicit choice of an unkeyed log.
+    const keyless = await decideLogged();
+    expect(keyless.code).toBe(2);
+    expect(keyless.err).toContain("`--log` needs the log key");
+    const plain = join(dir, "plain.jsonl");
+    const unkeyed = await run(decide, ["--bundle", paths.bundle, "--request", paths.request, "--log", plain, "--skip-verify", "--unkeyed-log"]);
+    expect(unkeyed.code, unkeyed.err).toBe(0);
+    const plainVerify = await run(logVerify, [plain]);
+    expect(plainVerify.code).toBe(3);
+    expect(plainVerify.out).toContain("unkeyed log");
+    // The log key proves nothing about an unkeyed log: refused with it.
+    expect((await run(logVerify, [plain, "--log-key", logKey])).out).toContain("error[WPL011]");
   });
 
   it("log verify: usage and missing file", async () => {
