@@ -1036,14 +1036,11 @@ export async function verifyLog(path: string, options: VerifyLogOptions = {}): P
     const h = parseHead(headText);
     if (typeof h === "string") headProblem(`the head file \`${basename(headPath!)}\` is damaged: ${h}`);
     else if (key !== null && (h.kid !== key.kid || !digestEqual(h.tag, headTagOf(key.obj, h.kid, h.seq, h.mac)))) {
-      headProblem(
-        h.kid !== key.kid
-          ? `the head file \`${basename(headPath!)}\` was written under log key ${h.kid}, not the given key ${key.kid}`
-          : `the head file \`${basename(headPath!)}\` does not verify under the log key (forged or altered)`,
-      );
+      if (h.kid !== key.kid) headProblem(`the head file \`${basename(headPath!)}\` was written under log key ${h.kid}, not the given key ${key.kid}: wrong key?`, "WPL009");
+      else headProblem(`the head file \`${basename(headPath!)}\` does not verify under the log key (forged or altered)`);
     } else headRec = h;
   }
-  let headSeen: boolean | null = null; // the head's entry: found and equal, found and different
+  let headFound = false; // some entry is the one the head file records (seq and mac)
 
   const check = (text: string, torn: boolean): void => {
     lineNo++;
@@ -1121,7 +1118,7 @@ export async function verifyLog(path: string, options: VerifyLogOptions = {}): P
       problems.push({ line: lineNo, code: "WPL005", message: `seq ${e.seq} where ${expectSeq} was expected` });
     }
     if (link === anchor) anchorSeen = true;
-    if (headRec !== null && headSeen !== false && e.seq === headRec.seq) headSeen = digestEqual(link, headRec.mac);
+    if (headRec !== null && e.seq === headRec.seq && digestEqual(link, headRec.mac)) headFound = true;
     expectPrev = link;
     expectSeq = e.seq + 1;
     head = link;
@@ -1160,7 +1157,7 @@ export async function verifyLog(path: string, options: VerifyLogOptions = {}): P
           code: "WPL010",
           message: `the head file records seq ${headRec.seq}, but the log ends at ${lastSeq === null ? "no entry" : `seq ${lastSeq}`}: entries were cut from its end`,
         });
-      } else if (headSeen !== true) {
+      } else if (!headFound) {
         problems.push({ line: lineNo + 1, code: "WPL010", message: `entry seq ${headRec.seq} is not the one the head file records: the log was rewritten` });
       }
     }
