@@ -8,12 +8,7 @@ if (!existsSync(fileURLToPath(main))) {
   process.stderr.write("waypost: the CLI is not built yet; run `npm run build` (or `npm ci`) first\n");
   process.exit(2);
 }
-// A reader that stops early (`waypost history X | head`) closes the pipe: that is not an error.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on("error", (e) => {
-    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw e;
-  });
-}
-const { main: run } = await import(main.href);
-process.exitCode = await run(process.argv.slice(2));
+// A reader that stops early (`waypost build | head -1`) closes the pipe: runProcess drops the
+// rest of the output and lets the command finish the files it writes (see pipeSafe).
+const { runProcess } = await import(main.href);
+await runProcess(process.argv.slice(2));

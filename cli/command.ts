@@ -18,3 +18,17 @@ export interface Command {
 
 /** Thrown for a bad command line; main prints the message and the command usage, exit 2. */
 export class UsageError extends Error {}
+
+/**
+ * Thrown for bad input that is not the command line (a file that is not JSON, a folder where
+ * a file should be): main prints the message and the help, without the usage, exit 2.
+ */
+export class InputError extends Error {
+  constructor(
+    message: string,
+    readonly help?: string,
+  ) {
+    super(message);
+    this.name = "InputError";
+  }
+}

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import { InputError } from "./command.js";
 
 export interface ExpectedDecision {
   description: string;
@@ -46,7 +47,13 @@ export async function readExamples(dir: string): Promise<ExampleRequest[]> {
   for (const n of names) {
     const name = n.slice(0, -".json".length);
     const file = path.join(dir, n);
-    const request = JSON.parse(await fs.readFile(file, "utf8")) as unknown;
+    let request: unknown;
+    try {
+      request = JSON.parse(await fs.readFile(file, "utf8"));
+    } catch (e) {
+      throw new InputError(`cannot read the example request \`${file}\`: ${e instanceof SyntaxError ? `not valid JSON (${e.message})` : (e as Error).message}`,
+        "each examples/requests/NAME.json must hold one decision request as JSON");
+    }
     let expected: ExpectedDecision | null = null;
     try {
       expected = JSON.parse(await fs.readFile(path.join(dir, `${name}.expected.json`), "utf8")) as ExpectedDecision;

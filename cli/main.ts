@@ -1,6 +1,7 @@
 /** The `waypost` command line: dispatches to one module per command in cli/commands/. */
 
-import { UsageError, type Command, type CommandContext } from "./command.js";
+import { WaypostRuntimeError } from "../runtime/errors.js";
+import { InputError, UsageError, type Command, type CommandContext } from "./command.js";
 import { VERSION } from "./util.js";
 
 /** Command name -> module; loaded lazily so `waypost check` never loads the Wasm toolchain. */
@@ -42,9 +43,13 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
     return false;
   });
   const first = args[0];
-  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+  if (first === undefined) {
+    stderr(`waypost: give a command\n\n${await usage()}`);
+    return 2;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
     stdout(await usage());
-    return first === undefined ? 2 : 0;
+    return 0;
   }
   if (first === "--version" || first === "-v") {
     stdout(`waypost ${VERSION}\n`);
@@ -71,10 +76,22 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
       stderr(`waypost ${command.name}: ${e.message}\n\n${command.usage}\n`);
       return 2;
     }
+    if (e instanceof InputError) {
+      stderr(`waypost ${command.name}: error: ${e.message}\n${e.help ? `  help: ${e.help}\n` : ""}`);
+      return 2;
+    }
+    // A refused bundle, key or log that a command did not report itself: input, not a bug.
+    if (e instanceof WaypostRuntimeError) {
+      stderr(`waypost ${command.name}: error[${e.code}]: ${e.message}\n`);
+      return 2;
+    }
     // The file system said no (an unwritable --out, a full disk): the user's to fix, not a bug.
-    const io = e as NodeJS.ErrnoException;
+    const io = e as NodeJS.ErrnoException & { dest?: string };
     if (typeof io?.code === "string" && typeof io.syscall === "string" && IO_HINTS[io.code] !== undefined) {
-      stderr(`waypost ${command.name}: cannot ${io.syscall === "open" || io.syscall === "mkdir" || io.syscall === "rename" ? "write" : io.syscall} \`${io.path ?? "?"}\`: ${IO_HINTS[io.code]}\n`);
+      // A rename names the file being replaced (`dest`), not the temporary file beside it.
+      const target = io.syscall === "rename" ? (io.dest ?? io.path) : io.path;
+      const hint = io.code === "EEXIST" && io.syscall === "mkdir" ? "a file is in the way of a folder" : IO_HINTS[io.code];
+      stderr(`waypost ${command.name}: cannot ${io.syscall === "open" || io.syscall === "mkdir" || io.syscall === "rename" ? "write" : io.syscall} \`${target ?? "?"}\`: ${hint}\n`);
       return 2;
     }
     // An internal bug: say so plainly, with the stack only when asked for.
@@ -83,6 +100,28 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
     else stderr("this is a bug in waypost; rerun with WAYPOST_DEBUG=1 for details and report it\n");
     return 70;
   }
+}
+
+/**
+ * A writer for a process stream that survives a closed pipe (`waypost build | head -1`): once
+ * the reader has gone (EPIPE), further output is dropped and the command carries on, so the
+ * files it promised to write are still written and it exits with its own code. Exiting at the
+ * first EPIPE, as an error listener calling process.exit would, leaves them half done.
+ */
+export function pipeSafe(stream: NodeJS.WritableStream): (text: string) => void {
+  let closed = false;
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") closed = true;
+    else throw e;
+  });
+  return (text) => {
+    if (!closed) stream.write(text);
+  };
+}
+
+/** What bin/waypost.js runs: `main` on the process's own streams, made pipe-safe. */
+export async function runProcess(argv: string[]): Promise<void> {
+  process.exitCode = await main(argv, { stdout: pipeSafe(process.stdout), stderr: pipeSafe(process.stderr) });
 }
 
 async function usage(): Promise<string> {

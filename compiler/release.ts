@@ -153,6 +153,12 @@ async function withLock<T>(store: string, fn: () => Promise<Result<T>>): Promise
   const lock = path.join(store, ".lock");
   try {
     await fs.mkdir(store, { recursive: true });
+  } catch (e) {
+    // EEXIST here is a file where the store folder should be, not a lock.
+    const why = (e as NodeJS.ErrnoException).code === "EEXIST" ? "it is a file, not a folder" : (e as Error).message;
+    return fail("WP5009", `cannot use \`${store}\` as the artifact store: ${why}`, "give the folder of an artifact store (`--store DIR`)");
+  }
+  try {
     const fh = await fs.open(lock, "wx");
     await fh.writeFile(`${process.pid}\n`);
     await fh.close();

@@ -7,7 +7,7 @@ import { oneOf, parseArgs } from "../args.js";
 import { signingKeyFromFlags } from "../keys.js";
 import { UsageError, type Command } from "../command.js";
 import { renderText, summary } from "../render/diagnostics.js";
-import { resolveDir } from "../util.js";
+import { failureExit, resolveDir } from "../util.js";
 import { writeFileAtomic } from "../fs.js";
 
 export const command: Command = {
@@ -72,7 +72,7 @@ Options:
       if (format === "json") ctx.stdout(JSON.stringify({ ok: false, errors: sum.errors, warnings: sum.warnings }) + "\n");
       ctx.stderr(renderText(s.diagnostics, s.files, ctx.color));
       ctx.stderr(`✖ build failed: ${sum.text}\n`);
-      return 1;
+      return failureExit(s.diagnostics);
     }
     if (flags["print-ir"]) {
       const { printIR } = await import("../../compiler/ir/print.js");

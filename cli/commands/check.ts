@@ -3,7 +3,7 @@ import { FsHost } from "../../compiler/source.js";
 import { parseArgs, oneOf } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { FORMATS, renderGithub, renderJson, renderSarif, renderText, summary } from "../render/diagnostics.js";
-import { resolveDir, VERSION } from "../util.js";
+import { failureExit, resolveDir, VERSION } from "../util.js";
 
 export const command: Command = {
   name: "check",
@@ -20,7 +20,8 @@ Options:
   --strict          warnings fail the check too
   --timings         print how long each compiler stage took
 
-Exit status: 0 clean, 1 problems found, 2 usage error.`,
+Exit status: 0 clean, 1 problems found, 2 usage error or unreadable input (the folder or a
+file cannot be read, or it holds no policy files).`,
   async run(ctx) {
     const { flags, positionals } = parseArgs(ctx.argv, { format: "string", strict: "boolean", timings: "boolean" });
     if (positionals.length > 1) throw new UsageError("give at most one directory");
@@ -45,6 +46,7 @@ Exit status: 0 clean, 1 problems found, 2 usage error.`,
         ctx.stdout(`${sum.errors ? "✖" : "✔"} ${sum.text}\n`);
     }
     if (flags["timings"]) for (const t of s.timings) ctx.stderr(`${t.stage.padEnd(10)} ${t.ms.toFixed(1)} ms\n`);
-    return sum.errors > 0 || (flags["strict"] === true && sum.warnings > 0) ? 1 : 0;
+    if (sum.errors > 0) return failureExit(ds);
+    return flags["strict"] === true && sum.warnings > 0 ? 1 : 0;
   },
 };

@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../fs.js";
 import { logKeyFromFlags, pseudonymKeyFromFlags, replayKeyFromFlags } from "../keys.js";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { renderText, summary } from "../render/diagnostics.js";
-import { resolveDir } from "../util.js";
+import { failureExit, resolveDir } from "../util.js";
 
 export const command: Command = {
   name: "demo",
@@ -46,7 +46,7 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     if (!r.bundle) {
       ctx.stdout(renderText(s.diagnostics, s.files, ctx.color));
       ctx.stdout(`✖ ${summary(s.diagnostics, s.files.size).text}: fix these before a bundle can be built\n`);
-      return 1;
+      return failureExit(s.diagnostics);
     }
     const bundlePath = path.join(out, "bundle.tar.gz");
     await writeFileAtomic(bundlePath, r.bundle);
@@ -55,6 +55,8 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     ctx.stdout(`${c.bold("waypost check")}  ${summary(s.diagnostics, s.files.size).text}\n`);
     ctx.stdout(`${c.bold("waypost build")}  ${path.relative(ctx.cwd, bundlePath) || bundlePath}: ${r.bundle.length} bytes, revision ${r.revision}, ${s.ir!.plan.nodes.length} journey nodes (${(performance.now() - t0).toFixed(0)} ms)\n\n`);
 
+    // Read before the log is opened: a broken example file must not leave a log behind.
+    const examples = await readExamples(path.join(dir, "examples", "requests"));
     const logPath = path.join(out, "decisions.jsonl");
     // A fresh log per demo run (with its head file: a head left behind would say the new log was cut).
     for (const f of [logPath, `${logPath}.head`]) await fs.rm(f, { force: true });
@@ -71,7 +73,6 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     const logKey = await keyFile("log.key", await logKeyFromFlags(ctx.cwd, {}, ctx.env));
     const pseudonymKey = await keyFile("pseudonym.key", await pseudonymKeyFromFlags(ctx.cwd, {}, ctx.env));
     const engine = await loadBundle(r.bundle, { publicKey: { key: publicKeyPem, alg: "EdDSA" }, log: logPath, replayKey, logKey, pseudonymKey });
-    const examples = await readExamples(path.join(dir, "examples", "requests"));
     let ok = 0;
     let bad = 0;
     for (const ex of examples) {

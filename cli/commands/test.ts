@@ -5,7 +5,7 @@ import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { renderGithubReport, renderJson, renderJunit, renderText, TEST_FORMATS, verdict } from "../render/test-report.js";
 import { writeFileAtomic } from "../fs.js";
-import { resolveDir } from "../util.js";
+import { failureExit, resolveDir } from "../util.js";
 
 export const command: Command = {
   name: "test",
@@ -69,6 +69,6 @@ policies or tests have errors), 2 usage error.`,
         ctx.stdout(renderText(report, v, ctx.color, { verbose: flags["verbose"] === true }));
     }
     if (typeof flags["junit"] === "string") await writeFileAtomic(path.resolve(ctx.cwd, flags["junit"]), renderJunit(report, v) + "\n");
-    return v.ok ? 0 : 1;
+    return v.ok ? 0 : failureExit(report.diagnostics);
   },
 };

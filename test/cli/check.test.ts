@@ -90,11 +90,11 @@ describe("waypost check", () => {
     expect(r.stderr).toContain("is not a directory");
   });
 
-  it("a directory without policies reports WP0005", async () => {
+  it("a directory without policies reports WP0005, an input error (exit 2)", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "waypost-empty-"));
     mkdirSync(path.join(dir, "policies"));
     const r = await runCli(["check", dir, "--format", "json"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout).diagnostics[0].code).toBe("WP0005");
   });
 
