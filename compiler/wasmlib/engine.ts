@@ -598,23 +598,18 @@ function problem(i: i32, kp: usize, kl: u32, why: usize): usize {
   return problem(i, load<u32>(key, 8), load<u32>(key, 4), why);
 }
 
-/** The smallest (by bytes) key of object o that is none of keys[0..n), as a problem; else 0. */
-function extraKey(o: usize, i: i32, k0: usize, k1: usize, k2: usize, k3: usize, k4: usize, k5: usize): usize {
-  let n = load<u32>(o, 4);
-  let e = <usize>load<u32>(o, 8);
+/** A request key outside system, event, now, context, node, history (a misspelt `History`). */
+function unknownKey(input: usize): usize {
+  let n = load<u32>(input, 4);
+  let e = <usize>load<u32>(input, 8);
   let bp: usize = 0, bl: u32 = 0, bad = false;
   for (let j: u32 = 0; j < n; j++, e += 16) {
-    if (keyIs(e, k0) || keyIs(e, k1) || keyIs(e, k2) || keyIs(e, k3)) continue;
-    if (k4 != 0 && (keyIs(e, k4) || keyIs(e, k5))) continue;
+    if (keyIs(e, S_SYSTEM) || keyIs(e, S_EVENT) || keyIs(e, S_NOW) || keyIs(e, S_CONTEXT) || keyIs(e, S_NODE)
+        || keyIs(e, S_HISTORY)) continue;
     let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
     if (!bad || bytesCmp(kp, kl, bp, bl) < 0) { bp = kp; bl = kl; bad = true; }
   }
-  return bad ? problem(i, bp, bl, S_D_UNKNOWN_KEY) : 0;
-}
-
-/** A request key outside system, event, now, context, node, history (a misspelt `History`). */
-function unknownKey(input: usize): usize {
-  return extraKey(input, -1, S_SYSTEM, S_EVENT, S_NOW, S_CONTEXT, S_NODE, S_HISTORY);
+  return bad ? problem(-1, bp, bl, S_D_UNKNOWN_KEY) : 0;
 }
 
 /**
@@ -627,19 +622,31 @@ function historyProblem(hist: usize): usize {
     let h = arrAt(hist, i);
     let ii = <i32>i;
     if (!isObj(h)) return problem(ii, 0, 0, S_D_NOT_OBJECT);
-    let at = objGetS(h, S_AT);
+    // One pass over the entry's keys (a handful): the four known ones by value, the smallest
+    // other key by bytes. (A JSON.stringify'd input has no duplicate keys.)
+    let at: usize = 0, ch: usize = 0, pu: usize = 0, nd: usize = 0;
+    let bp: usize = 0, bl: u32 = 0, bad = false;
+    let m = load<u32>(h, 4);
+    let e = <usize>load<u32>(h, 8);
+    for (let j: u32 = 0; j < m; j++, e += 16) {
+      let v = <usize>load<u32>(e, 8);
+      if (keyIs(e, S_AT)) at = v;
+      else if (keyIs(e, S_CHANNEL)) ch = v;
+      else if (keyIs(e, S_PURPOSE)) pu = v;
+      else if (keyIs(e, S_NODE)) nd = v;
+      else {
+        let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
+        if (!bad || bytesCmp(kp, kl, bp, bl) < 0) { bp = kp; bl = kl; bad = true; }
+      }
+    }
     if (at == 0) return problemS(ii, S_AT, S_D_MISSING);
     if (!isStr(at)) return problemS(ii, S_AT, S_D_BAD_TIMESTAMP);
     parseTime(load<u32>(at, 8), load<u32>(at, 4));
     if (!timeOk || load<u32>(at, 4) == 10) return problemS(ii, S_AT, S_D_BAD_TIMESTAMP);
-    let ch = objGetS(h, S_CHANNEL);
     if (ch != 0 && !hasStr(pChannels, ch)) return problemS(ii, S_CHANNEL, S_D_BAD_CHANNEL);
-    let pu = objGetS(h, S_PURPOSE);
     if (pu != 0 && !hasStr(pPurposes, pu)) return problemS(ii, S_PURPOSE, S_D_BAD_PURPOSE);
-    let nd = objGetS(h, S_NODE);
     if (nd != 0 && !isStr(nd)) return problemS(ii, S_NODE, S_D_NOT_STRING);
-    let x = extraKey(h, ii, S_AT, S_CHANNEL, S_PURPOSE, S_NODE, 0, 0);
-    if (x != 0) return x;
+    if (bad) return problem(ii, bp, bl, S_D_UNKNOWN_KEY);
   }
   return 0;
 }
