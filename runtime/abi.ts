@@ -15,7 +15,16 @@
  *    `dataAddr` and `dataHeapPtr` are written back on the SDK object, exactly what its
  *    `setData` does, so `policy.evaluate` keeps working on the same instance.
  * A module that reports ABI minor < 2 (no `opa_eval`) is driven through the SDK instead.
+ *
+ * Budgets: a module metered by ./meter.ts exports a fuel global. Each evaluation starts with
+ * the decision budget and `setData` with the load budget (one property write); running out
+ * throws one of the meter's tags, which becomes a `BudgetExceeded`. The instance stays usable:
+ * every evaluation passes its heap start to `opa_eval` (the SDK's slow path resets the heap
+ * pointer itself), so what a stopped evaluation left on the heap is overwritten by the next.
  */
+import { loadPolicy } from "@open-policy-agent/opa-wasm";
+import { describeThrown, runtimeError } from "./errors.js";
+import { FUEL_EXPORT, meterWasm, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT, WASM_PAGE } from "./meter.js";
 
 /** The SDK's LoadedPolicy fields we read or write (its own typings are `any`). */
 export interface SdkPolicy {
@@ -43,8 +52,81 @@ interface AbiExports {
   opa_heap_ptr_set(addr: number): void;
 }
 
-const PAGE = 65536;
+const PAGE = WASM_PAGE;
 const enc = new TextEncoder();
+
+/** Limits for a metered module (units: see ./meter.ts; fuel ≈ Wasm instructions executed). */
+export interface Budget {
+  /** Fuel for one evaluation (`decide`, `evaluate`, the activation self-check). */
+  decision: number;
+  /** Fuel for loading data.json (`opa_json_parse`). */
+  load: number;
+  /** The most 64 KiB pages the module's memory may grow to. */
+  memoryPages: number;
+}
+
+/**
+ * Defaults, measured on the example policies and the benchmark's 1,000,000-entry list (see
+ * docs/security.md for the figures): generous enough that no real decision or load comes near
+ * them, small enough that a runaway module is stopped within about a second (decision) or a
+ * minute (load) on a 2020s server core.
+ */
+export const DEFAULT_BUDGET: Readonly<Budget> = {
+  decision: 1_000_000_000,
+  load: 20_000_000_000,
+  memoryPages: 16384,
+};
+
+/** The budget with defaults filled in; a value that is not a positive integer is a RangeError. */
+export function resolveBudget(b: Partial<Budget> | undefined): Budget {
+  const out = { ...DEFAULT_BUDGET, ...b };
+  for (const k of ["decision", "load"] as const) {
+    if (!Number.isSafeInteger(out[k]) || out[k] < 1) throw new RangeError(`budget.${k} must be a positive integer (fuel units), got ${String(out[k])}`);
+  }
+  if (!Number.isInteger(out.memoryPages) || out.memoryPages < 1 || out.memoryPages > 65536) {
+    throw new RangeError(`budget.memoryPages must be an integer from 1 to 65536 (64 KiB pages), got ${String(out.memoryPages)}`);
+  }
+  return out;
+}
+
+/** An evaluation or data load stopped by its budget (fuel or memory). */
+export class BudgetExceeded extends Error {
+  constructor(
+    readonly kind: "fuel" | "memory",
+    message: string,
+  ) {
+    super(message);
+    this.name = "BudgetExceeded";
+  }
+}
+
+// Exception handling's JS API (Node 20 has it; @types/node 20 does not declare it).
+type WasmTag = object;
+interface WasmException {
+  is(tag: WasmTag): boolean;
+}
+const WasmEH = WebAssembly as unknown as { Tag: abstract new () => WasmTag; Exception: abstract new () => WasmException };
+
+interface MeterHandles {
+  fuel: WebAssembly.Global;
+  outOfFuel: WasmTag;
+  outOfMemory: WasmTag;
+}
+
+/** True for an exception thrown by Wasm code (in a metered module: only the meter throws). */
+export const isWasmException = (e: unknown): boolean => e instanceof WasmEH.Exception;
+
+function meterHandles(ex: unknown): MeterHandles | null {
+  if (typeof ex !== "object" || ex === null) return null;
+  const e = ex as Record<string, unknown>;
+  const fuel = e[FUEL_EXPORT];
+  const outOfFuel = e[OUT_OF_FUEL_EXPORT];
+  const outOfMemory = e[OUT_OF_MEMORY_EXPORT];
+  if (!(fuel instanceof WebAssembly.Global) || !(outOfFuel instanceof WasmEH.Tag) || !(outOfMemory instanceof WasmEH.Tag)) return null;
+  return { fuel, outOfFuel, outOfMemory };
+}
+
+const pages = (n: number): string => `${n} pages (${n * PAGE >= 2 ** 30 ? `${n / 16384} GiB` : `${n / 16} MiB`})`;
 
 const isFn = (o: Record<string, unknown>, k: string): boolean => typeof o[k] === "function";
 
@@ -64,6 +146,54 @@ function wasmMemory(policy: SdkPolicy): WasmMemory | null {
   return m as WasmMemory;
 }
 
+/**
+ * Meters `wasm` (./meter.ts) and instantiates it through the SDK's `loadPolicy`, with a memory
+ * whose maximum is the memory limit (so the host's own grows are bounded too). The start
+ * function and the SDK's setup calls run on the load budget. Throws WaypostRuntimeError:
+ * WPR020 (cannot be metered), WPR021 (load budget exceeded while starting), WPR015 (anything
+ * else that stops instantiation).
+ */
+export async function instantiateMetered(wasm: Uint8Array, budget: Budget): Promise<SdkPolicy> {
+  const metered = meterWasm(wasm, { initialFuel: budget.load, maxMemoryPages: budget.memoryPages });
+  const declared = metered.memoryImport;
+  const maximum = Math.min(budget.memoryPages, declared?.max ?? Infinity);
+  // The SDK's default is 5 pages; a module that asks for more gets what it declares.
+  const initial = Math.min(Math.max(5, declared?.min ?? 0), maximum);
+  let sdk: SdkPolicy;
+  let builtins: string[];
+  try {
+    sdk = (await loadPolicy(metered.bytes, { initial, maximum })) as unknown as SdkPolicy;
+    builtins = hostBuiltins(sdk);
+  } catch (e) {
+    // Before the instance exists its tags cannot be told apart; only the meter throws either.
+    if (isWasmException(e)) {
+      throw runtimeError("WPR021", `policy.wasm exceeded its load budget while starting: more than ${budget.load} fuel units or the memory limit of ${pages(budget.memoryPages)}`);
+    }
+    throw runtimeError("WPR015", `policy.wasm could not be instantiated: ${describeThrown(e)}`);
+  }
+  if (builtins.length > 0) {
+    // The SDK implements these in JavaScript (regex.split, sprintf, yaml.*, json.is_valid): no
+    // fuel reaches them, and one call can run for minutes (a backtracking pattern).
+    throw runtimeError("WPR020", `policy.wasm cannot be metered: it calls host built-in functions (${builtins.map((b) => `\`${b}\``).join(", ")}), which run outside its budget`);
+  }
+  return sdk;
+}
+
+/** The names in the module's `builtins()` table: what it would ask the host to run. */
+function hostBuiltins(sdk: SdkPolicy): string[] {
+  const inst = sdk.wasmInstance as { exports: Record<string, unknown> };
+  const ex = inst.exports;
+  const mem = wasmMemory(sdk);
+  if (!isFn(ex, "builtins") || !isFn(ex, "opa_json_dump") || mem === null) throw "policy.wasm does not export `builtins` and `opa_json_dump`";
+  const addr = (ex.opa_json_dump as (a: number) => number)((ex.builtins as () => number)());
+  const u8 = new Uint8Array(mem.buffer);
+  const end = u8.indexOf(0, addr);
+  if (end < 0) throw "policy.wasm returned an unterminated builtins table";
+  const table: unknown = JSON.parse(Buffer.from(u8.buffer, addr, end - addr).toString("utf8"));
+  if (typeof table !== "object" || table === null || Array.isArray(table)) throw "policy.wasm returned a malformed builtins table";
+  return Object.keys(table);
+}
+
 /** Thrown (as the SDK does, a plain string) when `opa_json_parse` refuses the data. */
 export const DATA_PARSE_FAILED = "failed to parse json value";
 
@@ -74,10 +204,25 @@ export class AbiPolicy {
   readonly fast: boolean;
   private u8: Uint8Array = new Uint8Array(0);
   private buf: Buffer = Buffer.alloc(0);
+  /** The metered module's fuel global and tags; null when unmetered (or no budget given). */
+  private readonly meter: MeterHandles | null;
+  private readonly decisionFuel: bigint = 0n;
+  private readonly loadFuel: bigint = 0n;
+  /** Fuel granted by the last refill (for `fuelUsed`). */
+  private granted = 0n;
 
-  constructor(readonly policy: SdkPolicy) {
+  constructor(
+    readonly policy: SdkPolicy,
+    readonly budget?: Budget,
+  ) {
     this.ex = abiExports(policy);
     this.mem = wasmMemory(policy);
+    const inst = policy.wasmInstance;
+    this.meter = budget && typeof inst === "object" && inst !== null && "exports" in inst ? meterHandles(inst.exports) : null;
+    if (budget) {
+      this.decisionFuel = BigInt(budget.decision);
+      this.loadFuel = BigInt(budget.load);
+    }
     const minor = policy.minorVersion;
     this.fast =
       this.ex !== null &&
@@ -103,6 +248,15 @@ export class AbiPolicy {
    * Throws `DATA_PARSE_FAILED` when the module refuses the JSON.
    */
   setData(bytes: Uint8Array): void {
+    this.refill(this.loadFuel);
+    try {
+      this.setDataUnmetered(bytes);
+    } catch (e) {
+      throw this.explain(e, "loading data.json", this.loadFuel);
+    }
+  }
+
+  private setDataUnmetered(bytes: Uint8Array): void {
     const ex = this.ex;
     const p = this.policy;
     if (ex === null || this.mem === null || typeof p.baseHeapPtr !== "number") {
@@ -126,6 +280,15 @@ export class AbiPolicy {
    * Only when `fast`.
    */
   evaluateText(input: string | undefined, entrypoint: number): string {
+    this.refill(this.decisionFuel);
+    try {
+      return this.evaluateTextUnmetered(input, entrypoint);
+    } catch (e) {
+      throw this.explain(e, "evaluation", this.decisionFuel);
+    }
+  }
+
+  private evaluateTextUnmetered(input: string | undefined, entrypoint: number): string {
     const ex = this.ex!;
     const p = this.policy;
     const base = p.dataHeapPtr as number;
@@ -135,7 +298,7 @@ export class AbiPolicy {
       // UTF-8 is at most 3 bytes per UTF-16 unit: grow only when the worst case does not fit.
       const need = base + input.length * 3 - this.u8.byteLength;
       if (need > 0) {
-        this.mem!.grow(Math.ceil(need / PAGE));
+        this.growForInput(Math.ceil(need / PAGE));
         this.refresh();
       }
       len = this.buf.write(input, base, "utf8");
@@ -150,6 +313,44 @@ export class AbiPolicy {
   /** The result set as a value: `evaluateText` + JSON.parse, or the SDK's own `evaluate`. */
   evaluate(input: string | undefined, entrypoint: number): unknown {
     if (this.fast) return JSON.parse(this.evaluateText(input, entrypoint));
-    return this.policy.evaluate(input === undefined ? undefined : (enc.encode(input).buffer as ArrayBuffer), entrypoint);
+    this.refill(this.decisionFuel);
+    try {
+      return this.policy.evaluate(input === undefined ? undefined : (enc.encode(input).buffer as ArrayBuffer), entrypoint);
+    } catch (e) {
+      throw this.explain(e, "evaluation", this.decisionFuel);
+    }
+  }
+
+  /** Fuel spent since the last refill (0 when unmetered): what the last evaluation or load used. */
+  fuelUsed(): number {
+    if (this.meter === null) return 0;
+    return Number(this.granted - (this.meter.fuel.value as bigint));
+  }
+
+  private refill(fuel: bigint): void {
+    if (this.meter === null) return;
+    this.granted = fuel;
+    this.meter.fuel.value = fuel;
+  }
+
+  /** The input does not fit: grow (the memory's maximum is the memory limit) or say why not. */
+  private growForInput(n: number): void {
+    try {
+      this.mem!.grow(n);
+    } catch (e) {
+      if (this.budget && e instanceof RangeError) {
+        throw new BudgetExceeded("memory", `the request does not fit within the memory limit of ${pages(this.budget.memoryPages)}`);
+      }
+      throw e;
+    }
+  }
+
+  /** A meter tag thrown by the module becomes a BudgetExceeded; anything else is returned as is. */
+  private explain(e: unknown, what: string, fuel: bigint): unknown {
+    const m = this.meter;
+    if (m === null || !(e instanceof WasmEH.Exception)) return e;
+    if (e.is(m.outOfFuel)) return new BudgetExceeded("fuel", `${what} exceeded its budget of ${fuel} fuel units`);
+    if (e.is(m.outOfMemory)) return new BudgetExceeded("memory", `${what} exceeded the memory limit of ${pages(this.budget!.memoryPages)}`);
+    return e;
   }
 }

@@ -80,7 +80,7 @@ export interface EngineOptions extends VerifyOptions {
     decision?: number;
     /** Fuel for instantiation (the start function) and, again, for parsing data.json. */
     load?: number;
-    /** Most 64 KiB pages the module's memory may grow to (32768 = 2 GiB). */
+    /** Most 64 KiB pages the module's memory may grow to (16384 = 1 GiB). */
     memoryPages?: number;
   };
 }

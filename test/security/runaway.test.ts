@@ -1,0 +1,211 @@
+/**
+ * A bundle can never stall the service (issue 8, item 3). policy.wasm is metered when it is
+ * loaded (runtime/meter.ts): a decision that runs out of fuel or memory is a fail-closed deny
+ * that says so, and the engine decides the next request normally; a load or swap whose
+ * candidate runs out is refused (WPR021) while the active bundle keeps serving; what cannot be
+ * metered is refused (WPR020). Each hostile module follows the ABI well enough to load; see
+ * runaway-policy.ts. A differential check shows metering changes no real decision.
+ */
+import * as path from "node:path";
+import { loadPolicy } from "@open-policy-agent/opa-wasm";
+import { beforeAll, describe, expect, it } from "vitest";
+import { readExamples, type ExampleRequest } from "../../cli/examples.js";
+import { build } from "../../compiler/build.js";
+import { FsHost } from "../../compiler/source.js";
+import { DEFAULT_BUDGET } from "../../runtime/abi.js";
+import { createEngine, loadBundle, readBundle, type Decision, type Engine, type EngineOptions } from "../../runtime/index.js";
+import { ROOT } from "../support/repo.js";
+import { bigRequest, bundleOf, runawayBundle, runawayWasm, sendDecision, smallRequest, type RunawayOptions } from "./runaway-policy.js";
+
+const LOOP_FOREVER = "(loop $l (br $l)) (i32.const 0)";
+
+const detail = (d: Decision): string | undefined => (d.reasons.length === 1 && d.reasons[0]!.code === "runtime-error" ? d.reasons[0]!.detail : undefined);
+
+/** Loads a hostile module and checks: `bigRequest` is denied with `reason`, and `smallRequest` still decides `send`. */
+async function expectStopped(o: RunawayOptions, reason: RegExp, budget?: EngineOptions["budget"]): Promise<Engine> {
+  const engine = await loadBundle(await runawayBundle("rev-hostile", o), { skipVerify: true, ...(budget ? { budget } : {}) });
+  expect(engine.decide(smallRequest).outcome).toBe("send");
+  for (let i = 0; i < 2; i++) {
+    const d = engine.decide(bigRequest);
+    expect(d.outcome).toBe("deny");
+    expect(detail(d)).toMatch(reason);
+    // The engine stays healthy: the next decision is decided, as before.
+    const next = engine.decide(smallRequest);
+    expect(next.outcome).toBe("send");
+    expect(next.reasons).toEqual(sendDecision.reasons);
+  }
+  return engine;
+}
+
+describe("a decision that runs away is denied, and the engine keeps deciding", () => {
+  it("opa_eval looping forever is stopped by the default decision budget", async () => {
+    await expectStopped({ evalBody: LOOP_FOREVER }, new RegExp(`^evaluation exceeded its budget of ${DEFAULT_BUDGET.decision} fuel units$`));
+  });
+
+  it("a loop that calls a function on every iteration (the callee's entry is charged)", async () => {
+    await expectStopped(
+      {
+        evalBody: "(loop $l (drop (call $work (i32.const 1))) (br $l)) (i32.const 0)",
+        fields: "(func $work (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))",
+      },
+      /^evaluation exceeded its budget of 1000000 fuel units$/,
+      { decision: 1_000_000 },
+    );
+  });
+
+  it("an exponential call tree without a single loop (2^40 calls) is priced where it is called", async () => {
+    // f0 calls f1 twice, f1 calls f2 twice, ... f39 calls f40 twice: no loop and no cycle, so no
+    // function needs an entry charge, but the call site of f0 pays for the whole tree at once.
+    let fields = "(func $f40 (result i32) (i32.const 1))\n";
+    for (let i = 39; i >= 0; i--) fields += `(func $f${i} (result i32) (i32.add (call $f${i + 1}) (call $f${i + 1})))\n`;
+    // The call sits in a loop body that runs once: a region of its own, charged only when reached
+    // (in opa_eval's own body it would be charged, upper bound, on every call, the self-check too).
+    await expectStopped({ evalBody: "(loop $once (drop (call $f0))) (i32.const 0)", fields }, /^evaluation exceeded its budget of \d+ fuel units$/);
+  });
+
+  it("unbounded recursion (a stack overflow in V8) fails closed", async () => {
+    await expectStopped(
+      { evalBody: "(call $down (i32.const 0))", fields: "(func $down (param i32) (result i32) (call $down (i32.add (local.get 0) (i32.const 1))))" },
+      /^evaluation failed: .*call stack/i,
+    );
+  });
+
+  it("memory.grow without bound is stopped at the memory limit", async () => {
+    const grow = "(loop $l (drop (memory.grow (i32.const 1))) (br $l)) (i32.const 0)";
+    await expectStopped({ evalBody: grow }, /^evaluation exceeded the memory limit of 64 pages \(4 MiB\)$/, { memoryPages: 64 });
+    // One grow past the default limit (1 GiB) in a single instruction.
+    await expectStopped({ evalBody: "(drop (memory.grow (i32.const 60000))) (i32.const 0)" }, /^evaluation exceeded the memory limit of 16384 pages \(1 GiB\)$/);
+  });
+
+  it("bulk memory operations pay for the bytes they touch", async () => {
+    // One instruction per iteration, but each fills 64 KiB (above the module's static data):
+    // 4,096 units, so 1,000,000 units last about 240 iterations.
+    const fill = "(loop $l (memory.fill (i32.const 4096) (i32.const 0) (i32.const 65536)) (br $l)) (i32.const 0)";
+    await expectStopped({ evalBody: fill }, /^evaluation exceeded its budget of 1000000 fuel units$/, { decision: 1_000_000 });
+  });
+
+  it("engine.evaluate (other entrypoints) reports the budget too", async () => {
+    const engine = await loadBundle(await runawayBundle("rev-eval", { evalBody: LOOP_FOREVER }), { skipVerify: true, budget: { decision: 100_000 } });
+    expect(engine.evaluate("waypost/suppressed", bigRequest)).toEqual({ ok: false, error: "evaluation exceeded its budget of 100000 fuel units", revision: "rev-eval" });
+    expect(engine.evaluate("waypost/suppressed", smallRequest)).toMatchObject({ ok: true, value: sendDecision });
+  });
+
+  it("refuses budgets that are not positive integers", () => {
+    expect(() => createEngine({ budget: { decision: 0 } })).toThrow(RangeError);
+    expect(() => createEngine({ budget: { load: 1.5 } })).toThrow(RangeError);
+    expect(() => createEngine({ budget: { memoryPages: 65537 } })).toThrow(RangeError);
+  });
+});
+
+describe("a candidate that runs away while loading is refused; the active bundle keeps serving", () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await loadBundle(await runawayBundle("rev-good"), { skipVerify: true, budget: { load: 50_000_000 } });
+  });
+
+  const refusedSwap = async (o: RunawayOptions, message: RegExp, code = "WPR021"): Promise<void> => {
+    const bundle = await runawayBundle("rev-bad", o);
+    const r = await engine.swap(bundle);
+    expect(r).toMatchObject({ activated: false, revision: "rev-good", error: { code } });
+    if (!r.activated) expect(r.error.message).toMatch(message);
+    expect(engine.revision).toBe("rev-good");
+    expect(engine.decide(smallRequest)).toMatchObject({ outcome: "send", revision: "rev-good" });
+    // loadBundle refuses it the same way (no last good bundle to fall back to).
+    await expect(loadBundle(bundle, { skipVerify: true, budget: { load: 50_000_000 } })).rejects.toMatchObject({ code });
+  };
+
+  it("opa_json_parse looping forever on data.json", async () => {
+    await refusedSwap({ parseBody: LOOP_FOREVER }, /^bundle exceeded its load budget: loading data\.json exceeded its budget of 50000000 fuel units$/);
+  });
+
+  it("a start function looping forever", async () => {
+    await refusedSwap({ start: "(loop $l (br $l))" }, /^policy\.wasm exceeded its load budget while starting/);
+  });
+
+  it("a start function growing memory past the limit", async () => {
+    await refusedSwap({ start: "(drop (memory.grow (i32.const 20000)))" }, /^policy\.wasm exceeded its load budget while starting/);
+  });
+
+  it("a self-check that loops (the probe gets the decision budget)", async () => {
+    await refusedSwap({ evalPrologue: "(loop $l (br $l))" }, /^bundle exceeded its load budget: the activation self-check's evaluation exceeded its budget of \d+ fuel units$/);
+  });
+
+  it("a memory that starts above the limit", async () => {
+    await refusedSwap({ memory: "20000" }, /imported memory starts at 20000 pages, more than the memory limit of 16384 pages/);
+  });
+
+  it("host built-in functions (JavaScript, outside the budget) are refused", async () => {
+    await refusedSwap({ builtins: JSON.stringify({ "regex.split": 0 }) }, /host built-in functions \(`regex\.split`\)/, "WPR020");
+  });
+
+  it("instructions the meter does not know are refused", async () => {
+    await refusedSwap({ evalBody: "(drop (v128.const i32x4 0 0 0 0)) (i32.const 0)" }, /cannot be metered: function \d+: SIMD instructions are not supported/, "WPR020");
+  });
+
+  it("a module exporting the meter's reserved names is refused", async () => {
+    await refusedSwap({ extraGlobalExports: ["__waypost_fuel"] }, /exports `__waypost_fuel`, a name reserved for the runtime/, "WPR020");
+  });
+});
+
+describe("metering changes no real decision", () => {
+  let examples: ExampleRequest[];
+  let sdk: Awaited<ReturnType<typeof loadPolicy>>;
+  let bundle: Uint8Array;
+  let engine: Engine;
+
+  beforeAll(async () => {
+    const built = await build(new FsHost(ROOT));
+    expect(built.state.diagnostics).toEqual([]);
+    bundle = built.bundle!;
+    examples = await readExamples(path.join(ROOT, "examples/requests"));
+    engine = await loadBundle(bundle, { skipVerify: true });
+    // Unmetered: the bare SDK on the module exactly as it is in the bundle.
+    const { files } = await readBundle(bundle, { skipVerify: true });
+    sdk = await loadPolicy(files.get("policy.wasm")!);
+    sdk.setData(JSON.parse(new TextDecoder().decode(files.get("data.json")!)));
+  });
+
+  const unmetered = (request: unknown): unknown => (sdk.evaluate(request, "waypost/decide") as { result: unknown }[])[0]!.result;
+  const metered = (e: Engine, request: unknown): unknown => {
+    // decision_id and verified are the runtime's own fields, not the module's.
+    const { decision_id: _id, verified: _v, ...rest } = e.decide(request) as unknown as Record<string, unknown>;
+    return rest;
+  };
+
+  it("every example request decides identically, metered and unmetered", () => {
+    expect(examples.length).toBeGreaterThan(10);
+    for (const ex of examples) expect(metered(engine, ex.request), ex.name).toEqual(unmetered(ex.request));
+    for (const ep of ["waypost/suppressed", "waypost/consent"]) {
+      for (const ex of examples) {
+        const r = engine.evaluate(ep, ex.request);
+        expect(r.ok, ex.name).toBe(true);
+        expect(r.ok && r.value, ex.name).toEqual((sdk.evaluate(ex.request, ep) as { result: unknown }[])[0]!.result);
+      }
+    }
+  });
+
+  it("a real decision stopped by a small budget leaves the module ready for the next one", async () => {
+    // 10,000 history entries make the request ~1 MB: tens of millions of units; the examples
+    // need a few hundred thousand at most.
+    const small = await loadBundle(bundle, { skipVerify: true, budget: { decision: 5_000_000 } });
+    const heavy = structuredClone(examples.find((e) => e.name.startsWith("crosssell-send"))!.request) as Record<string, unknown>;
+    heavy.history = Array.from({ length: 10_000 }, (_, i) => ({ at: `2026-10-${String(1 + (i % 28)).padStart(2, "0")}T09:00:00Z`, channel: "email", purpose: "claims", node: "claim-update-day3" }));
+    for (const ex of examples) {
+      expect(detail(small.decide(heavy))).toBe("evaluation exceeded its budget of 5000000 fuel units");
+      expect(metered(small, ex.request), ex.name).toEqual(unmetered(ex.request));
+    }
+    // The default budget decides the heavy request as the unmetered module does.
+    expect(metered(engine, heavy)).toEqual(unmetered(heavy));
+  });
+
+  it("the self-check and data load of the example fit far inside the default budgets", async () => {
+    // A load budget 1,000x smaller than the default still loads the example bundle.
+    const tight = await loadBundle(bundle, { skipVerify: true, budget: { load: DEFAULT_BUDGET.load / 1000, decision: DEFAULT_BUDGET.decision / 1000 } });
+    for (const ex of examples) expect(metered(tight, ex.request), ex.name).toEqual(unmetered(ex.request));
+  });
+
+  it("a data.json the module refuses is still WPR009, not a budget error", async () => {
+    const wasm = await runawayWasm({ parseBody: "(i32.const 0)" });
+    await expect(loadBundle(await bundleOf(wasm, "rev-x"), { skipVerify: true })).rejects.toMatchObject({ code: "WPR009" });
+  });
+});
