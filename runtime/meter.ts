@@ -434,7 +434,7 @@ function readElements(s: Section, info: ModuleInfo): void {
       if (usesExprs) constExpr(r, globals, info);
       else {
         const f = r.u32();
-        if (f < imports) refuse(`element segment ${i} puts an imported function in a table (host calls must be direct)`);
+        if (f < imports) refuse(`element segment ${i} references an imported function (host calls must be direct)`);
         info.entered.add(f);
       }
     }
