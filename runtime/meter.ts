@@ -55,7 +55,7 @@ export interface MeterOptions {
 }
 
 export interface MeteredModule {
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
   /** The imported memory's declared limits (the host creates it), or null when it defines its own. */
   memoryImport: { min: number; max: number | null } | null;
 }
@@ -139,7 +139,7 @@ class Reader {
 }
 
 class Writer {
-  private buf = new Uint8Array(1024);
+  private buf: Uint8Array<ArrayBuffer> = new Uint8Array(1024);
   length = 0;
   private room(n: number): void {
     if (this.length + n <= this.buf.length) return;
@@ -184,7 +184,7 @@ class Writer {
     return this.u32(b.length).bytes(b);
   }
   /** A vector: the count, then what `items` wrote. */
-  finish(): Uint8Array {
+  finish(): Uint8Array<ArrayBuffer> {
     return this.buf.slice(0, this.length);
   }
 }

@@ -24,7 +24,7 @@ interface Metered {
   outOfMemory: WasmTag;
 }
 
-async function instantiate(bytes: Uint8Array, imports: WebAssembly.Imports = {}): Promise<Exports> {
+async function instantiate(bytes: Uint8Array<ArrayBuffer>, imports: WebAssembly.Imports = {}): Promise<Exports> {
   const { instance } = await WebAssembly.instantiate(bytes, imports);
   return instance.exports as Exports;
 }

@@ -58,7 +58,7 @@ let wabtModule: Awaited<ReturnType<typeof wabtInit>> | undefined;
  * Assembles WAT with every feature wabt knows, so tests can also build what the meter refuses
  * (`validate: false` for what wabt's validator does not accept even with the feature on).
  */
-export async function wat2wasm(text: string, validate = true): Promise<Uint8Array> {
+export async function wat2wasm(text: string, validate = true): Promise<Uint8Array<ArrayBuffer>> {
   wabtModule ??= await wabtInit();
   const features = { exceptions: true, mutable_globals: true, sat_float_to_int: true, sign_extension: true, simd: true, threads: true, multi_value: true, tail_call: true, bulk_memory: true, reference_types: true, multi_memory: true, memory64: true };
   const mod = wabtModule.parseWat("t.wat", text, features);
