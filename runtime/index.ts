@@ -14,6 +14,8 @@ export type { BundleContents, Manifest, ReadBundleOptions, SignaturePayload, Sig
 export { DecisionLog, verifyLog, eraseFromLog, maskRequest, entryHash, entryMac, entryLink, parseEntry, parseReplayKey, parseSecretKey, keyId, createPseudonymiser, headFileOf, unsealRequest, GENESIS_HASH, REDACTED, ERASED, PSEUDONYM_PREFIX } from "./log.js";
 export type { LogEntry, KeyedLogEntry, UnkeyedLogEntry, Erasure, LogHead, AppendInput, FieldMasks, MaskMode, Pseudonymiser, LogProblem, VerifyLogResult, VerifyLogOptions, OpenLogOptions, EraseOptions, EraseResult } from "./log.js";
 export { WaypostRuntimeError, RUNTIME_ERROR_CODES, describeThrown } from "./errors.js";
+export { DEFAULT_BUDGET, BudgetExceeded, type Budget } from "./abi.js";
+export { meterWasm, HOST_CALL_FUEL, type MeterOptions, type MeteredModule } from "./meter.js";
 export type { ErrorInfo, RuntimeErrorCode } from "./errors.js";
 export { keyMaterialFromFile, resolveVerificationKey, JWS_ALGORITHMS, isJwsAlgorithm, DEFAULT_VERIFICATION_ALG } from "./keys.js";
 export type { KeyMaterial, PublicKeyInput, VerificationKey, JwsAlgorithm } from "./keys.js";

@@ -8,7 +8,8 @@
  *    instructions of the code it starts (the function body outside its loops; the loop body
  *    outside nested loops): within one call or one iteration control only moves forward, so
  *    each of those instructions runs at most once, and the fuel spent is an upper bound on the
- *    instructions executed. Bulk operations (`memory.copy`/`fill`/`init`, `table.*`) also pay
+ *    instructions executed. A small function without loops is paid for where it is called
+ *    instead of at its entry (see priceFunctions): same bound, fewer checks. Bulk operations (`memory.copy`/`fill`/`init`, `table.*`) also pay
  *    one unit per 16 bytes or elements they touch, before they run, and a call to an imported
  *    (host) function pays HOST_CALL_FUEL. Below zero, the module throws the tag
  *    `__waypost_out_of_fuel`. Imported functions may only be called directly (not put in a
