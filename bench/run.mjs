@@ -10,7 +10,8 @@ import { loadPolicy } from "@open-policy-agent/opa-wasm";
 import { build } from "../dist/compiler/build.js";
 import { FsHost } from "../dist/compiler/source.js";
 import { loadBundle, readBundle, readTarGz } from "../dist/runtime/index.js";
-import { AbiPolicy } from "../dist/runtime/abi.js";
+import { AbiPolicy, instantiateMetered, resolveBudget } from "../dist/runtime/abi.js";
+import { meterWasm } from "../dist/runtime/meter.js";
 import { deflateRawDeterministic, writeTarGz } from "../dist/runtime/tar.js";
 import { signBundleFiles } from "../dist/compiler/bundle.js";
 import { generateKeyPairSync } from "node:crypto";
@@ -96,6 +97,31 @@ line("runtime decide + read decision_id", rtId, floor);
 console.log(`  targets: runtime ≤ 3x floor (${(rt.p50 / floor.p50).toFixed(2)}x), p99 ≤ 100 µs (${us(rt.p99)})`);
 console.log(`  throughput per core: ${Math.round(1e6 / rt.mean).toLocaleString()} decisions/s (runtime), ${Math.round(1e6 / bare.mean).toLocaleString()} (bare SDK)`);
 
+// What the runaway protection costs (runtime/meter.ts): the same module and data behind the
+// engine's ABI calls, with and without the injected fuel checks, measured in alternation.
+const budget = resolveBudget({});
+const unmeteredAbi = new AbiPolicy(await loadPolicy(files.get("policy.wasm")));
+unmeteredAbi.setData(files.get("data.json"));
+const meteredAbi = new AbiPolicy(await instantiateMetered(files.get("policy.wasm"), budget), budget);
+meteredAbi.setData(files.get("data.json"));
+const requestText = JSON.stringify(request);
+if (JSON.stringify(meteredAbi.evaluate(requestText, 0)) !== JSON.stringify(unmeteredAbi.evaluate(requestText, 0))) throw new Error("metered and unmetered decisions differ");
+const fuel = meteredAbi.fuelUsed();
+const unmeteredRuns = [];
+const meteredRuns = [];
+for (let i = 0; i < 5; i++) {
+  unmeteredRuns.push(measure(() => unmeteredAbi.evaluate(requestText, 0), N / 5));
+  meteredRuns.push(measure(() => meteredAbi.evaluate(requestText, 0), N / 5));
+}
+const mid = (runs, k) => runs.map((r) => r[k]).sort((a, b) => a - b)[2];
+const unmetered = { p50: mid(unmeteredRuns, "p50"), p99: mid(unmeteredRuns, "p99") };
+const metered = { p50: mid(meteredRuns, "p50"), p99: mid(meteredRuns, "p99") };
+line("decide, unmetered (AbiPolicy)", unmetered, floor);
+line("decide, metered (AbiPolicy)", metered, floor);
+const perDecision = metered.p50 - unmetered.p50;
+console.log(`  metering: ${perDecision >= 0 ? "+" : ""}${(perDecision * 1000).toFixed(0)} ns per decision, ${((metered.p50 / unmetered.p50 - 1) * 100).toFixed(1)}% of the module call, ` +
+  `${((perDecision / rt.p50) * 100).toFixed(1)}% of engine.decide (target < 10%); fuel ${fuel.toLocaleString()} of the ${budget.decision.toLocaleString()} budget`);
+
 // 3. A 1,000,000-entry suppression list of hashed ids.
 const hugeDir = repoCopy((dir) => {
   const lines = ["# 1,000,000 hashed customer ids"];
@@ -131,14 +157,18 @@ console.log(`  load (untar, verify, setData) ${loadHuge.toFixed(0)} ms  (target 
   const t0 = performance.now();
   const contents = await readBundle(huge.bundle, { skipVerify: true });
   const readMs = performance.now() - t0;
+  const [, meterMs] = step(() => meterWasm(contents.wasm, { initialFuel: budget.load, maxMemoryPages: budget.memoryPages }));
   const t1 = performance.now();
-  const sdkPolicy = await loadPolicy(contents.wasm);
+  const sdkPolicy = await instantiateMetered(contents.wasm, budget);
   const instMs = performance.now() - t1;
-  const abi = new AbiPolicy(sdkPolicy);
+  const abi = new AbiPolicy(sdkPolicy, budget);
   const [, setDataMs] = step(() => abi.setData(contents.dataBytes));
+  const loadFuel = abi.fuelUsed();
+  const pages = sdkPolicy.mem.buffer.byteLength / 65536;
   const [, probeMs] = step(() => abi.evaluate("{}", 0));
   console.log(`  steps: gunzip ${gunzipMs.toFixed(0)} ms, + untar ${(untarMs - gunzipMs).toFixed(0)} ms, + manifest/UTF-8 check/data.json scan ${(readMs - untarMs).toFixed(0)} ms` +
-    ` (readBundle ${readMs.toFixed(0)} ms); SDK loadPolicy ${instMs.toFixed(0)} ms; opa_malloc + copy + opa_json_parse ${setDataMs.toFixed(0)} ms; self-check ${probeMs.toFixed(1)} ms`);
+    ` (readBundle ${readMs.toFixed(0)} ms); meter + SDK loadPolicy ${instMs.toFixed(0)} ms (meter ${meterMs.toFixed(0)} ms); opa_malloc + copy + opa_json_parse ${setDataMs.toFixed(0)} ms; self-check ${probeMs.toFixed(1)} ms`);
+  console.log(`  data.json used ${loadFuel.toLocaleString()} fuel of the ${budget.load.toLocaleString()} load budget and ${pages} of ${budget.memoryPages} memory pages (${(pages / 16).toFixed(0)} MiB)`);
   const [, deflateMs] = step(() => deflateRawDeterministic(contents.dataBytes));
   console.log(`  deflateRawDeterministic(data.json) ${deflateMs.toFixed(0)} ms`);
   // The same bundle signed (RS256): verification hashes data.json in OPA's canonical form.
