@@ -66,14 +66,19 @@ export interface Budget {
 }
 
 /**
- * Defaults, measured on the example policies and the benchmark's 1,000,000-entry list (see
- * docs/security.md for the figures): generous enough that no real decision or load comes near
- * them, small enough that a runaway module is stopped within about a second (decision) or a
- * minute (load) on a 2020s server core.
+ * Defaults, measured on the reference machine (2-core AMD EPYC, Node 20; docs/security.md):
+ *  - decision: the example requests use 0.15-1.2 M units, a request with 1,000 history
+ *    entries 23 M; a runaway loop is stopped after ~40 ms (arithmetic) to ~1.5 s (loads
+ *    missing every cache across 1 GiB);
+ *  - load: data.json of the 1,000,000-entry list takes 6.3 G units, of a 10,000-node policy
+ *    11 G; a runaway start function or parser is stopped after ~10 s (arithmetic) and at
+ *    worst minutes (cache-missing loads);
+ *  - memory: the 1,000,000-entry list needs 112 MiB, the 10,000-node policy 105 MiB; 1 GiB
+ *    also holds a data.json at the 512 MB bundle entry limit.
  */
 export const DEFAULT_BUDGET: Readonly<Budget> = {
-  decision: 1_000_000_000,
-  load: 20_000_000_000,
+  decision: 200_000_000,
+  load: 50_000_000_000,
   memoryPages: 16384,
 };
 

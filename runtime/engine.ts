@@ -71,9 +71,9 @@ export interface EngineOptions extends VerifyOptions {
   /**
    * What one bundle may spend (runtime/meter.ts injects the metering at load). Fuel units ≈
    * Wasm instructions executed (an upper bound: calls and loop iterations pay for their whole
-   * body), plus one per 16 bytes of bulk memory operations. A decision that runs out is a
-   * fail-closed deny; a load or swap that runs out is refused (WPR021). Defaults:
-   * DEFAULT_BUDGET in runtime/abi.ts.
+   * body; a load or store counts 64), plus one per 16 bytes of bulk memory operations. A
+   * decision that runs out is a fail-closed deny; a load or swap that runs out is refused
+   * (WPR021). Defaults: DEFAULT_BUDGET in runtime/abi.ts.
    */
   budget?: {
     /** Fuel for one evaluation (a decision, `evaluate`, the activation self-check). */

@@ -185,11 +185,11 @@ describe("metering changes no real decision", () => {
   });
 
   it("a real decision stopped by a small budget leaves the module ready for the next one", async () => {
-    // 10,000 history entries make the request ~1 MB: tens of millions of units; the examples
-    // need a few hundred thousand at most.
+    // 1,000 history entries (a ~90 KB request) take about 20 M units; the examples take at
+    // most about 1.2 M.
     const small = await loadBundle(bundle, { skipVerify: true, budget: { decision: 5_000_000 } });
     const heavy = structuredClone(examples.find((e) => e.name.startsWith("crosssell-send"))!.request) as Record<string, unknown>;
-    heavy.history = Array.from({ length: 10_000 }, (_, i) => ({ at: `2026-10-${String(1 + (i % 28)).padStart(2, "0")}T09:00:00Z`, channel: "email", purpose: "claims", node: "claim-update-day3" }));
+    heavy.history = Array.from({ length: 1_000 }, (_, i) => ({ at: `2026-10-${String(1 + (i % 28)).padStart(2, "0")}T09:00:00Z`, channel: "email", purpose: "claims", node: "claim-update-day3" }));
     for (const ex of examples) {
       expect(detail(small.decide(heavy))).toBe("evaluation exceeded its budget of 5000000 fuel units");
       expect(metered(small, ex.request), ex.name).toEqual(unmetered(ex.request));
@@ -199,8 +199,9 @@ describe("metering changes no real decision", () => {
   });
 
   it("the self-check and data load of the example fit far inside the default budgets", async () => {
-    // A load budget 1,000x smaller than the default still loads the example bundle.
-    const tight = await loadBundle(bundle, { skipVerify: true, budget: { load: DEFAULT_BUDGET.load / 1000, decision: DEFAULT_BUDGET.decision / 1000 } });
+    // Budgets 100x (load) and 20x (decision) smaller than the defaults still load the example
+    // bundle and decide every example as before.
+    const tight = await loadBundle(bundle, { skipVerify: true, budget: { load: DEFAULT_BUDGET.load / 100, decision: DEFAULT_BUDGET.decision / 20 } });
     for (const ex of examples) expect(metered(tight, ex.request), ex.name).toEqual(unmetered(ex.request));
   });
 
