@@ -53,7 +53,7 @@ export const HOST_CALL_FUEL = 10_000;
  * 100-400 ns where arithmetic takes well under one: priced as one instruction, a loop chasing
  * pointers across a large memory ran at ~70 ns per unit on the reference machine (against
  * ~0.2 ns for a tight arithmetic loop); priced as 64, at ~8 ns. Real policies pay about 4x
- * more fuel for it, so the same wall-clock bound leaves them far more room.
+ * more fuel for it (3-4x measured), so the same wall-clock bound leaves them far more room.
  */
 export const MEMORY_ACCESS_FUEL = 64;
 
@@ -193,7 +193,7 @@ class Writer {
     const b = new TextEncoder().encode(s);
     return this.u32(b.length).bytes(b);
   }
-  /** A vector: the count, then what `items` wrote. */
+  /** The bytes written so far. */
   finish(): Uint8Array<ArrayBuffer> {
     return this.buf.slice(0, this.length);
   }
