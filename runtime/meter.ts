@@ -52,8 +52,8 @@ export const HOST_CALL_FUEL = 10_000;
  * What a load or store counts for. An access that misses the caches and the TLB takes
  * 100-400 ns where arithmetic takes well under one: priced as one instruction, a loop chasing
  * pointers across a large memory ran at ~70 ns per unit on the reference machine (against
- * ~0.2 ns for a tight arithmetic loop); priced as 64, at ~8 ns. Real policies pay about 4x
- * more fuel for it (3-4x measured), so the same wall-clock bound leaves them far more room.
+ * ~0.2 ns for a tight arithmetic loop); priced as 64, at ~8 ns. Real policies pay 3-4x
+ * more fuel for it (measured), so the same wall-clock bound leaves them far more room.
  */
 export const MEMORY_ACCESS_FUEL = 64;
 
