@@ -18,6 +18,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const EXAMPLE = path.join(ROOT, "examples", "northwind");
 const QUICK = process.argv.includes("--quick");
 const N = QUICK ? 20_000 : 100_000;
 
@@ -42,13 +43,13 @@ const line = (name, s, floor) => console.log(`  ${name.padEnd(34)} p50 ${us(s.p5
 
 function repoCopy(extra) {
   const dir = mkdtempSync(path.join(tmpdir(), "waypost-bench-"));
-  for (const d of ["policies", "journeys", "examples"]) cpSync(path.join(ROOT, d), path.join(dir, d), { recursive: true });
+  for (const d of ["policies", "journeys", "requests"]) cpSync(path.join(EXAMPLE, d), path.join(dir, d), { recursive: true });
   extra?.(dir);
   return dir;
 }
 
 // A realistic ~1 KB request: the cross-sell decision with a contact history.
-const request = JSON.parse(readFileSync(path.join(ROOT, "examples/requests/crosssell-send.json"), "utf8"));
+const request = JSON.parse(readFileSync(path.join(EXAMPLE, "requests/crosssell-send.json"), "utf8"));
 request.history = Array.from({ length: 4 }, (_, i) => ({ at: `2026-11-${String(10 + i * 3).padStart(2, "0")}T09:00:00Z`, channel: i % 2 ? "email" : "sms", purpose: "claims", node: "claim-update-day3" }));
 const requestBytes = JSON.stringify(request).length;
 
@@ -56,9 +57,9 @@ console.log(`Waypost benchmark — Node ${process.version}, ${cpus().length} cor
 
 // 1. Build times.
 let t = performance.now();
-const example = await build(new FsHost(ROOT));
+const example = await build(new FsHost(EXAMPLE));
 const buildExample = performance.now() - t;
-const nodeTemplate = readFileSync(path.join(ROOT, "journeys/claim-update-day3.yaml"), "utf8");
+const nodeTemplate = readFileSync(path.join(EXAMPLE, "journeys/claim-update-day3.yaml"), "utf8");
 const big = repoCopy((dir) => {
   for (let i = 0; i < 1000; i++) {
     writeFileSync(path.join(dir, "journeys", `gen-${i}.yaml`), nodeTemplate

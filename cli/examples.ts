@@ -1,5 +1,5 @@
 /**
- * The example requests shipped with a policy repository (`examples/requests/*.json`) and the
+ * The example requests shipped with a policy repository (`requests/*.json`) and the
  * decision expected for each (`NAME.expected.json`, beside it): what `npm start` shows and what
  * the tests check through the runtime, the bare SDK and the reference interpreter.
  */
@@ -52,7 +52,7 @@ export async function readExamples(dir: string): Promise<ExampleRequest[]> {
       request = JSON.parse(await fs.readFile(file, "utf8"));
     } catch (e) {
       throw new InputError(`cannot read the example request \`${file}\`: ${e instanceof SyntaxError ? `not valid JSON (${e.message})` : (e as Error).message}`,
-        "each examples/requests/NAME.json must hold one decision request as JSON");
+        "each requests/NAME.json must hold one decision request as JSON");
     }
     let expected: ExpectedDecision | null = null;
     try {

@@ -1,4 +1,4 @@
-// Builds the Waypost Wasm runtime library (compiler/wasmlib, AssemblyScript) into the WAT
+// Builds the Waypost Wasm runtime library (wasmlib, AssemblyScript) into the WAT
 // template the emitter splices each policy's condition code into:
 //   dist/wasmlib/runtime.wat   the template (text, so the emitter can splice and wabt assemble)
 //   dist/wasmlib/runtime.json  metadata: static data end, internal names of the spliced imports
@@ -10,13 +10,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const srcDir = path.join(root, "compiler/wasmlib");
+const srcDir = path.join(root, "wasmlib");
 const outDir = path.join(root, "dist/wasmlib");
 const watOut = path.join(outDir, "runtime.wat");
 const wasmOut = path.join(outDir, "runtime.wasm");
 const metaOut = path.join(outDir, "runtime.json");
 
-/** Writes compiler/wasmlib/strings.ts from strings.mjs (only when its content changes). */
+/** Writes wasmlib/strings.ts from strings.mjs (only when its content changes). */
 async function generateStrings() {
   const { STRINGS } = await import(pathToFileURL(path.join(srcDir, "strings.mjs")).href);
   const enc = new TextEncoder();
@@ -59,12 +59,12 @@ async function compile() {
   const asc = (await import("assemblyscript/asc")).default;
   mkdirSync(outDir, { recursive: true });
   const args = [
-    "compiler/wasmlib/index.ts",
+    "wasmlib/index.ts",
     "--outFile", path.relative(root, wasmOut),
     "--textFile", path.relative(root, watOut),
     "--runtime", "stub",
     "--importMemory",
-    "--use", "abort=compiler/wasmlib/mem/wpAbort",
+    "--use", "abort=wasmlib/mem/wpAbort",
     "-O3",
     "--noAssert",
     "--disableWarning", "201", // 32/64-bit cast hints: this library is wasm32 only

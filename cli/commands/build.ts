@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { build } from "../../compiler/build.js";
-import { formatError } from "../../compiler/git.js";
-import { buildRevision } from "../../compiler/release.js";
+import { formatError } from "../../lifecycle/git.js";
+import { buildRevision } from "../../lifecycle/release.js";
 import { FsHost } from "../../compiler/source.js";
 import { oneOf, parseArgs } from "../args.js";
 import { signingKeyFromFlags } from "../keys.js";

@@ -15,13 +15,13 @@ import { failureExit, resolveDir } from "../util.js";
 
 export const command: Command = {
   name: "demo",
-  summary: "build the repository's bundle and show decisions for examples/requests (npm start)",
+  summary: "build the repository's bundle and show decisions for its requests/ (npm start)",
   usage: `Usage: waypost demo [DIR] [--out OUTDIR] [--verbose]
 
 Checks and builds the policy repository in DIR (default: current directory) into
 OUTDIR/bundle.tar.gz (default DIR/out), signed with a fresh Ed25519 key whose public half is
 written to OUTDIR/bundle.pub, loads it in the runtime (verifying that signature), decides every request in
-DIR/examples/requests/*.json, prints each decision with its reasons next to the decision
+DIR/requests/*.json, prints each decision with its reasons next to the decision
 expected in NAME.expected.json, and writes the decision log to OUTDIR/decisions.jsonl with
 every request sealed under OUTDIR/replay.key (or WAYPOST_REPLAY_KEY) for exact replay, every
 entry MAC'd under OUTDIR/log.key (or WAYPOST_LOG_KEY; check it with \`waypost log verify
@@ -56,7 +56,7 @@ Exit status: 0 when every decision is as expected, 1 otherwise.`,
     ctx.stdout(`${c.bold("waypost build")}  ${path.relative(ctx.cwd, bundlePath) || bundlePath}: ${r.bundle.length} bytes, revision ${r.revision}, ${s.ir!.plan.nodes.length} journey nodes (${(performance.now() - t0).toFixed(0)} ms)\n\n`);
 
     // Read before the log is opened: a broken example file must not leave a log behind.
-    const examples = await readExamples(path.join(dir, "examples", "requests"));
+    const examples = await readExamples(path.join(dir, "requests"));
     const logPath = path.join(out, "decisions.jsonl");
     // A fresh log per demo run (with its head file: a head left behind would say the new log was cut).
     for (const f of [logPath, `${logPath}.head`]) await fs.rm(f, { force: true });

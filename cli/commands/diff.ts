@@ -1,7 +1,7 @@
 import * as path from "node:path";
-import { diffSides, openSide } from "../../compiler/diff/index.js";
-import { renderJson, renderMarkdown, renderText } from "../../compiler/diff/render.js";
-import { formatError } from "../../compiler/git.js";
+import { diffSides, openSide } from "../../lifecycle/diff/index.js";
+import { renderJson, renderMarkdown, renderText } from "../../lifecycle/diff/render.js";
+import { formatError } from "../../lifecycle/git.js";
 import { FsHost } from "../../compiler/source.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
@@ -18,7 +18,7 @@ BASE and HEAD are Git revisions of the repository in DIR (a branch, tag, commit 
 or bundle files written by \`waypost build\`. Reports:
   - the changes by entity (nodes, suppression lists and rules, consent rules, allow-lists,
     caps...) with the file:line of each; list entries are counted, not listed;
-  - the decision impact: both versions decide the example requests (examples/requests/*.json),
+  - the decision impact: both versions decide the example requests (requests/*.json),
     the test cases (tests/*.yaml) and generated requests (seeded, reproducible); decisions
     whose outcome, node or channel differ are grouped by (old → new outcome, node, channel),
     with a minimal example request each; widening changes (anything that newly sends) first;

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { formatError, nodeHistory, openRepo } from "../../compiler/git.js";
+import { formatError, nodeHistory, openRepo } from "../../lifecycle/git.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 

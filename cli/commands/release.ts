@@ -1,6 +1,6 @@
 import * as path from "node:path";
-import { formatError } from "../../compiler/git.js";
-import { buildRevision, publishRelease } from "../../compiler/release.js";
+import { formatError } from "../../lifecycle/git.js";
+import { buildRevision, publishRelease } from "../../lifecycle/release.js";
 import { oneOf, parseArgs } from "../args.js";
 import { signingKeyFromFlags } from "../keys.js";
 import { UsageError, type Command } from "../command.js";

@@ -1,8 +1,8 @@
 import * as path from "node:path";
-import { openBundleSide } from "../../compiler/diff/index.js";
-import { impactSummary } from "../../compiler/diff/render.js";
-import { readDecisionLog, replay } from "../../compiler/diff/replay.js";
-import { formatError } from "../../compiler/git.js";
+import { openBundleSide } from "../../lifecycle/diff/index.js";
+import { impactSummary } from "../../lifecycle/diff/render.js";
+import { readDecisionLog, replay } from "../../lifecycle/diff/replay.js";
+import { formatError } from "../../lifecycle/git.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { logKeyFromFlags, pseudonymKeyFromFlags, replayKeyFromFlags, VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";

@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { FsHost } from "../../compiler/source.js";
-import { DEFAULT_RUNS, runPolicyTests } from "../../compiler/testing/index.js";
+import { DEFAULT_RUNS, runPolicyTests } from "../../lifecycle/testing/index.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { renderGithubReport, renderJson, renderJunit, renderText, TEST_FORMATS, verdict } from "../render/test-report.js";

@@ -6,7 +6,7 @@
 import pc from "picocolors";
 import type { Span } from "../../compiler/diagnostics.js";
 import type { SourceFile } from "../../compiler/source-file.js";
-import type { TestReport } from "../../compiler/testing/index.js";
+import type { TestReport } from "../../lifecycle/testing/index.js";
 import { renderGithub, renderJson as renderDiagnosticsJson, renderText as renderDiagnosticsText } from "./diagnostics.js";
 
 export type TestFormat = "text" | "json" | "junit" | "github";

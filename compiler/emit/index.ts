@@ -1,7 +1,7 @@
 /**
  * The Wasm backend: compiles an IR to an OPA Wasm ABI 1.2 module (`policy.wasm`) that the
  * official SDK (@open-policy-agent/opa-wasm) loads unchanged. The generic decision engine and
- * the ABI live in the runtime library template (compiler/wasmlib, built once); per policy we
+ * the ABI live in the runtime library template (wasmlib, built once); per policy we
  * only generate the condition functions and their constants and splice them in.
  *
  * Stages, in order:

@@ -1,6 +1,6 @@
 /**
  * Constant JSON values written into a data segment in the runtime library's value layout
- * (compiler/wasmlib/value.ts documents it; keep both in sync). Strings are interned so equal
+ * (wasmlib/value.ts documents it; keep both in sync). Strings are interned so equal
  * constants share bytes, and the layout is a pure function of the insertion order, so the
  * same IR always gives the same bytes.
  */

@@ -1,8 +1,8 @@
 /**
  * The one table of names the emitter uses: runtime-library helpers (exported by
- * compiler/wasmlib/index.ts as `wp_*`, resolved to their internal WAT names through the
+ * wasmlib/index.ts as `wp_*`, resolved to their internal WAT names through the
  * template metadata), generated symbols, and the operator/builtin numbering shared with the
- * library (compiler/wasmlib/ops.ts).
+ * library (wasmlib/ops.ts).
  */
 import type { BuiltinFn, CmpOp } from "../ir/ir.js";
 

@@ -6,7 +6,7 @@
  *  - the reference interpreter (`compiler/ir/interpret.ts`), the oracle;
  *  - the Wasm backend (`compiler/emit/`), which compiles every `Expr` in `conds` to a Wasm
  *    function and ships the `Plan` itself inside `data.json` for the generic engine in the
- *    Wasm runtime library (`compiler/wasmlib/`).
+ *    Wasm runtime library (`wasmlib/`).
  *
  * Values follow JSON. Times are epoch milliseconds (numbers) once lowered; durations are
  * milliseconds. `undefined` (a missing field, an operation over a missing value) is distinct

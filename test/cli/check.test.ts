@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../support/cli.js";
-import { ROOT } from "../support/repo.js";
+import { EXAMPLE, ROOT } from "../support/repo.js";
 
 /** A copy of the example repository in a temp dir, with one file replaced. */
 function brokenRepo(file: string, content: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), "waypost-check-"));
-  cpSync(path.join(ROOT, "policies"), path.join(dir, "policies"), { recursive: true });
-  cpSync(path.join(ROOT, "journeys"), path.join(dir, "journeys"), { recursive: true });
+  cpSync(path.join(EXAMPLE, "policies"), path.join(dir, "policies"), { recursive: true });
+  cpSync(path.join(EXAMPLE, "journeys"), path.join(dir, "journeys"), { recursive: true });
   writeFileSync(path.join(dir, file), content);
   return dir;
 }
@@ -38,7 +38,7 @@ explanation: Your claim update.
 
 describe("waypost check", () => {
   it("is clean on the example repository (exit 0)", async () => {
-    const r = await runCli(["check", ROOT]);
+    const r = await runCli(["check", EXAMPLE]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("no problems in 11 files");
   });
@@ -70,7 +70,7 @@ describe("waypost check", () => {
   });
 
   it("warnings fail only with --strict", async () => {
-    const dir = brokenRepo("journeys/claim-update-day7.yaml", (await import("node:fs")).readFileSync(path.join(ROOT, "journeys/claim-update-day7.yaml"), "utf8").replace("priority: 50", "priority: 60"));
+    const dir = brokenRepo("journeys/claim-update-day7.yaml", (await import("node:fs")).readFileSync(path.join(EXAMPLE, "journeys/claim-update-day7.yaml"), "utf8").replace("priority: 50", "priority: 60"));
     expect((await runCli(["check", dir])).code).toBe(0);
     const strict = await runCli(["check", dir, "--strict"]);
     expect(strict.code).toBe(1);
@@ -110,8 +110,8 @@ describe("waypost check", () => {
   });
 
   it("unknown options and formats are usage errors", async () => {
-    expect((await runCli(["check", ROOT, "--fromat", "json"])).code).toBe(2);
-    const r = await runCli(["check", ROOT, "--format", "xml"]);
+    expect((await runCli(["check", EXAMPLE, "--fromat", "json"])).code).toBe(2);
+    const r = await runCli(["check", EXAMPLE, "--format", "xml"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("`--format` must be one of `text`, `json`, `sarif`, `github`");
     expect((await runCli(["frobnicate"])).code).toBe(2);

@@ -11,7 +11,7 @@ import { decide as interpret } from "../../compiler/ir/interpret.js";
 import { FsHost } from "../../compiler/source.js";
 import { loadBundle, readBundle, type Engine } from "../../runtime/index.js";
 import { compareExpected, readExamples, type ExampleRequest } from "../../cli/examples.js";
-import { ROOT } from "../support/repo.js";
+import { EXAMPLE } from "../support/repo.js";
 
 let built: BuildResult;
 let engine: Engine;
@@ -19,10 +19,10 @@ let examples: ExampleRequest[];
 let sdk: Awaited<ReturnType<typeof loadPolicy>>;
 
 beforeAll(async () => {
-  built = await build(new FsHost(ROOT));
+  built = await build(new FsHost(EXAMPLE));
   expect(built.state.diagnostics).toEqual([]);
   engine = await loadBundle(built.bundle!, { skipVerify: true }); // built just now, in this process
-  examples = await readExamples(path.join(ROOT, "examples/requests"));
+  examples = await readExamples(path.join(EXAMPLE, "requests"));
   // The bare SDK gets the files exactly as a host would take them out of the tarball.
   const { files } = await readBundle(built.bundle!, { skipVerify: true });
   sdk = await loadPolicy(files.get("policy.wasm")!);
@@ -67,7 +67,7 @@ describe("example requests", () => {
   });
 
   it("the same sources build byte-identical bundles", async () => {
-    const again = await build(new FsHost(ROOT));
+    const again = await build(new FsHost(EXAMPLE));
     expect(Buffer.from(again.bundle!).equals(Buffer.from(built.bundle!))).toBe(true);
   });
 });

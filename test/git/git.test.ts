@@ -11,10 +11,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import git from "isomorphic-git";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { generateRequests } from "../../compiler/diff/impact.js";
-import { nodeHistory, openRepo, resolveRevision } from "../../compiler/git.js";
+import { generateRequests } from "../../lifecycle/diff/impact.js";
+import { nodeHistory, openRepo, resolveRevision } from "../../lifecycle/git.js";
 import type { BundleData, JsonValue } from "../../compiler/ir/ir.js";
-import { readStore } from "../../compiler/release.js";
+import { readStore } from "../../lifecycle/release.js";
 import { main } from "../../cli/main.js";
 import { createEngine, loadBundle, readBundle } from "../../runtime/index.js";
 import { watchStore, type StoreEvent } from "../../runtime/store.js";
@@ -196,8 +196,8 @@ async function keyFiles(): Promise<{ logKey: string; pseudonymKey: string }> {
 }
 
 async function logTraffic(bundle: string, log: string, opts: { seed: number; runs: number; replayKey?: Uint8Array }): Promise<{ examples: JsonValue[]; suppressedRenewals: number }> {
-  const examples = fsSync.readdirSync(path.join(repo.dir, "examples/requests")).filter((f) => !f.endsWith(".expected.json")).sort()
-    .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "examples/requests", f), "utf8")) as JsonValue);
+  const examples = fsSync.readdirSync(path.join(repo.dir, "requests")).filter((f) => !f.endsWith(".expected.json")).sort()
+    .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "requests", f), "utf8")) as JsonValue);
   const { data } = await readBundle(await fs.readFile(bundle), { skipVerify: true });
   const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: opts.seed, runs: opts.runs });
   const engine = await loadBundle(bundle, { skipVerify: true, log, logKey: LOG_KEY, pseudonymKey: PSEUDONYM_KEY, ...(opts.replayKey ? { replayKey: opts.replayKey } : {}) });

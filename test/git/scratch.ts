@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import git from "isomorphic-git";
-import { exampleFiles, ROOT, type Patch } from "../support/repo.js";
+import { exampleFiles, EXAMPLE, type Patch } from "../support/repo.js";
 
 export interface Scratch {
   dir: string;
@@ -69,8 +69,8 @@ export async function scratchRepo(prefix = "wp-git-"): Promise<Scratch> {
   const files: Record<string, string> = {};
   for (const [name, bytes] of exampleFiles()) files[name] = new TextDecoder().decode(bytes);
   // The example requests too: `waypost diff` evaluates them.
-  const ex = path.join(ROOT, "examples", "requests");
-  for (const f of fsSync.existsSync(ex) ? fsSync.readdirSync(ex).sort() : []) files[`examples/requests/${f}`] = fsSync.readFileSync(path.join(ex, f), "utf8");
+  const ex = path.join(EXAMPLE, "requests");
+  for (const f of fsSync.existsSync(ex) ? fsSync.readdirSync(ex).sort() : []) files[`requests/${f}`] = fsSync.readFileSync(path.join(ex, f), "utf8");
   await scratch.commit("Import the example policies", { files });
   return scratch;
 }

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { CODES } from "../../compiler/codes.js";
-import { runPolicyTests } from "../../compiler/testing/index.js";
+import { runPolicyTests } from "../../lifecycle/testing/index.js";
 import { exampleFiles, patchedHost, ROOT, type RepoChange } from "../support/repo.js";
 
 const DIR = path.join(ROOT, "test/fixtures/policy-tests");

@@ -8,8 +8,8 @@
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { main } from "../../cli/main.js";
-import { runPolicyTests, type TestReport } from "../../compiler/testing/index.js";
-import { patchedHost, ROOT, type RepoChange } from "../support/repo.js";
+import { runPolicyTests, type TestReport } from "../../lifecycle/testing/index.js";
+import { patchedHost, EXAMPLE, ROOT, type RepoChange } from "../support/repo.js";
 
 const RUNS = 200;
 
@@ -96,23 +96,23 @@ describe("waypost test on the example repository", () => {
 
 async function cli(args: string[]): Promise<{ code: number; out: string }> {
   let out = "";
-  const code = await main(["test", ...args], { stdout: (s) => void (out += s), stderr: (s) => void (out += s), color: false, cwd: ROOT, env: {} });
+  const code = await main(["test", ...args], { stdout: (s) => void (out += s), stderr: (s) => void (out += s), color: false, cwd: EXAMPLE, env: {} });
   return { code, out };
 }
 
 describe("waypost test command", () => {
   it("passes on the example repository (text), with a coverage threshold", async () => {
-    const { code, out } = await cli([ROOT, "--seed", "5", "--runs", "50", "--coverage-threshold", "100"]);
+    const { code, out } = await cli([EXAMPLE, "--seed", "5", "--runs", "50", "--coverage-threshold", "100"]);
     expect(out).toMatch(/✔ \d+ cases passed, \d+ invariants hold, coverage 100\.0% \(threshold 100%\)/);
     expect(code).toBe(0);
   });
 
   it("writes JSON and JUnit reports", async () => {
-    const json = await cli([ROOT, "--seed", "5", "--runs", "20", "--format", "json"]);
+    const json = await cli([EXAMPLE, "--seed", "5", "--runs", "20", "--format", "json"]);
     const doc = JSON.parse(json.out) as { ok: boolean; cases: unknown[]; invariants: { id: string; ok: boolean }[]; coverage: { percent: number } };
     expect(doc.ok).toBe(true);
     expect(doc.coverage.percent).toBe(100);
-    const junit = await cli([ROOT, "--seed", "5", "--runs", "20", "--format", "junit"]);
+    const junit = await cli([EXAMPLE, "--seed", "5", "--runs", "20", "--format", "junit"]);
     expect(junit.out).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="waypost test">/);
     expect(junit.out).toContain('<testsuite name="tests/claims.yaml"');
     expect(junit.out).toContain('<testsuite name="invariants"');
@@ -120,15 +120,15 @@ describe("waypost test command", () => {
   });
 
   it("usage errors exit 2", async () => {
-    expect((await cli([ROOT, "--runs", "0"])).code).toBe(2);
-    expect((await cli([ROOT, "--format", "tap"])).code).toBe(2);
-    expect((await cli([ROOT, "--coverage-threshold", "120"])).code).toBe(2);
+    expect((await cli([EXAMPLE, "--runs", "0"])).code).toBe(2);
+    expect((await cli([EXAMPLE, "--format", "tap"])).code).toBe(2);
+    expect((await cli([EXAMPLE, "--coverage-threshold", "120"])).code).toBe(2);
   });
 });
 
 describe("failing tests are reported where they are written", () => {
   it("a wrong expectation: text points at the line, github annotates it, junit fails it", async () => {
-    const { runPolicyTests: run } = await import("../../compiler/testing/index.js");
+    const { runPolicyTests: run } = await import("../../lifecycle/testing/index.js");
     const change: RepoChange = { patches: [{ file: "tests/claims.yaml", replace: "      send_at: 2026-11-26T10:00:00Z        # texts leave 24 hours later", with: "      send_at: 2026-11-26T09:00:00Z" }] };
     const r = await run(patchedHost(change), { seed: 1, runs: 10, invariants: false });
     const bad = r.cases.filter((c) => !c.ok);
@@ -161,9 +161,9 @@ describe("the policy-repository workflow", () => {
     const wf = YAML.parse(readFileSync(`${ROOT}.github/workflows/policy-tests.yml`, "utf8")) as { jobs: Record<string, { steps: { run?: string; uses?: string; with?: Record<string, string> }[] }> };
     const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
     const runs = steps.map((s) => s.run ?? "").join("\n");
-    expect(runs).toMatch(/\$WAYPOST check --format github/);
+    expect(runs).toMatch(/\$WAYPOST check "\$POLICY_DIR" --format github/);
     expect(runs).toMatch(/\$WAYPOST test .*--coverage-threshold "\$COVERAGE_THRESHOLD" --format github --junit waypost-test\.junit\.xml/);
-    expect(runs).toMatch(/\$WAYPOST build --out out/);
+    expect(runs).toMatch(/\$WAYPOST build "\$POLICY_DIR" --out out/);
     expect(steps.some((s) => s.uses?.startsWith("actions/upload-artifact") && s.with?.["path"] === "out/bundle.tar.gz")).toBe(true);
   });
 });

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeBundle } from "../../compiler/bundle.js";
 import { runCli, type CliResult } from "../support/cli.js";
-import { ROOT } from "../support/repo.js";
+import { EXAMPLE, ROOT } from "../support/repo.js";
 import { fakePolicyWasm } from "../runtime/fake-policy.js";
 
 let t: string;
@@ -22,7 +22,7 @@ const p = (...parts: string[]) => path.join(t, ...parts);
 beforeAll(async () => {
   t = fs.mkdtempSync(path.join(os.tmpdir(), "wp-exit-"));
   repo = p("repo");
-  for (const d of ["policies", "journeys", "tests", "examples"]) fs.cpSync(path.join(ROOT, d), path.join(repo, d), { recursive: true });
+  for (const d of ["policies", "journeys", "tests", "requests"]) fs.cpSync(path.join(EXAMPLE, d), path.join(repo, d), { recursive: true });
   const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   fs.writeFileSync(p("pub.pem"), publicKey.export({ type: "spki", format: "pem" }));
   fs.writeFileSync(p("file.txt"), "not a folder, not a bundle, not a key");
@@ -38,7 +38,7 @@ beforeAll(async () => {
   }));
   // A repository whose example request is not JSON, and one with a policy error.
   fs.cpSync(repo, p("bad-example"), { recursive: true });
-  fs.writeFileSync(p("bad-example", "examples", "requests", "zz-broken.json"), "{ nope");
+  fs.writeFileSync(p("bad-example", "requests", "zz-broken.json"), "{ nope");
   fs.cpSync(repo, p("broken"), { recursive: true });
   const day3 = p("broken", "journeys", "claim-update-day3.yaml");
   fs.writeFileSync(day3, fs.readFileSync(day3, "utf8").replace("claim.opened_at", "claim.opend_at"));

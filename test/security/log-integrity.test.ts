@@ -13,7 +13,7 @@ import { join } from "node:path";
 import ts from "typescript";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
-import { readDecisionLog } from "../../compiler/diff/replay.js";
+import { readDecisionLog } from "../../lifecycle/diff/replay.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { canonicalJson } from "../../runtime/json.js";
 import { DecisionLog, entryHash, entryMac, headFileOf, keyId, verifyLog, type KeyedLogEntry, type OpenLogOptions } from "../../runtime/log.js";

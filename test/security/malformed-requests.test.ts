@@ -23,7 +23,7 @@ import { FsHost } from "../../compiler/source.js";
 import { loadBundle, type Engine } from "../../runtime/index.js";
 import { loadCaseFiles, loadFixture } from "../ir/load-cases.js";
 import { wasmEvaluator } from "../support/evaluators.js";
-import { ROOT } from "../support/repo.js";
+import { EXAMPLE } from "../support/repo.js";
 
 type Req = { [k: string]: JsonValue };
 interface Base {
@@ -44,11 +44,11 @@ let plan: Plan;
 let bases: Base[];
 
 beforeAll(async () => {
-  built = await build(new FsHost(ROOT));
+  built = await build(new FsHost(EXAMPLE));
   expect(built.state.diagnostics).toEqual([]);
   plan = built.state.ir!.plan;
   engine = await loadBundle(built.bundle!, { skipVerify: true }); // built just now, in this process
-  const dir = path.join(ROOT, "examples/requests");
+  const dir = path.join(EXAMPLE, "requests");
   bases = readdirSync(dir)
     .filter((n) => n.endsWith(".expected.json"))
     .sort()

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
 import { writeBundle } from "../../compiler/bundle.js";
-import { readDecisionLog } from "../../compiler/diff/replay.js";
+import { readDecisionLog } from "../../lifecycle/diff/replay.js";
 import { canonicalJson } from "../../runtime/json.js";
 import {
   createPseudonymiser,

@@ -12,10 +12,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import git from "isomorphic-git";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openSnapshot } from "../../compiler/git.js";
+import { openSnapshot } from "../../lifecycle/git.js";
 import { compile } from "../../compiler/pipeline.js";
 import { FsHost, SourceRefusal, type SourceHost } from "../../compiler/source.js";
-import { ROOT } from "../support/repo.js";
+import { EXAMPLE } from "../support/repo.js";
 import { runCli } from "../support/cli.js";
 
 const posix = process.platform !== "win32";
@@ -40,7 +40,7 @@ afterAll(async () => {
 /** A fresh copy of the example policy repository. */
 async function repo(): Promise<string> {
   const dir = path.join(base, `repo-${++n}`);
-  for (const d of ["policies", "journeys"]) await fs.cp(path.join(ROOT, d), path.join(dir, d), { recursive: true });
+  for (const d of ["policies", "journeys"]) await fs.cp(path.join(EXAMPLE, d), path.join(dir, d), { recursive: true });
   return dir;
 }
 

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { MemoryHost } from "../../compiler/source.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** The example policy repository (what `npm start` builds). */
+export const EXAMPLE = path.join(ROOT, "examples", "northwind");
 
 function walk(dir: string, rel: string, out: Map<string, Uint8Array>): void {
   for (const name of readdirSync(path.join(dir, rel)).sort()) {
@@ -23,7 +25,7 @@ export function exampleFiles(): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const d of ["policies", "journeys", "tests"]) {
     try {
-      walk(ROOT, d, out);
+      walk(EXAMPLE, d, out);
     } catch {
       // tests/ may not exist
     }

@@ -1,5 +1,5 @@
 /**
- * The plan slot tables (compiler/wasmlib/engine.ts planIndex): built while opa_json_parse parses
+ * The plan slot tables (wasmlib/engine.ts planIndex): built while opa_json_parse parses
  * a data value holding a plan, used only while that same data is evaluated. Every case is
  * checked against the reference interpreter.
  */
