@@ -154,12 +154,13 @@ function wasmMemory(policy: SdkPolicy): WasmMemory | null {
 /**
  * Meters `wasm` (./meter.ts) and instantiates it through the SDK's `loadPolicy`, with a memory
  * whose maximum is the memory limit (so the host's own grows are bounded too). The start
- * function and the SDK's setup calls run on the load budget. Throws WaypostRuntimeError:
+ * function and the SDK's setup calls run on `startFuel` (the load budget unless a dry run
+ * measured what they need: runtime/load.ts). Throws WaypostRuntimeError:
  * WPR020 (cannot be metered), WPR021 (load budget exceeded while starting), WPR015 (anything
  * else that stops instantiation).
  */
-export async function instantiateMetered(wasm: Uint8Array, budget: Budget): Promise<SdkPolicy> {
-  const metered = meterWasm(wasm, { initialFuel: budget.load, maxMemoryPages: budget.memoryPages });
+export async function instantiateMetered(wasm: Uint8Array, budget: Budget, startFuel: number = budget.load): Promise<SdkPolicy> {
+  const metered = meterWasm(wasm, { initialFuel: startFuel, maxMemoryPages: budget.memoryPages });
   const declared = metered.memoryImport;
   const maximum = Math.min(budget.memoryPages, declared?.max ?? Infinity);
   // The SDK's default is 5 pages; a module that asks for more gets what it declares.
@@ -172,7 +173,7 @@ export async function instantiateMetered(wasm: Uint8Array, budget: Budget): Prom
   } catch (e) {
     // Before the instance exists its tags cannot be told apart; only the meter throws either.
     if (isWasmException(e)) {
-      throw runtimeError("WPR021", `policy.wasm exceeded its load budget while starting: more than ${budget.load} fuel units or the memory limit of ${pages(budget.memoryPages)}`);
+      throw runtimeError("WPR021", `policy.wasm exceeded its load budget while starting: more than ${startFuel} fuel units or the memory limit of ${pages(budget.memoryPages)}`);
     }
     throw runtimeError("WPR015", `policy.wasm could not be instantiated: ${describeThrown(e)}`);
   }
@@ -249,15 +250,16 @@ export class AbiPolicy {
   }
 
   /**
-   * Loads data.json bytes as the SDK's `setData(ArrayBuffer)` does, without its extra copy.
-   * Throws `DATA_PARSE_FAILED` when the module refuses the JSON.
+   * Loads data.json bytes as the SDK's `setData(ArrayBuffer)` does, without its extra copy, on
+   * `fuel` (default: the load budget). Throws `DATA_PARSE_FAILED` when the module refuses the JSON.
    */
-  setData(bytes: Uint8Array): void {
-    this.refill(this.loadFuel);
+  setData(bytes: Uint8Array, fuel?: number): void {
+    const f = fuel === undefined ? this.loadFuel : BigInt(fuel);
+    this.refill(f);
     try {
       this.setDataUnmetered(bytes);
     } catch (e) {
-      throw this.explain(e, "loading data.json", this.loadFuel);
+      throw this.explain(e, "loading data.json", f);
     }
   }
 
@@ -281,15 +283,16 @@ export class AbiPolicy {
 
   /**
    * Evaluates `entrypoint` on the JSON text `input` (undefined: no input, as the SDK passes
-   * falsy inputs) and returns the result set's JSON text. Throws what the module throws.
-   * Only when `fast`.
+   * falsy inputs) and returns the result set's JSON text, on `fuel` (default: the decision
+   * budget). Throws what the module throws. Only when `fast`.
    */
-  evaluateText(input: string | undefined, entrypoint: number): string {
-    this.refill(this.decisionFuel);
+  evaluateText(input: string | undefined, entrypoint: number, fuel?: number): string {
+    const f = fuel === undefined ? this.decisionFuel : BigInt(fuel);
+    this.refill(f);
     try {
       return this.evaluateTextUnmetered(input, entrypoint);
     } catch (e) {
-      throw this.explain(e, "evaluation", this.decisionFuel);
+      throw this.explain(e, "evaluation", f);
     }
   }
 
@@ -316,13 +319,14 @@ export class AbiPolicy {
   }
 
   /** The result set as a value: `evaluateText` + JSON.parse, or the SDK's own `evaluate`. */
-  evaluate(input: string | undefined, entrypoint: number): unknown {
-    if (this.fast) return JSON.parse(this.evaluateText(input, entrypoint));
-    this.refill(this.decisionFuel);
+  evaluate(input: string | undefined, entrypoint: number, fuel?: number): unknown {
+    if (this.fast) return JSON.parse(this.evaluateText(input, entrypoint, fuel));
+    const f = fuel === undefined ? this.decisionFuel : BigInt(fuel);
+    this.refill(f);
     try {
       return this.policy.evaluate(input === undefined ? undefined : (enc.encode(input).buffer as ArrayBuffer), entrypoint);
     } catch (e) {
-      throw this.explain(e, "evaluation", this.decisionFuel);
+      throw this.explain(e, "evaluation", f);
     }
   }
 
@@ -330,6 +334,11 @@ export class AbiPolicy {
   fuelUsed(): number {
     if (this.meter === null) return 0;
     return Number(this.granted - (this.meter.fuel.value as bigint));
+  }
+
+  /** Fuel left in the module (0 when unmetered): after instantiation, what the start left of its grant. */
+  fuelLeft(): number {
+    return this.meter === null ? 0 : Number(this.meter.fuel.value as bigint);
   }
 
   private refill(fuel: bigint): void {

@@ -19,18 +19,22 @@
  *
  * Swapping bundles: the new bundle is read, verified, instantiated, given its data and
  * self-checked before one reference assignment activates it; until then (and if anything
- * fails) the current bundle keeps serving. Swaps run one at a time, in call order.
+ * fails) the current bundle keeps serving. Swaps run one at a time, in call order. While a
+ * bundle is active, the candidate's code first runs in a worker thread under a deadline
+ * (runtime/dry-run.ts), and the load on this thread gets exactly the fuel it used there.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { AbiPolicy, BudgetExceeded, DATA_PARSE_FAILED, instantiateMetered, resolveBudget, type Budget, type SdkPolicy } from "./abi.js";
-import { ENTRYPOINTS, readBundle, verificationChoice, type BundleContents, type Manifest } from "./bundle.js";
+import { AbiPolicy, BudgetExceeded, resolveBudget, type Budget } from "./abi.js";
+import { readBundle, verificationChoice, type BundleContents, type Manifest } from "./bundle.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
 import { createPseudonymiser, DecisionLog, keyId, maskedCanonicalJson, maskRequest, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
+import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, type DryRunOptions } from "./dry-run.js";
+import { runLoad, type LoadFuel } from "./load.js";
 import type { TarLimits } from "./tar.js";
-import { OUTCOMES, RUNTIME_ERROR_REASON, type Decision, type Reason } from "./types.js";
+import { DECISION_KEYS, DECISION_NULLABLE_KEYS, ENTRYPOINTS, OUTCOMES, REASON_KEYS, RUNTIME_ERROR, type Decision } from "./contract.js";
 
 interface Active {
   policy: AbiPolicy;
@@ -83,6 +87,21 @@ export interface EngineOptions extends VerifyOptions {
     /** Most 64 KiB pages the module's memory may grow to (16384 = 1 GiB). */
     memoryPages?: number;
   };
+  /**
+   * Wall-clock deadline (ms) of a candidate's dry run: its load (start function, data.json,
+   * self-check) runs first in a worker thread while the active bundle keeps deciding; past the
+   * deadline the worker is terminated and the load refused (WPR022). Default 30,000.
+   */
+  loadDeadlineMs?: number;
+  /**
+   * When to dry-run: "swap" (default) whenever a bundle is active, so a candidate never holds
+   * the serving thread for longer than its dry run proved necessary; "always" also for the
+   * first load (nothing is served yet, so by default it runs on this thread under the load
+   * budget alone, without paying for a second load).
+   */
+  dryRun?: "swap" | "always";
+  /** Heap limit (MiB) of the dry-run worker; Wasm memory is bounded by `budget.memoryPages`. A worker that runs out refuses the load (WPR023). Default 256. */
+  dryRunHeapMb?: number;
 }
 
 export type SwapResult =
@@ -92,8 +111,6 @@ export type SwapResult =
 export type EvaluationResult =
   | { ok: true; /** undefined when the entrypoint is undefined for this input */ value: JsonValue | undefined; revision: string }
   | { ok: false; error: string; revision: string | null };
-
-const RUNTIME_POLICY = "waypost/runtime";
 
 /** Replaces `decision_id` by an enumerable getter that computes the id on first read and keeps it. */
 function lazyDecisionId(d: Decision, compute: () => string): void {
@@ -113,13 +130,6 @@ function lazyDecisionId(d: Decision, compute: () => string): void {
 
 /** The `deny` every failure turns into; `detail` says what failed. */
 export function failClosedDecision(detail: string, revision: string, decisionId: string, verified = false): Decision {
-  const reason: Reason = {
-    code: RUNTIME_ERROR_REASON,
-    policy: RUNTIME_POLICY,
-    message: "the decision could not be evaluated, so it fails closed",
-    source: "runtime",
-    detail,
-  };
   return {
     outcome: "deny",
     node: null,
@@ -128,7 +138,7 @@ export function failClosedDecision(detail: string, revision: string, decisionId:
     offer: null,
     variant: null,
     send_at: null,
-    reasons: [reason],
+    reasons: [{ ...RUNTIME_ERROR, detail }],
     explanation: null,
     revision,
     verified,
@@ -143,10 +153,8 @@ export function decisionId(revision: string, maskedRequest: JsonValue): string {
   return "wpd_" + sha256Hex(idPrefix(revision) + canonicalJson(maskedRequest)).slice(0, 32);
 }
 
-const DECISION_KEYS = ["outcome", "node", "channel", "template", "offer", "variant", "send_at", "reasons", "explanation", "revision"];
-const DECISION_KEY_SET = new Set(DECISION_KEYS);
-const NULLABLE_KEYS = ["node", "channel", "template", "offer", "variant", "send_at", "explanation"];
-const REASON_KEYS = new Set(["code", "policy", "message", "source", "channel", "detail"]);
+const DECISION_KEY_SET: ReadonlySet<string> = new Set(DECISION_KEYS);
+const REASON_KEY_SET: ReadonlySet<string> = new Set(REASON_KEYS);
 const OUTCOME_SET: ReadonlySet<string> = new Set(OUTCOMES);
 const strOrNull = (v: unknown): boolean => v === null || typeof v === "string";
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -162,7 +170,7 @@ export function checkDecision(v: unknown): string | null {
     for (const k of DECISION_KEYS) if (!(k in v)) return `missing \`${k}\``;
   }
   if (typeof v.outcome !== "string" || !OUTCOME_SET.has(v.outcome)) return "`outcome` is not a known outcome";
-  for (const k of NULLABLE_KEYS) {
+  for (const k of DECISION_NULLABLE_KEYS) {
     if (!strOrNull(v[k])) return `\`${k}\` is not a string or null`;
   }
   if (typeof v.revision !== "string") return "`revision` is not a string";
@@ -171,7 +179,7 @@ export function checkDecision(v: unknown): string | null {
   for (let i = 0; i < reasons.length; i++) {
     const r = reasons[i];
     if (!isJsonObject(r)) return `\`reasons[${i}]\` is not an object`;
-    for (const k of Object.keys(r)) if (!REASON_KEYS.has(k)) return `\`reasons[${i}]\` has unexpected key \`${k}\``;
+    for (const k of Object.keys(r)) if (!REASON_KEY_SET.has(k)) return `\`reasons[${i}]\` has unexpected key \`${k}\``;
     if (typeof r.code !== "string") return `\`reasons[${i}].code\` is not a string`;
     if (typeof r.policy !== "string") return `\`reasons[${i}].policy\` is not a string`;
     if (typeof r.message !== "string") return `\`reasons[${i}].message\` is not a string`;
@@ -209,7 +217,7 @@ async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
   }
 }
 
-async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined, budget: Budget): Promise<Active> {
+async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined, budget: Budget, dryRun: DryRunOptions | null): Promise<Active> {
   // The verification choice is checked before the bundle is read: refused without one.
   const key = verificationChoice(verify);
   const bytes = await readSource(src);
@@ -217,37 +225,16 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
     ...(key === null ? { skipVerify: true } : { publicKey: { key: key.key, alg: key.alg, keyid: key.keyid, scope: key.scope } }),
     ...(limits ? { limits } : {}),
   });
-  // Metered on the verified bytes: a module that cannot be metered is refused (WPR020).
-  const sdk: SdkPolicy = await instantiateMetered(contents.wasm, budget);
-  const eps = sdk.entrypoints;
-  if (!isJsonObject(eps) || !Object.values(eps).every((id) => typeof id === "number")) {
-    throw runtimeError("WPR017", "policy.wasm reports no entrypoint table");
+  const eps = { decide: ENTRYPOINTS.decide, named: contents.manifest.wasm.map((w) => w.entrypoint) };
+  let grant: LoadFuel | undefined;
+  if (dryRun !== null) {
+    // The candidate's code runs first in a worker (this thread keeps deciding), then here on
+    // exactly the fuel it used there; a refusal there is the one it would meet here.
+    const r = await dryRunLoad({ wasm: contents.wasm, data: contents.dataBytes, entrypoints: eps, budget }, dryRun);
+    if (!r.ok) throw new WaypostRuntimeError(r.error.code, r.error.message);
+    grant = r.fuel;
   }
-  const entrypoints = eps as Record<string, number>;
-  if (entrypoints[ENTRYPOINTS.decide] !== 0) {
-    throw runtimeError("WPR017", `policy.wasm must export \`${ENTRYPOINTS.decide}\` as entrypoint 0`);
-  }
-  for (const w of contents.manifest.wasm) {
-    if (!(w.entrypoint in entrypoints)) {
-      throw runtimeError("WPR017", `the manifest names entrypoint \`${w.entrypoint}\`, which policy.wasm does not export`);
-    }
-  }
-  const policy = new AbiPolicy(sdk, budget);
-  try {
-    policy.setData(contents.dataBytes);
-  } catch (e) {
-    if (e instanceof BudgetExceeded) throw runtimeError("WPR021", `bundle exceeded its load budget: ${e.message}`);
-    if (e === DATA_PARSE_FAILED) throw runtimeError("WPR009", "`data.json` is not valid JSON: policy.wasm could not parse it");
-    throw runtimeError("WPR015", `data.json could not be loaded into policy.wasm: ${describeThrown(e)}`);
-  }
-  // Self-check: an empty request must come back as a well-formed deny.
-  let probe: unknown;
-  try {
-    probe = policy.evaluate("{}", 0);
-  } catch (e) {
-    if (e instanceof BudgetExceeded) throw runtimeError("WPR021", `bundle exceeded its load budget: the activation self-check's ${e.message}`);
-    throw runtimeError("WPR017", `policy.wasm failed its self-check: ${describeThrown(e)}`);
-  }
+  const { policy, entrypoints, probe } = await runLoad(contents.wasm, contents.dataBytes, eps, budget, grant);
   const result = Array.isArray(probe) && probe.length === 1 && isJsonObject(probe[0]) ? probe[0].result : undefined;
   const problem = checkDecision(result);
   if (problem !== null) throw runtimeError("WPR017", `policy.wasm failed its self-check: decision ${problem}`);
@@ -275,6 +262,8 @@ export class Engine {
   private readonly verify: VerifyOptions;
   private readonly limits: TarLimits | undefined;
   private readonly budget: Budget;
+  private readonly dryRun: DryRunOptions;
+  private readonly dryRunFirstLoad: boolean;
   private logHandle: DecisionLog | null = null;
   private ownsLog = false;
   private readonly pseudonyms: Pseudonymiser;
@@ -287,6 +276,13 @@ export class Engine {
     this.verify = { ...(options.publicKey !== undefined ? { publicKey: options.publicKey } : {}), ...(options.skipVerify === true ? { skipVerify: true } : {}) };
     this.limits = options.limits;
     this.budget = resolveBudget(options.budget);
+    const deadlineMs = options.loadDeadlineMs ?? DEFAULT_LOAD_DEADLINE_MS;
+    if (typeof deadlineMs !== "number" || !(deadlineMs > 0) || deadlineMs > 2 ** 31 - 1) throw new RangeError(`loadDeadlineMs must be a positive number of milliseconds (at most 2^31 - 1), got ${String(deadlineMs)}`);
+    const heapMb = options.dryRunHeapMb ?? DEFAULT_DRY_RUN_HEAP_MB;
+    if (!Number.isSafeInteger(heapMb) || heapMb < 1) throw new RangeError(`dryRunHeapMb must be a positive integer (MiB), got ${String(heapMb)}`);
+    if (options.dryRun !== undefined && options.dryRun !== "swap" && options.dryRun !== "always") throw new RangeError(`dryRun must be "swap" or "always", got ${String(options.dryRun)}`);
+    this.dryRun = { deadlineMs, heapMb };
+    this.dryRunFirstLoad = options.dryRun === "always";
     if (options.log !== undefined) this.logHandle = options.log;
   }
 
@@ -467,7 +463,8 @@ export class Engine {
     const run = async (): Promise<SwapResult> => {
       const previous = this.active?.revision ?? null;
       try {
-        const next = await prepare(src, verify, this.limits, this.budget);
+        const dryRun = this.active !== null || this.dryRunFirstLoad ? this.dryRun : null;
+        const next = await prepare(src, verify, this.limits, this.budget, dryRun);
         this.active = next;
         return { activated: true, revision: next.revision, previous };
       } catch (e) {

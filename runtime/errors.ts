@@ -32,6 +32,9 @@ export const RUNTIME_ERROR_CODES = {
   // runaway bundles (metering)
   WPR020: "policy.wasm cannot be metered (malformed or unsupported instructions)",
   WPR021: "bundle exceeded its load budget (fuel or memory)",
+  // runaway bundles (dry run of a candidate's load in a worker thread)
+  WPR022: "bundle load exceeded its deadline (dry run stopped)",
+  WPR023: "bundle load dry run failed (worker out of memory, crashed or missing)",
   // decision log
   WPL001: "decision log ends with a torn (incomplete) entry",
   WPL002: "decision log line is not a valid entry",
