@@ -5,6 +5,7 @@ import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { renderGithubReport, renderJson, renderJunit, renderText, TEST_FORMATS, verdict } from "../render/test-report.js";
 import { writeFileAtomic } from "../fs.js";
+import { displayPrefix, rebaseReport } from "../paths.js";
 import { failureExit, resolveDir } from "../util.js";
 
 export const command: Command = {
@@ -12,6 +13,7 @@ export const command: Command = {
   summary: "run the policy tests: example cases, invariants (property-checked) and coverage",
   usage: `Usage: waypost test [DIR] [--format text|json|junit|github] [--seed N] [--runs N]
                     [--coverage-threshold N] [--no-invariants] [--invariant ID] [--verbose]
+                    [--base DIR]
 
 Builds the bundle of the policy repository in DIR (default: the current directory), then:
   - runs every case in tests/*.yaml through the compiled Wasm bundle and compares the decision
@@ -29,6 +31,8 @@ Options:
   --invariant ID            check only this invariant (with its seed, to replay one failure)
   --junit FILE              also write a JUnit report to FILE (whatever --format is)
   --verbose                 list passing cases too
+  --base DIR                report paths relative to DIR (default: the Git repository root
+                            holding the policy folder, as CI test reports and annotations expect)
   --engine ENGINE           wasm (default: the compiled bundle) or interpreter (the reference
                             interpreter on the same plan, to tell a policy bug from a compiler bug)
 
@@ -36,7 +40,7 @@ Exit status: 0 everything passed, 1 a case, invariant or the coverage threshold 
 policies or tests have errors), 2 usage error.`,
   async run(ctx) {
     const { flags, positionals } = parseArgs(ctx.argv, {
-      format: "string", seed: "number", runs: "number", "coverage-threshold": "number", invariants: "boolean", invariant: "string", verbose: "boolean", engine: "string", junit: "string",
+      format: "string", seed: "number", runs: "number", "coverage-threshold": "number", invariants: "boolean", invariant: "string", verbose: "boolean", engine: "string", junit: "string", base: "string",
     });
     if (positionals.length > 1) throw new UsageError("give at most one directory");
     const format = oneOf("format", flags["format"], TEST_FORMATS, "text");
@@ -47,13 +51,14 @@ policies or tests have errors), 2 usage error.`,
     const threshold = flags["coverage-threshold"] as number | undefined;
     if (threshold !== undefined && (threshold < 0 || threshold > 100)) throw new UsageError("`--coverage-threshold` must be between 0 and 100");
     const dir = await resolveDir(ctx.cwd, positionals[0]);
-    const report = await runPolicyTests(new FsHost(dir), {
+    const prefix = await displayPrefix(dir, flags["base"] as string | undefined, ctx.cwd);
+    const report = rebaseReport(await runPolicyTests(new FsHost(dir), {
       ...(seed !== undefined ? { seed } : {}),
       ...(runs !== undefined ? { runs } : {}),
       invariants: flags["invariants"] !== false,
       ...(typeof flags["invariant"] === "string" ? { only: [flags["invariant"]] } : {}),
       engine: oneOf("engine", flags["engine"], ["wasm", "interpreter"] as const, "wasm"),
-    });
+    }), prefix);
     const v = verdict(report, threshold);
     switch (format) {
       case "json":

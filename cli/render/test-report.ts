@@ -3,6 +3,7 @@
  * github (workflow annotations at the failing case's file:line). Line and column are computed
  * here, from spans, as for diagnostics.
  */
+import { hostname } from "node:os";
 import pc from "picocolors";
 import type { Span } from "../../compiler/diagnostics.js";
 import type { SourceFile } from "../../compiler/source-file.js";
@@ -151,51 +152,89 @@ export function renderJson(r: TestReport, v: Verdict): string {
 const round = (x: number): number => Math.round(x * 10) / 10;
 
 const xml = (s: string): string =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "");
 
-/** JUnit XML as CI systems read it: one suite per test file, one for invariants, one for coverage. */
-export function renderJunit(r: TestReport, v: Verdict): string {
+export interface JunitOptions {
+  /** When the run happened (default now); the Ant schema wants local time without a zone. */
+  now?: Date;
+  hostname?: string;
+}
+
+/**
+ * JUnit XML valid against the Ant JUnit schema (test/fixtures/junit/JUnit.xsd), the one CI
+ * test-report views are built for: no attributes on <testsuites> (readers sum the suites), each
+ * <testsuite> with its totals, package, id, timestamp, hostname, <properties>, <system-out> and
+ * <system-err>; <testcase> has only name, classname and time, so a file:line goes in the suite's
+ * properties and at the head of the failure text, where reporters show it. One suite per test
+ * file, one for invariants, one for coverage, one for policy errors (nothing was run then).
+ */
+export function renderJunit(r: TestReport, v: Verdict, opts: JunitOptions = {}): string {
+  const stamp = (opts.now ?? new Date()).toISOString().slice(0, 19);
+  const host = xml(opts.hostname ?? (hostname() || "localhost"));
+  const secs = (ms: number): string => (ms / 1000).toFixed(3);
   const suites: string[] = [];
-  const suite = (name: string, cases: string[], failures: number, ms: number): void => {
-    suites.push(`  <testsuite name="${xml(name)}" tests="${cases.length}" failures="${failures}" errors="0" time="${(ms / 1000).toFixed(3)}">\n${cases.join("\n")}\n  </testsuite>`);
+  interface Case { classname: string; name: string; ms: number; failure?: { type: string; message: string; body: string }; error?: { type: string; message: string; body: string } }
+  const suite = (name: string, props: [string, string][], cases: Case[]): void => {
+    const failures = cases.filter((k) => k.failure).length;
+    const errors = cases.filter((k) => k.error).length;
+    const ms = cases.reduce((a, k) => a + k.ms, 0);
+    const run = [["seed", String(r.seed)], ["runs", String(r.runs)], ...(r.revision ? [["revision", r.revision]] : []), ...props];
+    const lines = [
+      `  <testsuite package="waypost" id="${suites.length}" name="${xml(name)}" timestamp="${stamp}" hostname="${host}" tests="${cases.length}" failures="${failures}" errors="${errors}" time="${secs(ms)}">`,
+      "    <properties>",
+      ...run.map(([k, x]) => `      <property name="${xml(k!)}" value="${xml(x!)}"/>`),
+      "    </properties>",
+      ...cases.map((k) => {
+        const attrs = `classname="${xml(k.classname)}" name="${xml(k.name)}" time="${secs(k.ms)}"`;
+        const f = k.failure ? ["failure", k.failure] as const : k.error ? ["error", k.error] as const : undefined;
+        if (!f) return `    <testcase ${attrs}/>`;
+        return `    <testcase ${attrs}><${f[0]} type="${xml(f[1].type)}" message="${xml(f[1].message)}">${xml(f[1].body)}</${f[0]}></testcase>`;
+      }),
+      "    <system-out/>",
+      "    <system-err/>",
+      "  </testsuite>",
+    ];
+    suites.push(lines.join("\n"));
   };
   const errs = r.diagnostics.filter((d) => d.severity === "error");
   if (errs.length) {
-    const cases = errs.map((d) => {
-      const p = pos(r.files, d.span);
-      return `    <testcase classname="waypost.check" name="${xml(`${d.code} ${where(p)}`)}"><failure message="${xml(d.message)}">${xml(`${d.message}${d.help ? `\nhelp: ${d.help}` : ""}`)}</failure></testcase>`;
-    });
-    suite("diagnostics", cases, errs.length, 0);
+    suite("diagnostics", [], errs.map((d) => {
+      const at = where(pos(r.files, d.span));
+      const body = `${at ? `${at}\n` : ""}${d.message}${d.help ? `\nhelp: ${d.help}` : ""}`;
+      return { classname: "waypost.check", name: `${d.code} ${at}`.trim(), ms: 0, failure: { type: d.code, message: d.message, body } };
+    }));
   }
   const byFile = new Map<string, typeof r.cases>();
   for (const k of r.cases) byFile.set(k.file, [...(byFile.get(k.file) ?? []), k]);
   for (const [file, ks] of byFile) {
-    const cases = ks.map((k) => {
-      const p = pos(r.files, k.span);
-      const attrs = `classname="${xml(file)}" name="${xml(k.name)}" file="${xml(file)}"${p?.line ? ` line="${p.line}"` : ""} time="${(k.ms / 1000).toFixed(3)}"`;
-      if (k.ok) return `    <testcase ${attrs}/>`;
-      const body = k.failures.map((f) => `${f.message} (${where(pos(r.files, f.span))})`).join("\n");
-      return `    <testcase ${attrs}><failure message="${xml(k.failures[0]?.message ?? "failed")}">${xml(body)}</failure></testcase>`;
-    });
-    suite(file, cases, ks.filter((k) => !k.ok).length, ks.reduce((a, k) => a + k.ms, 0));
+    suite(file, [["file", file]], ks.map((k) => {
+      const c: Case = { classname: file, name: k.name, ms: k.ms };
+      if (!k.ok) {
+        const body = [`${where(pos(r.files, k.span))} ${k.name}`, ...k.failures.map((f) => `${where(pos(r.files, f.span))}: ${f.message}`)].join("\n");
+        c.failure = { type: "expectation", message: k.failures[0]?.message ?? "failed", body };
+      }
+      return c;
+    }));
   }
   if (r.invariants.length) {
-    const cases = r.invariants.map((i) => {
-      const attrs = `classname="invariants" name="${xml(i.id)}"${i.file ? ` file="${xml(i.file)}"` : ""} time="${(i.ms / 1000).toFixed(3)}"`;
-      if (i.ok) return `    <testcase ${attrs}/>`;
-      const msg = i.counterexample?.message ?? i.error ?? "violated";
-      return `    <testcase ${attrs}><failure message="${xml(msg)}">${xml(i.counterexample?.yaml ?? msg)}</failure></testcase>`;
-    });
-    suite("invariants", cases, r.invariants.filter((i) => !i.ok).length, r.invariants.reduce((a, i) => a + i.ms, 0));
+    const at = (i: (typeof r.invariants)[number]): string => (i.file ? where(pos(r.files, { file: i.file, start: i.offset ?? 0 })) : "built-in");
+    suite("invariants", r.invariants.map((i) => [`invariant.${i.id}`, at(i)]), r.invariants.map((i) => {
+      const c: Case = { classname: "invariants", name: i.id, ms: i.ms };
+      if (i.ok) return c;
+      if (i.error && !i.counterexample) c.error = { type: "error", message: i.error, body: `${at(i)}\n${i.error}` };
+      else {
+        const msg = i.counterexample?.message ?? "violated";
+        c.failure = { type: "invariant", message: `${msg} (${at(i)})`, body: `${at(i)}\n${msg}\n${i.counterexample?.yaml ?? ""}` };
+      }
+      return c;
+    }));
   }
   if (r.coverage && v.threshold !== undefined) {
     const name = `coverage >= ${v.threshold}%`;
     const body = r.coverage.nodes.flatMap((n) => n.items.filter((x) => !x.covered).map((x) => `uncovered: ${x.source} ${x.what}`)).join("\n");
-    suite("coverage", [v.coverageOk ? `    <testcase classname="coverage" name="${xml(name)}"/>` : `    <testcase classname="coverage" name="${xml(name)}"><failure message="${xml(`coverage ${pct(r.coverage.percent)} is below ${v.threshold}%`)}">${xml(body)}</failure></testcase>`], v.coverageOk ? 0 : 1, 0);
+    suite("coverage", [["coverage", pct(r.coverage.percent)]], [{ classname: "coverage", name, ms: 0, ...(v.coverageOk ? {} : { failure: { type: "coverage", message: `coverage ${pct(r.coverage.percent)} is below ${v.threshold}%`, body } }) }]);
   }
-  const total = suites.length;
-  void total;
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="waypost test">\n${suites.join("\n")}\n</testsuites>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n${suites.join("\n")}\n</testsuites>`;
 }
 
 /** GitHub workflow commands: data escapes %, CR and LF; properties also `:` and `,`. */

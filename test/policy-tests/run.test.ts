@@ -113,9 +113,10 @@ describe("waypost test command", () => {
     expect(doc.ok).toBe(true);
     expect(doc.coverage.percent).toBe(100);
     const junit = await cli([EXAMPLE, "--seed", "5", "--runs", "20", "--format", "junit"]);
-    expect(junit.out).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="waypost test">/);
-    expect(junit.out).toContain('<testsuite name="tests/claims.yaml"');
-    expect(junit.out).toContain('<testsuite name="invariants"');
+    // Paths are relative to the Git repository root (this repository); test/ci/junit.test.ts validates the schema.
+    expect(junit.out).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites>/);
+    expect(junit.out).toMatch(/<testsuite package="waypost" id="\d+" name="examples\/northwind\/tests\/claims.yaml"/);
+    expect(junit.out).toMatch(/<testsuite package="waypost" id="\d+" name="invariants"/);
     expect(junit.out).not.toContain("<failure");
   });
 
@@ -139,7 +140,7 @@ describe("failing tests are reported where they are written", () => {
     expect(v.ok).toBe(false);
     const gh = renderGithubReport(r, v);
     expect(gh).toMatch(/^::error file=tests\/claims\.yaml,line=\d+,col=16,title=waypost test%3A day 3 update goes by text::expected send_at/m);
-    expect(renderJunit(r, v)).toContain('<failure message="expected send_at `2026-11-26T09:00:00Z`, got `2026-11-26T10:00:00Z`"');
+    expect(renderJunit(r, v)).toContain('<failure type="expectation" message="expected send_at `2026-11-26T09:00:00Z`, got `2026-11-26T10:00:00Z`"');
   });
 
   it("coverage below the threshold fails", async () => {
