@@ -1,4 +1,4 @@
-// Entry of the Waypost runtime library: the OPA Wasm ABI 1.2 exports and the `wp_*` helpers
+// Entry of the Waypost runtime library: the OPA Wasm ABI 1.3 exports and the `wp_*` helpers
 // the generated condition code calls. Built once by scripts/build-wasmlib.mjs into a WAT
 // template; compiler/emit splices the policy's conditions into it.
 import { alloc, heapPtr, setHeap, initHeap, opa_abort } from "./mem";
@@ -6,13 +6,15 @@ import { parseJSON, dumpJSON, dumpBegin, dumpEnd, dumpValue, putBytes } from "./
 import { newArr, arrPush, newObj, objPushS } from "./value";
 import { evaluate, EP_COUNT } from "./engine";
 import * as engine from "./engine";
+import { addPath, removePath } from "./patch";
 import { initStrings, S_ENTRYPOINTS_JSON, S_BUILTINS_JSON, S_E_ENTRYPOINT, S_RESULT, S_RS_OPEN, S_RS_CLOSE } from "./strings";
 
 initStrings();
 initHeap();
 
 export const opa_wasm_abi_version: i32 = 1;
-export const opa_wasm_abi_minor_version: i32 = 2;
+// 1.3: OPA's Go VM (and so `opa`) refuses 1.2; 1.3 adds only opa_value_free and the heap stash.
+export const opa_wasm_abi_minor_version: i32 = 3;
 
 export function opa_malloc(size: usize): usize { return alloc(size); }
 // Arena allocator: memory is reclaimed wholesale when the host resets the heap pointer.
@@ -30,6 +32,33 @@ export function opa_json_parse(addr: usize, len: usize): usize {
 }
 
 export function opa_json_dump(v: usize): usize { return dumpJSON(v); }
+
+// Rego value text. Waypost values are JSON values (no sets, string keys only), so value text
+// is JSON text both ways; a set literal is refused like invalid JSON (0).
+export function opa_value_parse(addr: usize, len: usize): usize { return opa_json_parse(addr, len); }
+export function opa_value_dump(v: usize): usize { return dumpJSON(v); }
+// Arena allocator (ABI 1.3): nothing is freed one by one and there are no free blocks to stash.
+export function opa_value_free(v: usize): void {}
+export function opa_heap_blocks_stash(): void {}
+export function opa_heap_blocks_restore(): void {}
+export function opa_heap_stash_clear(): void {}
+
+// In-place data patches (patch.ts). The plan cache and slot tables point into the old data:
+// drop them and index the patched value again (above the patch, which the host keeps below its
+// evaluation heap pointer, as OPA's VMs do).
+function patched(base: usize, rc: i32): i32 {
+  if (rc != 0) return rc;
+  engine.parseGen++;
+  if (base == engine.tabData) engine.tabData = 0;
+  engine.planIndex(base);
+  return rc;
+}
+export function opa_value_add_path(base: usize, path: usize, value: usize): i32 {
+  return patched(base, addPath(base, path, value));
+}
+export function opa_value_remove_path(base: usize, path: usize): i32 {
+  return patched(base, removePath(base, path));
+}
 
 function staticJSON(s: usize): usize { return parseJSON(load<u32>(s, 8), load<u32>(s, 4)); }
 export function builtins(): usize { return staticJSON(S_BUILTINS_JSON); }
@@ -70,6 +99,7 @@ function evalCtx(c: usize): i32 {
 export { evalCtx as eval };
 
 // Fast path (ABI 1.2): parse the input the SDK wrote at inputAddr, evaluate, dump the result set.
+// format 1 (Rego value text, what OPA's Go VM asks for) is the same text for JSON values.
 export function opa_eval(reserved: i32, ep: u32, data: usize, inputAddr: usize, inputLen: usize, heapAddr: usize, format: i32): usize {
   checkEp(ep);
   setHeap(heapAddr);
