@@ -1,7 +1,7 @@
 /**
  * Writes the OPA bundle (`bundle.tar.gz`): `/.manifest`, `/policy.wasm`, `/data.json`, and with
  * a signing key `/.signatures.json` in OPA's format, so `opa run --verification-key` accepts it.
- * Output is byte-for-byte deterministic for the same inputs (see runtime/tar.ts); with an
+ * Output is byte-for-byte deterministic for the same inputs (see compiler/tar-write.ts); with an
  * ECDSA key the signature itself is randomised, so only unsigned or RSA/HMAC bundles are
  * fully reproducible.
  */
@@ -9,7 +9,7 @@ import { CompactSign, type JWK } from "jose";
 import { bundleFileDigest, type JsonValue } from "../runtime/json.js";
 import { DATA_FILE, MANIFEST_FILE, SIGNATURES_FILE, WASM_FILE, type SignedFile } from "../runtime/bundle.js";
 import { resolveSigningKey, type JwsAlgorithm, type KeyMaterial } from "../runtime/keys.js";
-import { writeTarGz } from "../runtime/tar.js";
+import { writeTarGz } from "./tar-write.js";
 
 export interface BundleManifestInput {
   revision: string;

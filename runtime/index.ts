@@ -20,5 +20,5 @@ export type { ErrorInfo, RuntimeErrorCode } from "./errors.js";
 export { keyMaterialFromFile, resolveVerificationKey, JWS_ALGORITHMS, isJwsAlgorithm, DEFAULT_VERIFICATION_ALG } from "./keys.js";
 export type { KeyMaterial, PublicKeyInput, VerificationKey, JwsAlgorithm } from "./keys.js";
 export type { JsonValue } from "./json.js";
-export { readTarGz, writeTarGz, type TarLimits } from "./tar.js";
+export { readTarGz, type TarLimits } from "./tar.js";
 export { watchStore, type StoreWatcher, type StoreEvent, type StoreProblem, type WatchOptions } from "./store.js";

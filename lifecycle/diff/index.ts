@@ -7,7 +7,8 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { createPseudonymiser, loadBundle, readBundle, writeTarGz, type Engine, type Pseudonymiser, type VerifyOptions } from "../../runtime/index.js";
+import { writeTarGz } from "../../compiler/tar-write.js";
+import { createPseudonymiser, loadBundle, readBundle, type Engine, type Pseudonymiser, type VerifyOptions } from "../../runtime/index.js";
 import { sha256Hex } from "../../runtime/json.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { hasErrors } from "../../compiler/diagnostics.js";

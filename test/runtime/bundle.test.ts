@@ -6,7 +6,8 @@ import type { PublicKeyInput } from "../../runtime/keys.js";
 import { readBundle } from "../../runtime/bundle.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { opaStructuredText } from "../../runtime/json.js";
-import { readTarGz, writeTarGz } from "../../runtime/tar.js";
+import { writeTarGz } from "../../compiler/tar-write.js";
+import { readTarGz } from "../../runtime/tar.js";
 import { gunzipSync } from "node:zlib";
 
 const enc = new TextEncoder();

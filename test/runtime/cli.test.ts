@@ -7,7 +7,8 @@ import { writeBundle } from "../../compiler/bundle.js";
 import { command as decide } from "../../cli/commands/decide.js";
 import { command as logVerify } from "../../cli/commands/log-verify.js";
 import { UsageError, type Command } from "../../cli/command.js";
-import { readTarGz, writeTarGz } from "../../runtime/tar.js";
+import { writeTarGz } from "../../compiler/tar-write.js";
+import { readTarGz } from "../../runtime/tar.js";
 import { fakePolicyWasm } from "./fake-policy.js";
 
 const dir = mkdtempSync(join(tmpdir(), "waypost-cli-"));

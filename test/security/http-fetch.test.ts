@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeBundle } from "../../compiler/bundle.js";
 import { createEngine, readTarGz, type Engine } from "../../runtime/index.js";
 import { watchStore, type StoreEvent, type WatchOptions } from "../../runtime/store.js";
-import { writeTar } from "../../runtime/tar.js";
+import { writeTar } from "../../compiler/tar-write.js";
 import { fakePolicyWasm } from "../runtime/fake-policy.js";
 
 const fields = { "customer.id": { type: "string", nullable: false, mask: "hash" } };

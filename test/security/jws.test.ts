@@ -15,7 +15,8 @@ import { writeBundle, type SigningKeyInput } from "../../compiler/bundle.js";
 import { readBundle } from "../../runtime/bundle.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { keyMaterialFromFile, resolveSigningKey, resolveVerificationKey, type PublicKeyInput } from "../../runtime/keys.js";
-import { readTarGz, writeTarGz } from "../../runtime/tar.js";
+import { writeTarGz } from "../../compiler/tar-write.js";
+import { readTarGz } from "../../runtime/tar.js";
 import { runCli } from "../support/cli.js";
 
 const enc = new TextEncoder();
