@@ -5,11 +5,19 @@
  * ECDSA key the signature itself is randomised, so only unsigned or RSA/HMAC bundles are
  * fully reproducible.
  */
+import { createHash } from "node:crypto";
 import { CompactSign, type JWK } from "jose";
+import { ENTRYPOINTS } from "../runtime/bundle.js";
 import { bundleFileDigest, type JsonValue } from "../runtime/json.js";
 import { DATA_FILE, MANIFEST_FILE, SIGNATURES_FILE, WASM_FILE, type SignedFile } from "../runtime/bundle.js";
 import { resolveSigningKey, type JwsAlgorithm, type KeyMaterial } from "../runtime/keys.js";
+import type { BundleData } from "./ir/ir.js";
+import type { PlanResult } from "./plan.js";
 import { writeTarGz } from "./tar-write.js";
+import { VERSION } from "./version.js";
+
+/** The entrypoints every Waypost bundle exports, in id order (id 0 is the SDK default). */
+export const BUNDLE_ENTRYPOINTS = [ENTRYPOINTS.decide, ENTRYPOINTS.suppressed, ENTRYPOINTS.consent] as const;
 
 export interface BundleManifestInput {
   revision: string;
@@ -90,3 +98,52 @@ export async function writeBundle(input: WriteBundleInput): Promise<Uint8Array> 
   // Rooted names, as `opa build` writes them.
   return writeTarGz(new Map([...files].map(([name, bytes]) => [`/${name}`, bytes])));
 }
+
+/** sha256 over every source file read, by path order: `name\0length\0bytes`. */
+export function sourceDigest(files: ReadonlyMap<string, Uint8Array>): string {
+  const h = createHash("sha256");
+  for (const name of [...files.keys()].sort()) {
+    const b = files.get(name)!;
+    h.update(`${name}\0${b.length}\0`);
+    h.update(b);
+  }
+  return h.digest("hex");
+}
+
+export interface BundleOptions {
+  /** Manifest revision; default `sha256-<first 16 hex of the source digest>`. */
+  revision?: string;
+  /** Extra manifest metadata (the Git commit, its date, `dirty`...). */
+  metadata?: Record<string, JsonValue>;
+  signingKey?: SigningKeyInput;
+}
+
+/** What the Bundle stage makes. */
+export interface BundleOutput {
+  bytes: Uint8Array;
+  data: { waypost: BundleData };
+  revision: string;
+  /** sha256 hex of the sources (`sourceDigest`). */
+  digest: string;
+}
+
+/** The Bundle stage: a planned program and its policy.wasm as `bundle.tar.gz`. */
+export async function bundleProgram(planned: PlanResult, wasm: Uint8Array, digest: string, opts: BundleOptions): Promise<BundleOutput> {
+  const revision = opts.revision ?? `sha256-${digest.slice(0, 16)}`;
+  const data = { waypost: { plan: planned.ir.plan, lists: planned.lists, revision } };
+  const bytes = await writeBundle({
+    wasm,
+    data: data as unknown as JsonValue,
+    manifest: {
+      revision,
+      roots: ["waypost"],
+      wasm: BUNDLE_ENTRYPOINTS.map((entrypoint) => ({ entrypoint, module: "/policy.wasm" })),
+      metadata: { compiler: `waypost ${VERSION}`, source_digest: `sha256:${digest}`, ...(opts.metadata ?? {}) },
+    },
+    ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+  });
+  return { bytes, data, revision, digest };
+}
+
+/** The data.json text exactly as the bundle stores it. */
+export const dataJsonText = (data: { waypost: BundleData }): string => stableJson(data as unknown as JsonValue);

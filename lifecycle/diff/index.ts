@@ -156,7 +156,7 @@ export async function openGitSide(dir: string, spec: string): Promise<Result<Sid
   if (!repo.ok) return repo;
   const snap = await snapshotOf(repo.value, spec, subdirOf(repo.value, dir));
   if (!snap.ok) return snap;
-  const state = await compile(snap.value.host);
+  const state = await compile(snap.value.host, { until: "Plan" }); // decided by the interpreter: no Wasm needed
   if (hasErrors(state.diagnostics) || !state.ir || !state.lists || !state.program || !state.documents) {
     const errors = state.diagnostics.filter((d) => d.severity === "error");
     const first = errors[0];
