@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   rollback: () => import("./commands/rollback.js"),
   history: () => import("./commands/history.js"),
   test: () => import("./commands/test.js"),
+  init: () => import("./commands/init.js"),
   report: () => import("./commands/report.js"),
 };
 
