@@ -28,22 +28,15 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { readBundle } from "./bundle.js";
 import type { Engine } from "./engine.js";
+import type { Problem, StoreCode } from "./codes.js";
 import { WaypostRuntimeError, type ErrorInfo } from "./errors.js";
+import type { PublicKeyInput } from "./keys.js";
 
 /**
- * What went wrong, with a stable code: a runtime error code (a bad bundle, WPR0xx) or one of
- *   WPS001 the store index cannot be read or has an unknown format
- *   WPS002 the current bundle file is missing, or its bytes or revision differ from the index
- *   WPS003 the bundle URL cannot be fetched or answered an error status
- *   WPS004 the fetch did not finish within `timeoutMs` (connecting, redirects and body)
- *   WPS005 the response, the bundle file or the index is larger than its limit
- *   WPS006 a redirect was refused: too many, no Location, another scheme, or https to http
+ * What went wrong, with a stable code: a runtime error code (a bad bundle, WPR0xx) or one of the
+ * store's own (WPS0xx, runtime/codes.ts): the index, the current bundle file, fetching a URL.
  */
-export interface StoreProblem {
-  code: ErrorInfo["code"] | "WPS001" | "WPS002" | "WPS003" | "WPS004" | "WPS005" | "WPS006";
-  message: string;
-}
-import type { PublicKeyInput } from "./keys.js";
+export type StoreProblem = Problem<ErrorInfo["code"] | StoreCode>;
 
 export type StoreEvent =
   | { type: "activated"; revision: string; previous: string | null }

@@ -2,8 +2,10 @@
  * Diagnostic renderers: text (code frame with a caret, colour optional), json, sarif (2.1.0, for
  * code scanning) and github (workflow annotations). Line and column are computed here, only.
  */
+import { createHash } from "node:crypto";
 import pc from "picocolors";
-import { CODES } from "../../compiler/codes.js";
+import { PROJECT_URL } from "../../compiler/version.js";
+import { codeDocsUrl, REGISTRY } from "../../lifecycle/codes.js";
 import type { Diagnostic } from "../../compiler/diagnostics.js";
 import type { SourceFile } from "../../compiler/source-file.js";
 
@@ -95,7 +97,7 @@ export function renderJson(ds: readonly Diagnostic[], files: ReadonlyMap<string,
 
 export function renderSarif(ds: readonly Diagnostic[], files: ReadonlyMap<string, SourceFile>, version: string): string {
   const used = [...new Set(ds.map((d) => d.code))].sort();
-  const level = (s: Diagnostic["severity"]): string => (s === "error" ? "error" : s === "warning" ? "warning" : "note");
+  const prints = fingerprints(ds, files);
   return JSON.stringify(
     {
       $schema: "https://json.schemastore.org/sarif-2.1.0.json",
@@ -106,20 +108,21 @@ export function renderSarif(ds: readonly Diagnostic[], files: ReadonlyMap<string
             driver: {
               name: "waypost",
               version,
-              informationUri: "https://github.com/waypost-policy/waypost",
-              rules: used.map((id) => ({ id, shortDescription: { text: CODES[id] ?? id } })),
+              informationUri: PROJECT_URL,
+              rules: used.map(sarifRule),
             },
           },
-          results: ds.map((d) => {
+          results: ds.map((d, i) => {
             const l = locate(d, files);
             return {
               ruleId: d.code,
               ruleIndex: used.indexOf(d.code),
-              level: level(d.severity),
+              level: sarifLevel[d.severity],
               message: { text: d.help ? `${d.message}\nhelp: ${d.help}` : d.message },
               locations: l.file
                 ? [{ physicalLocation: { artifactLocation: { uri: l.file }, ...(l.line !== undefined ? { region: { startLine: l.line, startColumn: l.column, endLine: l.endLine, endColumn: l.endColumn } } : {}) } }]
                 : [],
+              partialFingerprints: { [FINGERPRINT]: prints[i]! },
             };
           }),
         },
@@ -128,6 +131,45 @@ export function renderSarif(ds: readonly Diagnostic[], files: ReadonlyMap<string
     null,
     2,
   );
+}
+
+const sarifLevel = { error: "error", warning: "warning", info: "note" } as const;
+
+/** A rule from the registry: its summary, its help, and its section of docs/codes.md. */
+function sarifRule(id: string): object {
+  const c = REGISTRY.get(id);
+  if (!c) return { id, shortDescription: { text: id } };
+  return {
+    id,
+    shortDescription: { text: c.summary },
+    helpUri: codeDocsUrl(id),
+    help: { text: c.help, markdown: `${c.help}\n\n[${id} in the documentation](${codeDocsUrl(id)})` },
+    defaultConfiguration: { level: sarifLevel[c.severity] },
+  };
+}
+
+/** The partialFingerprints key; bump its version when the recipe changes (alerts then restart). */
+const FINGERPRINT = "waypost/v1";
+
+/**
+ * Stable result identities, so code scanning tracks an alert across commits: a hash of the code,
+ * the file, the text of the first line of the span (whitespace collapsed), the underlined text
+ * and the message (which names the entities: node, field, purpose), never a line number, so an
+ * edit above the finding does not make it a new alert. Identical findings on identical lines of
+ * one file are told apart by their order, as GitHub does for its own line hashes.
+ */
+export function fingerprints(ds: readonly Diagnostic[], files: ReadonlyMap<string, SourceFile>): string[] {
+  const seen = new Map<string, number>();
+  const norm = (t: string): string => t.replace(/\s+/g, " ").trim();
+  return ds.map((d) => {
+    const f = d.span ? files.get(d.span.file) : undefined;
+    const lineText = f && d.span ? f.lineText(f.position(d.span.start).line) : "";
+    const snippet = f && d.span ? f.text.slice(d.span.start, Math.max(d.span.start, d.span.end)) : "";
+    const key = [d.code, d.span?.file ?? "", norm(lineText), norm(snippet), d.message].join("\u0000");
+    const n = seen.get(key) ?? 0;
+    seen.set(key, n + 1);
+    return `${createHash("sha256").update(key).digest("hex").slice(0, 32)}:${n + 1}`;
+  });
 }
 
 /** GitHub workflow commands; data must escape %, CR and LF, properties also `:` and `,`. */

@@ -199,6 +199,7 @@ test("every code in CONDITION_CODES has a fixture here", () => {
   expect([...seen].sort()).toEqual(Object.keys(CONDITION_CODES).sort());
   for (const [k, v] of Object.entries(CONDITION_CODES)) {
     expect(k).toMatch(/^WP2(0|1)\d\d$/);
-    expect(v.length).toBeGreaterThan(0);
+    expect(v.summary.length).toBeGreaterThan(0);
+    expect(v.help.length).toBeGreaterThan(0);
   }
 });

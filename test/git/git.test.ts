@@ -456,6 +456,19 @@ describe("bad repositories and revisions", () => {
     }
   });
 
+  test("a revision with policy errors is WP5006: diff names the first error and where it is", async () => {
+    const s = await scratchRepo("wp-git-broken-");
+    try {
+      await s.commit("misspelt purpose", { patches: [{ file: "journeys/renewal-reminder-90.yaml", replace: "purpose: renewal", with: "purpose: renewals" }] });
+      const d = await cli(s.dir, "diff", "HEAD~1", "HEAD");
+      expect(d.code).toBe(2);
+      expect(d.err).toMatch(/^error\[WP5006\]: `HEAD` has 1 policy error; first: WP3010 unknown purpose `renewals` \(journeys\/renewal-reminder-90\.yaml:7/);
+      expect(d.err).toContain("help: run `waypost build --rev HEAD` to see them all");
+    } finally {
+      await s.cleanup();
+    }
+  });
+
   test("a shallow clone: history past its boundary is WP5003", async () => {
     const s = await scratchRepo("wp-git-shallow-");
     try {
