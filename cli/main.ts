@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   test: () => import("./commands/test.js"),
   init: () => import("./commands/init.js"),
   report: () => import("./commands/report.js"),
+  serve: () => import("./commands/serve.js"),
 };
 
 const IO_HINTS: Record<string, string> = {
