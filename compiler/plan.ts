@@ -7,6 +7,7 @@ import { lowerCondition, type ConditionEnv } from "./condition/index.js";
 import { conditionEnv } from "./check.js";
 import type { BundleData, Experiment, Expr, FieldSpec, Gate, JsonValue, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
 import { spanAt } from "./load.js";
+import { ENGINE_REASONS, type EngineReasonCode, type EngineReasonSource } from "../runtime/contract.js";
 import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
 import { consentField, nodeScope } from "./scope.js";
 import { formatDuration } from "./units.js";
@@ -37,6 +38,15 @@ const sortedObject = <T>(entries: Iterable<[string, T]>): Record<string, T> => {
 
 const reason = (code: string, policy: string, message: string, src: string, channel?: string): Reason =>
   channel === undefined ? { code, policy, message, source: src } : { code, policy, message, source: src, channel };
+
+/** The contract's engine reasons, each pointing at the file whose rule it enforces. */
+function engineReasons(src: Record<EngineReasonSource, string>): Record<EngineReasonCode, Reason> {
+  const out = {} as Record<EngineReasonCode, Reason>;
+  for (const [code, r] of Object.entries(ENGINE_REASONS) as [EngineReasonCode, (typeof ENGINE_REASONS)[EngineReasonCode]][]) {
+    out[code] = reason(code, r.policy, r.message, src[r.source]);
+  }
+  return out;
+}
 
 const f = (name: string): Expr => ({ op: "field", name });
 const c = (value: JsonValue): Expr => ({ op: "const", value });
@@ -124,16 +134,7 @@ export function plan(p: Program): PlanResult {
       reason: reason("quiet-hours", `contact/quiet-hours/${qh.id}`, qh.reason, source(qh.origin)),
     })),
     keys: dict.keys,
-    reasons: {
-      "invalid-request": reason("invalid-request", "waypost/request", "the request is not a valid decision request", "waypost"),
-      "system-not-allowed": reason("system-not-allowed", "access/systems", "the calling system may not ask for journey decisions", accessSrc),
-      "unknown-event": reason("unknown-event", "journeys", "no journey node is triggered by this event", "waypost"),
-      "field-not-allowed": reason("field-not-allowed", "access/fields", "the request carries a field this journey may not receive (data minimisation)", dictSrc),
-      "invalid-field": reason("invalid-field", "data-dictionary", "a context value does not match the data dictionary", dictSrc),
-      "missing-field": reason("missing-field", "data-dictionary", "a field this journey needs is missing from the request", dictSrc),
-      "no-eligible-node": reason("no-eligible-node", "journeys", "no journey node is eligible for this request", "waypost"),
-      holdout: reason("holdout", "experiment", "the customer is in the holdout group and receives no treatment", "waypost"),
-    },
+    reasons: engineReasons({ waypost: "waypost", access: accessSrc, dictionary: dictSrc }),
   };
   return { ir: { plan, conds }, lists: sortedObject(listData) };
 }

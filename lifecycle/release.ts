@@ -1,8 +1,7 @@
 /**
  * Builds from Git and the local artifact store.
  *
- * Store layout (read by runtime/store.ts, which must not import this file, so the format is
- * written down here and there):
+ * Store layout (runtime/contract.ts; runtime/store.ts reads it):
  *   STORE/index.json              {version: 1, current, releases: [...], events: [...]}
  *   STORE/bundles/<revision>.tar.gz
  * Every update writes a temporary file, fsyncs it and renames it over the old one (readers see
@@ -17,6 +16,8 @@ import { build, type BuildResult } from "../compiler/build.js";
 import type { SigningKeyInput } from "../compiler/bundle.js";
 import { commitMetadata, dirtyPolicyFiles, fail, ok, openRepo, resolveRevision, snapshotOf, subdirOf, type CommitInfo, type Result } from "./git.js";
 import { FsHost, type SourceHost } from "../compiler/source.js";
+import { REVISION_NAME, STORE_INDEX_FILE, STORE_INDEX_VERSION, storeBundleFile, type StoreIndex, type StoreRelease } from "../runtime/contract.js";
+import { bundleDigest } from "../runtime/store.js";
 
 export interface GitBuildOptions {
   /** Build a working tree with uncommitted policy changes (marked `dirty` in the manifest). */
@@ -87,63 +88,33 @@ export async function buildRevision(dir: string, rev: string, opts: GitBuildOpti
 // ---------------------------------------------------------------------------------------------
 // The artifact store
 
-export interface StoreRelease {
-  revision: string;
-  /** `sha256:<hex>` of the bundle file. */
-  digest: string;
-  bytes: number;
-  /** When it was first released (the one clock read in Waypost: it is not part of any bundle). */
-  released_at: string;
-  commit: string | null;
-  author_date: string | null;
-  dirty: boolean;
-}
+export type { StoreIndex, StoreRelease } from "../runtime/contract.js";
 
-export interface StoreEvent {
-  at: string;
-  action: "release" | "rollback";
-  revision: string;
-  from: string | null;
-}
+const bundlePath = (store: string, revision: string): string => path.join(store, storeBundleFile(revision));
 
-export interface StoreIndex {
-  version: 1;
-  current: string | null;
-  /** In the order first released; rollback goes to the entry before the current one. */
-  releases: StoreRelease[];
-  events: StoreEvent[];
-}
-
-export const INDEX_FILE = "index.json";
-export const bundlePath = (store: string, revision: string): string => path.join(store, "bundles", `${revision}.tar.gz`);
-const REVISION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
-
-export const sha256Digest = (b: Uint8Array): string => "sha256:" + createHash("sha256").update(b).digest("hex");
-
-
-const emptyIndex = (): StoreIndex => ({ version: 1, current: null, releases: [], events: [] });
+const emptyIndex = (): StoreIndex => ({ version: STORE_INDEX_VERSION, current: null, releases: [], events: [] });
 
 /** Reads the index; a missing store is empty when `create`, an error otherwise. */
 export async function readStore(store: string, create = false): Promise<Result<StoreIndex>> {
   let text: string;
   try {
-    text = await fs.readFile(path.join(store, INDEX_FILE), "utf8");
+    text = await fs.readFile(path.join(store, STORE_INDEX_FILE), "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") {
       if (create) return ok(emptyIndex());
-      return fail("WP5009", `\`${store}\` is not an artifact store (no \`${INDEX_FILE}\`)`, "create one with `waypost release --store DIR`");
+      return fail("WP5009", `\`${store}\` is not an artifact store (no \`${STORE_INDEX_FILE}\`)`, "create one with `waypost release --store DIR`");
     }
-    return fail("WP5009", `cannot read the artifact store index \`${path.join(store, INDEX_FILE)}\`: ${(e as Error).message}`, "check the path and its permissions");
+    return fail("WP5009", `cannot read the artifact store index \`${path.join(store, STORE_INDEX_FILE)}\`: ${(e as Error).message}`, "check the path and its permissions");
   }
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    return fail("WP5009", `the artifact store index \`${path.join(store, INDEX_FILE)}\` is not valid JSON`, "restore it from a backup; bundles in `bundles/` are intact");
+    return fail("WP5009", `the artifact store index \`${path.join(store, STORE_INDEX_FILE)}\` is not valid JSON`, "restore it from a backup; bundles in `bundles/` are intact");
   }
   const idx = v as Partial<StoreIndex>;
-  if (typeof v !== "object" || v === null || idx.version !== 1 || !Array.isArray(idx.releases) || !Array.isArray(idx.events) || !(idx.current === null || typeof idx.current === "string")) {
-    return fail("WP5009", `the artifact store index \`${path.join(store, INDEX_FILE)}\` has an unknown format`, "restore it from a backup; bundles in `bundles/` are intact");
+  if (typeof v !== "object" || v === null || idx.version !== STORE_INDEX_VERSION || !Array.isArray(idx.releases) || !Array.isArray(idx.events) || !(idx.current === null || typeof idx.current === "string")) {
+    return fail("WP5009", `the artifact store index \`${path.join(store, STORE_INDEX_FILE)}\` has an unknown format`, "restore it from a backup; bundles in `bundles/` are intact");
   }
   return ok(idx as StoreIndex);
 }
@@ -195,7 +166,7 @@ export async function publishRelease(store: string, input: ReleaseInput): Promis
     const idx = await readStore(store, true);
     if (!idx.ok) return idx;
     const index = idx.value;
-    const digest = sha256Digest(input.bundle);
+    const digest = bundleDigest(input.bundle);
     const at = iso(input.now ?? new Date());
     let release = index.releases.find((r) => r.revision === input.revision);
     const added = release === undefined;
@@ -210,7 +181,7 @@ export async function publishRelease(store: string, input: ReleaseInput): Promis
       existing = null;
     }
     // Rewrite the bundle when it is missing or damaged: the index must never name bad bytes.
-    if (existing === null || sha256Digest(existing) !== digest) await writeFileAtomic(file, input.bundle);
+    if (existing === null || bundleDigest(existing) !== digest) await writeFileAtomic(file, input.bundle);
     if (!release) {
       release = {
         revision: input.revision,
@@ -226,7 +197,7 @@ export async function publishRelease(store: string, input: ReleaseInput): Promis
     const previous = index.current;
     index.current = input.revision;
     index.events.push({ at, action: "release", revision: input.revision, from: previous });
-    await writeFileAtomic(path.join(store, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
+    await writeFileAtomic(path.join(store, STORE_INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
     return ok({ index, release, added, previous });
   });
 }
@@ -263,13 +234,13 @@ export async function rollback(store: string, to?: string, now?: Date): Promise<
     } catch {
       return fail("WP5009", `the bundle of \`${t.revision}\` is missing from the store`, `release it again with \`waypost release --rev ${t.commit ?? t.revision}\``);
     }
-    if (sha256Digest(bytes) !== t.digest) {
+    if (bundleDigest(bytes) !== t.digest) {
       return fail("WP5009", `the bundle of \`${t.revision}\` does not match its digest in the index`, `release it again with \`waypost release --rev ${t.commit ?? t.revision}\``);
     }
     const from = index.current;
     index.current = t.revision;
     index.events.push({ at: iso(now ?? new Date()), action: "rollback", revision: t.revision, from });
-    await writeFileAtomic(path.join(store, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
+    await writeFileAtomic(path.join(store, STORE_INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
     return ok({ index, from, to: t.revision });
   });
 }

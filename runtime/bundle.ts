@@ -16,9 +16,6 @@ export const WASM_FILE = "policy.wasm";
 export const DATA_FILE = "data.json";
 export const SIGNATURES_FILE = ".signatures.json";
 
-/** Entry point names, with the ids the Wasm module must give them (docs/ir.md). */
-export const ENTRYPOINTS = { decide: "waypost/decide", suppressed: "waypost/suppressed", consent: "waypost/consent" } as const;
-
 export interface WasmResolver {
   entrypoint: string;
   module: string;

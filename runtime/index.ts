@@ -8,8 +8,9 @@
 export { loadBundle, createEngine, Engine, checkDecision, decisionId, failClosedDecision } from "./engine.js";
 export type { EngineOptions, EvaluationResult, SwapResult, VerifyOptions } from "./engine.js";
 export type { Request, Decision, Reason, Outcome, HistoryEntry, SuppressedResult, ConsentResult } from "./types.js";
-export { OUTCOMES, RUNTIME_ERROR_REASON } from "./types.js";
-export { readBundle, verifyBundleSignature, verificationChoice, ENTRYPOINTS, MANIFEST_FILE, WASM_FILE, DATA_FILE, SIGNATURES_FILE } from "./bundle.js";
+export { OUTCOMES, RUNTIME_ERROR_REASON, ENTRYPOINTS, ENTRYPOINT_IDS, ENGINE_REASONS, STORE_INDEX_FILE, storeBundleFile } from "./contract.js";
+export type { Entrypoint, EngineReasonCode, PolicyDecision, StoreIndex, StoreRelease } from "./contract.js";
+export { readBundle, verifyBundleSignature, verificationChoice, MANIFEST_FILE, WASM_FILE, DATA_FILE, SIGNATURES_FILE } from "./bundle.js";
 export type { BundleContents, Manifest, ReadBundleOptions, SignaturePayload, SignedFile, WasmResolver } from "./bundle.js";
 export { DecisionLog, verifyLog, eraseFromLog, maskRequest, entryHash, entryMac, entryLink, parseEntry, parseReplayKey, parseSecretKey, keyId, createPseudonymiser, headFileOf, unsealRequest, GENESIS_HASH, REDACTED, ERASED, PSEUDONYM_PREFIX } from "./log.js";
 export type { LogEntry, KeyedLogEntry, UnkeyedLogEntry, Erasure, LogHead, AppendInput, FieldMasks, MaskMode, Pseudonymiser, LogProblem, VerifyLogResult, VerifyLogOptions, OpenLogOptions, EraseOptions, EraseResult } from "./log.js";

@@ -2,9 +2,8 @@
  * Keeps an engine on the current bundle of an artifact store (a folder written by
  * `waypost release` / `waypost rollback`) or of an HTTP URL serving the OPA bundle API.
  *
- * Store format (written by compiler/release.ts; repeated here because the runtime never
- * imports the compiler): `index.json` = `{version: 1, current, releases: [{revision, digest,
- * ...}]}`, bundles at `bundles/<revision>.tar.gz`, `digest` = `sha256:<hex of the file>`.
+ * Store layout: runtime/contract.ts (`index.json`, `bundles/<revision>.tar.gz`, `sha256:` digests);
+ * lifecycle/release.ts writes it.
  *
  * Each poll reads the index; when `current` names another bundle than the active one, the
  * bytes are checked against the digest and handed to `engine.swap`, which activates them in
@@ -27,6 +26,7 @@ import { constants as fsc } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { readBundle } from "./bundle.js";
+import { REVISION_NAME, STORE_DIGEST_PREFIX, STORE_INDEX_FILE, STORE_INDEX_VERSION, storeBundleFile, type StoreIndex } from "./contract.js";
 import type { Engine } from "./engine.js";
 import type { Problem, StoreCode } from "./codes.js";
 import { WaypostRuntimeError, type ErrorInfo } from "./errors.js";
@@ -71,7 +71,8 @@ export interface StoreWatcher {
   stop(): void;
 }
 
-const sha256 = (b: Uint8Array): string => "sha256:" + createHash("sha256").update(b).digest("hex");
+/** The digest a store records for a bundle file (`sha256:<hex>`). */
+export const bundleDigest = (b: Uint8Array): string => STORE_DIGEST_PREFIX + createHash("sha256").update(b).digest("hex");
 
 interface Current {
   revision: string;
@@ -115,7 +116,7 @@ async function readBounded(file: string, max: number): Promise<Bounded> {
 }
 
 async function readCurrent(store: string): Promise<Current | StoreProblem | null> {
-  const r = await readBounded(join(store, "index.json"), MAX_INDEX_BYTES);
+  const r = await readBounded(join(store, STORE_INDEX_FILE), MAX_INDEX_BYTES);
   if (!r.ok) {
     return { code: r.tooLarge ? "WPS005" : "WPS001", message: `cannot read the store index in \`${store}\`: ${r.message}` };
   }
@@ -131,12 +132,12 @@ async function readCurrent(store: string): Promise<Current | StoreProblem | null
   } catch {
     return { code: "WPS001", message: `the store index in \`${store}\` is not valid JSON` };
   }
-  const idx = v as { version?: unknown; current?: unknown; releases?: unknown };
-  if (typeof v !== "object" || v === null || idx.version !== 1 || !Array.isArray(idx.releases)) {
+  const idx = v as { [K in keyof StoreIndex]?: unknown };
+  if (typeof v !== "object" || v === null || idx.version !== STORE_INDEX_VERSION || !Array.isArray(idx.releases)) {
     return { code: "WPS001", message: `the store index in \`${store}\` has an unknown format` };
   }
   if (idx.current === null) return null;
-  if (typeof idx.current !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(idx.current)) {
+  if (typeof idx.current !== "string" || !REVISION_NAME.test(idx.current)) {
     return { code: "WPS001", message: `the store index in \`${store}\` names an invalid current revision` };
   }
   const rel = (idx.releases as unknown[]).find((r) => typeof r === "object" && r !== null && (r as { revision?: unknown }).revision === idx.current) as
@@ -294,12 +295,12 @@ export function watchStore(engine: Engine, source: string, options: WatchOptions
       lastKey = key;
       return { type: "unchanged" };
     }
-    const file = await readBounded(join(source, "bundles", `${cur.revision}.tar.gz`), maxBundleBytes);
+    const file = await readBounded(join(source, storeBundleFile(cur.revision)), maxBundleBytes);
     if (!file.ok) {
       return rejectOnce(key, cur.revision, { code: file.tooLarge ? "WPS005" : "WPS002", message: `cannot read the bundle of \`${cur.revision}\`: ${file.message}` });
     }
     const bytes = file.bytes;
-    if (sha256(bytes) !== cur.digest) {
+    if (bundleDigest(bytes) !== cur.digest) {
       return rejectOnce(key, cur.revision, { code: "WPS002", message: `the bundle of \`${cur.revision}\` does not match its digest ${cur.digest}` });
     }
     return activate(key, bytes, cur.revision);
@@ -309,7 +310,7 @@ export function watchStore(engine: Engine, source: string, options: WatchOptions
     const r = await fetchBundle(source, etag, { headers: options.headers ?? {}, timeoutMs, maxBundleBytes, maxRedirects });
     if (r.kind === "unchanged") return { type: "unchanged" };
     if (r.kind === "problem") return rejectOnce(`${r.problem.code}:${r.problem.message}`, null, r.problem);
-    const key = `http:${sha256(r.bytes)}`;
+    const key = `http:${bundleDigest(r.bytes)}`;
     etag = r.etag;
     if (key === lastKey) return { type: "unchanged" };
     return activate(key, r.bytes, null);

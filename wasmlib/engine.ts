@@ -2,6 +2,7 @@
 // from data.waypost.plan and calls the policy's compiled conditions through eval_cond, which
 // the emitter splices in (a br_table dispatcher over the generated condition functions).
 import { alloc, heapPtr } from "./mem";
+import { EP_COUNT, EP_SUPPRESSED, EP_CONSENT } from "./contract";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, V_NULL, V_TRUE, V_FALSE,
   isTrue, isStr, isNum, isArr, isObj, boolV, arrAt, newNum, newStr, newObj, objPush, objPushS,
@@ -1002,12 +1003,12 @@ function consent(input: usize): usize {
   return o;
 }
 
-export const EP_COUNT: u32 = 3;
+export { EP_COUNT };
 
-/** Runs entrypoint ep (0 decide, 1 suppressed, 2 consent); returns the result value. */
+/** Runs entrypoint ep (ids from runtime/contract.ts ENTRYPOINT_IDS); returns the result value. */
 export function evaluate(ep: u32, data: usize, input: usize): usize {
   loadPlan(data);
-  if (ep == 1) return suppressed(input);
-  if (ep == 2) return consent(input);
+  if (ep == EP_SUPPRESSED) return suppressed(input);
+  if (ep == EP_CONSENT) return consent(input);
   return decide(input);
 }

@@ -9,17 +9,18 @@ import {
 import { toTime, timeOk, floorModF, MS_MIN, MS_HOUR, MS_DAY } from "./time";
 import { gCtx, gNow, gNowV, gHistory, gOffsetMin, inList } from "./engine";
 import { S_AT, S_CHANNEL, S_PURPOSE, S_NODE } from "./strings";
+import { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE } from "./contract";
 
 export function field(kp: usize, kl: u32): usize { return objGetC(gCtx, kp, kl); }
 export function now(): usize { return gNowV; }
 export function toBool(b: i32): usize { return b != 0 ? V_TRUE : V_FALSE; }
 export function truthy(v: usize): i32 { return isTrue(v) ? 1 : 0; }
 
-// Comparison operators, in the order of compiler/emit/names.ts CMP_OPS.
+// Comparison operators, numbered as runtime/contract.ts CMP_OPS (the emitter's numbering).
 export function cmp(op: i32, l: usize, r: usize): usize {
   if (l == 0 || r == 0) return 0;
-  if (op == 0) return boolV(deepEq(l, r));
-  if (op == 1) return boolV(!deepEq(l, r));
+  if (op == CMP_EQ) return boolV(deepEq(l, r));
+  if (op == CMP_NE) return boolV(!deepEq(l, r));
   let c: i32;
   let tl = load<u32>(l), tr = load<u32>(r);
   if (tl == T_NUM && tr == T_NUM) {
@@ -28,10 +29,10 @@ export function cmp(op: i32, l: usize, r: usize): usize {
   } else if (tl == T_STR && tr == T_STR) {
     c = strCmp(l, r);
   } else return 0;
-  if (op == 2) return boolV(c < 0);
-  if (op == 3) return boolV(c <= 0);
-  if (op == 4) return boolV(c > 0);
-  if (op == 5) return boolV(c >= 0);
+  if (op == CMP_LT) return boolV(c < 0);
+  if (op == CMP_LE) return boolV(c <= 0);
+  if (op == CMP_GT) return boolV(c > 0);
+  if (op == CMP_GE) return boolV(c >= 0);
   return 0;
 }
 

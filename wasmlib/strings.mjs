@@ -1,23 +1,26 @@
 // The UTF-8 constants the runtime library needs, by name. scripts/build-wasmlib.mjs turns this
 // list into wasmlib/strings.ts (static string VALUES in the data segment), because
-// AssemblyScript string literals are UTF-16 managed objects and must not be used here.
+// AssemblyScript string literals are UTF-16 managed objects and must not be used here. The
+// decision contract's strings are added from runtime/contract.ts and must not be repeated here:
+// decision and reason keys (OUTCOME, NODE, CHANNEL, ..., CODE, POLICY, MESSAGE, SOURCE, DETAIL),
+// outcomes (O_SEND, ...), engine reason codes (R_INVALID_REQUEST, ...) and ENTRYPOINTS_JSON.
 export const STRINGS = {
   // bundle data and plan
-  WAYPOST: "waypost", PLAN: "plan", LISTS: "lists", REVISION: "revision", SYSTEMS: "systems",
+  WAYPOST: "waypost", PLAN: "plan", LISTS: "lists", SYSTEMS: "systems",
   EVENTS: "events", EVENT_FIELDS: "event_fields", NODES: "nodes", FIELDS: "fields",
   OFFSETS_MS: "offsets_ms", QUIET_HOURS: "quiet_hours", KEYS: "keys", CUSTOMER: "customer",
-  UTC_OFFSET: "utc_offset", REASONS: "reasons", PURPOSES: "purposes",
+  UTC_OFFSET: "utc_offset", PURPOSES: "purposes",
   // request
-  SYSTEM: "system", EVENT: "event", NODE: "node", NOW: "now", CONTEXT: "context",
+  SYSTEM: "system", EVENT: "event", NOW: "now", CONTEXT: "context",
   HISTORY: "history", INPUT: "input", AT: "at", PURPOSE: "purpose",
   // plan nodes
   ID: "id", VALID_FROM: "valid_from", VALID_UNTIL: "valid_until", ROLLOUT_BP: "rollout_bp",
   ROLLOUT_SALT: "rollout_salt", REQUIRED: "required", CONDITIONS: "conditions", COND: "cond",
-  REASON: "reason", FAIL: "fail", GATES: "gates", CHANNEL: "channel", OUTCOME: "outcome",
+  REASON: "reason", FAIL: "fail", GATES: "gates",
   UNTIL: "until", PASS: "pass", STEP: "step", CONSENT: "consent", CHANNELS: "channels",
-  TEMPLATES: "templates", OFFER: "offer", EXPERIMENT: "experiment", SALT: "salt",
+  TEMPLATES: "templates", EXPERIMENT: "experiment", SALT: "salt",
   HOLDOUT_BP: "holdout_bp", VARIANTS: "variants", WEIGHT_BP: "weight_bp",
-  EXPLANATION: "explanation", REVIEW_REASON: "review_reason", RISK: "risk", HIGH: "high",
+  REVIEW_REASON: "review_reason", RISK: "risk", HIGH: "high",
   // field specs
   TYPE: "type", NULLABLE: "nullable", VALUES: "values", MIN: "min", MAX: "max", FORMAT: "format",
   HOLDOUT_REASON: "holdout_reason", F_SHA256: "sha256", F_ISO639_1: "iso-639-1", F_EMAIL: "email",
@@ -26,25 +29,14 @@ export const STRINGS = {
   // quiet hours, plan lists
   START_MIN: "start_min", END_MIN: "end_min", KIND: "kind", SUPPRESSION: "suppression",
   MATCH: "match",
-  // outcomes
-  O_SEND: "send", O_DEFER: "defer", O_REVIEW: "review", O_HOLDOUT: "holdout",
-  O_SUPPRESS: "suppress", O_DENY: "deny",
-  // engine reason codes
-  R_INVALID_REQUEST: "invalid-request", R_SYSTEM_NOT_ALLOWED: "system-not-allowed",
-  R_UNKNOWN_EVENT: "unknown-event", R_FIELD_NOT_ALLOWED: "field-not-allowed",
-  R_INVALID_FIELD: "invalid-field", R_MISSING_FIELD: "missing-field",
-  R_NO_ELIGIBLE_NODE: "no-eligible-node",
   // invalid-request details: `history[i].key: why`, `key: unknown key`
   D_HISTORY: "history[", D_NOT_OBJECT: ": not an object", D_MISSING: ": missing",
   D_BAD_TIMESTAMP: ": not an RFC 3339 timestamp with a zone",
   D_BAD_CHANNEL: ": not a declared channel", D_BAD_PURPOSE: ": not a declared purpose",
   D_NOT_STRING: ": not a string", D_UNKNOWN_KEY: ": unknown key",
-  // decision / reason output keys
-  TEMPLATE: "template", VARIANT: "variant", SEND_AT: "send_at", DETAIL: "detail",
-  RESULT: "result", SUPPRESSED: "suppressed", CODE: "code", POLICY: "policy",
-  MESSAGE: "message", SOURCE: "source", VARIANT_SUFFIX: "#variant",
-  // ABI objects, parsed from these texts on demand
-  ENTRYPOINTS_JSON: '{"waypost/decide":0,"waypost/suppressed":1,"waypost/consent":2}',
+  // result keys
+  RESULT: "result", SUPPRESSED: "suppressed", VARIANT_SUFFIX: "#variant",
+  // ABI objects, parsed from these texts on demand (ENTRYPOINTS_JSON: from the contract)
   BUILTINS_JSON: "{}",
   RS_OPEN: '[{"result":', RS_CLOSE: "}]",
   // abort messages (NUL-terminated by the generator; the SDK decodes them byte by byte)

@@ -18,12 +18,9 @@
 import { alloc, staticEnd } from "./mem";
 import { keyHash } from "./hash";
 
-export const T_NULL: u32 = 1;
-export const T_BOOL: u32 = 2;
-export const T_NUM: u32 = 3;
-export const T_STR: u32 = 4;
-export const T_ARR: u32 = 5;
-export const T_OBJ: u32 = 6;
+// The tags are the contract's (runtime/contract.ts VALUE_TAGS, generated into contract.ts).
+import { T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ } from "./contract";
+export { T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ };
 
 // Objects with more entries than this get a hash table when built.
 export const HASH_MIN: u32 = 8;

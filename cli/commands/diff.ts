@@ -1,6 +1,8 @@
 import * as path from "node:path";
 import { diffSides, openSide } from "../../lifecycle/diff/index.js";
-import { renderJson, renderMarkdown, renderText } from "../../lifecycle/diff/render.js";
+import { renderHtml, renderJson, renderMarkdown, renderText } from "../../lifecycle/diff/render.js";
+import { viewsOf } from "../../lifecycle/report/compare.js";
+import { linkBaseFor } from "../../lifecycle/report/links.js";
 import { formatError } from "../../lifecycle/git.js";
 import { FsHost } from "../../compiler/source.js";
 import { oneOf, parseArgs } from "../args.js";
@@ -11,7 +13,7 @@ import { VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
 export const command: Command = {
   name: "diff",
   summary: "what a policy change does: changes by entity, decisions that flip, risks to approve",
-  usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json] [--seed N] [--runs N] [--out FILE]
+  usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json|html] [--seed N] [--runs N] [--out FILE]
                     [--public-key KEY [--alg ALG] [--key-id ID] [--scope S] | --skip-verify]
 
 BASE and HEAD are Git revisions of the repository in DIR (a branch, tag, commit id, HEAD~1...)
@@ -27,7 +29,8 @@ or bundle files written by \`waypost build\`. Reports:
 
 Options:
   --repo DIR           the policy repository (default: the current directory)
-  --format FORMAT      text (default), markdown (a pull-request comment) or json
+  --format FORMAT      text (default), markdown (a pull-request comment), json, or html (one
+                       self-contained page: the report's views of HEAD with the changes marked)
   --seed N             seed of the generated requests (default 1)
   --runs N             how many requests to generate (default 2000; 0 for none)
   --out FILE           write the report to FILE instead of standard output
@@ -39,7 +42,7 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
   async run(ctx) {
     const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean", ...VERIFY_FLAGS });
     if (positionals.length !== 2) throw new UsageError("give two revisions or bundle files: BASE and HEAD");
-    const format = oneOf("format", flags["format"], ["text", "markdown", "json"] as const, "text");
+    const format = oneOf("format", flags["format"], ["text", "markdown", "json", "html"] as const, "text");
     const runs = (flags["runs"] as number | undefined) ?? 2000;
     if (!Number.isInteger(runs) || runs < 0 || runs > 1_000_000) throw new UsageError("`--runs` must be a whole number from 0 to 1000000");
     const seed = (flags["seed"] as number | undefined) ?? 1;
@@ -53,7 +56,15 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     if (!head.ok) return ctx.stderr(formatError(head.error)), 2;
     // Examples in the checkout count too (in CI, the pull request's own examples).
     const report = await diffSides(base.value, head.value, { seed, runs, requestHosts: [new FsHost(dir)] });
-    const text = format === "json" ? renderJson(report) : format === "markdown" ? renderMarkdown(report) : renderText(report);
+    let text: string;
+    if (format === "html") {
+      // The views of both trees (Git revisions only: a bundle has no sources to show).
+      const bv = base.value.host ? await viewsOf(base.value.host) : null;
+      const hv = head.value.host ? await viewsOf(head.value.host) : null;
+      const out = typeof flags["out"] === "string" ? path.dirname(path.resolve(ctx.cwd, flags["out"])) : ctx.cwd;
+      const links = await linkBaseFor(dir, out, head.value.info.kind === "git" ? head.value.info.revision : undefined);
+      text = renderHtml(report, bv && hv ? { base: bv, head: hv } : null, links);
+    } else text = format === "json" ? renderJson(report) : format === "markdown" ? renderMarkdown(report) : renderText(report);
     if (typeof flags["out"] === "string") await writeFileAtomic(path.resolve(ctx.cwd, flags["out"]), text);
     else ctx.stdout(text);
     return flags["fail-on-widening"] && report.impact.widening > 0 ? 1 : 0;

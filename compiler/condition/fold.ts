@@ -5,9 +5,13 @@
  *
  * Literal folding plus simple facts about one expression inside an `and`: equal to two
  * different values, in an empty list, outside a number range, `c and not c`, `c or not c`.
+ * Comparisons and membership of constants are computed by the reference interpreter, so a
+ * folded condition means exactly what evaluating it would (undefined included).
  */
 import { literalValue, type Expr } from "./ast.js";
 import { printCondition } from "./print.js";
+import { deepEqual, evalExpr, type Env } from "../ir/interpret.js";
+import type { Expr as IrExpr } from "../ir/ir.js";
 
 export interface Constancy {
   value: boolean;
@@ -16,6 +20,13 @@ export interface Constancy {
 
 type Val = null | boolean | number | string | Val[];
 const NOT_CONST = Symbol("not constant");
+
+/** Only constants are evaluated: nothing reads the request. */
+const NO_REQUEST: Env = { context: {}, now: 0, lists: {}, history: [], utcOffsetMin: 0 };
+/** A constant node; an undefined value stays undefined (the interpreter reads it so). */
+const k = (value: Val | undefined): IrExpr => ({ op: "const", value: value as Val });
+/** An operation on constants, by the interpreter; a value or undefined (a constant too). */
+const interpret = (e: IrExpr): Val | undefined => evalExpr(e, NO_REQUEST) as Val | undefined;
 
 /** The value of an expression without fields or `now`, as the IR would compute it; NOT_CONST otherwise. */
 function constValue(e: Expr): Val | typeof NOT_CONST | undefined {
@@ -31,8 +42,19 @@ function constValue(e: Expr): Val | typeof NOT_CONST | undefined {
       }
       return out;
     }
-    case "cmp":
-    case "in":
+    case "cmp": {
+      const l = constValue(e.left);
+      const r = constValue(e.right);
+      if (l === NOT_CONST || r === NOT_CONST) return NOT_CONST;
+      return interpret({ op: "cmp", cmp: e.op, left: k(l), right: k(r) });
+    }
+    case "in": {
+      const i = constValue(e.item);
+      const s = constValue(e.set);
+      if (i === NOT_CONST || s === NOT_CONST) return NOT_CONST;
+      const v = interpret({ op: "in", item: k(i), set: k(s) });
+      return e.negated ? v !== true : v; // `not in` lowers to `not (in)`
+    }
     case "not":
     case "and":
     case "or": {
@@ -42,32 +64,6 @@ function constValue(e: Expr): Val | typeof NOT_CONST | undefined {
     default:
       return NOT_CONST;
   }
-}
-
-function deepEqual(a: Val, b: Val): boolean {
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]!));
-  }
-  return a === b;
-}
-
-/** Code point order = UTF-8 byte order (the IR's string order); JS `<` compares UTF-16 units. */
-function cmpStrings(a: string, b: string): number {
-  const x = [...a].map((c) => c.codePointAt(0)!);
-  const y = [...b].map((c) => c.codePointAt(0)!);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
-}
-
-function evalCmp(op: string, a: Val | undefined, b: Val | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
-  if (op === "==") return deepEqual(a, b);
-  if (op === "!=") return !deepEqual(a, b);
-  let c: number;
-  if (typeof a === "number" && typeof b === "number") c = a - b;
-  else if (typeof a === "string" && typeof b === "string") c = cmpStrings(a, b);
-  else return false; // undefined in the IR: does not hold
-  return op === "<" ? c < 0 : op === "<=" ? c <= 0 : op === ">" ? c > 0 : c >= 0;
 }
 
 const key = (e: Expr): string => printCondition(e);
@@ -82,19 +78,15 @@ export function holds(e: Expr): Constancy | null {
     case "null":
       return { value: false, why: "`null` is never true" };
     case "cmp": {
-      const l = constValue(e.left);
-      const r = constValue(e.right);
-      if (l === NOT_CONST || r === NOT_CONST) return null;
-      return { value: evalCmp(e.op, l, r), why: "it compares fixed values; compare a field with a value instead" };
+      const v = constValue(e);
+      return v === NOT_CONST ? null : { value: v === true, why: "it compares fixed values; compare a field with a value instead" };
     }
     case "in": {
       const s = constValue(e.set);
       if (Array.isArray(s) && s.length === 0)
         return { value: e.negated, why: "the list is empty, so nothing is in it" };
-      const i = constValue(e.item);
-      if (!Array.isArray(s) || i === NOT_CONST || i === undefined) return null;
-      const member = s.some((x) => deepEqual(x, i));
-      return { value: e.negated ? !member : member, why: "it compares fixed values; compare a field with a value instead" };
+      const v = constValue(e);
+      return v === NOT_CONST ? null : { value: v === true, why: "it compares fixed values; compare a field with a value instead" };
     }
     case "not": {
       const h = holds(e.arg);

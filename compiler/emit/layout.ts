@@ -1,17 +1,13 @@
 /**
  * Constant JSON values written into a data segment in the runtime library's value layout
- * (wasmlib/value.ts documents it; keep both in sync). Strings are interned so equal
- * constants share bytes, and the layout is a pure function of the insertion order, so the
- * same IR always gives the same bytes.
+ * (wasmlib/value.ts documents it; the tags are the contract's, runtime/contract.ts VALUE_TAGS).
+ * Strings are interned so equal constants share bytes, and the layout is a pure function of the
+ * insertion order, so the same IR always gives the same bytes.
  */
+import { VALUE_TAGS } from "../../runtime/contract.js";
 import type { JsonValue } from "../ir/ir.js";
 
-const T_NULL = 1;
-const T_BOOL = 2;
-const T_NUM = 3;
-const T_STR = 4;
-const T_ARR = 5;
-const T_OBJ = 6;
+const { null: T_NULL, bool: T_BOOL, num: T_NUM, str: T_STR, arr: T_ARR, obj: T_OBJ } = VALUE_TAGS;
 
 /**
  * UTF-8, except that a lone surrogate is kept as its 3-byte WTF-8 form (ED A0..BF xx), the way

@@ -1,10 +1,12 @@
 /**
  * The one table of names the emitter uses: runtime-library helpers (exported by
  * wasmlib/index.ts as `wp_*`, resolved to their internal WAT names through the
- * template metadata), generated symbols, and the operator/builtin numbering shared with the
- * library (wasmlib/ops.ts).
+ * template metadata), generated symbols, and the builtin helpers of the library
+ * (wasmlib/ops.ts). The comparison numbering is the contract's (runtime/contract.ts CMP_OPS).
  */
-import type { BuiltinFn, CmpOp } from "../ir/ir.js";
+import type { BuiltinFn } from "../ir/ir.js";
+
+export { CMP_OPS } from "../../runtime/contract.js";
 
 /** Library helpers called by generated code, by their export name. */
 export const LIB = {
@@ -37,9 +39,6 @@ export const BUILTINS: Record<BuiltinFn, { fn: string; arity: 1 | 2 }> = {
   time: { fn: "wp_time", arity: 1 },
   local_hour: { fn: "wp_local_hour", arity: 1 },
 };
-
-/** Comparison operators in the numbering `wp_cmp` expects. */
-export const CMP_OPS: readonly CmpOp[] = ["==", "!=", "<", "<=", ">", ">="];
 
 /** Generated function for condition i. */
 export function condFuncName(i: number): string {

@@ -12,9 +12,10 @@
  * context key such as `constructor` or `__proto__` is never resolved on Object.prototype.
  */
 import type { BundleData, Expr, Gate, IR, JsonValue, Plan, PlanNode, Reason } from "./ir.js";
+import { ENTRYPOINTS, type EngineReasonCode, type Entrypoint, type PolicyDecision } from "../../runtime/contract.js";
 import { MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, parseDate, parseTime, parseTimestamp, toTime } from "./time.js";
 
-export type Entrypoint = "waypost/decide" | "waypost/suppressed" | "waypost/consent";
+export type { Entrypoint } from "../../runtime/contract.js";
 
 /** Everything an expression can read. `undefined` values stand for Rego's "undefined". */
 export interface Env {
@@ -290,18 +291,8 @@ function historyCount(e: Extract<Expr, { op: "history_count" }>, env: Env): numb
 // ---------------------------------------------------------------------------------------------
 // Decisions
 
-export interface Decision {
-  outcome: "send" | "defer" | "review" | "holdout" | "suppress" | "deny";
-  node: string | null;
-  channel: string | null;
-  template: string | null;
-  offer: string | null;
-  variant: string | null;
-  send_at: string | null;
-  reasons: JsonValue[];
-  explanation: string | null;
-  revision: JsonValue;
-}
+/** The contract's decision (runtime/contract.ts), as JSON: data.json's revision may be any value. */
+export type Decision = Omit<PolicyDecision, "reasons" | "revision"> & { reasons: JsonValue[]; revision: JsonValue };
 
 /** Copies a plan reason with the output key order `code, policy, message, source, channel?, detail?`. */
 function copyReason(r: Reason, detail?: string): { [k: string]: JsonValue } {
@@ -359,12 +350,12 @@ class Interp {
   }
 
   /** `plan.reasons[code]` (+ detail) as a one-element list; empty if the plan lacks it. */
-  engineReason(code: string, detail?: string): JsonValue[] {
+  engineReason(code: EngineReasonCode, detail?: string): JsonValue[] {
     const r = own(this.plan.reasons, code) as Reason | undefined;
     return r === undefined ? [] : [copyReason(r, detail)];
   }
 
-  deny(code: string, detail?: string, r: JsonValue[] = []): Decision {
+  deny(code: EngineReasonCode, detail?: string, r: JsonValue[] = []): Decision {
     return decision(this.revision, "deny", [...r, ...this.engineReason(code, detail)]);
   }
 
@@ -698,13 +689,13 @@ export function decide(
   ir: IR,
   data: BundleData,
   request: unknown,
-  entrypoint: Entrypoint = "waypost/decide",
+  entrypoint: Entrypoint = ENTRYPOINTS.decide,
 ): JsonValue {
   const it = new Interp(ir, data);
   switch (entrypoint) {
-    case "waypost/suppressed":
+    case ENTRYPOINTS.suppressed:
       return it.suppressed(request);
-    case "waypost/consent":
+    case ENTRYPOINTS.consent:
       return it.consent(request);
     default:
       return it.decide(request) as unknown as JsonValue;

@@ -13,9 +13,11 @@
  * from `false` and `null`, as in Rego: a condition holds only when it evaluates to `true`.
  */
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+import type { CmpOp, EngineReasonCode, Reason as DecisionReason } from "../../runtime/contract.js";
 
-export type CmpOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
+export type { CmpOp } from "../../runtime/contract.js";
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** Built-in functions callable from conditions (all are total: bad input gives undefined). */
 export type BuiltinFn =
@@ -59,14 +61,11 @@ export type Expr =
 /** A source location rendered as `file:line:col` (what a reviewer can click). */
 export type SourceRef = string;
 
-/** A reason that may appear in a decision. Pre-built in the plan, copied to the output. */
-export interface Reason {
-  code: string; // stable kebab-case, e.g. "suppressed", "consent-missing", "trigger-matched"
-  policy: string; // policy id, e.g. "suppression/fraud-suspected", "node/renewal-reminder-90"
-  message: string; // one line for the operator / reviewer
-  source: SourceRef;
-  channel?: string;
-}
+/**
+ * A reason that may appear in a decision (runtime/contract.ts). Pre-built in the plan, copied to
+ * the output; only the engine adds a `detail` when it copies one.
+ */
+export type Reason = Omit<DecisionReason, "detail">;
 
 export type GateOutcome = "suppress" | "deny" | "defer";
 
@@ -179,7 +178,7 @@ export interface Plan {
   quiet_hours: QuietHours[];
   /** customer id field, jurisdiction field, utc offset field (minutes east of UTC). */
   keys: { customer: string; jurisdiction: string; utc_offset: string };
-  reasons: Record<string, Reason>; // engine-level reasons by code (invalid-request, no-node, ...)
+  reasons: Partial<Record<EngineReasonCode, Reason>>; // the engine's own reasons (runtime/contract.ts ENGINE_REASONS); a hand-made plan may lack some
 }
 
 /** The IR document: the plan plus the condition expressions it indexes. */

@@ -6,7 +6,7 @@
  * Deterministic: object keys that have no meaningful order (systems, events, fields, lists,
  * offsets, reasons) are printed sorted; everything ordered in the plan keeps its order.
  */
-import type { Expr, Gate, IR, JsonValue, PlanNode, Reason } from "./ir.js";
+import type { Expr, Gate, IR, JsonValue, Plan, PlanNode, Reason } from "./ir.js";
 import { formatTime } from "./time.js";
 
 /** Binding strength of a printed expression, for minimal but unambiguous parentheses. */
@@ -168,7 +168,7 @@ export function printIR(ir: IR): string {
     out.push(`  quiet ${hhmm(q.start_min)}-${hhmm(q.end_min)} [${q.channels.join(", ")}] -> ${reason(q.reason)}`);
   }
   out.push("", "engine reasons");
-  for (const code of sortedKeys(p.reasons)) out.push(`  ${reason(p.reasons[code]!)}`);
+  for (const code of sortedKeys(p.reasons)) out.push(`  ${reason(p.reasons[code as keyof Plan["reasons"]]!)}`);
   p.nodes.forEach((n, i) => out.push("", ...node(n, i, ir)));
   out.push("", "conditions");
   ir.conds.forEach((e, i) => out.push(`  c${i}: ${printExpr(e)}`));

@@ -10,8 +10,9 @@
  * channel: those are the changes that can contact someone who was not contacted before.
  */
 import type { BundleData, JsonValue, Plan } from "../../compiler/ir/ir.js";
+import type { Outcome } from "../../runtime/contract.js";
 
-export type Outcome = "send" | "defer" | "review" | "holdout" | "suppress" | "deny";
+export type { Outcome } from "../../runtime/contract.js";
 
 /** The part of a decision the impact report compares. */
 export interface DecisionView {

@@ -76,7 +76,7 @@ function flowSvg(h: Html, event: string, nodes: readonly NodeView[], removed: Re
   const w = Math.ceil(graph.width ?? 0);
   const ht = Math.ceil(graph.height ?? 0);
   const out: string[] = [];
-  out.push(`<svg class="flow" role="img" aria-labelledby="flow-${slug(event)}-t" viewBox="0 0 ${w} ${ht}" width="${w}" height="${ht}">`);
+  out.push(`<svg class="flow" role="group" aria-labelledby="flow-${slug(event)}-t" viewBox="0 0 ${w} ${ht}" width="${w}" height="${ht}">`);
   out.push(`<title id="flow-${slug(event)}-t">Decision flow for ${esc(event)}: ${nodes.map((n) => `${n.rank}. ${esc(n.id)} (${n.channels.map((c) => c.channel).join(", ")})`).join("; ")}</title>`);
   for (const e of g.edges()) {
     const pts = g.edge(e).points ?? [];

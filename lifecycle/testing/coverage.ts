@@ -5,11 +5,10 @@
  * candidates exactly as step 5 of the decision procedure does (docs/ir.md), so a condition
  * counts as exercised only when the engine would have evaluated it.
  */
-import type { Decision } from "../../runtime/types.js";
+import { OUTCOMES, type Decision, type EngineReasonCode } from "../../runtime/contract.js";
 import { bucket, evalExpr, type Env } from "../../compiler/ir/interpret.js";
 import type { BundleData, IR, PlanNode } from "../../compiler/ir/ir.js";
 import { parseTime } from "../../compiler/ir/time.js";
-import { OUTCOMES } from "./invariants.js";
 import type { TestRequest } from "./suite.js";
 
 export interface CoverageItem {
@@ -36,7 +35,7 @@ export interface Coverage {
 }
 
 /** Engine reasons that end a decision before any node is looked at. */
-const EARLY = new Set(["invalid-request", "system-not-allowed", "unknown-event", "field-not-allowed", "invalid-field"]);
+const EARLY: ReadonlySet<string> = new Set<EngineReasonCode>(["invalid-request", "system-not-allowed", "unknown-event", "field-not-allowed", "invalid-field"]);
 
 export function coverage(ir: IR, lists: BundleData["lists"], runs: readonly { request: TestRequest; decision: Decision }[]): Coverage {
   const plan = ir.plan;

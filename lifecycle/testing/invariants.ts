@@ -6,7 +6,7 @@
  * invariants are `when` → `then` conditions in the condition language over the request and the
  * decision (`decision.*`, `request.*` and the context fields).
  */
-import type { Decision } from "../../runtime/types.js";
+import { OUTCOMES, type Decision, type Outcome } from "../../runtime/contract.js";
 import { conditionEnv } from "../../compiler/check.js";
 import { checkCondition, lowerCondition, parseCondition, type ConditionEnv, type FieldInfo, type LocalDiagnostic } from "../../compiler/condition/index.js";
 import { bucket, evalExpr, type Env } from "../../compiler/ir/interpret.js";
@@ -15,9 +15,8 @@ import { floorMod, MS_PER_MINUTE, parseTime, toTime } from "../../compiler/ir/ti
 import { CHANNELS, covers, type Program } from "../../compiler/program.js";
 import type { InvariantSpec, JsonValue, TestRequest, Where } from "./suite.js";
 
-export const OUTCOMES = ["send", "defer", "review", "holdout", "suppress", "deny"] as const;
 /** Outcomes that lead to a message (review: a person approves it, then it is sent). */
-export const SENDING: ReadonlySet<string> = new Set(["send", "defer", "review"]);
+export const SENDING: ReadonlySet<string> = new Set<Outcome>(["send", "defer", "review"]);
 export const sends = (d: Decision): boolean => SENDING.has(d.outcome);
 
 export interface Invariant {

@@ -24,7 +24,7 @@ export interface Evaluator {
   prepare(ir: IR, data: BundleData): Promise<EvaluateFn>;
 }
 
-export const ENTRYPOINTS: readonly Entrypoint[] = ["waypost/decide", "waypost/suppressed", "waypost/consent"];
+export { ENTRYPOINT_IDS as ENTRYPOINTS } from "../../runtime/contract.js";
 
 export const interpreterEvaluator: Evaluator = {
   name: "interpreter",
