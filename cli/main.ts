@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   history: () => import("./commands/history.js"),
   test: () => import("./commands/test.js"),
   init: () => import("./commands/init.js"),
+  fmt: () => import("./commands/fmt.js"),
   report: () => import("./commands/report.js"),
   serve: () => import("./commands/serve.js"),
 };

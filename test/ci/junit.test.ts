@@ -42,7 +42,7 @@ describe("JUnit output is valid against the Ant JUnit XSD", () => {
   it("a failing case and a violated invariant carry failure@type and their file:line", async () => {
     const change = {
       patches: [
-        { file: "tests/claims.yaml", replace: "      send_at: 2026-11-26T10:00:00Z        # texts leave 24 hours later", with: "      send_at: 2026-11-26T09:00:00Z" },
+        { file: "tests/claims.yaml", replace: "      send_at: 2026-11-26T10:00:00Z  # texts leave 24 hours later", with: "      send_at: 2026-11-26T09:00:00Z" },
         { file: "policies/contact.yaml", replace: 'from: "21:00"', with: 'from: "22:00"' },
       ],
     };

@@ -30,7 +30,7 @@ function fixCondition(): void {
   const node = path.join(sub, "journeys/claim-update-day3.yaml");
   writeFileSync(node, readFileSync(node, "utf8").replace("claim.opend_at", "claim.opened_at"));
   const t = path.join(sub, "tests/claims.yaml");
-  writeFileSync(t, readFileSync(t, "utf8").replace("      send_at: 2026-11-26T10:00:00Z        # texts leave 24 hours later", "      send_at: 2026-11-26T09:00:00Z"));
+  writeFileSync(t, readFileSync(t, "utf8").replace("      send_at: 2026-11-26T10:00:00Z  # texts leave 24 hours later", "      send_at: 2026-11-26T09:00:00Z"));
 }
 
 describe("paths relative to the Git repository root", () => {

@@ -130,7 +130,7 @@ describe("waypost test command", () => {
 describe("failing tests are reported where they are written", () => {
   it("a wrong expectation: text points at the line, github annotates it, junit fails it", async () => {
     const { runPolicyTests: run } = await import("../../lifecycle/testing/index.js");
-    const change: RepoChange = { patches: [{ file: "tests/claims.yaml", replace: "      send_at: 2026-11-26T10:00:00Z        # texts leave 24 hours later", with: "      send_at: 2026-11-26T09:00:00Z" }] };
+    const change: RepoChange = { patches: [{ file: "tests/claims.yaml", replace: "      send_at: 2026-11-26T10:00:00Z  # texts leave 24 hours later", with: "      send_at: 2026-11-26T09:00:00Z" }] };
     const r = await run(patchedHost(change), { seed: 1, runs: 10, invariants: false });
     const bad = r.cases.filter((c) => !c.ok);
     expect(bad.map((c) => c.name)).toEqual(["day 3 update goes by text"]);
