@@ -183,12 +183,15 @@ async function worker(cfg: ServeConfig, o: ServeOptions, index: number, n: numbe
     if (!r.activated) return fail(`bundle ${b.file}: ${r.error.code} ${r.error.message}`);
     metrics.activated(b.name, r.revision);
   } else {
+    let firstActive: () => void = () => undefined;
+    const active = new Promise<void>((r) => (firstActive = r));
     watcher = watchStore(engine, b.url, {
       intervalMs: 2 ** 31 - 1, // polled below, with OPA's jittered delay
       headers: b.service.headers,
       ...(cfg.skipVerify ? { skipVerify: true } : { publicKey: b.publicKey! }),
       onEvent: (e) => {
         if (e.type === "activated") {
+          firstActive();
           metrics.activated(b.name, e.revision);
           o.err(`waypost serve: worker ${index}: bundle ${b.name} revision ${e.revision} activated\n`);
         } else if (e.type === "rejected") {
@@ -203,6 +206,9 @@ async function worker(cfg: ServeConfig, o: ServeOptions, index: number, n: numbe
       }, b.minDelayMs + Math.random() * (b.maxDelayMs - b.minDelayMs));
     };
     schedule();
+    // Accept connections only with a bundle: the cluster never routes a request to a worker
+    // that has none (until then the others serve; /health reports later trouble).
+    await active;
   }
 
   let pendingMetrics = 0;
