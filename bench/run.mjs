@@ -41,6 +41,24 @@ function measure(fn, n = N, batch = 50) {
 const us = (x) => `${x.toFixed(1)} µs`;
 const line = (name, s, floor) => console.log(`  ${name.padEnd(34)} p50 ${us(s.p50).padStart(9)}  p99 ${us(s.p99).padStart(9)}${floor ? `  ${(s.p50 / floor.p50).toFixed(2)}x floor` : ""}`);
 
+// Runs `fn` (async) and reports its wall time and the longest the event loop was held meanwhile
+// (what a decision arriving then would wait), from a 1 ms interval's gaps.
+async function timedStall(fn) {
+  let last = performance.now();
+  let worst = 0;
+  const iv = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 1);
+  const t0 = performance.now();
+  const result = await fn();
+  const ms = performance.now() - t0;
+  clearInterval(iv);
+  return { result, ms, stall: Math.max(worst, performance.now() - last) };
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 function repoCopy(extra) {
   const dir = mkdtempSync(path.join(tmpdir(), "waypost-bench-"));
   for (const d of ["policies", "journeys", "requests"]) cpSync(path.join(EXAMPLE, d), path.join(dir, d), { recursive: true });
@@ -123,6 +141,26 @@ const perDecision = metered.p50 - unmetered.p50;
 console.log(`  metering: ${perDecision >= 0 ? "+" : ""}${(perDecision * 1000).toFixed(0)} ns per decision, ${((metered.p50 / unmetered.p50 - 1) * 100).toFixed(1)}% of the module call, ` +
   `${((perDecision / rt.p50) * 100).toFixed(1)}% of engine.decide (target < 10%); fuel ${fuel.toLocaleString()} of the ${budget.decision.toLocaleString()} budget`);
 
+// What loading under a deadline costs (runtime/dry-run.ts): while a bundle is active, a swap
+// first runs the candidate's load in a worker thread, then here on the fuel it used there.
+{
+  const runs = { first: [], firstDry: [], swap: [], swapStall: [] };
+  for (let i = 0; i < 7; i++) {
+    let t0 = performance.now();
+    const e = await loadBundle(example.bundle, { skipVerify: true, dryRun: "swap" });
+    runs.first.push(performance.now() - t0);
+    t0 = performance.now();
+    await loadBundle(example.bundle, { skipVerify: true, dryRun: "always" });
+    runs.firstDry.push(performance.now() - t0);
+    const s = await timedStall(() => e.swap(example.bundle));
+    if (!s.result.activated) throw new Error(`swap refused: ${s.result.error.message}`);
+    runs.swap.push(s.ms);
+    runs.swapStall.push(s.stall);
+  }
+  console.log(`  load (example bundle, median of 7): ${median(runs.first).toFixed(0)} ms without a dry run, ${median(runs.firstDry).toFixed(0)} ms with one;` +
+    ` swap with dry run ${median(runs.swap).toFixed(0)} ms, event loop held at most ${median(runs.swapStall).toFixed(0)} ms`);
+}
+
 // 3. A 1,000,000-entry suppression list of hashed ids.
 const hugeDir = repoCopy((dir) => {
   const lines = ["# 1,000,000 hashed customer ids"];
@@ -138,6 +176,11 @@ const dataBytes = (await readBundle(huge.bundle, { skipVerify: true })).dataByte
 t = performance.now();
 const hugeEngine = await loadBundle(huge.bundle, { skipVerify: true });
 const loadHuge = performance.now() - t;
+t = performance.now();
+await loadBundle(huge.bundle, { skipVerify: true, dryRun: "always" });
+const loadHugeDry = performance.now() - t;
+const swapHuge = await timedStall(() => hugeEngine.swap(huge.bundle));
+if (!swapHuge.result.activated) throw new Error(`swap refused: ${swapHuge.result.error.message}`);
 const hit = structuredClone(request);
 hit.context["customer.email_sha256"] = createHash("sha256").update("customer-4242").digest("hex");
 if (hugeEngine.decide(hit).reasons.every((r) => r.code !== "suppressed")) throw new Error("a listed hash was not suppressed");
@@ -145,7 +188,8 @@ const small = measure(() => engine.decide(request));
 const withList = measure(() => hugeEngine.decide(request));
 console.log(`\n1,000,000 hashed ids in a suppression list (data.json ${(dataBytes / 1e6).toFixed(1)} MB, bundle ${(huge.bundle.length / 1e6).toFixed(1)} MB)`);
 console.log(`  build ${buildHuge.toFixed(0)} ms  [${huge.timings.map((x) => `${x.stage} ${x.ms.toFixed(0)}`).join(", ")}]`);
-console.log(`  load (untar, verify, setData) ${loadHuge.toFixed(0)} ms  (target ≤ 3000 ms)`);
+console.log(`  load (untar, verify, setData) ${loadHuge.toFixed(0)} ms  (target ≤ 3000 ms); with a dry run first ${loadHugeDry.toFixed(0)} ms`);
+console.log(`  swap with dry run ${swapHuge.ms.toFixed(0)} ms, event loop held at most ${swapHuge.stall.toFixed(0)} ms`);
 // Where the load time goes, step by step (each step timed on its own, in this process).
 {
   const step = (fn) => {

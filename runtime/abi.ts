@@ -336,6 +336,11 @@ export class AbiPolicy {
     return Number(this.granted - (this.meter.fuel.value as bigint));
   }
 
+  /** Size of the module's memory in bytes (0 when the SDK does not expose it). */
+  memoryBytes(): number {
+    return this.mem === null ? 0 : this.mem.buffer.byteLength;
+  }
+
   /** Fuel left in the module (0 when unmetered): after instantiation, what the start left of its grant. */
   fuelLeft(): number {
     return this.meter === null ? 0 : Number(this.meter.fuel.value as bigint);

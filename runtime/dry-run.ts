@@ -1,15 +1,19 @@
 /**
  * Dry run of a candidate's load in a worker thread, under a wall-clock deadline, so a candidate
  * whose start function, data.json parse or self-check runs away never holds the thread that
- * serves decisions: the engine awaits the worker while the active bundle keeps deciding. At the
- * deadline the worker is terminated and the load refused (WPR022). Otherwise the worker reports
- * the fuel each load step used (./load.ts), which is what the engine then grants the real load,
- * or the refusal the real load would meet (metering is deterministic), returned as it is.
+ * serves decisions: the engine awaits the worker while the active bundle keeps deciding. Fuel
+ * does not bound everything a load runs (the OPA SDK scans module memory for a NUL in plain
+ * JavaScript while instantiating, and a module can make that scan endless); the deadline does.
+ * At the deadline the worker is terminated and the load refused (WPR022). Otherwise the worker
+ * reports the fuel each load step used (./load.ts), which is what the engine then grants the
+ * real load, or the refusal the real load would meet (metering is deterministic), returned as it is.
  *
- * One worker per dry run: it starts clean, and terminating it frees everything the candidate
- * allocated. Its JavaScript heap is bounded (`heapMb`); Wasm memory is bounded by the budget's
- * `memoryPages` as on the serving thread. A worker that dies (out of memory, crashed, script
- * missing) refuses the load (WPR023): nothing unchecked is activated.
+ * Workers: a worker is stopped after a deadline, a crash, a refusal or a load whose memory
+ * outgrew REUSE_MAX_MEMORY; one that finished a smaller load cleanly is kept (one per heap
+ * limit, not keeping the process alive) for the next dry run, which saves the worker's startup
+ * (importing the SDK) on every load. Its JavaScript heap is bounded (`heapMb`); Wasm memory is
+ * bounded by the budget's `memoryPages`, as on the serving thread. A worker that dies (out of
+ * memory, crashed, script missing) refuses the load (WPR023): nothing unchecked is activated.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -18,10 +22,14 @@ import type { Budget } from "./abi.js";
 import { describeThrown, type ErrorInfo } from "./errors.js";
 import type { LoadEntrypoints, LoadFuel } from "./load.js";
 
-/** Default wall-clock deadline of a dry run: 30 s, 3x the longest legitimate load measured (docs/security.md). */
+/** Default wall-clock deadline of a dry run: 30 s (docs/security.md has the figures behind it). */
 export const DEFAULT_LOAD_DEADLINE_MS = 30_000;
 /** Default heap limit of the dry-run worker (V8 old generation, MiB); Wasm memory is not part of it. */
 export const DEFAULT_DRY_RUN_HEAP_MB = 256;
+/** How long a new worker may take to start (import the SDK): our code, not the candidate's, so not its deadline. */
+const WORKER_START_MS = 60_000;
+/** A worker is kept for the next dry run only after a load whose memory stayed within this. */
+const REUSE_MAX_MEMORY = 64 * 2 ** 20;
 
 export interface DryRunOptions {
   /** Wall-clock milliseconds the candidate's load may take in the worker. */
@@ -30,16 +38,16 @@ export interface DryRunOptions {
   heapMb: number;
 }
 
-/** What the worker is given (`workerData`). */
-export interface DryRunInput {
+/** One load for the worker. */
+export interface DryRunJob {
   wasm: Uint8Array;
   data: Uint8Array;
   entrypoints: LoadEntrypoints;
   budget: Budget;
 }
 
-/** What the worker posts: `started` once loaded itself, then one of the others. */
-export type DryRunMessage = { type: "started" } | { type: "loaded"; fuel: LoadFuel } | { type: "refused"; error: ErrorInfo };
+/** What the worker posts: `ready` once it has imported everything, then one report per job. */
+export type DryRunMessage = { type: "ready" } | { type: "loaded"; fuel: LoadFuel; memoryBytes: number } | { type: "refused"; error: ErrorInfo };
 
 export type DryRunResult = { ok: true; fuel: LoadFuel } | { ok: false; error: ErrorInfo };
 
@@ -59,59 +67,99 @@ function workerEntry(): { url: URL; execArgv?: string[] } | null {
   return null;
 }
 
+/** Idle workers, one per heap limit, with the listener that forgets one that dies. */
+const idle = new Map<number, { worker: Worker; forget: () => void }>();
+
 const isFuel = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 
-/** Dry-runs the load of `input` in a worker thread. Never rejects. */
-export function dryRunLoad(input: DryRunInput, options: DryRunOptions): Promise<DryRunResult> {
-  const entry = workerEntry();
-  if (entry === null) return Promise.resolve(refused("WPR023", "bundle load dry run could not start: the worker script `load-worker.js` is missing beside the runtime"));
-  // Compact copies, transferred: cloning a view would copy its whole buffer (the decompressed
-  // tar). Not `slice()`: on a Buffer it is a view too.
-  const wasm = new Uint8Array(input.wasm);
-  const data = new Uint8Array(input.data);
-  return new Promise<DryRunResult>((resolve) => {
-    let worker: Worker;
-    try {
-      worker = new Worker(entry.url, {
-        workerData: { ...input, wasm, data } satisfies DryRunInput,
-        transferList: [wasm.buffer, data.buffer],
-        resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
-        ...(entry.execArgv ? { execArgv: entry.execArgv } : {}),
-      });
-    } catch (e) {
-      resolve(refused("WPR023", `bundle load dry run could not start: ${describeThrown(e)}`));
-      return;
-    }
-    let done = false;
-    const finish = (r: DryRunResult): void => {
-      if (done) return;
-      done = true;
+type Failure = { failed: "late" } | { failed: "out-of-memory" } | { failed: "crashed"; why: string };
+
+/** Waits for one report from `worker`, at most `ms`; resolves with it, or with what went wrong. */
+function nextMessage(worker: Worker, ms: number): Promise<DryRunMessage | Failure> {
+  return new Promise((resolve) => {
+    const done = (r: DryRunMessage | Failure): void => {
       clearTimeout(timer);
-      // Stops a runaway candidate mid-instruction and frees its memory; a finished worker too.
-      worker.terminate().catch(() => undefined);
+      worker.off("message", onMessage).off("error", onError).off("exit", onExit);
       resolve(r);
     };
-    // First the worker's own startup, then (from `started`) the candidate's load, each bounded.
-    let timer = setTimeout(() => finish(refused("WPR023", `bundle load dry run could not start: the worker did not start within ${options.deadlineMs} ms`)), options.deadlineMs);
-    worker.on("message", (m: DryRunMessage) => {
-      if (m.type === "started") {
-        clearTimeout(timer);
-        timer = setTimeout(
-          () => finish(refused("WPR022", `bundle load exceeded its deadline of ${options.deadlineMs} ms: its start function, data.json parse or self-check was still running in the dry run, which was stopped`)),
-          options.deadlineMs,
-        );
-      } else if (m.type === "loaded" && isFuel(m.fuel.start) && isFuel(m.fuel.data) && isFuel(m.fuel.selfCheck)) {
-        finish({ ok: true, fuel: m.fuel });
-      } else if (m.type === "refused") {
-        finish({ ok: false, error: m.error });
-      } else {
-        finish(refused("WPR023", "bundle load dry run failed: the worker sent a malformed report"));
-      }
-    });
-    worker.on("error", (e) => {
+    const onMessage = (m: DryRunMessage): void => done(m);
+    const onError = (e: unknown): void => {
       const oom = typeof e === "object" && e !== null && "code" in e && e.code === "ERR_WORKER_OUT_OF_MEMORY";
-      finish(refused("WPR023", oom ? `bundle load dry run ran out of memory (worker heap limit ${options.heapMb} MiB)` : `bundle load dry run failed: ${describeThrown(e)}`));
-    });
-    worker.on("exit", (code) => finish(refused("WPR023", `bundle load dry run failed: the worker exited (code ${code}) before reporting`)));
+      done(oom ? { failed: "out-of-memory" } : { failed: "crashed", why: describeThrown(e) });
+    };
+    const onExit = (code: number): void => done({ failed: "crashed", why: `the worker exited (code ${code}) before reporting` });
+    const timer = setTimeout(() => done({ failed: "late" }), ms);
+    worker.on("message", onMessage).on("error", onError).on("exit", onExit);
   });
+}
+
+/** Keeps `worker` for the next dry run, or stops it when one is already kept. */
+function keep(worker: Worker, heapMb: number): void {
+  if (idle.has(heapMb)) {
+    void worker.terminate().catch(() => undefined);
+    return;
+  }
+  // An idle worker that dies is forgotten; its error must not go unhandled.
+  const forget = (): void => {
+    if (idle.get(heapMb)?.worker === worker) idle.delete(heapMb);
+  };
+  worker.on("exit", forget).on("error", forget);
+  idle.set(heapMb, { worker, forget });
+  worker.unref();
+}
+
+function stop(worker: Worker): void {
+  void worker.terminate().catch(() => undefined);
+}
+
+/** Dry-runs the load of `job` in a worker thread. Never rejects. */
+export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promise<DryRunResult> {
+  const { deadlineMs, heapMb } = options;
+  const kept = idle.get(heapMb);
+  let worker: Worker;
+  if (kept !== undefined) {
+    idle.delete(heapMb);
+    worker = kept.worker;
+    worker.off("exit", kept.forget).off("error", kept.forget);
+    worker.ref();
+  } else {
+    const entry = workerEntry();
+    if (entry === null) return refused("WPR023", "bundle load dry run could not start: the worker script `load-worker.js` is missing beside the runtime");
+    try {
+      worker = new Worker(entry.url, { resourceLimits: { maxOldGenerationSizeMb: heapMb }, ...(entry.execArgv ? { execArgv: entry.execArgv } : {}) });
+    } catch (e) {
+      return refused("WPR023", `bundle load dry run could not start: ${describeThrown(e)}`);
+    }
+    // The worker's own startup is bounded too, but is not the candidate's time.
+    const ready = await nextMessage(worker, WORKER_START_MS);
+    if (!("type" in ready) || ready.type !== "ready") {
+      stop(worker);
+      const why = !("failed" in ready) ? "the worker sent a malformed report" : ready.failed === "late" ? `the worker did not start within ${WORKER_START_MS} ms` : ready.failed === "out-of-memory" ? `the worker ran out of memory (heap limit ${heapMb} MiB)` : ready.why;
+      return refused("WPR023", `bundle load dry run could not start: ${why}`);
+    }
+  }
+  // Compact copies, transferred: cloning a view would copy its whole buffer (the decompressed
+  // tar). Not `slice()`: on a Buffer it is a view too.
+  const wasm = new Uint8Array(job.wasm);
+  const data = new Uint8Array(job.data);
+  const report = nextMessage(worker, deadlineMs);
+  worker.postMessage({ ...job, wasm, data } satisfies DryRunJob, [wasm.buffer, data.buffer]);
+  const m = await report;
+  if ("failed" in m) {
+    // Stops a runaway candidate mid-instruction and frees its memory.
+    stop(worker);
+    if (m.failed === "late") {
+      return refused("WPR022", `bundle load exceeded its deadline of ${deadlineMs} ms: its start function, data.json parse or self-check was still running in the dry run, which was stopped`);
+    }
+    if (m.failed === "out-of-memory") return refused("WPR023", `bundle load dry run ran out of memory (worker heap limit ${heapMb} MiB)`);
+    return refused("WPR023", `bundle load dry run failed: ${m.why}`);
+  }
+  if (m.type === "loaded" && isFuel(m.fuel.start) && isFuel(m.fuel.data) && isFuel(m.fuel.selfCheck)) {
+    if (m.memoryBytes <= REUSE_MAX_MEMORY) keep(worker, heapMb);
+    else stop(worker);
+    return { ok: true, fuel: { start: m.fuel.start, data: m.fuel.data, selfCheck: m.fuel.selfCheck } };
+  }
+  stop(worker);
+  if (m.type === "refused") return { ok: false, error: m.error };
+  return refused("WPR023", "bundle load dry run failed: the worker sent a malformed report");
 }

@@ -19,9 +19,9 @@
  *
  * Swapping bundles: the new bundle is read, verified, instantiated, given its data and
  * self-checked before one reference assignment activates it; until then (and if anything
- * fails) the current bundle keeps serving. Swaps run one at a time, in call order. While a
- * bundle is active, the candidate's code first runs in a worker thread under a deadline
- * (runtime/dry-run.ts), and the load on this thread gets exactly the fuel it used there.
+ * fails) the current bundle keeps serving. Swaps run one at a time, in call order. The
+ * candidate's code first runs in a worker thread under a deadline (runtime/dry-run.ts), and
+ * the load on this thread gets exactly the fuel it used there.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -94,10 +94,10 @@ export interface EngineOptions extends VerifyOptions {
    */
   loadDeadlineMs?: number;
   /**
-   * When to dry-run: "swap" (default) whenever a bundle is active, so a candidate never holds
-   * the serving thread for longer than its dry run proved necessary; "always" also for the
-   * first load (nothing is served yet, so by default it runs on this thread under the load
-   * budget alone, without paying for a second load).
+   * Which loads are dry-run first: "always" (default), or "swap": only while a bundle is
+   * active, so the first load runs on this thread directly, bounded by the load budget alone,
+   * which does not bound the SDK's own JavaScript (runtime/dry-run.ts): for a first bundle
+   * the operator trusts to load (built in this process, say), to save the second load.
    */
   dryRun?: "swap" | "always";
   /** Heap limit (MiB) of the dry-run worker; Wasm memory is bounded by `budget.memoryPages`. A worker that runs out refuses the load (WPR023). Default 256. */
@@ -263,6 +263,7 @@ export class Engine {
   private readonly limits: TarLimits | undefined;
   private readonly budget: Budget;
   private readonly dryRun: DryRunOptions;
+  /** Dry-run the first load too (`dryRun: "always"`). */
   private readonly dryRunFirstLoad: boolean;
   private logHandle: DecisionLog | null = null;
   private ownsLog = false;
@@ -282,7 +283,7 @@ export class Engine {
     if (!Number.isSafeInteger(heapMb) || heapMb < 1) throw new RangeError(`dryRunHeapMb must be a positive integer (MiB), got ${String(heapMb)}`);
     if (options.dryRun !== undefined && options.dryRun !== "swap" && options.dryRun !== "always") throw new RangeError(`dryRun must be "swap" or "always", got ${String(options.dryRun)}`);
     this.dryRun = { deadlineMs, heapMb };
-    this.dryRunFirstLoad = options.dryRun === "always";
+    this.dryRunFirstLoad = options.dryRun !== "swap";
     if (options.log !== undefined) this.logHandle = options.log;
   }
 

@@ -5,6 +5,10 @@
  * candidate runs out is refused (WPR021) while the active bundle keeps serving; what cannot be
  * metered is refused (WPR020). Each hostile module follows the ABI well enough to load; see
  * runaway-policy.ts. A differential check shows metering changes no real decision.
+ *
+ * Loads are dry-run first in a worker thread under a deadline (runtime/dry-run.ts): a candidate
+ * that would hold a thread longer is refused (WPR022) while decisions go on, one that kills its
+ * worker is refused (WPR023), and the real load gets exactly the fuel the dry run measured.
  */
 import * as path from "node:path";
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
@@ -12,9 +16,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { readExamples, type ExampleRequest } from "../../cli/examples.js";
 import { build } from "../../compiler/build.js";
 import { FsHost } from "../../compiler/source.js";
-import { DEFAULT_BUDGET } from "../../runtime/abi.js";
+import { DEFAULT_BUDGET, resolveBudget } from "../../runtime/abi.js";
+import { dryRunLoad } from "../../runtime/dry-run.js";
+import { runLoad, type LoadFuel } from "../../runtime/load.js";
 import { createEngine, loadBundle, readBundle, type Decision, type Engine, type EngineOptions } from "../../runtime/index.js";
-import { ROOT } from "../support/repo.js";
+import { EXAMPLE } from "../support/repo.js";
 import { bigRequest, bundleOf, runawayBundle, runawayWasm, sendDecision, smallRequest, type RunawayOptions } from "./runaway-policy.js";
 
 const LOOP_FOREVER = "(loop $l (br $l)) (i32.const 0)";
@@ -147,6 +153,96 @@ describe("a candidate that runs away while loading is refused; the active bundle
   });
 });
 
+/** Start function that fills the module's memory without a NUL: the OPA SDK's JavaScript then scans for one forever. */
+const NO_NUL_START = "(memory.fill (i32.const 0) (i32.const 65) (i32.mul (memory.size) (i32.const 65536)))";
+/**
+ * Start function that makes `builtins()` point at 1,000,000 nested arrays (`[[[...]]]`, 2 MB of
+ * text): the SDK's JSON.parse of it needs ~60 MB of JavaScript heap, many small objects.
+ */
+const DEEP_JSON_START = `(memory.fill (i32.const 1024) (i32.const 91) (i32.const 1000000))
+  (memory.fill (i32.const 1001024) (i32.const 93) (i32.const 1000000))
+  (i32.store8 (i32.const 2001024) (i32.const 0))`;
+
+describe("a candidate's load is dry-run in a worker under a deadline; decisions go on meanwhile", () => {
+  // Budgets this thread could not exhaust within any test: only the deadline stops these loads
+  // (had they run here, the test would hang).
+  const endless = { load: Number.MAX_SAFE_INTEGER, decision: Number.MAX_SAFE_INTEGER };
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await loadBundle(await runawayBundle("rev-good"), { skipVerify: true, budget: endless, loadDeadlineMs: 300 });
+  });
+
+  const refusedByDeadline = async (o: RunawayOptions): Promise<void> => {
+    const pending = engine.swap(await runawayBundle("rev-bad", o));
+    let settled = false;
+    void pending.finally(() => (settled = true));
+    const answered: Decision[] = [];
+    while (!settled) {
+      await new Promise((r) => setTimeout(r, 10));
+      answered.push(engine.decide(smallRequest));
+    }
+    const r = await pending;
+    expect(r).toMatchObject({ activated: false, revision: "rev-good", error: { code: "WPR022" } });
+    if (!r.activated) expect(r.error.message).toMatch(/^bundle load exceeded its deadline of 300 ms: /);
+    // This thread was never held: decisions went on throughout, from the active bundle.
+    expect(answered.length).toBeGreaterThan(1);
+    for (const d of answered) expect(d).toMatchObject({ outcome: "send", revision: "rev-good" });
+    expect(engine.revision).toBe("rev-good");
+  };
+
+  it("a start function looping forever", async () => {
+    await refusedByDeadline({ start: "(loop $l (br $l))" });
+  });
+
+  it("opa_json_parse looping forever on data.json", async () => {
+    await refusedByDeadline({ parseBody: LOOP_FOREVER });
+  });
+
+  it("a self-check that loops", async () => {
+    await refusedByDeadline({ evalPrologue: "(loop $l (br $l))" });
+  });
+
+  it("a module that makes the SDK's own JavaScript loop (no fuel is spent there)", async () => {
+    await refusedByDeadline({ start: NO_NUL_START });
+  });
+
+  it("a first load is dry-run too (the default)", async () => {
+    const bundle = await runawayBundle("rev-first", { start: NO_NUL_START });
+    await expect(loadBundle(bundle, { skipVerify: true, loadDeadlineMs: 300 })).rejects.toMatchObject({ code: "WPR022" });
+    // createEngine + swap (how watchStore starts): the engine already answers (deny) meanwhile.
+    const fresh = createEngine({ skipVerify: true, loadDeadlineMs: 300 });
+    const r = await fresh.swap(bundle);
+    expect(r).toMatchObject({ activated: false, revision: null, error: { code: "WPR022" } });
+    expect(fresh.decide(smallRequest).outcome).toBe("deny");
+  });
+
+  it("a good candidate is activated, with the fuel the dry run measured", async () => {
+    // The default deadline: a busy machine must not refuse a good bundle here.
+    const patient = await loadBundle(await runawayBundle("rev-good"), { skipVerify: true, budget: endless });
+    const r = await patient.swap(await runawayBundle("rev-next"));
+    expect(r).toEqual({ activated: true, revision: "rev-next", previous: "rev-good" });
+    expect(patient.decide(smallRequest)).toMatchObject({ outcome: "send", revision: "rev-next" });
+    // A refusal in the dry run is the one the load would meet here, with the same message.
+    const bad = await patient.swap(await runawayBundle("rev-bad", { parseBody: "(i32.const 0)" }));
+    expect(bad).toMatchObject({ activated: false, revision: "rev-next", error: { code: "WPR009", message: "`data.json` is not valid JSON: policy.wasm could not parse it" } });
+  });
+
+  it("a worker that runs out of memory refuses the candidate (WPR023); the next swap gets a new worker", async () => {
+    const small = await loadBundle(await runawayBundle("rev-a"), { skipVerify: true, dryRunHeapMb: 32 });
+    const r = await small.swap(await runawayBundle("rev-oom", { start: DEEP_JSON_START, memory: "64" }));
+    expect(r).toEqual({ activated: false, revision: "rev-a", error: { code: "WPR023", message: "bundle load dry run ran out of memory (worker heap limit 32 MiB)" } });
+    expect(small.decide(smallRequest)).toMatchObject({ outcome: "send", revision: "rev-a" });
+    expect(await small.swap(await runawayBundle("rev-b"))).toMatchObject({ activated: true, revision: "rev-b" });
+  });
+
+  it("refuses deadlines and heap limits that are not positive", () => {
+    expect(() => createEngine({ loadDeadlineMs: 0 })).toThrow(RangeError);
+    expect(() => createEngine({ loadDeadlineMs: Number.NaN })).toThrow(RangeError);
+    expect(() => createEngine({ dryRunHeapMb: 0.5 })).toThrow(RangeError);
+    expect(() => createEngine({ dryRun: "never" as never })).toThrow(RangeError);
+  });
+});
+
 describe("metering changes no real decision", () => {
   let examples: ExampleRequest[];
   let sdk: Awaited<ReturnType<typeof loadPolicy>>;
@@ -154,10 +250,10 @@ describe("metering changes no real decision", () => {
   let engine: Engine;
 
   beforeAll(async () => {
-    const built = await build(new FsHost(ROOT));
+    const built = await build(new FsHost(EXAMPLE));
     expect(built.state.diagnostics).toEqual([]);
     bundle = built.bundle!;
-    examples = await readExamples(path.join(ROOT, "examples/requests"));
+    examples = await readExamples(path.join(EXAMPLE, "requests"));
     engine = await loadBundle(bundle, { skipVerify: true });
     // Unmetered: the bare SDK on the module exactly as it is in the bundle.
     const { files } = await readBundle(bundle, { skipVerify: true });
@@ -203,6 +299,30 @@ describe("metering changes no real decision", () => {
     // bundle and decide every example as before.
     const tight = await loadBundle(bundle, { skipVerify: true, budget: { load: DEFAULT_BUDGET.load / 100, decision: DEFAULT_BUDGET.decision / 20 } });
     for (const ex of examples) expect(metered(tight, ex.request), ex.name).toEqual(unmetered(ex.request));
+  });
+
+  it("the load here gets exactly the fuel its dry run used: one unit less on any step is refused", async () => {
+    const { wasm, dataBytes } = await readBundle(bundle, { skipVerify: true });
+    const eps = { decide: "waypost/decide", named: ["waypost/suppressed", "waypost/consent"] };
+    const budget = resolveBudget({});
+    const measured = await runLoad(wasm, dataBytes, eps, budget);
+    const fuel = measured.fuel;
+    for (const step of ["start", "data", "selfCheck"] as const) expect(fuel[step]).toBeGreaterThan(0);
+    // In a worker, the same steps spend the same fuel (metering is deterministic).
+    expect(await dryRunLoad({ wasm, data: dataBytes, entrypoints: eps, budget }, { deadlineMs: 30_000, heapMb: 256 })).toEqual({ ok: true, fuel });
+    const exact = await runLoad(wasm, dataBytes, eps, budget, fuel);
+    expect(exact.fuel).toEqual(fuel);
+    expect(exact.probe).toEqual(measured.probe);
+    for (const step of ["start", "data", "selfCheck"] as const) {
+      const grant: LoadFuel = { ...fuel, [step]: fuel[step] - 1 };
+      await expect(runLoad(wasm, dataBytes, eps, budget, grant), step).rejects.toMatchObject({ code: "WPR021" });
+    }
+  });
+
+  it("the example bundle swaps in through its dry run and decides as before", async () => {
+    const r = await engine.swap(bundle);
+    expect(r).toMatchObject({ activated: true });
+    for (const ex of examples) expect(metered(engine, ex.request), ex.name).toEqual(unmetered(ex.request));
   });
 
   it("a data.json the module refuses is still WPR009, not a budget error", async () => {
