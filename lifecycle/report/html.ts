@@ -269,7 +269,7 @@ function suppressionView(h: Html, m: ReportModel): string {
   }
   out.push(`</tbody></table>`);
   out.push(`<h3>Which purposes may read which fields</h3><p>Deny wins over allow. Fields not allowed for a purpose are never sent to its journeys.</p>`);
-  out.push(`<table class="matrix fields"><caption class="sr">Field access by purpose</caption><thead><tr><th scope="col">Field</th><th scope="col">Privacy category</th><th scope="col">Sensitivity</th><th scope="col">Residency</th><th scope="col">Retention</th>${m.purposes.map((p) => `<th scope="col">${esc(p.id)}</th>`).join("")}</tr></thead><tbody>`);
+  out.push(`<div class="scroll" tabindex="0" role="region" aria-label="Field access by purpose (scrolls sideways)"><table class="matrix fields"><caption class="sr">Field access by purpose</caption><thead><tr><th scope="col">Field</th><th scope="col">Privacy category</th><th scope="col">Sensitivity</th><th scope="col">Residency</th><th scope="col">Retention</th>${m.purposes.map((p) => `<th scope="col">${esc(p.id)}</th>`).join("")}</tr></thead><tbody>`);
   for (const [f, mk] of [...a.fields.map((x) => [x, h.mark(`field:${x.name}`)] as const), ...goneA.fields.map((x) => [x, "removed" as const] as const)]) {
     const tds = m.purposes.map((p) => {
       const acc = f.purposes.find((x) => x.purpose === p.id);
@@ -278,7 +278,7 @@ function suppressionView(h: Html, m: ReportModel): string {
     });
     out.push(`<tr data-field="${esc(f.name)}"${h.cls(mk)}><th scope="row"><code>${esc(f.name)}</code>${f.highRisk ? ` <span class="badge risk">high risk</span>` : ""}${h.badge(mk)} ${h.src(f.ref)}</th><td>${esc(f.category)}</td><td>${esc(f.sensitivity)}</td><td>${esc(f.residency.join(", "))}</td><td>${esc(f.retention ?? "—")}</td>${tds.join("")}</tr>`);
   }
-  out.push(`</tbody></table></section>`);
+  out.push(`</tbody></table></div></section>`);
   return out.join("\n");
 }
 
