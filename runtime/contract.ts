@@ -12,6 +12,35 @@
  */
 
 // ---------------------------------------------------------------------------------------------
+// Requests
+
+/** The keys a decision request may have (runtime/types.ts `Request`); any other is refused. */
+export const REQUEST_KEYS = ["system", "event", "now", "context", "node", "history"] as const;
+/** The keys a history entry may have. */
+export const HISTORY_ENTRY_KEYS = ["at", "channel", "purpose", "node"] as const;
+
+/**
+ * Why a request is invalid, by problem: the `detail` of an `invalid-request` reason is
+ * `key: why`, or `history[i].key: why` for a history entry (`history[i]: why` for the entry).
+ */
+export const REQUEST_PROBLEMS = {
+  not_object: "not an object",
+  missing: "missing",
+  bad_timestamp: "not an RFC 3339 timestamp with a zone",
+  bad_channel: "not a declared channel",
+  bad_purpose: "not a declared purpose",
+  not_string: "not a string",
+  unknown_key: "unknown key",
+} as const;
+export type RequestProblem = keyof typeof REQUEST_PROBLEMS;
+
+/** The `invalid-request` detail for `problem` at `key` (of history entry `entry` when given). */
+export function requestProblemDetail(problem: RequestProblem, key: string | null, entry?: number): string {
+  const at = entry === undefined ? (key ?? "") : `history[${entry}]${key === null ? "" : `.${key}`}`;
+  return `${at}: ${REQUEST_PROBLEMS[problem]}`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Decisions
 
 /** Outcomes in severity order (docs/ir.md "Decision"). */

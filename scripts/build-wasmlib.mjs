@@ -43,7 +43,10 @@ const CMP_NAMES = { "==": "EQ", "!=": "NE", "<": "LT", "<=": "LE", ">": "GT", ">
 /** The strings the library needs from the contract, by constant name. */
 function contractStrings(C) {
   const out = {};
-  for (const k of [...C.DECISION_KEYS, ...C.REASON_KEYS]) out[constName(k)] = k;
+  for (const k of [...C.REQUEST_KEYS, ...C.HISTORY_ENTRY_KEYS, ...C.DECISION_KEYS, ...C.REASON_KEYS]) out[constName(k)] = k;
+  // invalid-request details: `history[` i `]` (`.` key) `: ` why, or key `: ` why
+  out.D_HISTORY = "history[";
+  for (const [name, why] of Object.entries(C.REQUEST_PROBLEMS)) out[`D_${constName(name)}`] = `: ${why}`;
   for (const o of C.OUTCOMES) out[`O_${constName(o)}`] = o;
   for (const code of Object.keys(C.ENGINE_REASONS)) out[`R_${constName(code)}`] = code;
   out.ENTRYPOINTS_JSON = JSON.stringify(Object.fromEntries(C.ENTRYPOINT_IDS.map((e, i) => [e, i])));

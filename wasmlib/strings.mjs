@@ -2,17 +2,17 @@
 // list into wasmlib/strings.ts (static string VALUES in the data segment), because
 // AssemblyScript string literals are UTF-16 managed objects and must not be used here. The
 // decision contract's strings are added from runtime/contract.ts and must not be repeated here:
-// decision and reason keys (OUTCOME, NODE, CHANNEL, ..., CODE, POLICY, MESSAGE, SOURCE, DETAIL),
-// outcomes (O_SEND, ...), engine reason codes (R_INVALID_REQUEST, ...) and ENTRYPOINTS_JSON.
+// request and history entry keys (SYSTEM, EVENT, NOW, ..., AT, PURPOSE), decision and reason keys
+// (OUTCOME, NODE, CHANNEL, ..., CODE, POLICY, MESSAGE, SOURCE, DETAIL), outcomes (O_SEND, ...),
+// engine reason codes (R_INVALID_REQUEST, ...), invalid-request details (D_*) and ENTRYPOINTS_JSON.
 export const STRINGS = {
   // bundle data and plan
   WAYPOST: "waypost", PLAN: "plan", LISTS: "lists", SYSTEMS: "systems",
   EVENTS: "events", EVENT_FIELDS: "event_fields", NODES: "nodes", FIELDS: "fields",
   OFFSETS_MS: "offsets_ms", QUIET_HOURS: "quiet_hours", KEYS: "keys", CUSTOMER: "customer",
   UTC_OFFSET: "utc_offset", PURPOSES: "purposes",
-  // request
-  SYSTEM: "system", EVENT: "event", NOW: "now", CONTEXT: "context",
-  HISTORY: "history", INPUT: "input", AT: "at", PURPOSE: "purpose",
+  // the ABI's input key
+  INPUT: "input",
   // plan nodes
   ID: "id", VALID_FROM: "valid_from", VALID_UNTIL: "valid_until", ROLLOUT_BP: "rollout_bp",
   ROLLOUT_SALT: "rollout_salt", REQUIRED: "required", CONDITIONS: "conditions", COND: "cond",
@@ -29,11 +29,6 @@ export const STRINGS = {
   // quiet hours, plan lists
   START_MIN: "start_min", END_MIN: "end_min", KIND: "kind", SUPPRESSION: "suppression",
   MATCH: "match",
-  // invalid-request details: `history[i].key: why`, `key: unknown key`
-  D_HISTORY: "history[", D_NOT_OBJECT: ": not an object", D_MISSING: ": missing",
-  D_BAD_TIMESTAMP: ": not an RFC 3339 timestamp with a zone",
-  D_BAD_CHANNEL: ": not a declared channel", D_BAD_PURPOSE: ": not a declared purpose",
-  D_NOT_STRING: ": not a string", D_UNKNOWN_KEY: ": unknown key",
   // result keys
   RESULT: "result", SUPPRESSED: "suppressed", VARIANT_SUFFIX: "#variant",
   // ABI objects, parsed from these texts on demand (ENTRYPOINTS_JSON: from the contract)

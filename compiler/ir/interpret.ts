@@ -12,7 +12,7 @@
  * context key such as `constructor` or `__proto__` is never resolved on Object.prototype.
  */
 import type { BundleData, Expr, Gate, IR, JsonValue, Plan, PlanNode, Reason } from "./ir.js";
-import { ENTRYPOINTS, type EngineReasonCode, type Entrypoint, type PolicyDecision } from "../../runtime/contract.js";
+import { ENTRYPOINTS, HISTORY_ENTRY_KEYS, REQUEST_KEYS as REQUEST_KEY_LIST, requestProblemDetail, type EngineReasonCode, type Entrypoint, type PolicyDecision } from "../../runtime/contract.js";
 import { MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, parseDate, parseTime, parseTimestamp, toTime } from "./time.js";
 
 export type { Entrypoint } from "../../runtime/contract.js";
@@ -389,7 +389,7 @@ class Interp {
     if (history !== undefined && !Array.isArray(history)) return this.deny("invalid-request", "history");
     // A misspelt optional key (`History`, `Node`) would silently drop caps or the node filter.
     const unknown = sortedByBytes(definedKeys(input as Obj)).find((k) => !REQUEST_KEYS.has(k));
-    if (unknown !== undefined) return this.deny("invalid-request", `${unknown}: unknown key`);
+    if (unknown !== undefined) return this.deny("invalid-request", requestProblemDetail("unknown_key", unknown));
     if (history !== undefined) {
       const bad = historyProblem(plan, history as unknown[]);
       if (bad !== undefined) return this.deny("invalid-request", bad);
@@ -602,8 +602,8 @@ function formatOk(format: string, v: string): boolean {
   }
 }
 
-const REQUEST_KEYS = new Set(["system", "event", "now", "context", "node", "history"]);
-const HISTORY_KEYS = new Set(["at", "channel", "purpose", "node"]);
+const REQUEST_KEYS: ReadonlySet<string> = new Set(REQUEST_KEY_LIST);
+const HISTORY_KEYS: ReadonlySet<string> = new Set(HISTORY_ENTRY_KEYS);
 
 /**
  * The first malformed history entry (step 1), as `history[i].key: why`, or undefined. An entry
@@ -615,19 +615,18 @@ function historyProblem(plan: Plan, history: unknown[]): string | undefined {
   const purposes = Array.isArray(plan.purposes) ? plan.purposes : [];
   for (let i = 0; i < history.length; i++) {
     const h = history[i];
-    const at = `history[${i}]`;
-    if (!isObject(h)) return `${at}: not an object`;
+    if (!isObject(h)) return requestProblemDetail("not_object", null, i);
     const t = own(h, "at");
-    if (t === undefined) return `${at}.at: missing`;
-    if (typeof t !== "string" || parseTimestamp(t) === undefined) return `${at}.at: not an RFC 3339 timestamp with a zone`;
+    if (t === undefined) return requestProblemDetail("missing", "at", i);
+    if (typeof t !== "string" || parseTimestamp(t) === undefined) return requestProblemDetail("bad_timestamp", "at", i);
     const ch = own(h, "channel");
-    if (ch !== undefined && !(typeof ch === "string" && channels.includes(ch))) return `${at}.channel: not a declared channel`;
+    if (ch !== undefined && !(typeof ch === "string" && channels.includes(ch))) return requestProblemDetail("bad_channel", "channel", i);
     const pu = own(h, "purpose");
-    if (pu !== undefined && !(typeof pu === "string" && purposes.includes(pu))) return `${at}.purpose: not a declared purpose`;
+    if (pu !== undefined && !(typeof pu === "string" && purposes.includes(pu))) return requestProblemDetail("bad_purpose", "purpose", i);
     const node = own(h, "node");
-    if (node !== undefined && typeof node !== "string") return `${at}.node: not a string`;
+    if (node !== undefined && typeof node !== "string") return requestProblemDetail("not_string", "node", i);
     const unknown = sortedByBytes(definedKeys(h)).find((k) => !HISTORY_KEYS.has(k));
-    if (unknown !== undefined) return `${at}.${unknown}: unknown key`;
+    if (unknown !== undefined) return requestProblemDetail("unknown_key", unknown, i);
   }
   return undefined;
 }
