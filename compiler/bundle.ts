@@ -7,8 +7,8 @@
  */
 import { createHash } from "node:crypto";
 import { CompactSign, type JWK } from "jose";
-import { ENTRYPOINT_IDS } from "../runtime/contract.js";
-import { bundleFileDigest, type JsonValue } from "../runtime/json.js";
+import { ENTRYPOINTS } from "../runtime/bundle.js";
+import { bundleFileDigest, canonicalJson, type JsonValue } from "../runtime/json.js";
 import { DATA_FILE, MANIFEST_FILE, SIGNATURES_FILE, WASM_FILE, type SignedFile } from "../runtime/bundle.js";
 import { resolveSigningKey, type JwsAlgorithm, type KeyMaterial } from "../runtime/keys.js";
 import type { BundleData } from "./ir/ir.js";
@@ -17,7 +17,7 @@ import { writeTarGz } from "./tar-write.js";
 import { VERSION } from "./version.js";
 
 /** The entrypoints every Waypost bundle exports, in id order (id 0 is the SDK default). */
-export const BUNDLE_ENTRYPOINTS = ENTRYPOINT_IDS;
+export const BUNDLE_ENTRYPOINTS = [ENTRYPOINTS.decide, ENTRYPOINTS.suppressed, ENTRYPOINTS.consent] as const;
 
 export interface BundleManifestInput {
   revision: string;
@@ -42,25 +42,13 @@ export interface SigningKeyCommon {
 
 export interface WriteBundleInput {
   wasm: Uint8Array;
-  /** The whole data.json document (`{"waypost": BundleData}`); key order is kept as given. */
+  /** The whole data.json document (`{"waypost": BundleData}`), written as canonical JSON. */
   data: JsonValue;
   manifest: BundleManifestInput;
   signingKey?: SigningKeyInput;
 }
 
 const enc = new TextEncoder();
-
-/** JSON text with the caller's key order; refuses values JSON cannot hold rather than dropping them. */
-export function stableJson(value: JsonValue): string {
-  const text = JSON.stringify(value, (_k, v: unknown) => {
-    if (typeof v === "number" && !Number.isFinite(v)) throw new TypeError("non-finite number in bundle data");
-    if (v === undefined || typeof v === "function" || typeof v === "bigint" || typeof v === "symbol") {
-      throw new TypeError(`${typeof v} value in bundle data`);
-    }
-    return v;
-  });
-  return text;
-}
 
 /** Builds the `.signatures.json` bytes for `files` (names relative to the bundle root). */
 export async function signBundleFiles(files: ReadonlyMap<string, Uint8Array>, signingKey: SigningKeyInput): Promise<Uint8Array> {
@@ -82,7 +70,7 @@ export async function signBundleFiles(files: ReadonlyMap<string, Uint8Array>, si
 /** Writes the bundle and returns the `.tar.gz` bytes. */
 export async function writeBundle(input: WriteBundleInput): Promise<Uint8Array> {
   const m = input.manifest;
-  // Fixed key order so the manifest bytes depend only on its values.
+  // Only the known fields: the manifest bytes depend on nothing else.
   const manifest = {
     revision: m.revision,
     roots: m.roots,
@@ -90,9 +78,9 @@ export async function writeBundle(input: WriteBundleInput): Promise<Uint8Array> 
     metadata: m.metadata,
   };
   const files = new Map<string, Uint8Array>([
-    [MANIFEST_FILE, enc.encode(stableJson(manifest))],
+    [MANIFEST_FILE, enc.encode(canonicalJson(manifest))],
     [WASM_FILE, input.wasm],
-    [DATA_FILE, enc.encode(stableJson(input.data))],
+    [DATA_FILE, enc.encode(canonicalJson(input.data))],
   ]);
   if (input.signingKey !== undefined) files.set(SIGNATURES_FILE, await signBundleFiles(files, input.signingKey));
   // Rooted names, as `opa build` writes them.
@@ -146,4 +134,4 @@ export async function bundleProgram(planned: PlanResult, wasm: Uint8Array, diges
 }
 
 /** The data.json text exactly as the bundle stores it. */
-export const dataJsonText = (data: { waypost: BundleData }): string => stableJson(data as unknown as JsonValue);
+export const dataJsonText = (data: { waypost: BundleData }): string => canonicalJson(data);

@@ -1,8 +1,8 @@
 /**
  * JSON helpers shared by the bundle reader, the engine and the decision log.
  *
- * - `canonicalJson`: keys sorted by UTF-16 code units at every level, no whitespace. Used
- *   wherever a hash must not depend on key order (decision ids, log entry hashes).
+ * - `canonicalJson`: RFC 8785 (JCS) text. Used wherever bytes or a hash must not depend on key
+ *   order (decision ids, log entry hashes, the bundle files the compiler writes).
  * - `opaStructuredHash`: the digest OPA computes for structured bundle files (`.manifest`,
  *   `data.json`) in `.signatures.json`, so bundles we sign verify under `opa run` too.
  */
@@ -16,68 +16,9 @@ export type JsonObject = { [key: string]: JsonValue };
 export const isJsonObject = (v: unknown): v is JsonObject =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** The reference walk: tracks every open object, so it tells a cycle from deep nesting. */
-function canonicalJsonChecked(value: unknown): string {
-  const parts: string[] = [];
-  const stack = new Set<object>();
-  const walk = (v: unknown): void => {
-    if (v === null) {
-      parts.push("null");
-      return;
-    }
-    switch (typeof v) {
-      case "boolean":
-        parts.push(v ? "true" : "false");
-        return;
-      case "number":
-        if (!Number.isFinite(v)) throw new TypeError("non-finite number is not JSON");
-        parts.push(JSON.stringify(v));
-        return;
-      case "string":
-        parts.push(JSON.stringify(v));
-        return;
-      case "object": {
-        if (stack.has(v)) throw new TypeError("cyclic value is not JSON");
-        stack.add(v);
-        if (Array.isArray(v)) {
-          parts.push("[");
-          for (let i = 0; i < v.length; i++) {
-            if (i > 0) parts.push(",");
-            walk(v[i]);
-          }
-          parts.push("]");
-        } else {
-          const obj = v as Record<string, unknown>;
-          const keys = Object.keys(obj).sort();
-          parts.push("{");
-          let first = true;
-          for (const k of keys) {
-            const item = obj[k];
-            if (item === undefined) continue; // as JSON.stringify: an undefined property is absent
-            if (!first) parts.push(",");
-            first = false;
-            parts.push(JSON.stringify(k), ":");
-            walk(item);
-          }
-          parts.push("}");
-        }
-        stack.delete(v);
-        return;
-      }
-      default:
-        throw new TypeError(`${typeof v} is not JSON`);
-    }
-  };
-  walk(value);
-  return parts.join("");
-}
-
-// Past this depth the fast walk hands over to the checked one, which reports a cycle as such
-// (a cycle recurses forever; real requests are a few levels deep).
+// Past this depth the walk also tracks the open objects, to tell a cycle from deep nesting (a
+// cycle recurses forever; real requests are a few levels deep, and pay nothing for it).
 const FAST_DEPTH = 64;
-
-class TooDeep {}
-const TOO_DEEP = new TooDeep();
 
 /** Own enumerable keys in UTF-16 code unit order, as `Array.prototype.sort()` orders strings. */
 export function sortedKeys(obj: object): string[] {
@@ -98,105 +39,41 @@ export function quote(s: string): string {
   return '"' + s + '"';
 }
 
-const OBJECT_PROTO = Object.prototype;
-const ARRAY_PROTO = Array.prototype;
-
-/**
- * The decision path canonicalises every request, so this avoids building text in JS where the
- * native JSON.stringify already produces the canonical form: for a plain object whose keys
- * enumerate in sorted order (JSON.stringify uses the same order as Object.keys) and whose values
- * are all such, or plain arrays of such. Returns null for those subtrees (the caller stringifies
- * them natively), else the canonical text itself, built from the children's texts. Throws
- * TypeError for non-JSON values exactly as the reference walk does; anything that is not a
- * plain object or array (toJSON, boxed primitives) goes through the reference rules.
- */
-function canonText(v: unknown, depth: number): string | null {
-  if (v === null) return null;
-  switch (typeof v) {
-    case "string":
-    case "boolean":
-      return null;
-    case "number":
-      if (!Number.isFinite(v)) throw new TypeError("non-finite number is not JSON");
-      return null;
-    case "object": {
-      if (depth > FAST_DEPTH) throw TOO_DEEP;
-      const proto = Object.getPrototypeOf(v) as unknown;
-      if (Array.isArray(v)) {
-        if (proto !== ARRAY_PROTO) return canon(v, depth);
-        let texts: (string | null)[] | null = null;
-        for (let i = 0; i < v.length; i++) {
-          const t = canonText(v[i], depth + 1);
-          if (t !== null) (texts ??= new Array<string | null>(v.length).fill(null))[i] = t;
-        }
-        if (texts === null) return null;
-        let out = "[";
-        for (let i = 0; i < v.length; i++) out += (i === 0 ? "" : ",") + (texts[i] ?? JSON.stringify(v[i]));
-        return out + "]";
-      }
-      if (proto !== OBJECT_PROTO && proto !== null) return canon(v, depth);
-      const obj = v as Record<string, unknown>;
-      const keys = Object.keys(obj);
-      let sorted = true;
-      let texts: (string | null)[] | null = null;
-      for (let i = 0; i < keys.length; i++) {
-        if (i > 0 && keys[i - 1]! > keys[i]!) sorted = false;
-        const item = obj[keys[i]!];
-        if (item === undefined) continue; // absent, for both
-        const t = canonText(item, depth + 1);
-        if (t !== null) (texts ??= new Array<string | null>(keys.length).fill(null))[i] = t;
-      }
-      if (sorted && texts === null) return null;
-      let textOf: Map<string, string> | null = null;
-      if (texts !== null) {
-        textOf = new Map();
-        for (let i = 0; i < keys.length; i++) if (texts[i] != null) textOf.set(keys[i]!, texts[i]!);
-      }
-      if (!sorted) keys.sort();
-      let out = "{";
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        const item = obj[k];
-        if (item === undefined) continue;
-        out += (out.length === 1 ? "" : ",") + quote(k) + ":" + (textOf?.get(k) ?? (typeof item === "string" ? quote(item) : JSON.stringify(item)));
-      }
-      return out + "}";
-    }
-    default:
-      throw new TypeError(`${typeof v} is not JSON`);
-  }
-}
-
-// The reference rules, by string concatenation: used below plain-data fast paths when a value
-// is not a plain object or array.
-function canon(v: unknown, depth: number): string {
+function canon(v: unknown, depth: number, open: Set<object> | null): string {
   if (v === null) return "null";
   switch (typeof v) {
     case "string":
-      return JSON.stringify(v);
+      return quote(v);
     case "number":
       if (!Number.isFinite(v)) throw new TypeError("non-finite number is not JSON");
       return JSON.stringify(v);
     case "boolean":
       return v ? "true" : "false";
     case "object": {
-      if (depth > FAST_DEPTH) throw TOO_DEEP;
+      if (depth > FAST_DEPTH) {
+        open ??= new Set();
+        if (open.has(v)) throw new TypeError("cyclic value is not JSON");
+        open.add(v);
+      }
+      let out: string;
       if (Array.isArray(v)) {
-        if (v.length === 0) return "[]";
-        let out = "[" + canon(v[0], depth + 1);
-        for (let i = 1; i < v.length; i++) out += "," + canon(v[i], depth + 1);
-        return out + "]";
+        out = "[";
+        for (let i = 0; i < v.length; i++) out += (i === 0 ? "" : ",") + canon(v[i], depth + 1, open);
+        out += "]";
+      } else {
+        // Own enumerable keys whatever the prototype: no toJSON, a Date is `{}`.
+        const obj = v as Record<string, unknown>;
+        const keys = sortedKeys(obj);
+        out = "{";
+        for (let i = 0; i < keys.length; i++) {
+          const item = obj[keys[i]!];
+          if (item === undefined) continue; // as JSON.stringify: an undefined property is absent
+          out += (out.length === 1 ? "" : ",") + quote(keys[i]!) + ":" + canon(item, depth + 1, open);
+        }
+        out += "}";
       }
-      const obj = v as Record<string, unknown>;
-      const keys = sortedKeys(obj);
-      let out = "{";
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        const item = obj[k];
-        if (item === undefined) continue; // as JSON.stringify: an undefined property is absent
-        out += (out.length === 1 ? "" : ",") + JSON.stringify(k) + ":" + canon(item, depth + 1);
-      }
-      return out + "}";
+      open?.delete(v);
+      return out;
     }
     default:
       throw new TypeError(`${typeof v} is not JSON`);
@@ -204,98 +81,15 @@ function canon(v: unknown, depth: number): string {
 }
 
 /**
- * Canonical JSON text: sorted object keys, JSON.stringify escaping for strings and numbers.
- * Throws TypeError for values JSON cannot represent faithfully (undefined, functions, bigint,
- * non-finite numbers, cycles), rather than silently dropping them as JSON.stringify does.
+ * Canonical JSON text (RFC 8785, JCS): object keys sorted by UTF-16 code units at every level,
+ * no whitespace, ECMAScript number serialisation, JSON.stringify's minimal string escapes (a
+ * lone surrogate, which JCS refuses, is escaped as `\uXXXX`). Throws TypeError for values JSON
+ * cannot represent faithfully (undefined, functions, bigint, non-finite numbers, cycles)
+ * rather than dropping them as JSON.stringify does. The one canonical form: decision ids, log
+ * hashes and MACs, and the bundle's data.json and .manifest.
  */
 export function canonicalJson(value: unknown): string {
-  try {
-    if (value === undefined) throw new TypeError("undefined is not JSON");
-    const r = canonValue(value, 0);
-    return JSON.stringify(r === SAME ? value : r);
-  } catch (e) {
-    if (e === TOO_DEEP) return canonicalJsonChecked(value);
-    if (e !== NEED_TEXT) throw e;
-  }
-  try {
-    return canonText(value, 0) ?? JSON.stringify(value);
-  } catch (e) {
-    if (e === TOO_DEEP) return canonicalJsonChecked(value);
-    throw e;
-  }
-}
-
-const SAME = Symbol("same");
-class NeedText {}
-const NEED_TEXT = new NeedText();
-const isDigit = (k: string): boolean => {
-  const c = k.charCodeAt(0);
-  return c >= 0x30 && c <= 0x39;
-};
-
-/**
- * The first choice of canonicalJson: SAME when `JSON.stringify(v)` already is the canonical
- * text, else a stand-in value whose native JSON.stringify is: objects re-created as plain
- * objects with their keys inserted in sorted order (so no toJSON of their own).
- * Building small sorted copies and stringifying natively is about twice as fast as
- * concatenating text in JS. Integer-like keys enumerate numerically whatever the insertion
- * order, so an object that would need them re-ordered throws NEED_TEXT (canonText then).
- */
-function canonValue(v: unknown, depth: number): unknown {
-  if (v === null) return SAME;
-  switch (typeof v) {
-    case "string":
-    case "boolean":
-      return SAME;
-    case "number":
-      if (!Number.isFinite(v)) throw new TypeError("non-finite number is not JSON");
-      return SAME;
-    case "object": {
-      if (depth > FAST_DEPTH) throw TOO_DEEP;
-      const proto = Object.getPrototypeOf(v) as unknown;
-      if (Array.isArray(v)) {
-        // A plain array copy, never through the array's own constructor (species).
-        let copy: unknown[] | null = proto === ARRAY_PROTO ? null : [];
-        for (let i = 0; i < v.length; i++) {
-          const item: unknown = v[i];
-          const r = canonValue(item, depth + 1);
-          if (r !== SAME && copy === null) {
-            copy = [];
-            for (let j = 0; j < i; j++) copy.push(v[j]);
-          }
-          if (copy !== null) copy.push(r === SAME ? item : r);
-        }
-        return copy ?? SAME;
-      }
-      const obj = v as Record<string, unknown>;
-      const keys = Object.keys(obj);
-      let sorted = proto === OBJECT_PROTO || proto === null;
-      let replaced: Map<string, unknown> | null = null;
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        if (i > 0 && keys[i - 1]! > k) sorted = false;
-        const item = obj[k];
-        if (item === undefined) continue;
-        const r = canonValue(item, depth + 1);
-        if (r !== SAME) (replaced ??= new Map()).set(k, r);
-      }
-      if (sorted && replaced === null) return SAME;
-      keys.sort();
-      // A plain object (fast properties; a null-prototype one is a slow dictionary for
-      // JSON.stringify): `__proto__` would set its prototype, so that key goes to canonText.
-      const copy: Record<string, unknown> = {};
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        const item = obj[k];
-        if (item === undefined) continue;
-        if (isDigit(k) || k === "__proto__") throw NEED_TEXT; // digits may enumerate numerically
-        copy[k] = replaced?.get(k) ?? item;
-      }
-      return copy;
-    }
-    default:
-      throw new TypeError(`${typeof v} is not JSON`);
-  }
+  return canon(value, 0, null);
 }
 
 // One-shot `crypto.hash` (Node >= 20.12) skips the Hash object: about 3x faster on the short

@@ -225,8 +225,7 @@ export function maskRequest(request: unknown, fields: FieldMasks, pseudonyms: Ps
   // Object.entries pair arrays.
   const out: { [k: string]: JsonValue } = {};
   const src = request as Record<string, unknown>;
-  // Keys are inserted sorted so canonicalJson can hand the masked context (and the top level,
-  // when its values allow) to the native JSON.stringify.
+  // Keys are inserted sorted, so canonicalJson finds them in order and skips its sort.
   for (const k of sortedKeys(src)) {
     const v = src[k];
     if (v === undefined) continue;

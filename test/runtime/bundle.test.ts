@@ -5,7 +5,7 @@ import { writeBundle, type SigningKeyInput } from "../../compiler/bundle.js";
 import type { PublicKeyInput } from "../../runtime/keys.js";
 import { readBundle } from "../../runtime/bundle.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
-import { opaStructuredText } from "../../runtime/json.js";
+import { canonicalJson, opaStructuredText } from "../../runtime/json.js";
 import { writeTarGz } from "../../compiler/tar-write.js";
 import { readTarGz } from "../../runtime/tar.js";
 import { gunzipSync } from "node:zlib";
@@ -63,8 +63,9 @@ describe("writeBundle", () => {
     expect(r.manifest.revision).toBe("r1");
     expect(r.manifest.wasm[0]).toEqual({ entrypoint: "waypost/decide", module: "/policy.wasm" });
     expect(r.signature).toBeNull();
-    // data.json keeps the caller's key order.
-    expect(new TextDecoder().decode(r.dataBytes)).toBe(JSON.stringify(input().data));
+    // data.json is canonical JSON (RFC 8785): keys sorted whatever the caller's order.
+    expect(new TextDecoder().decode(r.dataBytes)).toBe(canonicalJson(input().data));
+    expect(new TextDecoder().decode(r.dataBytes)).toMatch(/^\{"waypost":\{"lists":\{.*\},"plan":\{"alpha":.*"version":1,"zeta":1\},"revision":"r1"\}\}$/s);
     expect([...r.files.keys()].sort()).toEqual([".manifest", "data.json", "policy.wasm"]);
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
+import canonicalize from "canonicalize";
 import { canonicalJson, opaStructuredDigest, opaStructuredText } from "../../runtime/json.js";
 import { createPseudonymiser, maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
 
@@ -38,6 +39,36 @@ describe("canonicalJson", () => {
     fc.assert(fc.property(value, (v) => {
       expect(canonicalJson(v)).toBe(reference(v));
     }), { numRuns: 500 });
+  });
+
+  it("is RFC 8785 (JCS): the same text as the `canonicalize` package on any JSON value (differential property)", () => {
+    // Well-formed strings only: JCS refuses a lone surrogate, canonicalJson escapes it (below).
+    const text = fc.string({ unit: "grapheme" });
+    const key = fc.oneof(text, fc.constantFrom("0", "1", "10", "2", "a", "B", "é", "\u2028", "\ud83d\ude00", "\uff21", "__proto__"));
+    const json = fc.letrec((tie) => ({
+      v: fc.oneof(
+        { depthSize: "small" },
+        fc.constant(null),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.integer(),
+        fc.constantFrom(0, -0, 1e21, 1e-7, 5e-324, Number.MAX_VALUE, 0.1 + 0.2, -1.5e300),
+        text,
+        fc.array(tie("v"), { maxLength: 5 }),
+        fc.dictionary(key, tie("v"), { maxKeys: 6 }),
+      ),
+    })).v;
+    fc.assert(fc.property(json, (v) => {
+      expect(canonicalJson(v)).toBe(canonicalize(v));
+      // And from parsed text, as requests arrive (JSON.parse may make "__proto__" an own key).
+      const parsed: unknown = JSON.parse(JSON.stringify(v));
+      expect(canonicalJson(parsed)).toBe(canonicalize(parsed));
+    }), { numRuns: 1000 });
+  });
+
+  it("escapes a lone surrogate where JCS refuses it", () => {
+    expect(canonicalJson({ k: "a\ud800" })).toBe('{"k":"a\\ud800"}');
+    expect(() => canonicalize({ k: "a\ud800" })).toThrow();
   });
 
   it("sorts integer-like keys as strings and drops undefined properties", () => {
