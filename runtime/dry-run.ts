@@ -116,9 +116,10 @@ function stop(worker: Worker): void {
 export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promise<DryRunResult> {
   const { deadlineMs, heapMb } = options;
   const kept = idle.get(heapMb);
+  idle.delete(heapMb);
   let worker: Worker;
-  if (kept !== undefined) {
-    idle.delete(heapMb);
+  // threadId is -1 once a worker has stopped.
+  if (kept !== undefined && kept.worker.threadId >= 0) {
     worker = kept.worker;
     worker.off("exit", kept.forget).off("error", kept.forget);
     worker.ref();
