@@ -165,6 +165,19 @@ describe("diff --format html", () => {
     expect(diff).toMatch(/data-entity="node:claim-update-day7" class="mark-removed"/);
   });
 
+  test("two bundle files: the risks, impact and entity changes, and no source views", async () => {
+    const out = path.join(tmp, "bundles");
+    expect((await runCli(["build", EXAMPLE, "--out", path.join(out, "a")])).code).toBe(0);
+    const file = path.join(out, "diff.html");
+    const r = await runCli(["diff", path.join(out, "a", "bundle.tar.gz"), path.join(out, "a", "bundle.tar.gz"), "--skip-verify", "--format", "html", "--runs", "20", "--out", file]);
+    expect(r.code, r.stderr).toBe(0);
+    const page = await fs.readFile(file, "utf8");
+    expect(page).toContain(`id="impact"`);
+    expect(page).toContain("No policy changes.");
+    expect(page).toContain("need both sides as Git revisions");
+    expect(page).not.toContain(`id="journeys"`);
+  });
+
   test("is reproducible", async () => {
     const d2 = await writeDiffHtml(repo, repo.commits[0]!, repo.commits[1]!, path.join(tmp, "diff2", "diff.html"));
     expect(d2.html).toBe(diff);
