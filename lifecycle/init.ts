@@ -253,7 +253,7 @@ invariants:
     reasons: ["trigger-matched", "lawful-basis"],
   }, null, 2)}\n`);
   files.set(".gitignore", "out/\nnode_modules/\n*.sarif\nwaypost-test.*\npolicy-diff.*\n");
-  for (const [name, text] of workflowFiles({ waypost: "npx --no-install waypost", setup: `npm install --no-save waypost@${VERSION}`, policyDir: o.policyDir, coverage: INIT_COVERAGE })) files.set(`.github/workflows/${name}`, text);
+  for (const [name, text] of workflowFiles({ waypost: "npx --no-install waypost", setup: `npm install --no-save waypost@${VERSION}`, policyDir: o.policyDir, coverage: INIT_COVERAGE, npmCache: false })) files.set(`.github/workflows/${name}`, text);
   return files;
 }
 
@@ -266,19 +266,34 @@ export interface WorkflowOptions {
   policyDir: string;
   /** `waypost test --coverage-threshold` in CI. */
   coverage: number;
+  /** setup-node's npm cache (needs a package-lock.json). */
+  npmCache: boolean;
 }
 
 /**
- * The policy workflows: tests (check as SARIF for code scanning first, whatever happens after;
- * then test with JUnit and annotations; then build), the pull-request diff (computed with
- * read-only rights, also for forks, and uploaded as an artifact), and the comment (a
- * `workflow_run` workflow that never checks out or runs the pull request's code: it downloads
- * the diff artifact and posts it, with write rights).
+ * The policy workflows. policy-tests.yml: `check` as SARIF first (whatever happens after, the
+ * file exists, and exactly when there are errors), uploaded to code scanning; then `check` as
+ * annotations, `test` with JUnit, `build`. policy-diff.yml: the pull request's diff, computed
+ * with a read-only token (so also for forks) and uploaded as an artifact. policy-diff-comment.yml:
+ * posts it (see COMMENT_WORKFLOW). This repository's own workflows are these, for
+ * examples/northwind (test/ci/workflows.test.ts keeps them equal).
  */
 export function workflowFiles(w: WorkflowOptions): Map<string, string> {
   const paths = w.policyDir === "." ? '"**"' : `"${w.policyDir}/**"`;
+  const node = `      - uses: actions/setup-node@v4
+        with:
+          node-version: 20${w.npmCache ? "\n          cache: npm" : ""}
+      - name: setup waypost
+        run: ${w.setup}`;
   const files = new Map<string, string>();
-  files.set("policy-tests.yml", `# Checks, tests and builds the policies on every pull request and on main.
+  files.set("policy-tests.yml", `# Checks, tests and builds the policies on every pull request and on main:
+#   1. \`waypost check\` as SARIF, uploaded to code scanning (alerts on the pull request's files);
+#      run first and never failing its step, so the file exists exactly when there are errors;
+#   2. \`waypost check\` as annotations (this step fails on errors);
+#   3. \`waypost test\`: the cases through the compiled bundle, the invariants on generated
+#      requests, coverage (fails below the threshold); JUnit and annotations at the failing line;
+#   4. \`waypost build\`: the bundle, uploaded for the deploy pipeline.
+# Paths in SARIF, annotations and JUnit are relative to the repository root, as GitHub needs.
 name: policy tests
 
 on:
@@ -302,7 +317,9 @@ concurrency:
 
 env:
   WAYPOST: ${w.waypost}
+  # The policy folder (\`.\` when the policies are the whole repository).
   POLICY_DIR: ${w.policyDir}
+  # More generated requests on main than on pull requests; both stay within minutes.
   RUNS: \${{ github.event_name == 'push' && '2000' || '500' }}
   # Fails below this percentage of nodes, condition branches and outcomes covered by cases.
   COVERAGE_THRESHOLD: "${w.coverage}"
@@ -313,25 +330,19 @@ jobs:
     timeout-minutes: 15
     permissions:
       contents: read
-      # Uploading SARIF to code scanning.
+      # upload-sarif: code scanning alerts (a fork's pull request gets a read-only token: the
+      # upload is then refused and the job goes on, the annotations still show).
       security-events: write
       actions: read
     steps:
       - uses: actions/checkout@v4
-      - uses: actions/setup-node@v4
-        with:
-          node-version: 20
-      - name: setup waypost
-        run: ${w.setup}
+${node}
 
-      # First, and never failing the step: the SARIF file must exist exactly when there are errors.
       - name: waypost check (SARIF)
-        id: sarif
         continue-on-error: true
         run: $WAYPOST check "$POLICY_DIR" --format sarif > waypost-check.sarif
       - name: upload to code scanning
         if: always() && hashFiles('waypost-check.sarif') != ''
-        # A pull request from a fork gets a read-only token: the upload is refused, the job goes on.
         continue-on-error: true
         uses: github/codeql-action/upload-sarif@v3
         with:
@@ -346,8 +357,10 @@ jobs:
         env:
           SEED_INPUT: \${{ github.event.inputs.seed }}
         run: |
+          # Every run prints its seed; a re-run can replay it from the dispatch input.
           SEED="\${SEED_INPUT:-$GITHUB_RUN_ID}"
           set +e
+          # Annotations go to the log; the readable report to a file and the job summary.
           $WAYPOST test "$POLICY_DIR" --seed "$SEED" --runs "$RUNS" --coverage-threshold "$COVERAGE_THRESHOLD" --format github --junit waypost-test.junit.xml
           status=$?
           $WAYPOST test "$POLICY_DIR" --seed "$SEED" --runs "$RUNS" --coverage-threshold "$COVERAGE_THRESHOLD" --no-color > waypost-test.txt
@@ -374,8 +387,9 @@ jobs:
           path: out/bundle.tar.gz
           if-no-files-found: error
 `);
-  files.set("policy-diff.yml", `# Computes \`waypost diff\` for a pull request and uploads it as an artifact. Read-only and
-# safe for pull requests from forks; policy-diff-comment.yml posts the result.
+  files.set("policy-diff.yml", `# Computes \`waypost diff\` for a pull request (changes by entity, decision impact, risk
+# call-outs; Markdown, JSON and the HTML views) and uploads it as the \`policy-diff\` artifact.
+# Read-only, so it runs the same for pull requests from forks; policy-diff-comment.yml posts it.
 name: policy diff
 
 on:
@@ -392,16 +406,13 @@ concurrency:
 jobs:
   diff:
     runs-on: ubuntu-latest
+    timeout-minutes: 15
     steps:
       - uses: actions/checkout@v4
         with:
           # waypost reads both commits from Git: a shallow clone would stop at WP5003.
           fetch-depth: 0
-      - uses: actions/setup-node@v4
-        with:
-          node-version: 20
-      - name: setup waypost
-        run: ${w.setup}
+${node}
       - name: waypost diff
         env:
           WAYPOST: ${w.waypost}
@@ -410,9 +421,13 @@ jobs:
           PR: \${{ github.event.pull_request.number }}
         run: |
           mkdir -p policy-diff
-          $WAYPOST diff "$BASE" "$HEAD" --repo ${w.policyDir} --format markdown --seed 1 --runs 5000 --out policy-diff/policy-diff.md
-          $WAYPOST diff "$BASE" "$HEAD" --repo ${w.policyDir} --format json --seed 1 --runs 5000 --out policy-diff/policy-diff.json
+          for format in markdown json html; do
+            ext=$format; [ "$format" = markdown ] && ext=md
+            $WAYPOST diff "$BASE" "$HEAD" --repo ${w.policyDir} --format "$format" --seed 1 --runs 5000 --out "policy-diff/policy-diff.$ext"
+          done
+          # For the comment workflow: which pull request, at which commit.
           echo "$PR" > policy-diff/pr-number
+          echo "$HEAD" > policy-diff/head-sha
           cat policy-diff/policy-diff.md >> "$GITHUB_STEP_SUMMARY"
       - uses: actions/upload-artifact@v4
         with:
@@ -427,12 +442,13 @@ jobs:
 /**
  * Runs after "policy diff" with write rights, in the base repository's context. It never checks
  * out or runs the pull request's code: it only reads the artifact, treating its contents as
- * untrusted data (the number must be a number; the text is posted as a comment, not executed).
+ * untrusted data (the number must be a number and that pull request's head must be the commit
+ * the run was for; the text is posted as a comment, never executed or interpolated into a shell).
  */
 const COMMENT_WORKFLOW = `# Posts the policy diff on the pull request and labels widening changes. Triggered by the
-# completed "policy diff" run, so it also works for pull requests from forks, whose own runs
-# get a read-only token. Safe by construction: it never checks out or runs the pull request's
-# code; it downloads the artifact that run produced and posts it as text.
+# completed "policy diff" run, so it works for pull requests from forks too (their own runs get
+# a read-only token). Safe by construction: it never checks out or runs the pull request's code;
+# it downloads the artifact that run produced and posts it as text.
 name: policy diff comment
 
 on:
@@ -449,6 +465,7 @@ jobs:
   comment:
     if: github.event.workflow_run.event == 'pull_request' && github.event.workflow_run.conclusion == 'success'
     runs-on: ubuntu-latest
+    timeout-minutes: 5
     steps:
       - uses: actions/download-artifact@v4
         with:
@@ -456,24 +473,29 @@ jobs:
           path: policy-diff
           run-id: \${{ github.event.workflow_run.id }}
           github-token: \${{ secrets.GITHUB_TOKEN }}
-      - name: comment on the pull request
+      - name: comment on the pull request and label widening changes
         uses: actions/github-script@v7
+        env:
+          RUN_URL: \${{ github.event.workflow_run.html_url }}
         with:
           script: |
             const fs = require("fs");
-            const pr = Number(fs.readFileSync("policy-diff/pr-number", "utf8").trim());
+            const read = (f) => fs.readFileSync(\`policy-diff/\${f}\`, "utf8");
+            const pr = Number(read("pr-number").trim());
             if (!Number.isSafeInteger(pr) || pr <= 0) throw new Error("the artifact's pull-request number is not a number");
             const { owner, repo } = context.repo;
             // The artifact was written by the pull request's run: believe its number only if that
             // pull request's head is the commit the run was for.
             const { data: pull } = await github.rest.pulls.get({ owner, repo, pull_number: pr });
-            if (pull.head.sha !== context.payload.workflow_run.head_sha) throw new Error(\`pull request #\${pr} is not at \${context.payload.workflow_run.head_sha}\`);
+            const head = context.payload.workflow_run.head_sha;
+            if (pull.head.sha !== head) throw new Error(\`pull request #\${pr} is at \${pull.head.sha}, the run was for \${head}\`);
             const marker = "<!-- waypost-policy-diff -->";
-            const body = \`\${marker}\\n\${fs.readFileSync("policy-diff/policy-diff.md", "utf8")}\`.slice(0, 65000);
+            const link = fs.existsSync("policy-diff/policy-diff.html") ? \`\\n[The HTML views](\${process.env.RUN_URL}) (policy-diff.html in the run's \\\`policy-diff\\\` artifact)\\n\` : "";
+            const body = \`\${marker}\\n\${link}\${read("policy-diff.md")}\`.slice(0, 65000);
             const comments = await github.paginate(github.rest.issues.listComments, { owner, repo, issue_number: pr });
             const mine = comments.find((c) => c.body && c.body.startsWith(marker));
             if (mine) await github.rest.issues.updateComment({ owner, repo, comment_id: mine.id, body });
             else await github.rest.issues.createComment({ owner, repo, issue_number: pr, body });
-            const diff = JSON.parse(fs.readFileSync("policy-diff/policy-diff.json", "utf8"));
+            const diff = JSON.parse(read("policy-diff.json"));
             if (Number(diff?.impact?.widening ?? 0) > 0) await github.rest.issues.addLabels({ owner, repo, issue_number: pr, labels: ["policy: widening"] });
 `;
