@@ -62,8 +62,9 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
       const bv = base.value.host ? await viewsOf(base.value.host) : null;
       const hv = head.value.host ? await viewsOf(head.value.host) : null;
       const out = typeof flags["out"] === "string" ? path.dirname(path.resolve(ctx.cwd, flags["out"])) : ctx.cwd;
-      const links = await linkBaseFor(dir, out, head.value.info.kind === "git" ? head.value.info.revision : undefined);
-      text = renderHtml(report, bv && hv ? { base: bv, head: hv } : null, links);
+      const at = (s: typeof head.value): string | undefined => (s.info.kind === "git" ? s.info.revision : undefined);
+      const links = await linkBaseFor(dir, out, at(head.value));
+      text = renderHtml(report, bv && hv ? { base: bv, head: hv } : null, links, await linkBaseFor(dir, out, at(base.value)));
     } else text = format === "json" ? renderJson(report) : format === "markdown" ? renderMarkdown(report) : renderText(report);
     if (typeof flags["out"] === "string") await writeFileAtomic(path.resolve(ctx.cwd, flags["out"]), text);
     else ctx.stdout(text);

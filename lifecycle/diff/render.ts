@@ -103,9 +103,9 @@ const reasonCodes = (v: { reasons: JsonValue[] }): string => v.reasons.map((x) =
  * the changes by entity, then the head's journey map, consent matrix and suppression and
  * access views with what changed marked (when both sides are source trees).
  */
-export function renderHtml(r: DiffReport, sides: { base: Views; head: Views } | null, links: LinkBase): string {
+export function renderHtml(r: DiffReport, sides: { base: Views; head: Views } | null, links: LinkBase, baseLinks: LinkBase = links): string {
   const marks = sides ? compareViews(sides.base, sides.head) : null;
-  const h = new Html(links, marks);
+  const h = new Html(links, marks, baseLinks);
   const out: string[] = [];
   const side = (s: SideInfo): string => `<code>${esc(s.spec)}</code> (${esc(s.kind === "git" ? s.revision.slice(0, 12) : `bundle ${s.revision}`)}${s.commit ? `, ${esc(s.commit.subject)}` : ""})`;
   out.push(`<section id="risks" aria-labelledby="risks-h"><h2 id="risks-h">What to review</h2>`);
@@ -139,7 +139,7 @@ export function renderHtml(r: DiffReport, sides: { base: Views; head: Views } | 
     for (const c of r.entities) {
       const m = c.change === "modified" ? "changed" : c.change;
       const props = c.properties.map((p) => `<li><code>${esc(p.path)}</code>: ${p.before !== undefined ? `<code>${esc(p.before)}</code>` : "(none)"} → ${p.after !== undefined ? `<code>${esc(p.after)}</code>` : "(none)"} ${h.src(p.ref)}</li>`).join("");
-      out.push(`<tr data-entity="${esc(`${c.kind}:${c.id}`)}"${h.cls(m)}><th scope="row">${esc(c.kind)} <code>${esc(c.id)}</code> ${h.src(c.ref)}</th><td>${h.badge(m)}</td><td>${c.entries ? esc(entryText(c.entries)) : ""}${props ? `<ul>${props}</ul>` : ""}</td></tr>`);
+      out.push(`<tr data-entity="${esc(`${c.kind}:${c.id}`)}"${h.cls(m)}><th scope="row">${esc(c.kind)} <code>${esc(c.id)}</code> ${h.at(m).src(c.ref)}</th><td>${h.badge(m)}</td><td>${c.entries ? esc(entryText(c.entries)) : ""}${props ? `<ul>${props}</ul>` : ""}</td></tr>`);
     }
     out.push(`</tbody></table>`);
   } else out.push(`<p>No policy changes.</p>`);

@@ -28,7 +28,14 @@ export class Html {
   constructor(
     readonly links: LinkBase,
     readonly marks: Marks | null = null,
+    /** Where entities only the base has link to (its own commit). */
+    readonly baseLinks: LinkBase = links,
   ) {}
+
+  /** The renderer for an entity with mark `m`: a removed one links into the base. */
+  at(m: Mark | null): Html {
+    return m === "removed" && this.baseLinks !== this.links ? new Html(this.baseLinks, this.marks) : this;
+  }
 
   src(ref: string | null): string {
     if (ref === null) return "";
@@ -194,7 +201,7 @@ function journeyView(h: Html, m: ReportModel): string {
     out.push(`<section class="event-group" data-event="${esc(ev)}" aria-labelledby="ev-${slug(ev)}"><h3 id="ev-${slug(ev)}">Event <code>${esc(ev)}</code></h3>`);
     out.push(`<div class="scroll">${flowSvg(h, ev, all, new Set(gone.map((n) => n.id)))}</div>`);
     for (const n of nodes) out.push(nodeCard(h, n));
-    for (const n of gone) out.push(nodeCard(h, n, "removed"));
+    for (const n of gone) out.push(nodeCard(h.at("removed"), n, "removed"));
     out.push(`</section>`);
   }
   if (!events.length) out.push(`<p>No journey nodes.</p>`);
@@ -224,7 +231,7 @@ function consentView(h: Html, m: ReportModel): string {
         if (!c) return `<td data-cell="${esc(key)}">—</td>`;
         const mk = cells.has(key) ? h.mark(`consent:${key}`) : "removed";
         const text = `${c.basis.length ? esc(c.basis.join(", ")) : "no basis"}<br>${c.consent ? `<b>consent needed</b>${c.maxAge ? ` (max age ${esc(c.maxAge)})` : ""}` : "no consent needed"}`;
-        return `<td data-cell="${esc(key)}"${h.cls(mk, c.consent ? "needs" : "")}>${text}${h.badge(mk)} ${h.src(c.ref)}</td>`;
+        return `<td data-cell="${esc(key)}"${h.cls(mk, c.consent ? "needs" : "")}>${text}${h.badge(mk)} ${h.at(mk).src(c.ref)}</td>`;
       });
       out.push(`<tr>${i === 0 ? `<th scope="rowgroup" rowspan="${m.channels.length}">${esc(p)}${pm ? `<br><span class="sub">${esc(pm.category)}</span> ${h.src(pm.ref)}` : ""}</th>` : ""}<th scope="row">${esc(ch)}</th>${tds.join("")}</tr>`);
     });
@@ -242,12 +249,12 @@ function suppressionView(h: Html, m: ReportModel): string {
   const out: string[] = [`<section id="suppression" aria-labelledby="suppression-h"><h2 id="suppression-h">Suppression and access</h2>`];
   out.push(`<h3>Suppression lists</h3><table class="list"><caption class="sr">Suppression lists</caption><thead><tr><th scope="col">List</th><th scope="col">Matches</th><th scope="col">Purposes</th><th scope="col">Channels</th><th scope="col">Entries</th><th scope="col">Reason</th></tr></thead><tbody>`);
   for (const [l, mk] of [...s.lists.map((l) => [l, h.mark(`list:${l.id}`)] as const), ...gone.lists.map((l) => [l, "removed" as const] as const)]) {
-    out.push(`<tr data-list="${esc(l.id)}"${h.cls(mk)}><th scope="row">${esc(l.id)}${h.badge(mk)} ${h.src(l.ref)}</th><td><code>${esc(l.match)}</code></td><td>${esc(l.purposes)}</td><td>${esc(l.channels)}</td><td>${l.entries}</td><td>${esc(l.reason)}</td></tr>`);
+    out.push(`<tr data-list="${esc(l.id)}"${h.cls(mk)}><th scope="row">${esc(l.id)}${h.badge(mk)} ${h.at(mk).src(l.ref)}</th><td><code>${esc(l.match)}</code></td><td>${esc(l.purposes)}</td><td>${esc(l.channels)}</td><td>${l.entries}</td><td>${esc(l.reason)}</td></tr>`);
   }
   out.push(`</tbody></table>`);
   out.push(`<h3>Suppression rules</h3><table class="list"><caption class="sr">Suppression rules</caption><thead><tr><th scope="col">Rule</th><th scope="col">When</th><th scope="col">Purposes</th><th scope="col">Channels</th><th scope="col">Reason</th></tr></thead><tbody>`);
   for (const [r, mk] of [...s.rules.map((r) => [r, h.mark(`rule:${r.id}`)] as const), ...gone.rules.map((r) => [r, "removed" as const] as const)]) {
-    out.push(`<tr data-rule="${esc(r.id)}"${h.cls(mk)}><th scope="row">${esc(r.id)}${h.badge(mk)} ${h.src(r.ref)}</th><td><span class="plain">${esc(r.when.plain)}</span> <code>${esc(r.when.code)}</code></td><td>${esc(r.purposes)}</td><td>${esc(r.channels)}</td><td>${esc(r.reason)}</td></tr>`);
+    out.push(`<tr data-rule="${esc(r.id)}"${h.cls(mk)}><th scope="row">${esc(r.id)}${h.badge(mk)} ${h.at(mk).src(r.ref)}</th><td><span class="plain">${esc(r.when.plain)}</span> <code>${esc(r.when.code)}</code></td><td>${esc(r.purposes)}</td><td>${esc(r.channels)}</td><td>${esc(r.reason)}</td></tr>`);
   }
   out.push(`</tbody></table>`);
   out.push(`<h3>What suppresses each purpose and channel</h3><table class="matrix"><caption class="sr">Suppression by purpose and channel</caption><thead><tr><th scope="col">Purpose</th>${m.channels.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}</tr></thead><tbody>`);
@@ -265,7 +272,7 @@ function suppressionView(h: Html, m: ReportModel): string {
   const goneA = h.marks?.removed.access ?? { systems: [], fields: [] };
   out.push(`<h3 id="access">Which systems may ask for which nodes</h3><table class="list"><caption class="sr">Systems</caption><thead><tr><th scope="col">System</th><th scope="col">Region</th><th scope="col">Nodes it may ask for</th></tr></thead><tbody>`);
   for (const [sy, mk] of [...a.systems.map((x) => [x, h.mark(`system:${x.id}`)] as const), ...goneA.systems.map((x) => [x, "removed" as const] as const)]) {
-    out.push(`<tr data-system="${esc(sy.id)}"${h.cls(mk)}><th scope="row">${esc(sy.id)}${h.badge(mk)} ${h.src(sy.ref)}</th><td>${esc(sy.region)}</td><td>${sy.nodes.length ? sy.nodes.map((n) => `<a href="#node-${slug(n)}">${esc(n)}</a>`).join(", ") : "none"}</td></tr>`);
+    out.push(`<tr data-system="${esc(sy.id)}"${h.cls(mk)}><th scope="row">${esc(sy.id)}${h.badge(mk)} ${h.at(mk).src(sy.ref)}</th><td>${esc(sy.region)}</td><td>${sy.nodes.length ? sy.nodes.map((n) => `<a href="#node-${slug(n)}">${esc(n)}</a>`).join(", ") : "none"}</td></tr>`);
   }
   out.push(`</tbody></table>`);
   out.push(`<h3>Which purposes may read which fields</h3><p>Deny wins over allow. Fields not allowed for a purpose are never sent to its journeys.</p>`);
@@ -274,9 +281,9 @@ function suppressionView(h: Html, m: ReportModel): string {
     const tds = m.purposes.map((p) => {
       const acc = f.purposes.find((x) => x.purpose === p.id);
       const v = acc?.access ?? "none";
-      return `<td class="acc-${v}">${v === "allow" ? "allowed" : v === "deny" ? "<b>denied</b>" : "—"}${acc?.ref ? ` ${h.src(acc.ref)}` : ""}</td>`;
+      return `<td class="acc-${v}">${v === "allow" ? "allowed" : v === "deny" ? "<b>denied</b>" : "—"}${acc?.ref ? ` ${h.at(mk).src(acc.ref)}` : ""}</td>`;
     });
-    out.push(`<tr data-field="${esc(f.name)}"${h.cls(mk)}><th scope="row"><code>${esc(f.name)}</code>${f.highRisk ? ` <span class="badge risk">high risk</span>` : ""}${h.badge(mk)} ${h.src(f.ref)}</th><td>${esc(f.category)}</td><td>${esc(f.sensitivity)}</td><td>${esc(f.residency.join(", "))}</td><td>${esc(f.retention ?? "—")}</td>${tds.join("")}</tr>`);
+    out.push(`<tr data-field="${esc(f.name)}"${h.cls(mk)}><th scope="row"><code>${esc(f.name)}</code>${f.highRisk ? ` <span class="badge risk">high risk</span>` : ""}${h.badge(mk)} ${h.at(mk).src(f.ref)}</th><td>${esc(f.category)}</td><td>${esc(f.sensitivity)}</td><td>${esc(f.residency.join(", "))}</td><td>${esc(f.retention ?? "—")}</td>${tds.join("")}</tr>`);
   }
   out.push(`</tbody></table></div></section>`);
   return out.join("\n");

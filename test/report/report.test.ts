@@ -165,6 +165,24 @@ describe("diff --format html", () => {
     expect(diff).toMatch(/data-entity="node:claim-update-day7" class="mark-removed"/);
   });
 
+  test("with a remote: head entities link to the head commit, removed ones to the base commit", async () => {
+    const d = await diffRepo();
+    try {
+      await git.setConfig({ fs: fsSync, dir: d.repo.dir, path: "remote.origin.url", value: "https://github.com/northwind/policies.git" });
+      const r = await writeDiffHtml(d.repo, d.base, d.head, path.join(tmp, "diff-remote", "diff.html"));
+      expect(r.code, r.stderr).toBe(0);
+      const card = (id: string): string => {
+        const i = r.html.indexOf(`data-node="${id}"`);
+        return r.html.slice(i, r.html.indexOf("</article>", i));
+      };
+      expect(card("claim-update-day7")).toContain(`https://github.com/northwind/policies/blob/${d.base}/journeys/claim-update-day7.yaml#L`);
+      expect(card("cross-sell-home")).toContain(`https://github.com/northwind/policies/blob/${d.head}/journeys/cross-sell-home.yaml#L`);
+      expect(card("cross-sell-home")).not.toContain(d.base);
+    } finally {
+      await d.repo.cleanup();
+    }
+  });
+
   test("two bundle files: the risks, impact and entity changes, and no source views", async () => {
     const out = path.join(tmp, "bundles");
     expect((await runCli(["build", EXAMPLE, "--out", path.join(out, "a")])).code).toBe(0);
