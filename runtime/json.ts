@@ -392,6 +392,8 @@ export function opaStructuredText(bytes: Uint8Array): string {
 type Chunk = Uint8Array | string;
 class GiveUp {}
 const GIVE_UP = new GiveUp();
+const MORE = 1;
+const SPACED = 2;
 const NUMBER_RE = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -433,6 +435,19 @@ function canonicalChunks(b: Uint8Array): Chunk[] | null {
       else break;
     }
     return pos !== p0;
+  };
+  // After an array element or object member: MORE when a `,` follows (the closing byte `close`
+  // ends it), SPACED when white space was skipped around it; anything else gives up.
+  const after = (close: number): number => {
+    let spaced = ws();
+    if (b[pos] === 0x2c) {
+      pos++;
+      if (ws()) spaced = true;
+      return spaced ? MORE | SPACED : MORE;
+    }
+    if (b[pos] !== close) throw GIVE_UP;
+    pos++;
+    return spaced ? SPACED : 0;
   };
   // Each returns null when the bytes it consumed are canonical, else the canonical chunks.
   const string = (): Chunk[] | null => {
@@ -502,17 +517,9 @@ function canonicalChunks(b: Uint8Array): Chunk[] | null {
       if (vp !== null) (extra ??= new Map()).set(m, vp);
       push4(vs, pos, 0, 0);
       m++;
-      if (ws()) verbatim = false;
-      if (b[pos] === 0x2c) {
-        pos++;
-        if (ws()) verbatim = false;
-        continue;
-      }
-      if (b[pos] === 0x5d) {
-        pos++;
-        break;
-      }
-      throw GIVE_UP;
+      const next = after(0x5d);
+      if (next & SPACED) verbatim = false;
+      if ((next & MORE) === 0) break;
     }
     if (verbatim && extra === null) {
       sp = base;
@@ -563,17 +570,9 @@ function canonicalChunks(b: Uint8Array): Chunk[] | null {
       if (vp !== null) (extra ??= new Map()).set(2 * m + 1, vp);
       push4(ks, ke, vs, pos);
       m++;
-      if (ws()) verbatim = false;
-      if (b[pos] === 0x2c) {
-        pos++;
-        if (ws()) verbatim = false;
-        continue;
-      }
-      if (b[pos] === 0x7d) {
-        pos++;
-        break;
-      }
-      throw GIVE_UP;
+      const next = after(0x7d);
+      if (next & SPACED) verbatim = false;
+      if ((next & MORE) === 0) break;
     }
     if (verbatim && sorted && extra === null) {
       sp = base;

@@ -409,34 +409,22 @@ export function parseEntry(line: string): LogEntry | string {
   return v as unknown as LogEntry;
 }
 
+// The fields both versions write, in their line order.
+const entryBody = (e: LogEntry) => ({
+  seq: e.seq,
+  ts: e.ts,
+  decision_id: e.decision_id,
+  revision: e.revision,
+  request: e.request,
+  decision: e.decision,
+  ...(e.sealed !== undefined ? { sealed: e.sealed } : {}),
+});
+
 const serialise = (e: LogEntry): string =>
   JSON.stringify(
     e.v === 2
-      ? {
-          v: 2,
-          seq: e.seq,
-          ts: e.ts,
-          decision_id: e.decision_id,
-          revision: e.revision,
-          request: e.request,
-          decision: e.decision,
-          ...(e.sealed !== undefined ? { sealed: e.sealed } : {}),
-          ...(e.erased !== undefined ? { erased: e.erased } : {}),
-          kid: e.kid,
-          prev: e.prev,
-          mac: e.mac,
-        }
-      : {
-          seq: e.seq,
-          ts: e.ts,
-          decision_id: e.decision_id,
-          revision: e.revision,
-          request: e.request,
-          decision: e.decision,
-          ...(e.sealed !== undefined ? { sealed: e.sealed } : {}),
-          prev: e.prev,
-          hash: e.hash,
-        },
+      ? { v: 2, ...entryBody(e), ...(e.erased !== undefined ? { erased: e.erased } : {}), kid: e.kid, prev: e.prev, mac: e.mac }
+      : { ...entryBody(e), prev: e.prev, hash: e.hash },
   ) + "\n";
 
 // ---------------------------------------------------------------------------------------------
