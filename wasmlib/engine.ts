@@ -8,7 +8,7 @@ import {
   isTrue, isStr, isNum, isArr, isObj, boolV, arrAt, newNum, newStr, newObj, objPush, objPushS,
   objGet, objGetC, objGetV, objGetS, objGetH, objIndex, keyHash, strEq, deepEq, bytesEq, bytesCmp,
 } from "./value";
-import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN } from "./time";
+import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN, MS_DAY } from "./time";
 import {
   S_WAYPOST, S_PLAN, S_LISTS, S_REVISION, S_SYSTEMS, S_EVENTS, S_EVENT_FIELDS, S_NODES, S_FIELDS,
   S_OFFSETS_MS, S_QUIET_HOURS, S_KEYS, S_CUSTOMER, S_UTC_OFFSET, S_REASONS, S_SYSTEM, S_EVENT,
@@ -24,8 +24,9 @@ import {
   S_DETAIL, S_SUPPRESSED, S_CODE, S_POLICY, S_MESSAGE, S_SOURCE, S_VARIANT_SUFFIX,
   S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL, S_HOLDOUT_REASON, S_AT, S_PURPOSE, S_PURPOSES,
   S_D_HISTORY, S_D_NOT_OBJECT, S_D_MISSING, S_D_BAD_TIMESTAMP, S_D_BAD_CHANNEL, S_D_BAD_PURPOSE,
-  S_D_NOT_STRING, S_D_UNKNOWN_KEY,
+  S_D_NOT_STRING, S_D_UNKNOWN_KEY, S_TIME_ZONE, S_ZONES,
 } from "./strings";
+import { tableOk, toLocal, fromLocal } from "./zone";
 
 // Spliced in by the emitter: value of condition `i` (0 = undefined).
 @external("waypost", "eval_cond")
@@ -38,6 +39,7 @@ export let gNow: f64 = 0; // request.now in ms
 export let gNowV: usize = 0; // the same as a number value
 export let gHistory: usize = 0; // request.history (0 when absent)
 export let gOffsetMin: f64 = 0; // context[plan.keys.utc_offset] when a number, else 0
+export let gZone: usize = 0; // plan.zones[context[plan.keys.time_zone]] when a usable table, else 0
 export let gLists: usize = 0; // data.waypost.lists
 let gCustomer: usize = 0; // context[plan.keys.customer] when a string
 let gSystemNodes: usize = 0; // plan.systems[system]
@@ -62,6 +64,8 @@ let pOffsets: usize = 0;
 let pQuiet: usize = 0;
 let pKeyCustomer: usize = 0;
 let pKeyOffset: usize = 0;
+let pKeyZone: usize = 0;
+let pZones: usize = 0;
 let pReasons: usize = 0;
 let pPlanLists: usize = 0;
 let pChannels: usize = 0; // plan.channels: what a history entry may name
@@ -87,6 +91,8 @@ function loadPlan(data: usize): void {
   let keys = objGetS(pPlan, S_KEYS);
   pKeyCustomer = objGetS(keys, S_CUSTOMER);
   pKeyOffset = objGetS(keys, S_UTC_OFFSET);
+  pKeyZone = objGetS(keys, S_TIME_ZONE);
+  pZones = objGetS(pPlan, S_ZONES);
   pReasons = objGetS(pPlan, S_REASONS);
   pPlanLists = objGetS(pPlan, S_LISTS);
   pChannels = objGetS(pPlan, S_CHANNELS);
@@ -740,6 +746,14 @@ function checkEnd(ctx: usize, now: f64, hist: usize, node: usize): usize {
     let off = objGetV(ctx, pKeyOffset);
     if (isNum(off) && isFinite(load<f64>(off, 16))) gOffsetMin = load<f64>(off, 16);
   }
+  gZone = 0;
+  if (isStr(pKeyZone)) {
+    let zn = objGetV(ctx, pKeyZone);
+    if (isStr(zn)) {
+      let tab = objGetV(pZones, zn);
+      if (tableOk(tab)) gZone = tab;
+    }
+  }
   gCustomer = 0;
   if (isStr(pKeyCustomer)) {
     let c = objGetV(ctx, pKeyCustomer);
@@ -913,11 +927,14 @@ function decide(input: usize): usize {
   for (let i: u32 = 0; i < qn; i++) {
     let q = arrAt(pQuiet, i);
     if (!hasStr(objGetS(q, S_CHANNELS), channel)) continue;
-    let m = floorModF(Math.floor((t + gOffsetMin * MS_MIN) / MS_MIN), 1440);
+    let local = toLocal(gZone, gOffsetMin, t);
+    let m = floorModF(Math.floor(local / MS_MIN), 1440);
     let s = numOr(objGetS(q, S_START_MIN), 0), en = numOr(objGetS(q, S_END_MIN), 0);
     let inW = s < en ? (s <= m && m < en) : (m >= s || m < en);
     if (!inW) continue;
-    t = Math.floor(t / MS_MIN) * MS_MIN + floorModF(en - m + 1440, 1440) * MS_MIN;
+    // The window's end on the local calendar (today if still ahead, else tomorrow), as an instant.
+    let day = Math.floor(local / MS_DAY) + (m < en ? 0 : 1);
+    t = fromLocal(gZone, gOffsetMin, day * MS_DAY + en * MS_MIN);
     deferred = true;
     vecPush(R, reasonOut(objGetS(q, S_REASON), 0));
   }

@@ -7,7 +7,8 @@ import {
   newNum, newStr, objGet, objGetC, objGetV, objGetS, strEq, strCmp, deepEq, arrHas, bytesEq,
 } from "./value";
 import { toTime, timeOk, floorModF, MS_MIN, MS_HOUR, MS_DAY } from "./time";
-import { gCtx, gNow, gNowV, gHistory, gOffsetMin, inList } from "./engine";
+import { gCtx, gNow, gNowV, gHistory, gOffsetMin, gZone, inList } from "./engine";
+import { toLocal, localDay } from "./zone";
 import { S_AT, S_CHANNEL, S_PURPOSE, S_NODE } from "./strings";
 import { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE } from "./contract";
 
@@ -47,15 +48,21 @@ export function inListOp(lp: usize, ll: u32, item: usize): usize {
 }
 
 // Time builtins: undefined unless the argument is a time.
+// The customer's calendar day of a time value: a date string (YYYY-MM-DD) is that day; any
+// other time is an instant, whose day is its local date in the customer's zone.
+function dayOf(a: usize, t: f64): f64 {
+  if (load<u32>(a) == T_STR && load<u32>(a, 4) == 10) return Math.floor(t / MS_DAY);
+  return localDay(gZone, gOffsetMin, t);
+}
 export function daysSince(a: usize): usize {
   let t = toTime(a);
   if (!timeOk) return 0;
-  return newNum(Math.floor(gNow / MS_DAY) - Math.floor(t / MS_DAY));
+  return newNum(localDay(gZone, gOffsetMin, gNow) - dayOf(a, t));
 }
 export function daysUntil(a: usize): usize {
   let t = toTime(a);
   if (!timeOk) return 0;
-  return newNum(Math.floor(t / MS_DAY) - Math.floor(gNow / MS_DAY));
+  return newNum(dayOf(a, t) - localDay(gZone, gOffsetMin, gNow));
 }
 export function hoursSince(a: usize): usize {
   let t = toTime(a);
@@ -80,7 +87,7 @@ export function until(a: usize): usize {
 export function localHour(a: usize): usize {
   let t = toTime(a);
   if (!timeOk) return 0;
-  return newNum(floorModF(Math.floor((t + gOffsetMin * MS_MIN) / MS_HOUR), 24));
+  return newNum(floorModF(Math.floor(toLocal(gZone, gOffsetMin, t) / MS_HOUR), 24));
 }
 export function time(a: usize): usize {
   let t = toTime(a);

@@ -37,6 +37,11 @@ export function lowerCondition(ast: Cond, env: ConditionEnv): IrExpr {
       }
       case "call":
         if (!(e.name in BUILTINS)) throw new Error(`internal: unknown function ${e.name} reached lowering`);
+        // A date literal counted in days stays a date (its text): a calendar day is the same day
+        // in every zone, while its epoch ms would be read as an instant in the customer's zone.
+        if (e.name === "days_since" || e.name === "days_until") {
+          return { op: "call", fn: e.name, args: e.args.map((a) => (a.kind === "date" ? { op: "const", value: a.text } : lower(a))) };
+        }
         return { op: "call", fn: e.name as IrBuiltin, args: e.args.map(lower) };
       case "not":
         return { op: "not", arg: lower(e.arg) };

@@ -13,7 +13,10 @@
  */
 import type { BundleData, Expr, Gate, IR, JsonValue, Plan, PlanNode, Reason } from "./ir.js";
 import { ENTRYPOINTS, HISTORY_ENTRY_KEYS, REQUEST_KEYS as REQUEST_KEY_LIST, requestProblemDetail, type EngineReasonCode, type Entrypoint, type PolicyDecision } from "../../runtime/contract.js";
-import { MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, parseDate, parseTime, parseTimestamp, toTime } from "./time.js";
+import {
+  MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, fromLocal, localDay, parseDate, parseTime,
+  parseTimestamp, toLocal, toTime, type CustomerZone,
+} from "./time.js";
 
 export type { Entrypoint } from "../../runtime/contract.js";
 
@@ -24,6 +27,28 @@ export interface Env {
   lists: BundleData["lists"];
   history: unknown; // request.history as given (validated entry by entry in history_count)
   utcOffsetMin: number; // context[plan.keys.utc_offset] when a number, else 0
+  /** The compiled table of the customer's IANA zone (plan.zones[context[keys.time_zone]]), if any. */
+  zone?: readonly number[] | undefined;
+}
+
+/** A usable zone table: an array of an odd number of numbers (anything else is ignored). */
+function zoneTableOk(z: unknown): z is number[] {
+  return Array.isArray(z) && z.length % 2 === 1 && z.every((x) => typeof x === "number");
+}
+
+/** The customer's zone: their IANA zone when the request names an embedded one, else the fixed offset. */
+export function customerZone(env: Env): CustomerZone {
+  return env.zone !== undefined ? { table: env.zone } : { fixed: env.utcOffsetMin };
+}
+
+/**
+ * The calendar day (days since 1970-01-01) a time value falls on for the customer: a date
+ * (`YYYY-MM-DD`) is that day, wherever the customer is; any other time is an instant, and its
+ * day is the local date in the customer's zone.
+ */
+function dayOf(v: unknown, t: number, z: CustomerZone): number {
+  const d = typeof v === "string" ? parseDate(v) : undefined;
+  return d !== undefined ? Math.floor(d / MS_PER_DAY) : localDay(z, t);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,9 +256,9 @@ function evalCall(fn: string, args: Val[], env: Env): Val {
       const now = env.now;
       switch (fn) {
         case "days_since":
-          return Math.floor(now / MS_PER_DAY) - Math.floor(t / MS_PER_DAY);
+          return localDay(customerZone(env), now) - dayOf(a, t, customerZone(env));
         case "days_until":
-          return Math.floor(t / MS_PER_DAY) - Math.floor(now / MS_PER_DAY);
+          return dayOf(a, t, customerZone(env)) - localDay(customerZone(env), now);
         case "hours_since":
           return Math.floor((now - t) / MS_PER_HOUR);
         case "minutes_since":
@@ -243,7 +268,7 @@ function evalCall(fn: string, args: Val[], env: Env): Val {
         case "until":
           return t - now;
         case "local_hour":
-          return floorMod(Math.floor((t + env.utcOffsetMin * MS_PER_MINUTE) / MS_PER_HOUR), 24);
+          return floorMod(Math.floor(toLocal(customerZone(env), t) / MS_PER_HOUR), 24);
         case "time":
           return t;
       }
@@ -410,6 +435,8 @@ class Interp {
 
     const offset = own(context, plan.keys.utc_offset);
     const customer = own(context, plan.keys.customer);
+    const zoneName = typeof plan.keys.time_zone === "string" ? own(context, plan.keys.time_zone) : undefined;
+    const zone = typeof zoneName === "string" ? own(plan.zones, zoneName) : undefined;
     return {
       plan,
       context,
@@ -423,6 +450,7 @@ class Interp {
         lists: this.lists,
         history,
         utcOffsetMin: typeof offset === "number" && Number.isFinite(offset) ? offset : 0,
+        zone: zoneTableOk(zone) ? zone : undefined,
       },
     };
   }
@@ -527,12 +555,17 @@ class Interp {
     const delay = own(plan.offsets_ms, channel);
     let t = env.now + (typeof delay === "number" ? delay : 0);
     let deferred = false;
+    const z = customerZone(env);
     for (const q of plan.quiet_hours) {
       if (!q.channels.includes(channel)) continue;
-      const m = floorMod(Math.floor((t + env.utcOffsetMin * MS_PER_MINUTE) / MS_PER_MINUTE), 1440);
+      const local = toLocal(z, t);
+      const m = floorMod(Math.floor(local / MS_PER_MINUTE), 1440);
       const inWindow = q.start_min < q.end_min ? q.start_min <= m && m < q.end_min : m >= q.start_min || m < q.end_min;
       if (!inWindow) continue;
-      t = Math.floor(t / MS_PER_MINUTE) * MS_PER_MINUTE + floorMod(q.end_min - m + 1440, 1440) * MS_PER_MINUTE;
+      // The end of the window on the local calendar: today when it is still ahead, else
+      // tomorrow; then back to an instant (a wall time skipped or repeated by DST: `fromLocal`).
+      const day = Math.floor(local / MS_PER_DAY) + (m < q.end_min ? 0 : 1);
+      t = fromLocal(z, day * MS_PER_DAY + q.end_min * MS_PER_MINUTE);
       deferred = true;
       r.push(copyReason(q.reason));
     }

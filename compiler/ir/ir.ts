@@ -21,8 +21,8 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 /** Built-in functions callable from conditions (all are total: bad input gives undefined). */
 export type BuiltinFn =
-  | "days_since" // (time) -> number: whole UTC calendar days from the value's date to now's date
-  | "days_until" // (time) -> number: whole UTC calendar days from now's date to the value's date
+  | "days_since" // (time) -> number: calendar days from the value's date to now's, in the customer's zone
+  | "days_until" // (time) -> number: calendar days from now's date to the value's, in the customer's zone
   | "hours_since" // (time) -> number: floor((now - t) / 1h)
   | "minutes_since" // (time) -> number: floor((now - t) / 1min)
   | "since" // (time) -> duration ms: now - t
@@ -35,7 +35,7 @@ export type BuiltinFn =
   | "ends_with" // (string, string) -> boolean
   | "exists" // (any) -> boolean: true when the value is defined and not null (never undefined)
   | "time" // (string) -> time ms: RFC 3339 timestamp or YYYY-MM-DD date; undefined if malformed
-  | "local_hour"; // (time) -> number 0..23: hour of the time in the customer's local offset
+  | "local_hour"; // (time) -> number 0..23: hour of the time in the customer's zone (or fixed offset)
 
 export type Expr =
   | { op: "const"; value: JsonValue }
@@ -176,8 +176,19 @@ export interface Plan {
   purposes: string[];
   offsets_ms: Record<string, number>; // channel -> delay before sending
   quiet_hours: QuietHours[];
-  /** customer id field, jurisdiction field, utc offset field (minutes east of UTC). */
-  keys: { customer: string; jurisdiction: string; utc_offset: string };
+  /**
+   * customer id field, jurisdiction field, utc offset field (minutes east of UTC), and the
+   * field holding the customer's IANA time zone (absent when the dictionary declares none).
+   */
+  keys: { customer: string; jurisdiction: string; utc_offset: string; time_zone?: string };
+  /**
+   * The allowed time zones, compiled from the pinned database (compiler/tz.ts): zone name →
+   * `[o0, t1, o1, t2, o2, ...]`, offsets in minutes east of UTC, transitions in epoch ms
+   * (ascending); `ok` holds from `tk` inclusive. Absent when no zone is declared.
+   */
+  zones?: Record<string, number[]>;
+  /** The time-zone database version the zones were compiled from (e.g. `2026d`). */
+  tzdata?: string;
   reasons: Partial<Record<EngineReasonCode, Reason>>; // the engine's own reasons (runtime/contract.ts ENGINE_REASONS); a hand-made plan may lack some
 }
 

@@ -142,3 +142,60 @@ export function formatTime(t: number): string | undefined {
   const base = `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}T${pad(hh, 2)}:${pad(mi, 2)}:${pad(ss, 2)}`;
   return milli === 0 ? `${base}Z` : `${base}.${pad(milli, 3)}Z`;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Local time in the customer's zone (docs/ir.md, "Time zones").
+
+/**
+ * A customer's zone: the compiled table of an IANA zone (`[o0, t1, o1, ...]`, see
+ * `Plan.zones`) or, for a customer without one, a fixed offset in minutes east of UTC.
+ */
+export type CustomerZone = { table: readonly number[] } | { fixed: number };
+
+/** The offset of a zone table at instant t: the offset of the last transition at or before t. */
+export function tableOffset(table: readonly number[], t: number): number {
+  let lo = 0;
+  let hi = Math.floor((table.length - 1) / 2); // number of transitions
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((table[2 * mid - 1] as number) <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  const o = table[2 * lo];
+  return typeof o === "number" ? o : 0;
+}
+
+/** Minutes east of UTC in force at instant t. */
+export function zoneOffset(z: CustomerZone, t: number): number {
+  return "table" in z ? tableOffset(z.table, t) : z.fixed;
+}
+
+/** Local wall-clock ms (the local date and time read as if UTC) of instant t. */
+export function toLocal(z: CustomerZone, t: number): number {
+  return t + zoneOffset(z, t) * MS_PER_MINUTE;
+}
+
+/**
+ * The instant of a local wall-clock time (ms, read as if UTC), with RFC 5545's and Temporal's
+ * `compatible` disambiguation: a time that occurs twice (the clocks went back) takes the
+ * earlier instant; a time that does not exist (the clocks went forward) is moved forward by
+ * the length of the gap (it is read with the offset in force before the change). Transitions
+ * are assumed at least two days apart, as in every zone of the database.
+ */
+export function fromLocal(z: CustomerZone, local: number): number {
+  const before = zoneOffset(z, local - MS_PER_DAY);
+  const after = zoneOffset(z, local + MS_PER_DAY);
+  const a = local - before * MS_PER_MINUTE;
+  const b = local - after * MS_PER_MINUTE;
+  const aOk = zoneOffset(z, a) === before;
+  const bOk = zoneOffset(z, b) === after;
+  if (aOk && bOk) return a < b ? a : b;
+  if (aOk) return a;
+  if (bOk) return b;
+  return a; // in the gap: the offset before the change moves it forward by the gap
+}
+
+/** The local calendar day (days since 1970-01-01) of instant t. */
+export function localDay(z: CustomerZone, t: number): number {
+  return Math.floor(toLocal(z, t) / MS_PER_DAY);
+}
