@@ -16,7 +16,7 @@ export const command: Command = {
   usage: `Usage: waypost build [DIR] [--out OUTDIR] [--revision REV | --rev REF [--allow-dirty]] [--sign KEY.pem [--sign-alg ALG] [--key-id ID]]
 
 Checks and compiles the policy repository in DIR into OUTDIR/bundle.tar.gz (default OUTDIR:
-DIR/out): an OPA bundle whose policy.wasm follows the OPA Wasm ABI 1.2, with entrypoints
+DIR/out): an OPA bundle whose policy.wasm follows the OPA Wasm ABI 1.3, with entrypoints
 waypost/decide (0), waypost/suppressed (1) and waypost/consent (2). The same sources always
 give the same bytes.
 
