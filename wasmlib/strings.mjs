@@ -11,6 +11,7 @@ export const STRINGS = {
   EVENTS: "events", EVENT_FIELDS: "event_fields", NODES: "nodes", FIELDS: "fields",
   OFFSETS_MS: "offsets_ms", QUIET_HOURS: "quiet_hours", KEYS: "keys", CUSTOMER: "customer",
   UTC_OFFSET: "utc_offset", PURPOSES: "purposes",
+  TIME_ZONE: "time_zone", ZONES: "zones",
   // the ABI's input key
   INPUT: "input",
   // plan nodes
