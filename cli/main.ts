@@ -2,6 +2,7 @@
 
 import { WaypostRuntimeError } from "../runtime/errors.js";
 import { InputError, UsageError, type Command, type CommandContext } from "./command.js";
+import { formatProblem } from "./render/problem.js";
 import { VERSION } from "./util.js";
 
 /** Command name -> module; loaded lazily so `waypost check` never loads the Wasm toolchain. */
@@ -81,12 +82,12 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
       return 2;
     }
     if (e instanceof InputError) {
-      stderr(`waypost ${command.name}: error: ${e.message}\n${e.help ? `  help: ${e.help}\n` : ""}`);
+      stderr(`waypost ${command.name}: error: ${e.message}\n${e.help ? `  = help: ${e.help}\n` : ""}`);
       return 2;
     }
     // A refused bundle, key or log that a command did not report itself: input, not a bug.
     if (e instanceof WaypostRuntimeError) {
-      stderr(`waypost ${command.name}: error[${e.code}]: ${e.message}\n`);
+      stderr(formatProblem(e, command.name));
       return 2;
     }
     // The file system said no (an unwritable --out, a full disk): the user's to fix, not a bug.

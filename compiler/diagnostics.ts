@@ -4,6 +4,7 @@
  * Codes are stable and append-only (see DIAGNOSTIC_CODES); messages follow Cedar's style:
  * lowercase, no final period, user input in backticks, advice in `help`.
  */
+import type { Problem } from "../runtime/codes.js";
 
 export type Severity = "error" | "warning" | "info";
 
@@ -19,11 +20,9 @@ export interface RelatedInfo {
   span: Span;
 }
 
-export interface Diagnostic {
-  code: string; // e.g. "WP1001"
+/** A problem (runtime/codes.ts: code, message, help) with a severity and a place in a file. */
+export interface Diagnostic extends Problem {
   severity: Severity;
-  message: string;
-  help?: string;
   span?: Span; // absent only for errors with no file (a missing directory, a bad flag)
   related?: RelatedInfo[];
 }

@@ -2,7 +2,7 @@
  * Policies from Git, through isomorphic-git (no `git` binary at run time): resolving revisions,
  * reading a commit's tree as a SourceHost, detecting a dirty working tree, and the history of a
  * journey node. Everything that can go wrong with the user's repository or revision is an
- * error value with a stable WP50xx code (compiler/codes.ts); only internal bugs throw.
+ * error value with a stable WP50xx code (lifecycle/codes.ts); only internal bugs throw.
  */
 import * as fsSync from "node:fs";
 import { promises as fs } from "node:fs";
@@ -11,18 +11,16 @@ import git from "isomorphic-git";
 import * as YAML from "yaml";
 import { POLICY_DIRS } from "../compiler/load.js";
 import { SourceRefusal, type RefusedEntry, type SourceHost, type SourceListing } from "../compiler/source.js";
+import type { Problem } from "../runtime/codes.js";
+import type { LifecycleCode } from "./codes.js";
 
-/** An error about the user's input (repository, revision, file), as a value. */
-export interface WpError {
-  code: string;
-  message: string;
-  help?: string;
-}
+/** An error about the user's input (repository, revision, file), as a value (cli/render/problem.ts prints it). */
+export type WpError = Problem<LifecycleCode>;
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: WpError };
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-export const fail = <T = never>(code: string, message: string, help?: string): Result<T> => ({
+export const fail = <T = never>(code: LifecycleCode, message: string, help?: string): Result<T> => ({
   ok: false,
   error: { code, message, ...(help !== undefined ? { help } : {}) },
 });
@@ -526,6 +524,3 @@ export async function nodeHistory(repo: Repo, rev: string, node: string, limit =
   }
   return ok(changes);
 }
-
-/** `error[WP5002]: message` and the help line, as the CLI prints an error value. */
-export const formatError = (e: WpError): string => `error[${e.code}]: ${e.message}\n${e.help ? `  = help: ${e.help}\n` : ""}`;

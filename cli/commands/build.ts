@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { build } from "../../compiler/build.js";
-import { formatError } from "../../lifecycle/git.js";
+import { formatProblem } from "../render/problem.js";
 import { buildRevision } from "../../lifecycle/release.js";
 import { FsHost } from "../../compiler/source.js";
 import { oneOf, parseArgs } from "../args.js";
@@ -55,7 +55,7 @@ Options:
     if (typeof flags["rev"] === "string") {
       const g = await buildRevision(dir, flags["rev"], { allowDirty: flags["allow-dirty"] === true, ...(signingKey ? { signingKey } : {}) });
       if (!g.ok) {
-        ctx.stderr(formatError(g.error));
+        ctx.stderr(formatProblem(g.error));
         return 2;
       }
       r = g.value.result;

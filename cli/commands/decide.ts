@@ -7,6 +7,7 @@ import { RUNTIME_ERROR_REASON, type Decision } from "../../runtime/types.js";
 import { oneOf, parseArgs } from "../args.js";
 import { logKeyFromFlags, pseudonymKeyFromFlags, replayKeyFromFlags, VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
 import { UsageError, type Command, type CommandContext } from "../command.js";
+import { formatProblem } from "../render/problem.js";
 
 export const command: Command = {
   name: "decide",
@@ -105,7 +106,7 @@ Exit status: 0 a decision was made (whatever its outcome), 1 the runtime failed 
                 : e.code === "WPR010" || e.code === "WPR011" || e.code === "WPR012" || e.code === "WPR013"
                   ? "the bundle is not the one its signer produced, or the key, `--alg` or `--key-id` is not the signer's"
                   : undefined;
-        ctx.stderr(`waypost decide: error[${e.code}]: ${e.message}\n${help ? `  help: ${help}\n` : ""}`);
+        ctx.stderr(formatProblem({ code: e.code, message: e.message, ...(help ? { help } : {}) }, "decide"));
         return 2;
       }
       throw e;

@@ -3,7 +3,7 @@ import { diffSides, openSide } from "../../lifecycle/diff/index.js";
 import { renderHtml, renderJson, renderMarkdown, renderText } from "../../lifecycle/diff/render.js";
 import { viewsOf } from "../../lifecycle/report/compare.js";
 import { linkBaseFor } from "../../lifecycle/report/links.js";
-import { formatError } from "../../lifecycle/git.js";
+import { formatProblem } from "../render/problem.js";
 import { FsHost } from "../../compiler/source.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
@@ -51,9 +51,9 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     const verify = await verifyOptionsFromFlags(ctx.cwd, flags, false);
     const [baseSpec, headSpec] = positionals as [string, string];
     const base = await openSide(dir, ctx.cwd, baseSpec, verify);
-    if (!base.ok) return ctx.stderr(formatError(base.error)), 2;
+    if (!base.ok) return ctx.stderr(formatProblem(base.error)), 2;
     const head = await openSide(dir, ctx.cwd, headSpec, verify);
-    if (!head.ok) return ctx.stderr(formatError(head.error)), 2;
+    if (!head.ok) return ctx.stderr(formatProblem(head.error)), 2;
     // Examples in the checkout count too (in CI, the pull request's own examples).
     const report = await diffSides(base.value, head.value, { seed, runs, requestHosts: [new FsHost(dir)] });
     let text: string;

@@ -1,5 +1,6 @@
 import * as path from "node:path";
-import { formatError, nodeHistory, openRepo } from "../../lifecycle/git.js";
+import { nodeHistory, openRepo } from "../../lifecycle/git.js";
+import { formatProblem } from "../render/problem.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 
@@ -21,10 +22,10 @@ Options:
     if (positionals.length !== 1) throw new UsageError("give exactly one journey node id");
     const format = oneOf("format", flags["format"], ["text", "json"] as const, "text");
     const repo = await openRepo(path.resolve(ctx.cwd, (flags["repo"] as string | undefined) ?? "."));
-    if (!repo.ok) return ctx.stderr(formatError(repo.error)), 2;
+    if (!repo.ok) return ctx.stderr(formatProblem(repo.error)), 2;
     const node = positionals[0]!;
     const h = await nodeHistory(repo.value, (flags["rev"] as string | undefined) ?? "HEAD", node);
-    if (!h.ok) return ctx.stderr(formatError(h.error)), 2;
+    if (!h.ok) return ctx.stderr(formatProblem(h.error)), 2;
     if (format === "json") {
       ctx.stdout(JSON.stringify(h.value.map((c) => ({ commit: c.commit.oid, change: c.change, file: c.file, author: c.commit.author, date: c.commit.authorDate, message: c.commit.message.trim() })), null, 2) + "\n");
     } else {

@@ -5,6 +5,7 @@ import { canonicalJson, isJsonObject, type JsonValue } from "../../runtime/json.
 import { createPseudonymiser, eraseFromLog, PSEUDONYM_PREFIX, unsealRequest, verifyLog, type KeyedLogEntry } from "../../runtime/log.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
+import { formatProblem } from "../render/problem.js";
 import { logKeyFromFlags, pseudonymKeyFromFlags, replayKeyFromFlags } from "../keys.js";
 
 export const command: Command = {
@@ -111,7 +112,7 @@ unreadable, or does not verify.`,
             : e.code === "WPL011"
               ? "only keyed logs can be erased from; an unkeyed log's hash chain covers every request"
               : "run `waypost log verify` on it; a log that does not verify is never rewritten";
-        ctx.stderr(`waypost log erase: error[${e.code}]: ${e.message}\n  help: ${help}\n`);
+        ctx.stderr(formatProblem({ code: e.code, message: e.message, help }, "log erase"));
         return 2;
       }
       throw e;

@@ -4,6 +4,7 @@ import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { headFileOf, verifyLog } from "../../runtime/log.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
+import { formatProblem } from "../render/problem.js";
 import { logKeyFromFlags } from "../keys.js";
 
 export const command: Command = {
@@ -43,7 +44,7 @@ the end against).`,
       r = await verifyLog(path.resolve(ctx.cwd, file), { ...(anchored !== undefined ? { head: anchored } : {}), ...(key !== undefined ? { key } : {}) });
     } catch (e) {
       if (e instanceof WaypostRuntimeError) {
-        ctx.stderr(`waypost log verify: error[${e.code}]: ${e.message}\n`);
+        ctx.stderr(formatProblem(e, "log verify"));
         return 2;
       }
       throw e;

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { formatError } from "../../lifecycle/git.js";
+import { formatProblem } from "../render/problem.js";
 import { buildRevision, publishRelease } from "../../lifecycle/release.js";
 import { oneOf, parseArgs } from "../args.js";
 import { signingKeyFromFlags } from "../keys.js";
@@ -36,17 +36,17 @@ Options:
     const dir = path.resolve(ctx.cwd, (flags["repo"] as string | undefined) ?? ".");
     const rev = (flags["rev"] as string | undefined) ?? "HEAD";
     const b = await buildRevision(dir, rev, { allowDirty: flags["allow-dirty"] === true, ...(signingKey ? { signingKey } : {}) });
-    if (!b.ok) return ctx.stderr(formatError(b.error)), 2;
+    if (!b.ok) return ctx.stderr(formatProblem(b.error)), 2;
     const r = b.value.result;
     if (!r.bundle) {
       const s = r.state;
       ctx.stderr(renderText(s.diagnostics, s.files, ctx.color));
-      ctx.stderr(formatError({ code: "WP5006", message: `\`${rev}\` has policy errors (${summary(s.diagnostics, s.files.size).text}); nothing was released`, help: "fix them and commit" }));
+      ctx.stderr(formatProblem({ code: "WP5006", message: `\`${rev}\` has policy errors (${summary(s.diagnostics, s.files.size).text}); nothing was released`, help: "fix them and commit" }));
       return 1;
     }
     const store = path.resolve(ctx.cwd, flags["store"]);
     const p = await publishRelease(store, { revision: r.revision!, bundle: r.bundle, commit: b.value.commit, dirty: b.value.dirty !== null });
-    if (!p.ok) return ctx.stderr(formatError(p.error)), 2;
+    if (!p.ok) return ctx.stderr(formatProblem(p.error)), 2;
     const { release, added, previous } = p.value;
     if (format === "json") ctx.stdout(JSON.stringify({ ...release, added, previous, store }, null, 2) + "\n");
     else {

@@ -2,7 +2,7 @@ import * as path from "node:path";
 import { openBundleSide } from "../../lifecycle/diff/index.js";
 import { impactSummary } from "../../lifecycle/diff/render.js";
 import { readDecisionLog, replay } from "../../lifecycle/diff/replay.js";
-import { formatError } from "../../lifecycle/git.js";
+import { formatProblem } from "../render/problem.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { logKeyFromFlags, pseudonymKeyFromFlags, replayKeyFromFlags, VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
@@ -54,17 +54,17 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     const logKey = await logKeyFromFlags(ctx.cwd, flags, ctx.env);
     const pseudonymKey = await pseudonymKeyFromFlags(ctx.cwd, flags, ctx.env);
     const log = await readDecisionLog(path.resolve(ctx.cwd, flags["log"]), key, logKey !== undefined ? { logKey } : {});
-    if (!log.ok) return ctx.stderr(formatError(log.error)), 2;
+    if (!log.ok) return ctx.stderr(formatProblem(log.error)), 2;
     for (const note of log.value.verification.notes) ctx.stderr(`note: ${note}\n`);
     // Masked requests need the bundles' list keys masked the way the log masks ids.
     const maskedRequests = key === undefined;
     const sideOpts = { maskedRequests, verify, ...(pseudonymKey !== undefined ? { pseudonymKey } : {}) };
     const candidate = await openBundleSide(path.resolve(ctx.cwd, flags["bundle"]), flags["bundle"], sideOpts);
-    if (!candidate.ok) return ctx.stderr(formatError(candidate.error)), 2;
+    if (!candidate.ok) return ctx.stderr(formatProblem(candidate.error)), 2;
     let baseline = null;
     if (typeof flags["baseline"] === "string") {
       const b = await openBundleSide(path.resolve(ctx.cwd, flags["baseline"]), flags["baseline"], sideOpts);
-      if (!b.ok) return ctx.stderr(formatError(b.error)), 2;
+      if (!b.ok) return ctx.stderr(formatProblem(b.error)), 2;
       baseline = b.value;
     }
     const v = log.value.verification;

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { formatError } from "../../lifecycle/git.js";
+import { formatProblem } from "../render/problem.js";
 import { readStore, rollback } from "../../lifecycle/release.js";
 import { oneOf, parseArgs } from "../args.js";
 import { UsageError, type Command } from "../command.js";
@@ -26,13 +26,13 @@ Options:
     const store = path.resolve(ctx.cwd, flags["store"]);
     if (flags["list"]) {
       const idx = await readStore(store);
-      if (!idx.ok) return ctx.stderr(formatError(idx.error)), 2;
+      if (!idx.ok) return ctx.stderr(formatProblem(idx.error)), 2;
       if (format === "json") ctx.stdout(JSON.stringify(idx.value, null, 2) + "\n");
       else for (const r of idx.value.releases) ctx.stdout(`${r.revision === idx.value.current ? "*" : " "} ${r.revision}  ${r.released_at}  ${r.digest.slice(0, 19)}…${r.dirty ? "  dirty" : ""}\n`);
       return 0;
     }
     const r = await rollback(store, flags["to"] as string | undefined);
-    if (!r.ok) return ctx.stderr(formatError(r.error)), 2;
+    if (!r.ok) return ctx.stderr(formatProblem(r.error)), 2;
     if (format === "json") ctx.stdout(JSON.stringify({ from: r.value.from, to: r.value.to }, null, 2) + "\n");
     else ctx.stdout(`✔ rolled back: current is ${r.value.to} (was ${r.value.from ?? "none"})\n`);
     return 0;

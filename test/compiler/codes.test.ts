@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../compiler/pipeline.js";
 import { MemoryHost, type SourceHost } from "../../compiler/source.js";
+import { formatProblem } from "../../cli/render/problem.js";
 import { CODES_PAGE, codeDocsUrl, REGISTRY } from "../../lifecycle/codes.js";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
 import { RUNTIME_ERROR_CODES } from "../../runtime/index.js";
@@ -87,6 +88,16 @@ describe("diagnostic registry", () => {
   it("docs/codes.md is up to date (run `npm run docs:codes` after changing the registry or a fixture)", () => {
     const page = readFileSync(path.join(ROOT, CODES_PAGE), "utf8");
     expect(page === renderCodesDoc(), `${CODES_PAGE} is stale: run \`npm run docs:codes\``).toBe(true);
+  });
+});
+
+describe("one way to print an error value", () => {
+  it("prints the code, the message and the command's own help, or else the registry's", () => {
+    expect(formatProblem({ code: "WP5002", message: "unknown revision `x`", help: "give a branch" })).toBe("error[WP5002]: unknown revision `x`\n  = help: give a branch\n");
+    expect(formatProblem(new WaypostRuntimeError("WPR016", "cannot read bundle `b.tar.gz`: no such file"), "decide")).toBe(
+      `waypost decide: error[WPR016]: cannot read bundle \`b.tar.gz\`: no such file\n  = help: ${REGISTRY.get("WPR016")!.help}\n`,
+    );
+    expect(formatProblem({ code: "WPS004", message: "too slow" })).toContain(`= help: ${REGISTRY.get("WPS004")!.help}`);
   });
 });
 

@@ -260,14 +260,15 @@ describe("a log that does not verify is never appended to", () => {
 
 /**
  * The runtime's log module for a child process: the tests run TypeScript sources, so log.ts and
- * the two modules it imports are transpiled into a folder of plain ES modules.
+ * the modules it imports (errors.ts imports the code registry) are transpiled into a folder of
+ * plain ES modules.
  */
 let childDir = "";
 beforeAll(() => {
   childDir = join(dir, "child");
   mkdirSync(childDir);
   writeFileSync(join(childDir, "package.json"), '{"type":"module"}');
-  for (const f of ["log", "json", "errors"]) {
+  for (const f of ["log", "json", "errors", "codes"]) {
     const src = readFileSync(new URL(`../../runtime/${f}.ts`, import.meta.url), "utf8");
     const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
     writeFileSync(join(childDir, `${f}.js`), out);
