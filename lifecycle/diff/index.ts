@@ -219,7 +219,7 @@ export async function handWrittenRequests(hosts: readonly SourceHost[]): Promise
       continue;
     }
     for (const f of files) {
-      if (!/^examples\/requests\/[^/]+\.json$/.test(f) || f.endsWith(".expected.json")) continue;
+      if (!/^requests\/[^/]+\.json$/.test(f) || f.endsWith(".expected.json")) continue;
       const bytes = await host.readFile(f).catch(() => null);
       if (!bytes) continue;
       try {
