@@ -18,6 +18,8 @@ export { WaypostRuntimeError, RUNTIME_ERROR_CODES, describeThrown } from "./erro
 export { DEFAULT_BUDGET, BudgetExceeded, type Budget } from "./abi.js";
 export { meterWasm, HOST_CALL_FUEL, type MeterOptions, type MeteredModule } from "./meter.js";
 export type { ErrorInfo, RuntimeErrorCode } from "./errors.js";
+export { BUNDLE_CODES, LOG_CODES, STORE_CODES } from "./codes.js";
+export type { CodeSpec, Problem, StoreCode } from "./codes.js";
 export { keyMaterialFromFile, resolveVerificationKey, JWS_ALGORITHMS, isJwsAlgorithm, DEFAULT_VERIFICATION_ALG } from "./keys.js";
 export type { KeyMaterial, PublicKeyInput, VerificationKey, JwsAlgorithm } from "./keys.js";
 export type { JsonValue } from "./json.js";

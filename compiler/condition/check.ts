@@ -6,7 +6,7 @@
  */
 import { didYouMean } from "../diagnostics.js";
 import type { Cond, Expr } from "./ast.js";
-import { code, ldiag, type LocalDiagnostic } from "./codes.js";
+import { code, ldiag, type ConditionCode, type LocalDiagnostic } from "./codes.js";
 import { holds } from "./fold.js";
 import { readDate, readTimestamp } from "./literals.js";
 import { printCondition } from "./print.js";
@@ -50,7 +50,7 @@ class Checker {
 
   constructor(private readonly env: ConditionEnv) {}
 
-  private error(codeId: string, message: string, at: { start: number; end: number }, help?: string): void {
+  private error(codeId: ConditionCode, message: string, at: { start: number; end: number }, help?: string): void {
     this.diagnostics.push(ldiag(codeId, message, at.start, at.end, help));
   }
 

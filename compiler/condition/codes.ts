@@ -5,7 +5,7 @@
 import { errorCode, warningCode, type CodeSpec } from "../../runtime/codes.js";
 
 export interface LocalDiagnostic {
-  code: string;
+  code: ConditionCode;
   severity: "error" | "warning";
   message: string;
   help?: string;
@@ -37,7 +37,7 @@ export const CONDITION_CODES = {
 
 export type ConditionCode = keyof typeof CONDITION_CODES;
 
-export function ldiag(code: string, message: string, start: number, end: number, help?: string, severity: "error" | "warning" = "error"): LocalDiagnostic {
+export function ldiag(code: ConditionCode, message: string, start: number, end: number, help?: string, severity: "error" | "warning" = "error"): LocalDiagnostic {
   const d: LocalDiagnostic = { code, severity, message, start, end };
   if (help !== undefined) d.help = help;
   return d;
