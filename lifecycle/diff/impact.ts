@@ -10,20 +10,12 @@
  * channel: those are the changes that can contact someone who was not contacted before.
  */
 import type { BundleData, JsonValue, Plan } from "../../compiler/ir/ir.js";
-import type { Outcome } from "../../runtime/contract.js";
+import type { Outcome, PolicyDecision } from "../../runtime/contract.js";
 
 export type { Outcome } from "../../runtime/contract.js";
 
 /** The part of a decision the impact report compares. */
-export interface DecisionView {
-  outcome: Outcome;
-  node: string | null;
-  channel: string | null;
-  template: string | null;
-  variant: string | null;
-  send_at: string | null;
-  reasons: JsonValue[];
-}
+export type DecisionView = Pick<PolicyDecision, "outcome" | "node" | "channel" | "template" | "variant" | "send_at"> & { reasons: JsonValue[] };
 
 export type Decider = (request: JsonValue) => DecisionView;
 

@@ -15,6 +15,7 @@ import { load, spanAt, type DocPath, type LoadedDocument } from "../../compiler/
 import { packageRoot } from "../../compiler/package-root.js";
 import type { SourceFile } from "../../compiler/source-file.js";
 import type { SourceHost } from "../../compiler/source.js";
+import type { Request } from "../../runtime/types.js";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -43,15 +44,8 @@ export interface RequestPart {
   row?: boolean;
 }
 
-/** A decision request (docs/ir.md), as the runner sends it. */
-export interface TestRequest {
-  system: string;
-  event: string;
-  node?: string;
-  now: string;
-  context: Record<string, JsonValue>;
-  history?: JsonValue[];
-}
+/** A decision request (docs/ir.md), as the runner sends it: history entries as written, unchecked. */
+export type TestRequest = Omit<Request, "history"> & { history?: JsonValue[] };
 
 export const EXPECT_FIELDS = ["outcome", "node", "channel", "template", "offer", "variant", "send_at", "explanation"] as const;
 export type ExpectField = (typeof EXPECT_FIELDS)[number];
