@@ -1,0 +1,374 @@
+/**
+ * `waypost prove`: the built-in guarantees, proved for every request with an SMT solver over the
+ * symbolic decision (./encode.ts, docs/prove.md). A guarantee is
+ *  - proved: the solver finds no request that violates it (unsat), with no under-approximation;
+ *  - refuted: the solver's model, made a concrete request over the bundle's own lists, violates
+ *    it on the real Wasm bundle AND on the reference interpreter (checked by the same invariant
+ *    `waypost test` runs), and is printed as a ready-to-paste test case;
+ *  - unknown: anything else (time-out, a model that does not replay, a model that needs list
+ *    content or history the concretiser does not build), with the reason. Never proved by default.
+ */
+import { createHash } from "node:crypto";
+import { init } from "z3-solver";
+import { stringify } from "yaml";
+import { build } from "../../compiler/build.js";
+import { conditionEnv } from "../../compiler/check.js";
+import { lowerCondition } from "../../compiler/condition/index.js";
+import { hasErrors, type Diagnostic } from "../../compiler/diagnostics.js";
+import { bucket, decide as interpret } from "../../compiler/ir/interpret.js";
+import type { BundleData, IR, JsonValue } from "../../compiler/ir/ir.js";
+import { formatTime, parseTime } from "../../compiler/ir/time.js";
+import { covers, type Channel, type Program } from "../../compiler/program.js";
+import type { SourceHost } from "../../compiler/source.js";
+import type { Decision } from "../../runtime/contract.js";
+import { loadBundle } from "../../runtime/engine.js";
+import { builtinInvariants, type Invariant } from "../testing/invariants.js";
+import type { TestRequest } from "../testing/suite.js";
+import { encodeEvent, LIST_WITNESSES, World, type EventEncoding, type Z3 } from "./encode.js";
+
+export type ProofStatus = "proved" | "refuted" | "unknown";
+
+export interface Counterexample {
+  request: TestRequest;
+  /** The Wasm bundle's decision on it (the interpreter's agrees). */
+  decision: Decision;
+  /** Why the decision violates the guarantee (the invariant's message). */
+  violation: string;
+  /** A `kind: PolicyTests` document holding the case, for tests/. */
+  yaml: string;
+}
+
+export interface GuaranteeResult {
+  id: string;
+  /** The built-in invariant of `waypost test` that checks the same promise on one decision. */
+  invariant: string;
+  description: string;
+  status: ProofStatus;
+  reason?: string;
+  counterexample?: Counterexample;
+  /** Over-approximations in the encoding (sound for proofs; a model may then be spurious). */
+  abstractions: string[];
+  ms: number;
+  /** Solver queries (one per event and guarantee). */
+  queries: number;
+}
+
+export interface ProveReport {
+  results: GuaranteeResult[];
+  diagnostics: Diagnostic[];
+  ms: number;
+}
+
+export interface ProveOptions {
+  /** Solver time-out per query, in ms. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** What the prover needs: the checked program, the IR, the bundle it built and its data. */
+export interface ProveInput {
+  program: Program;
+  ir: IR;
+  data: BundleData;
+  bundle: Uint8Array;
+}
+
+/** Exit status: 0 all proved, 1 any refuted, 3 otherwise (some unknown). */
+export function proveExit(report: ProveReport): number {
+  if (hasErrors(report.diagnostics)) return 1;
+  if (report.results.some((r) => r.status === "refuted")) return 1;
+  return report.results.every((r) => r.status === "proved") ? 0 : 3;
+}
+
+type Z3Api = Awaited<ReturnType<typeof init>>;
+let api: Promise<Z3Api> | undefined;
+
+/** z3's Wasm build, loaded once per process. */
+function solverApi(): Promise<Z3Api> {
+  api ??= init();
+  return api;
+}
+
+/** Stops z3's worker threads so the process can exit. */
+export async function shutdownSolver(): Promise<void> {
+  if (api === undefined) return;
+  const a = await api;
+  api = undefined;
+  a.em.PThread.terminateAllThreads();
+}
+
+/** Builds the repository, then proves the guarantees on what it built. */
+export async function proveRepository(host: SourceHost, opts: ProveOptions = {}): Promise<ProveReport> {
+  const t0 = performance.now();
+  const built = await build(host);
+  const diagnostics = built.state.diagnostics;
+  if (built.bundle === undefined || built.data === undefined || built.state.ir === undefined || built.state.program === undefined) {
+    return { results: [], diagnostics, ms: performance.now() - t0 };
+  }
+  const r = await prove({ program: built.state.program, ir: built.state.ir, data: built.data.waypost, bundle: built.bundle }, opts);
+  return { ...r, diagnostics: [...diagnostics, ...r.diagnostics], ms: performance.now() - t0 };
+}
+
+interface Spec {
+  id: string;
+  invariant: string;
+  description: string;
+  /** The violation over one event's request (false when the event cannot violate it). */
+  violation(enc: EventEncoding, w: World): ReturnType<Z3["Bool"]["val"]>;
+}
+
+function specs(p: Program, ir: IR): Spec[] {
+  const plan = ir.plan;
+  const envC = conditionEnv(p);
+  const ruleExprs = new Map(p.rules.map((r) => [r.id, r.when.ast ? lowerCondition(r.when.ast, envC) : null]));
+  return [
+    {
+      id: "suppression",
+      invariant: "suppression-respected",
+      description: "a customer on a suppression list (or caught by a suppression rule) gets nothing in its scope",
+      violation(enc, w) {
+        const z = w.z;
+        const bad = [];
+        for (const i of plan.events[enc.event] ?? []) {
+          const n = plan.nodes[i];
+          if (!n) continue;
+          for (const ch of n.channels) {
+            const hits = [];
+            for (const l of p.lists.values()) {
+              if (!covers(l.scope.purposes, n.purpose) || !covers(l.scope.channels, ch as Channel)) continue;
+              const key = enc.expr({ op: "field", name: l.match });
+              if (key.kind !== "str") continue; // a key that is never a string is never on a list
+              hits.push(z.And(key.def, z.Not(key.nul), w.inList(l.id, key.s!)));
+            }
+            for (const r of p.rules) {
+              if (!covers(r.scope.purposes, n.purpose) || !covers(r.scope.channels, ch as Channel)) continue;
+              const e = ruleExprs.get(r.id);
+              if (!e) {
+                w.incomplete.add(`suppression rule \`${r.id}\` has no condition to encode`);
+                continue;
+              }
+              const v = enc.expr(e);
+              if (v.kind === "bool") hits.push(z.And(v.def, z.Not(v.nul), v.b!));
+              else w.incomplete.add(`suppression rule \`${r.id}\` is not a boolean condition`);
+            }
+            if (hits.length > 0) bad.push(z.And(enc.delivers(i, ch), z.Or(...hits)));
+          }
+        }
+        return z.Or(z.Bool.val(false), ...bad);
+      },
+    },
+  ];
+}
+
+/** Proves every built-in guarantee on built artifacts (the tests call it on planted bugs). */
+export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise<ProveReport> {
+  const t0 = performance.now();
+  const { Context } = await solverApi();
+  const z = Context("waypost") as Z3;
+  ctx = z;
+  const { program, ir, data } = input;
+  const engine = await loadBundle(input.bundle, { skipVerify: true }); // built just now, in this process
+  const invariants = builtinInvariants({ program, ir, lists: data.lists });
+  const results: GuaranteeResult[] = [];
+  try {
+    for (const spec of specs(program, ir)) {
+      const g0 = performance.now();
+      const w = new World(z, ir, data.lists);
+      const inv = invariants.find((x) => x.id === spec.invariant)!;
+      const res: GuaranteeResult = { id: spec.id, invariant: spec.invariant, description: spec.description, status: "proved", abstractions: [], ms: 0, queries: 0 };
+      const unknowns: string[] = [];
+      for (const event of Object.keys(ir.plan.events).sort()) {
+        const { enc, facts } = encodeEvent(w, event);
+        const violation = spec.violation(enc, w);
+        const s = new z.Solver();
+        s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        s.add(...facts, enc.valid, violation);
+        res.queries++;
+        const r = await s.check();
+        if (r === "unsat") continue;
+        if (r === "unknown") {
+          unknowns.push(`event \`${event}\`: the solver gave up (${s.reasonUnknown() || "time-out"}); raise --timeout`);
+          continue;
+        }
+        // sat: make it concrete over the bundle's own lists, then replay on both evaluators.
+        const cx = await concretise(z, w, enc, facts, violation, data, opts);
+        if (typeof cx === "string") {
+          unknowns.push(`event \`${event}\`: ${cx}`);
+          continue;
+        }
+        const replay = replayed(cx, engine.decide(cx) as unknown as Decision, ir, data, inv);
+        if (typeof replay === "string") {
+          unknowns.push(`event \`${event}\`: encoding disagreement: ${replay}${w.abstractions.reasons.size > 0 ? ` (abstracted: ${[...w.abstractions.reasons].join("; ")})` : ""}`);
+          continue;
+        }
+        res.status = "refuted";
+        res.counterexample = { request: cx, decision: replay.decision, violation: replay.violation, yaml: caseYaml(spec, cx, replay.violation) };
+        break;
+      }
+      if (res.status !== "refuted") {
+        if (unknowns.length > 0) {
+          res.status = "unknown";
+          res.reason = unknowns.join("\n");
+        } else if (w.incomplete.size > 0) {
+          res.status = "unknown";
+          res.reason = `not every request is covered: ${[...w.incomplete].join("; ")}`;
+        }
+      }
+      res.abstractions = [...w.abstractions.reasons].sort();
+      res.ms = performance.now() - g0;
+      results.push(res);
+    }
+  } finally {
+    await engine.close();
+  }
+  return { results, diagnostics: [], ms: performance.now() - t0 };
+}
+
+/** Replays a request on the Wasm bundle and the interpreter; both must violate the invariant. */
+function replayed(req: TestRequest, wasm: Decision, ir: IR, data: BundleData, inv: Invariant): { decision: Decision; violation: string } | string {
+  const ref = interpret(ir, data, req) as unknown as Decision;
+  const vw = inv.check(req, wasm);
+  const vi = inv.check(req, ref);
+  if (vw === null) return `the Wasm bundle decides ${wasm.outcome}${wasm.channel ? ` via ${wasm.channel}` : ""}, which keeps the promise`;
+  if (vi === null) return `the interpreter decides ${ref.outcome}, which keeps the promise (the bundle does not: ${vw})`;
+  return { decision: wasm, violation: vw };
+}
+
+function caseYaml(spec: Spec, req: TestRequest, violation: string): string {
+  const doc = {
+    apiVersion: "waypost/v1",
+    kind: "PolicyTests",
+    description: `Counterexample found by waypost prove (${spec.id})`,
+    cases: [{ name: `prove: ${spec.id} counterexample`, request: req as unknown as JsonValue, expect: { invariants: [spec.invariant] } }],
+  };
+  return `# ${violation}\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concretisation: from a model to a request
+
+type Model = ReturnType<InstanceType<Z3["Solver"]>["model"]>;
+
+let ctx: Z3 | undefined;
+
+/** A real or integer value of the model, as a JS number (times in ms are exact as doubles). */
+function num(m: Model, e: Parameters<Model["eval"]>[0]): number {
+  const v = m.eval(e, true);
+  if (ctx!.isRealVal(v)) {
+    const { numerator, denominator } = v.value();
+    return Number(numerator) / Number(denominator);
+  }
+  if (ctx!.isIntVal(v)) return Number(v.value());
+  return Number.NaN;
+}
+
+/**
+ * Asks again with the bundle's own list content (a witness entry per list application), no
+ * history, and known strings where possible; turns the model into a request. A string when
+ * the violation needs something the concretiser does not build.
+ */
+async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType<Z3["Bool"]["val"]>[], violation: ReturnType<Z3["Bool"]["val"]>, data: BundleData, opts: ProveOptions): Promise<TestRequest | string> {
+  const s = new z.Solver();
+  s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  s.add(...facts, enc.valid, violation);
+  for (const { list, item } of w.listApps) {
+    const entries = Object.entries(data.lists[list] ?? {}).slice(0, LIST_WITNESSES);
+    const alts = [];
+    for (const [key, until] of entries) {
+      const id = w.id(key);
+      if (id === undefined) continue;
+      if (until === null) alts.push(item.eq(id));
+      else {
+        const t = parseTime(until);
+        if (t !== undefined) alts.push(z.And(item.eq(id), enc.now.lt(t)));
+      }
+    }
+    s.add(w.listPred(list).call(item).eq(z.Or(z.Bool.val(false), ...alts)));
+  }
+  for (const v of w.history.values()) s.add(v.eq(0));
+  const r = await s.check();
+  if (r !== "sat") {
+    return r === "unsat"
+      ? "a violation exists for some list content or history, but none over this bundle's list entries with an empty history (not replayed, so not reported)"
+      : `the solver gave up making the violation concrete (${s.reasonUnknown() || "time-out"})`;
+  }
+  const m = s.model();
+  const plan = w.ir.plan;
+  const used = new Map<number, string>();
+  const fresh = (id: number, format: string | undefined): string => {
+    const hit = used.get(id);
+    if (hit !== undefined) return hit;
+    let str: string;
+    if (id < w.strings.length) str = w.strings[id]!;
+    else if (format === "sha256") str = createHash("sha256").update(`waypost-prove-${id}`).digest("hex");
+    else if (format === "email") str = `prove${id}@example.com`;
+    else if (format === "iso-639-1") str = String.fromCharCode(97 + (id % 26), 97 + (Math.floor(id / 26) % 26));
+    else str = `prove-${id}`;
+    used.set(id, str);
+    return str;
+  };
+  // Fresh customer ids must land in the buckets the model chose.
+  for (const app of w.bucketApps) {
+    const id = num(m, app.item);
+    if (id < w.strings.length || used.has(id)) continue;
+    const want = app.thresholds.map((t) => num(m, w.buckets.get(app.salt)!.call(app.item)) < t);
+    const apps = w.bucketApps.filter((a) => num(m, a.item) === id);
+    let found: string | undefined;
+    for (let j = 0; j < 200_000 && found === undefined; j++) {
+      const key = `prove-${id}-${j}`;
+      if (w.id(key) !== undefined) continue;
+      if (apps.every((a) => a.thresholds.every((t, k) => (bucket(a.salt, key) < t) === (a === app ? want[k] : num(m, w.buckets.get(a.salt)!.call(a.item)) < t)))) found = key;
+    }
+    if (found === undefined) return "no customer id found that lands in the buckets the model chose";
+    used.set(id, found);
+  }
+  const context: Record<string, JsonValue> = {};
+  for (const [name, fv] of enc.fields) {
+    if (String(m.eval(fv.present, true)) !== "true") continue;
+    if (String(m.eval(fv.isNull, true)) === "true") {
+      context[name] = null;
+      continue;
+    }
+    const v = num(m, fv.value);
+    switch (fv.spec.type) {
+      case "boolean":
+        context[name] = v === 1;
+        break;
+      case "number":
+      case "integer":
+        context[name] = v;
+        break;
+      case "timestamp": {
+        const t = formatTime(v);
+        if (t === undefined) return `field \`${name}\` got an instant that cannot be written`;
+        context[name] = t;
+        break;
+      }
+      case "date": {
+        const t = formatTime(v);
+        if (t === undefined) return `field \`${name}\` got a day that cannot be written`;
+        context[name] = t.slice(0, 10);
+        break;
+      }
+      case "string":
+        context[name] = fresh(v, fv.spec.format);
+        break;
+      default: {
+        // Array fields: the known strings (or numbers 0..) the model puts in.
+        const items: JsonValue[] = [];
+        if (fv.spec.type === "string[]") {
+          for (let i = 0; i < w.strings.length; i++) if (String(m.eval(fv.member!.call(z.Real.val(i)) as ReturnType<Z3["Bool"]["val"]>, true)) === "true") items.push(w.strings[i]!);
+        }
+        context[name] = items;
+      }
+    }
+  }
+  const sys = enc.systems[num(m, enc.system)];
+  const nowT = formatTime(num(m, enc.now));
+  if (sys === undefined || nowT === undefined) return "the model's system or time cannot be written";
+  const req: TestRequest = { system: sys, event: enc.event, now: nowT, context };
+  const nf = num(m, enc.nodeFilter);
+  if (nf >= 0 && plan.nodes[nf] !== undefined) req.node = plan.nodes[nf]!.id;
+  return req;
+}
