@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { CompactSign, type JWK } from "jose";
-import { ENTRYPOINTS } from "../runtime/bundle.js";
+import { ENTRYPOINT_IDS } from "../runtime/contract.js";
 import { bundleFileDigest, canonicalJson, type JsonValue } from "../runtime/json.js";
 import { DATA_FILE, MANIFEST_FILE, SIGNATURES_FILE, WASM_FILE, type SignedFile } from "../runtime/bundle.js";
 import { resolveSigningKey, type JwsAlgorithm, type KeyMaterial } from "../runtime/keys.js";
@@ -17,7 +17,7 @@ import { writeTarGz } from "./tar-write.js";
 import { VERSION } from "./version.js";
 
 /** The entrypoints every Waypost bundle exports, in id order (id 0 is the SDK default). */
-export const BUNDLE_ENTRYPOINTS = [ENTRYPOINTS.decide, ENTRYPOINTS.suppressed, ENTRYPOINTS.consent] as const;
+export const BUNDLE_ENTRYPOINTS = ENTRYPOINT_IDS;
 
 export interface BundleManifestInput {
   revision: string;
