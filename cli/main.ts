@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   fmt: () => import("./commands/fmt.js"),
   report: () => import("./commands/report.js"),
   serve: () => import("./commands/serve.js"),
+  prove: () => import("./commands/prove.js"),
 };
 
 const IO_HINTS: Record<string, string> = {

@@ -20,6 +20,7 @@ import type { BundleData, IR, JsonValue } from "../../compiler/ir/ir.js";
 import { formatTime, parseTime } from "../../compiler/ir/time.js";
 import { covers, type Channel, type Program } from "../../compiler/program.js";
 import type { SourceHost } from "../../compiler/source.js";
+import type { SourceFile } from "../../compiler/source-file.js";
 import type { Decision } from "../../runtime/contract.js";
 import { loadBundle } from "../../runtime/engine.js";
 import { builtinInvariants, type Invariant } from "../testing/invariants.js";
@@ -56,6 +57,8 @@ export interface GuaranteeResult {
 export interface ProveReport {
   results: GuaranteeResult[];
   diagnostics: Diagnostic[];
+  /** The source files the diagnostics point into (for rendering them). */
+  files: Map<string, SourceFile>;
   ms: number;
 }
 
@@ -104,10 +107,10 @@ export async function proveRepository(host: SourceHost, opts: ProveOptions = {})
   const built = await build(host);
   const diagnostics = built.state.diagnostics;
   if (built.bundle === undefined || built.data === undefined || built.state.ir === undefined || built.state.program === undefined) {
-    return { results: [], diagnostics, ms: performance.now() - t0 };
+    return { results: [], diagnostics, files: built.state.files, ms: performance.now() - t0 };
   }
   const r = await prove({ program: built.state.program, ir: built.state.ir, data: built.data.waypost, bundle: built.bundle }, opts);
-  return { ...r, diagnostics: [...diagnostics, ...r.diagnostics], ms: performance.now() - t0 };
+  return { ...r, diagnostics: [...diagnostics, ...r.diagnostics], files: built.state.files, ms: performance.now() - t0 };
 }
 
 interface Spec {
@@ -222,7 +225,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
   } finally {
     await engine.close();
   }
-  return { results, diagnostics: [], ms: performance.now() - t0 };
+  return { results, diagnostics: [], files: new Map(), ms: performance.now() - t0 };
 }
 
 /** Replays a request on the Wasm bundle and the interpreter; both must violate the invariant. */

@@ -8,7 +8,6 @@ afterAll(() => shutdownSolver());
 describe("waypost prove on the example repository", () => {
   test("guarantee (a): suppression lists hold for every request", async () => {
     const report = await proveRepository(new FsHost(EXAMPLE));
-    console.log(JSON.stringify(report.results, null, 1));
     const a = report.results.find((r) => r.id === "suppression")!;
     expect(a.status).toBe("proved");
   });
