@@ -126,7 +126,13 @@ export async function bundleProgram(planned: PlanResult, wasm: Uint8Array, diges
       revision,
       roots: ["waypost"],
       wasm: BUNDLE_ENTRYPOINTS.map((entrypoint) => ({ entrypoint, module: "/policy.wasm" })),
-      metadata: { compiler: `waypost ${VERSION}`, source_digest: `sha256:${digest}`, ...(opts.metadata ?? {}) },
+      metadata: {
+        compiler: `waypost ${VERSION}`,
+        source_digest: `sha256:${digest}`,
+        // The time-zone database the embedded zones come from (docs/ir.md, "Time zones").
+        ...(planned.ir.plan.tzdata !== undefined ? { tzdata: planned.ir.plan.tzdata } : {}),
+        ...(opts.metadata ?? {}),
+      },
     },
     ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
   });

@@ -3,6 +3,7 @@
  * function in CHECKS, run in order; each reports diagnostics with a stable code (see
  * compiler/codes.ts), a location and a hint. Checks never throw on user input.
  */
+import { knownZone, tzdataVersion } from "./tz.js";
 import { checkCondition, type ConditionEnv, type FieldInfo } from "./condition/index.js";
 import { literalValue, type Cond } from "./condition/ast.js";
 import { diag, didYouMean, type Diagnostic, type RelatedInfo, type Span } from "./diagnostics.js";
@@ -61,7 +62,7 @@ function checkDocumentsPresent({ p, report }: CheckContext): void {
 function checkDictionary({ p, report, at }: CheckContext): void {
   const d = p.dictionary;
   if (!d) return;
-  const want: Record<keyof typeof d.keys, string[]> = { customer: ["string"], jurisdiction: ["string"], utc_offset: ["integer", "number"] };
+  const want: Record<"customer" | "jurisdiction" | "utc_offset", string[]> = { customer: ["string"], jurisdiction: ["string"], utc_offset: ["integer", "number"] };
   for (const k of ["customer", "jurisdiction", "utc_offset"] as const) {
     const name = d.keys[k];
     const f = d.fields.get(name);
@@ -73,6 +74,28 @@ function checkDictionary({ p, report, at }: CheckContext): void {
     } else if (f.optional) {
       report(diag("WP3017", "error", `the ${k} key ${q(name)} cannot be optional`, at(f.origin, ["optional"], "key"), "every request must carry it; remove `optional: true`"));
     }
+  }
+  if (d.keys.time_zone !== undefined) {
+    const name = d.keys.time_zone;
+    const f = d.fields.get(name);
+    if (!f) {
+      const guess = didYouMean(name, d.fields.keys());
+      report(diag("WP3012", "error", `the time_zone key names ${q(name)}, which is not in the data dictionary`, at(d.origin, ["keys", "time_zone"]), guess ? `did you mean ${q(guess)}?` : `declare ${q(name)} under \`fields:\` with \`type: time_zone\``));
+    } else if (f.type !== "time_zone") {
+      report(diag("WP3017", "error", `the time_zone key ${q(name)} must be of type time_zone, not ${f.type}`, at(f.origin, ["type"]), "change its type to `time_zone` and list the allowed zones under `validation: { values: [...] }`"));
+    }
+  }
+  for (const f of d.fields.values()) {
+    if (f.type !== "time_zone") continue;
+    // The plan embeds only the allowed zones' rules: the set must be declared, and every name
+    // must be in the pinned database (a misspelt zone would silently fall back to the offset).
+    if (f.values === undefined) {
+      report(diag("WP3096", "error", `time-zone field ${q(f.name)} does not declare its allowed zones`, at(f.origin, [], "key"), "add `validation: { values: [Europe/London, America/New_York, ...] }`: only these zones' rules are embedded in the bundle"));
+      continue;
+    }
+    f.values.forEach((z, i) => {
+      if (!knownZone(z)) report(diag("WP3096", "error", `${q(z)} is not a zone of the time-zone database (tzdata ${tzdataVersion()})`, at(f.origin, ["validation", "values", i]), "use an IANA zone name such as `Europe/London` (case-sensitive)"));
+    });
   }
   const jf = d.fields.get(d.keys.jurisdiction);
   if (jf && p.jurisdictions.size > 0) {
@@ -86,7 +109,7 @@ function checkDictionary({ p, report, at }: CheckContext): void {
     if (f.highRisk && !validated && (f.type === "string" || f.type === "number" || f.type === "integer")) {
       report(diag("WP3072", "warning", `high-risk field ${q(f.name)} has no validation rules`, at(f.origin, [], "key"), "add `validation:` with `values`, `min`/`max` or `format`, so bad values are refused before they drive a decision"));
     }
-    if (f.values !== undefined && f.type !== "string" && f.type !== "string[]") {
+    if (f.values !== undefined && f.type !== "string" && f.type !== "string[]" && f.type !== "time_zone") {
       report(diag("WP3018", "error", `${q(f.name)} is a ${f.type} field and cannot have \`values\``, at(f.origin, ["validation", "values"]), "use `min`/`max` for numbers"));
     }
   }
@@ -96,7 +119,8 @@ function checkDictionary({ p, report, at }: CheckContext): void {
 export function conditionEnv(p: Program): ConditionEnv {
   const fields = new Map<string, FieldInfo>();
   for (const f of p.dictionary?.fields.values() ?? []) {
-    const info: FieldInfo = { type: f.type, nullable: f.nullable || f.optional };
+    // A time zone is a string to conditions (`customer.time_zone == "Europe/London"`).
+    const info: FieldInfo = { type: f.type === "time_zone" ? "string" : f.type, nullable: f.nullable || f.optional };
     if (f.values) info.values = f.values;
     fields.set(f.name, info);
   }

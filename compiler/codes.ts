@@ -83,6 +83,7 @@ export const GOVERNANCE_CODES = {
   WP3091: e("a node's validity window is empty", "`valid.from` must be earlier than `valid.until`"),
   WP3092: w("no system may request a node", "allow the node or its purpose for a system in the AccessPolicy, or remove the node"),
   WP3094: e("quiet hours start and end at the same time", "an empty window does nothing; fix `from` or `to`"),
+  WP3096: e("a time-zone field lists no allowed zones, or a zone the time-zone database does not know", "list the allowed IANA zones under `validation: { values: [...] }` (e.g. `Europe/London`); only these are embedded in the bundle"),
   WP3095: w("a cap of 0 suppresses everything in its scope", "to stop a channel, deny it in the AccessPolicy instead"),
 } as const satisfies Record<string, CodeSpec>;
 

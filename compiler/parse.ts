@@ -107,10 +107,16 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
       if (typeof val["max"] === "number") field.max = val["max"];
       if (typeof val["format"] === "string") field.format = val["format"];
       if (typeof f["retention"] === "string") field.retentionMs = durationMs(f["retention"]);
+      if (typeof val["horizon"] === "number") field.horizon = val["horizon"];
       fields.set(name, field);
     }
     p.dictionary = {
-      keys: { customer: String(keys["customer"]), jurisdiction: String(keys["jurisdiction"]), utc_offset: String(keys["utc_offset"]) },
+      keys: {
+        customer: String(keys["customer"]),
+        jurisdiction: String(keys["jurisdiction"]),
+        utc_offset: String(keys["utc_offset"]),
+        ...(typeof keys["time_zone"] === "string" ? { time_zone: keys["time_zone"] } : {}),
+      },
       fields,
       origin: { doc: dd, path: [] },
     };

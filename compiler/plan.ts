@@ -3,6 +3,7 @@
  * the engine walks, the condition expressions it indexes, and the list data. Every reason in
  * the plan carries the policy id and the `file:line:col` it came from.
  */
+import { TZ_DEFAULT_HORIZON, compileZone, tzdataVersion } from "./tz.js";
 import { lowerCondition, type ConditionEnv } from "./condition/index.js";
 import { conditionEnv } from "./check.js";
 import type { BundleData, Experiment, Expr, FieldSpec, Gate, JsonValue, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
@@ -96,7 +97,8 @@ export function plan(p: Program): PlanResult {
   }
   const fields = new Map<string, FieldSpec>();
   for (const fd of dict.fields.values()) {
-    const spec: FieldSpec = { type: fd.type, nullable: fd.nullable, mask: fd.mask };
+    // A time zone reaches the engine as a string out of the allowed zones (`values`).
+    const spec: FieldSpec = { type: fd.type === "time_zone" ? "string" : fd.type, nullable: fd.nullable, mask: fd.mask };
     if (fd.values) spec.values = fd.values;
     if (fd.min !== undefined) spec.min = fd.min;
     if (fd.max !== undefined) spec.max = fd.max;
@@ -134,6 +136,7 @@ export function plan(p: Program): PlanResult {
       reason: reason("quiet-hours", `contact/quiet-hours/${qh.id}`, qh.reason, source(qh.origin)),
     })),
     keys: dict.keys,
+    ...planZones(dict),
     reasons: engineReasons({ waypost: "waypost", access: accessSrc, dictionary: dictSrc }),
   };
   return { ir: { plan, conds }, lists: sortedObject(listData) };
@@ -270,4 +273,19 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
       : null,
     source: source(n.origin, ["id"]),
   };
+}
+
+/**
+ * The allowed zones of the time-zone key, compiled from the pinned database up to the field's
+ * horizon (docs/ir.md, "Time zones"), and the database version; nothing without a zone key.
+ */
+function planZones(dict: NonNullable<Program["dictionary"]>): Pick<Plan, "zones" | "tzdata"> {
+  const f = dict.keys.time_zone !== undefined ? dict.fields.get(dict.keys.time_zone) : undefined;
+  if (!f || f.type !== "time_zone") return {};
+  const zones = new Map<string, number[]>();
+  for (const z of [...(f.values ?? [])].sort()) {
+    const table = compileZone(z, f.horizon ?? TZ_DEFAULT_HORIZON);
+    if (table) zones.set(z, table);
+  }
+  return { zones: sortedObject(zones), tzdata: tzdataVersion() };
 }

@@ -24,7 +24,8 @@ export interface Origin {
 
 export interface Field {
   name: string;
-  type: FieldSpec["type"];
+  /** `time_zone`: an IANA zone name out of `values` (the allowed zones); the plan sees a string. */
+  type: FieldSpec["type"] | "time_zone";
   optional: boolean;
   nullable: boolean;
   values?: string[];
@@ -32,6 +33,8 @@ export interface Field {
   max?: number;
   format?: string;
   retentionMs?: number;
+  /** time_zone fields: the last year whose transitions the plan embeds. */
+  horizon?: number;
   residency: string[];
   highRisk: boolean;
   mask: FieldSpec["mask"];
@@ -39,7 +42,7 @@ export interface Field {
 }
 
 export interface Dictionary {
-  keys: { customer: string; jurisdiction: string; utc_offset: string };
+  keys: { customer: string; jurisdiction: string; utc_offset: string; time_zone?: string };
   fields: Map<string, Field>;
   origin: Origin;
 }

@@ -50,6 +50,9 @@ export function nodeScope(p: Program, node: JourneyNode): NodeScope {
     imply(dict.keys.customer, "the customer key", false);
     imply(dict.keys.jurisdiction, "the customer's jurisdiction", false);
     imply(dict.keys.utc_offset, "the customer's UTC offset (quiet hours)", false);
+    if (dict.keys.time_zone !== undefined) {
+      imply(dict.keys.time_zone, "the customer's time zone (local time, quiet hours)", dict.fields.get(dict.keys.time_zone)?.optional ?? true);
+    }
   }
   const optionalField = (name: string): boolean => dict?.fields.get(name)?.optional ?? false;
 

@@ -934,7 +934,7 @@ function decide(input: usize): usize {
     if (!inW) continue;
     // The window's end on the local calendar (today if still ahead, else tomorrow), as an instant.
     let day = Math.floor(local / MS_DAY) + (m < en ? 0 : 1);
-    t = fromLocal(gZone, gOffsetMin, day * MS_DAY + en * MS_MIN);
+    t = fromLocal(gZone, gOffsetMin, day * MS_DAY + en * MS_MIN, t);
     deferred = true;
     vecPush(R, reasonOut(objGetS(q, S_REASON), 0));
   }

@@ -35,14 +35,18 @@ export function toLocal(tab: usize, fixed: f64, t: f64): f64 {
 }
 
 /** The instant of a local wall time, `compatible` disambiguation (see compiler/ir/time.ts). */
-export function fromLocal(tab: usize, fixed: f64, local: f64): f64 {
-  let before = zoneOffset(tab, fixed, local - MS_DAY);
-  let after = zoneOffset(tab, fixed, local + MS_DAY);
-  let a = local - before * MS_MIN;
-  let b = local - after * MS_MIN;
-  let aOk = zoneOffset(tab, fixed, a) == before;
-  let bOk = zoneOffset(tab, fixed, b) == after;
-  if (aOk && bOk) return a < b ? a : b;
+export function fromLocal(tab: usize, fixed: f64, local: f64, after: f64): f64 {
+  let off1 = zoneOffset(tab, fixed, local - MS_DAY);
+  let off2 = zoneOffset(tab, fixed, local + MS_DAY);
+  let a = local - off1 * MS_MIN;
+  let b = local - off2 * MS_MIN;
+  let aOk = zoneOffset(tab, fixed, a) == off1;
+  let bOk = zoneOffset(tab, fixed, b) == off2;
+  if (aOk && bOk) {
+    let lo = a < b ? a : b;
+    let hi = a < b ? b : a;
+    return lo > after ? lo : hi;
+  }
   if (aOk) return a;
   if (bOk) return b;
   return a;

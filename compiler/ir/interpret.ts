@@ -565,7 +565,7 @@ class Interp {
       // The end of the window on the local calendar: today when it is still ahead, else
       // tomorrow; then back to an instant (a wall time skipped or repeated by DST: `fromLocal`).
       const day = Math.floor(local / MS_PER_DAY) + (m < q.end_min ? 0 : 1);
-      t = fromLocal(z, day * MS_PER_DAY + q.end_min * MS_PER_MINUTE);
+      t = fromLocal(z, day * MS_PER_DAY + q.end_min * MS_PER_MINUTE, t);
       deferred = true;
       r.push(copyReason(q.reason));
     }

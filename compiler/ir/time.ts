@@ -179,17 +179,24 @@ export function toLocal(z: CustomerZone, t: number): number {
  * The instant of a local wall-clock time (ms, read as if UTC), with RFC 5545's and Temporal's
  * `compatible` disambiguation: a time that occurs twice (the clocks went back) takes the
  * earlier instant; a time that does not exist (the clocks went forward) is moved forward by
- * the length of the gap (it is read with the offset in force before the change). Transitions
+ * the length of the gap (it is read with the offset in force before the change). Given `after`,
+ * a repeated time takes the earlier instant only if it is after `after` (a deferral never goes
+ * back in time), else the later one. Transitions
  * are assumed at least two days apart, as in every zone of the database.
  */
-export function fromLocal(z: CustomerZone, local: number): number {
-  const before = zoneOffset(z, local - MS_PER_DAY);
-  const after = zoneOffset(z, local + MS_PER_DAY);
-  const a = local - before * MS_PER_MINUTE;
-  const b = local - after * MS_PER_MINUTE;
-  const aOk = zoneOffset(z, a) === before;
-  const bOk = zoneOffset(z, b) === after;
-  if (aOk && bOk) return a < b ? a : b;
+export function fromLocal(z: CustomerZone, local: number, after: number = -Infinity): number {
+  const off1 = zoneOffset(z, local - MS_PER_DAY);
+  const off2 = zoneOffset(z, local + MS_PER_DAY);
+  const a = local - off1 * MS_PER_MINUTE;
+  const b = local - off2 * MS_PER_MINUTE;
+  const aOk = zoneOffset(z, a) === off1;
+  const bOk = zoneOffset(z, b) === off2;
+  if (aOk && bOk) {
+    // Repeated: the earlier instant, unless it is not after `after` (a deferral never goes back).
+    const lo = a < b ? a : b;
+    const hi = a < b ? b : a;
+    return lo > after ? lo : hi;
+  }
   if (aOk) return a;
   if (bOk) return b;
   return a; // in the gap: the offset before the change moves it forward by the gap

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { evalExpr } from "../../compiler/ir/interpret.js";
 import { parseTime } from "../../compiler/ir/time.js";
 import { evaluators, type EvaluateFn } from "../support/evaluators.js";
-import { loadCaseFiles, probeFixture } from "./load-cases.js";
+import { ZONE_KEY, loadCaseFiles, probeFixture } from "./load-cases.js";
 
 const files = loadCaseFiles();
 
@@ -23,12 +23,14 @@ describe("expression cases on evalExpr", () => {
     for (const c of f.exprCases) {
       it(`${f.file}: ${c.note}`, () => {
         const offset = c.context["customer.utc_offset"];
+        const zoneName = c.context[ZONE_KEY];
         const got = evalExpr(c.expr, {
           context: c.context,
           now: parseTime(c.now) as number,
           lists: f.fixture.data.lists,
           history: c.history,
           utcOffsetMin: typeof offset === "number" ? offset : 0,
+          zone: typeof zoneName === "string" ? f.zones?.[zoneName] : undefined,
         });
         expect(got).toStrictEqual(c.want);
       });
@@ -60,7 +62,7 @@ for (const ev of evaluators) {
         }
         for (const c of f.exprCases) {
           it(`expr: ${c.note}`, async () => {
-            const probe = probeFixture(c, f.fixture.data.lists);
+            const probe = probeFixture(c, f.fixture.data.lists, f.zones);
             const run = await ev.prepare(probe.fixture.ir, probe.fixture.data);
             const got = (await run(probe.request, "waypost/decide")) as { outcome?: unknown };
             expect(got.outcome).toBe("send");

@@ -15,6 +15,10 @@ import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import type { BundleData, Expr, FieldSpec, IR, JsonValue, Plan } from "../../compiler/ir/ir.js";
 import type { Entrypoint } from "../support/evaluators.js";
+import { compileZone, tzdataVersion } from "../../compiler/tz.js";
+
+/** The context key of the customer's IANA zone in fixtures given `time_zones`. */
+export const ZONE_KEY = "customer.time_zone";
 
 export const CASES_DIR = fileURLToPath(new URL("../cases/", import.meta.url));
 
@@ -45,6 +49,8 @@ export interface CaseFile {
   fixture: Fixture;
   cases: DecisionCase[];
   exprCases: ExprCase[];
+  /** The compiled zones a `time_zones:` file adds to its fixture (and to its probe plans). */
+  zones?: Record<string, number[]>;
 }
 
 interface RawFixture {
@@ -85,8 +91,27 @@ export function loadCaseFiles(): CaseFile[] {
         want?: JsonValue;
         undefined?: boolean;
       }[];
+      time_zones?: string[];
+      plan_patch?: Partial<Plan>;
     };
     const fixture = typeof raw.fixture === "string" ? loadFixture(raw.fixture) : toFixture(raw.fixture);
+    let zones: Record<string, number[]> | undefined;
+    if (raw.time_zones !== undefined || raw.plan_patch !== undefined) {
+      // `time_zones`: the fixture gains the zone key (an allowed-values string field every event
+      // may receive) and the zones compiled from the pinned database, as the planner embeds them.
+      const plan: Plan = structuredClone({ ...fixture.ir.plan, ...(raw.plan_patch ?? {}) });
+      if (raw.time_zones !== undefined) {
+        zones = {};
+        for (const z of [...raw.time_zones].sort()) zones[z] = compileZone(z) as number[];
+        plan.keys = { ...plan.keys, time_zone: ZONE_KEY };
+        plan.fields[ZONE_KEY] = { type: "string", nullable: false, values: [...raw.time_zones].sort(), mask: "none" };
+        for (const ev of Object.values(plan.event_fields)) ev[ZONE_KEY] = true;
+        plan.zones = zones;
+        plan.tzdata = tzdataVersion();
+      }
+      fixture.ir = { ...fixture.ir, plan };
+      fixture.data = { ...fixture.data, plan };
+    }
     const cases = (raw.cases ?? []).map((c) => ({ ...c, entrypoint: c.entrypoint ?? "waypost/decide" }));
     const exprCases = (raw.expr_cases ?? []).map((c) => {
       if ((c.undefined === true) === ("want" in c)) throw new Error(`${file}: ${c.note}: give exactly one of want / undefined`);
@@ -104,7 +129,7 @@ export function loadCaseFiles(): CaseFile[] {
       if (notes.has(c.note)) throw new Error(`${file}: duplicate note ${JSON.stringify(c.note)}`);
       notes.add(c.note);
     }
-    return { file, fixture, cases, exprCases };
+    return { file, fixture, cases, exprCases, ...(zones !== undefined ? { zones } : {}) };
   });
 }
 
@@ -135,7 +160,11 @@ const PROBE_REASON = { code: "probe", policy: "probe", message: "probe", source:
  *   want undefined: not(exists(expr) or expr == null)   (exists(x) is false on undefined and null)
  * so the decision is `send` exactly when the evaluator agrees with the case.
  */
-export function probeFixture(c: ExprCase, lists: BundleData["lists"]): { fixture: Fixture; request: JsonValue } {
+export function probeFixture(
+  c: ExprCase,
+  lists: BundleData["lists"],
+  zones?: Record<string, number[]>,
+): { fixture: Fixture; request: JsonValue } {
   const check: Expr =
     c.want === undefined
       ? {
@@ -195,6 +224,10 @@ export function probeFixture(c: ExprCase, lists: BundleData["lists"]): { fixture
     keys: { customer: "customer.id", jurisdiction: "customer.jurisdiction", utc_offset: "customer.utc_offset" },
     reasons: { "no-eligible-node": PROBE_REASON },
   };
+  if (zones !== undefined) {
+    plan.keys.time_zone = ZONE_KEY;
+    plan.zones = zones;
+  }
   const request: { [k: string]: JsonValue } = { system: "probe", event: "probe", now: c.now, context: c.context };
   if (c.history !== undefined) request.history = c.history;
   return { fixture: { ir: { plan, conds: [check] }, data: { plan, lists, revision: "probe" } }, request };
