@@ -23,7 +23,7 @@ import type { SourceHost } from "../../compiler/source.js";
 import type { SourceFile } from "../../compiler/source-file.js";
 import type { Decision } from "../../runtime/contract.js";
 import { loadBundle } from "../../runtime/engine.js";
-import { builtinInvariants, type Invariant } from "../testing/invariants.js";
+import { builtinInvariants, SENDING, type Invariant } from "../testing/invariants.js";
 import type { TestRequest } from "../testing/suite.js";
 import { encodeEvent, LIST_WITNESSES, World, type EventEncoding, type Z3 } from "./encode.js";
 
@@ -68,6 +68,8 @@ export interface ProveOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** The most history entries of one kind a counterexample carries. */
+const MAX_HISTORY = 50;
 
 /** What the prover needs: the checked program, the IR, the bundle it built and its data. */
 export interface ProveInput {
@@ -228,6 +230,61 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
   return { results, diagnostics: [], files: new Map(), ms: performance.now() - t0 };
 }
 
+export interface Reach {
+  node: string;
+  channel: string;
+  status: "reachable" | "unreachable" | "unknown";
+  /** A request the Wasm bundle decides with this node and channel (reachable only). */
+  request?: TestRequest;
+  reason?: string;
+}
+
+/**
+ * For every node and channel: can any request make the decision deliver on it? A witness is
+ * replayed on the Wasm bundle before it counts. Also what keeps the proofs honest: a guarantee
+ * proved over an encoding in which nothing could be sent would prove nothing.
+ */
+export async function reachability(input: ProveInput, opts: ProveOptions = {}): Promise<Reach[]> {
+  const { Context } = await solverApi();
+  const z = Context("waypost") as Z3;
+  ctx = z;
+  const { ir, data } = input;
+  const engine = await loadBundle(input.bundle, { skipVerify: true });
+  const out: Reach[] = [];
+  try {
+    const w = new World(z, ir, data.lists);
+    for (const event of Object.keys(ir.plan.events).sort()) {
+      const { enc, facts } = encodeEvent(w, event);
+      for (const i of ir.plan.events[event] ?? []) {
+        const n = ir.plan.nodes[i];
+        if (!n) continue;
+        for (const ch of n.channels) {
+          const goal = enc.delivers(i, ch);
+          const s = new z.Solver();
+          s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+          s.add(...facts, enc.valid, goal);
+          const r = await s.check();
+          if (r !== "sat") {
+            out.push(r === "unsat" && w.incomplete.size === 0 ? { node: n.id, channel: ch, status: "unreachable" } : { node: n.id, channel: ch, status: "unknown", reason: r === "unsat" ? [...w.incomplete].join("; ") : s.reasonUnknown() || "time-out" });
+            continue;
+          }
+          const req = await concretise(z, w, enc, facts, goal, data, opts);
+          if (typeof req === "string") {
+            out.push({ node: n.id, channel: ch, status: "unknown", reason: req });
+            continue;
+          }
+          const d = engine.decide(req) as unknown as Decision;
+          const ok = SENDING.has(d.outcome) && d.node === n.id && d.channel === ch;
+          out.push(ok ? { node: n.id, channel: ch, status: "reachable", request: req } : { node: n.id, channel: ch, status: "unknown", reason: `encoding disagreement: the bundle decides ${d.outcome} via ${d.channel ?? "-"} by ${d.node ?? "-"}`, request: req });
+        }
+      }
+    }
+  } finally {
+    await engine.close();
+  }
+  return out;
+}
+
 /** Replays a request on the Wasm bundle and the interpreter; both must violate the invariant. */
 function replayed(req: TestRequest, wasm: Decision, ir: IR, data: BundleData, inv: Invariant): { decision: Decision; violation: string } | string {
   const ref = interpret(ir, data, req) as unknown as Decision;
@@ -289,11 +346,26 @@ async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType
     }
     s.add(w.listPred(list).call(item).eq(z.Or(z.Bool.val(false), ...alts)));
   }
-  for (const v of w.history.values()) s.add(v.eq(0));
+  // History: entries at now - 1 ms (inside every window), grouped by the filter values they
+  // carry; each count is the number of entries whose values match its filters.
+  const keys = [...w.history.entries()].map(([k, v]) => ({ f: JSON.parse(k) as [number, string | null, string | null, string | null], v }));
+  const groups = new Map<string, { channel: string | null; purpose: string | null; node: string | null; x: ReturnType<Z3["Real"]["const"]> }>();
+  for (const { f } of keys) {
+    const g = JSON.stringify(f.slice(1));
+    if (!groups.has(g)) {
+      const x = z.Real.const(`${enc.event}/history-group:${g}`);
+      s.add(z.IsInt(x), x.ge(0), x.le(MAX_HISTORY));
+      groups.set(g, { channel: f[1], purpose: f[2], node: f[3], x });
+    }
+  }
+  for (const { f, v } of keys) {
+    const parts = [...groups.values()].filter((g) => (f[1] === null || g.channel === f[1]) && (f[2] === null || g.purpose === f[2]) && (f[3] === null || g.node === f[3])).map((g) => g.x);
+    s.add(v.eq(parts.length === 0 ? z.Real.val(0) : z.Sum(parts[0]!, ...parts.slice(1))));
+  }
   const r = await s.check();
   if (r !== "sat") {
     return r === "unsat"
-      ? "a violation exists for some list content or history, but none over this bundle's list entries with an empty history (not replayed, so not reported)"
+      ? "a violation exists for some list content or history, but none over this bundle's list entries and a history the concretiser builds (not replayed, so not reported)"
       : `the solver gave up making the violation concrete (${s.reasonUnknown() || "time-out"})`;
   }
   const m = s.model();
@@ -371,6 +443,19 @@ async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType
   const nowT = formatTime(num(m, enc.now));
   if (sys === undefined || nowT === undefined) return "the model's system or time cannot be written";
   const req: TestRequest = { system: sys, event: enc.event, now: nowT, context };
+  const history: JsonValue[] = [];
+  const at = formatTime(num(m, enc.now) - 1);
+  for (const g of groups.values()) {
+    const n = num(m, g.x);
+    for (let k = 0; k < n && at !== undefined; k++) {
+      const e: Record<string, JsonValue> = { at };
+      if (g.channel !== null) e["channel"] = g.channel;
+      if (g.purpose !== null) e["purpose"] = g.purpose;
+      if (g.node !== null) e["node"] = g.node;
+      history.push(e);
+    }
+  }
+  if (history.length > 0) req.history = history;
   const nf = num(m, enc.nodeFilter);
   if (nf >= 0 && plan.nodes[nf] !== undefined) req.node = plan.nodes[nf]!.id;
   return req;
