@@ -128,6 +128,17 @@ function parseRaw(text: string): RawJson {
   const fail = (what: string): never => {
     throw new SyntaxError(`${what} at offset ${i}`);
   };
+  // After an element or member: true at `,` (another follows), false at `close`.
+  const more = (close: string): boolean => {
+    ws();
+    if (text[i] === ",") {
+      i++;
+      return true;
+    }
+    if (text[i] !== close) fail(`expected ',' or '${close}'`);
+    i++;
+    return false;
+  };
   const value = (depth: number): RawJson => {
     if (depth > 512) fail("nesting too deep");
     ws();
@@ -149,16 +160,7 @@ function parseRaw(text: string): RawJson {
         i++;
         entries.delete(k); // last duplicate wins, as in Go maps; keep insertion order irrelevant
         entries.set(k, value(depth + 1));
-        ws();
-        if (text[i] === ",") {
-          i++;
-          continue;
-        }
-        if (text[i] === "}") {
-          i++;
-          return { t: "obj", entries };
-        }
-        fail("expected ',' or '}'");
+        if (!more("}")) return { t: "obj", entries };
       }
     }
     if (c === "[") {
@@ -171,16 +173,7 @@ function parseRaw(text: string): RawJson {
       }
       for (;;) {
         items.push(value(depth + 1));
-        ws();
-        if (text[i] === ",") {
-          i++;
-          continue;
-        }
-        if (text[i] === "]") {
-          i++;
-          return { t: "arr", items };
-        }
-        fail("expected ',' or ']'");
+        if (!more("]")) return { t: "arr", items };
       }
     }
     if (c === '"') return { t: "str", v: str() };
