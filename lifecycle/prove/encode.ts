@@ -564,7 +564,9 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
       t = z.If(inWindow, moved, t) as A;
     }
     void i;
-    return t;
+    if (!zoneKey || plan.quiet_hours.every((q) => !q.channels.includes(ch))) return t;
+    const hv = havoc("quiet hours in a named IANA zone (offset tables are not encoded)", "num");
+    return z.If(zoneNamed(), hv.n!, t) as A;
   };
 
   return {

@@ -23,7 +23,8 @@ import type { SourceHost } from "../../compiler/source.js";
 import type { SourceFile } from "../../compiler/source-file.js";
 import type { Decision } from "../../runtime/contract.js";
 import { loadBundle } from "../../runtime/engine.js";
-import { builtinInvariants, SENDING, type Invariant } from "../testing/invariants.js";
+import { builtinInvariants, SENDING } from "../testing/invariants.js";
+import { DEFAULT_REF_NOW } from "../testing/generators.js";
 import type { TestRequest } from "../testing/suite.js";
 import { encodeEvent, LIST_WITNESSES, World, type EventEncoding, type Z3 } from "./encode.js";
 
@@ -119,6 +120,8 @@ interface Spec {
   id: string;
   invariant: string;
   description: string;
+  /** The concrete check on one decision (default: the built-in invariant `invariant`). */
+  check?: (req: TestRequest, d: Decision) => string | null;
   /** The violation over one event's request (false when the event cannot violate it). */
   violation(enc: EventEncoding, w: World): ReturnType<Z3["Bool"]["val"]>;
 }
@@ -163,7 +166,76 @@ function specs(p: Program, ir: IR): Spec[] {
         return z.Or(z.Bool.val(false), ...bad);
       },
     },
+    {
+      id: "consent",
+      invariant: "consent-respected",
+      description: "nothing is sent without consent for its channel and purpose that is still valid at the send time",
+      check: (req, d) => consentAtSend(p, ir, req, d),
+      violation(enc, w) {
+        const z = w.z;
+        const bad = [];
+        const jur = enc.expr({ op: "field", name: plan.keys.jurisdiction });
+        const jurIn = (js: string[]) => (jur.kind === "str" ? z.And(jur.def, z.Not(jur.nul), z.Or(z.Bool.val(false), ...js.map((j) => jur.s!.eq(w.id(j) ?? -1)))) : z.Bool.val(false));
+        for (const i of plan.events[enc.event] ?? []) {
+          const n = plan.nodes[i];
+          const purpose = n ? p.purposes.get(n.purpose) : undefined;
+          if (!n || !purpose) continue;
+          for (const ch of n.channels) {
+            const c = purpose.consent;
+            if (!c) {
+              if (purpose.category !== "marketing") continue;
+              const needs = [...p.jurisdictions.values()].filter((j) => j.marketingRequiresConsent).map((j) => j.id);
+              if (needs.length > 0) bad.push(z.And(enc.delivers(i, ch), jurIn(needs)));
+              continue;
+            }
+            if (!covers(c.channels, ch as Channel)) continue;
+            const applies = c.jurisdictions === "all" ? z.Bool.val(true) : jurIn(c.jurisdictions);
+            const field = c.field.replace(/\{channel\}/g, ch).replace(/\{purpose\}/g, purpose.id);
+            const v = enc.expr({ op: "field", name: field });
+            if (v.kind !== "time" || v.isDate === true) {
+              w.incomplete.add(`consent field \`${field}\` is not a timestamp`);
+              continue;
+            }
+            const at = v.n!;
+            const send = enc.sendAt(i, ch);
+            const invalid = z.Or(z.Not(v.def), v.nul, at.gt(send), ...(c.maxAgeMs !== undefined ? [send.sub(at).gt(c.maxAgeMs)] : []));
+            bad.push(z.And(enc.delivers(i, ch), applies, invalid));
+          }
+        }
+        return z.Or(z.Bool.val(false), ...bad);
+      },
+    },
   ];
+}
+
+/**
+ * Guarantee (b) on one decision: a delivering decision needs the purpose's consent for its
+ * channel, present, not later than the send time and, with a maximum age, no older than that
+ * at the send time (a consent that lapses between the decision and the send is no consent).
+ */
+export function consentAtSend(p: Program, ir: IR, req: TestRequest, d: Decision): string | null {
+  if (!SENDING.has(d.outcome) || d.node === null || d.channel === null) return null;
+  const n = p.nodes.find((x) => x.id === d.node);
+  const purpose = n ? p.purposes.get(n.purpose) : undefined;
+  if (!n || !purpose) return null;
+  const jur = req.context[ir.plan.keys.jurisdiction];
+  const c = purpose.consent;
+  const sent = `${d.outcome} via \`${d.channel}\` by \`${d.node}\` at ${d.send_at ?? "?"}`;
+  if (!c) {
+    const j = typeof jur === "string" ? p.jurisdictions.get(jur) : undefined;
+    return purpose.category === "marketing" && j?.marketingRequiresConsent ? `marketing purpose \`${purpose.id}\` has no consent requirement in \`${String(jur)}\`, yet the decision is ${sent}` : null;
+  }
+  if (!covers(c.channels, d.channel as Channel)) return null;
+  if (c.jurisdictions !== "all" && !(typeof jur === "string" && c.jurisdictions.includes(jur))) return null;
+  const field = c.field.replace(/\{channel\}/g, d.channel).replace(/\{purpose\}/g, purpose.id);
+  const given = req.context[field];
+  if (given === undefined || given === null) return `no \`${field}\` in the request, yet the decision is ${sent}`;
+  const at = typeof given === "string" ? parseTime(given) : undefined;
+  const send = d.send_at === null ? undefined : parseTime(d.send_at);
+  if (at === undefined || send === undefined) return `consent \`${field}\` = \`${String(given)}\` or the send time is not a time, yet the decision is ${sent}`;
+  if (at > send) return `consent \`${field}\` is given at ${String(given)}, after the send time, yet the decision is ${sent}`;
+  if (c.maxAgeMs !== undefined && send - at > c.maxAgeMs) return `consent \`${field}\` = ${String(given)} is older than ${c.maxAgeMs} ms at the send time, yet the decision is ${sent}`;
+  return null;
 }
 
 /** Proves every built-in guarantee on built artifacts (the tests call it on planted bugs). */
@@ -181,6 +253,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
       const g0 = performance.now();
       const w = new World(z, ir, data.lists);
       const inv = invariants.find((x) => x.id === spec.invariant)!;
+      const check = spec.check ?? ((req: TestRequest, d: Decision) => inv.check(req, d));
       const res: GuaranteeResult = { id: spec.id, invariant: spec.invariant, description: spec.description, status: "proved", abstractions: [], ms: 0, queries: 0 };
       const unknowns: string[] = [];
       for (const event of Object.keys(ir.plan.events).sort()) {
@@ -202,13 +275,13 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
           unknowns.push(`event \`${event}\`: ${cx}`);
           continue;
         }
-        const replay = replayed(cx, engine.decide(cx) as unknown as Decision, ir, data, inv);
+        const replay = replayed(cx, engine.decide(cx) as unknown as Decision, ir, data, check);
         if (typeof replay === "string") {
           unknowns.push(`event \`${event}\`: encoding disagreement: ${replay}${w.abstractions.reasons.size > 0 ? ` (abstracted: ${[...w.abstractions.reasons].join("; ")})` : ""}`);
           continue;
         }
         res.status = "refuted";
-        res.counterexample = { request: cx, decision: replay.decision, violation: replay.violation, yaml: caseYaml(spec, cx, replay.violation) };
+        res.counterexample = { request: cx, decision: replay.decision, violation: replay.violation, yaml: caseYaml(spec, cx, replay, inv.check(cx, replay.decision) !== null) };
         break;
       }
       if (res.status !== "refuted") {
@@ -286,23 +359,34 @@ export async function reachability(input: ProveInput, opts: ProveOptions = {}): 
 }
 
 /** Replays a request on the Wasm bundle and the interpreter; both must violate the invariant. */
-function replayed(req: TestRequest, wasm: Decision, ir: IR, data: BundleData, inv: Invariant): { decision: Decision; violation: string } | string {
+function replayed(req: TestRequest, wasm: Decision, ir: IR, data: BundleData, check: (req: TestRequest, d: Decision) => string | null): { decision: Decision; violation: string } | string {
   const ref = interpret(ir, data, req) as unknown as Decision;
-  const vw = inv.check(req, wasm);
-  const vi = inv.check(req, ref);
+  const vw = check(req, wasm);
+  const vi = check(req, ref);
   if (vw === null) return `the Wasm bundle decides ${wasm.outcome}${wasm.channel ? ` via ${wasm.channel}` : ""}, which keeps the promise`;
   if (vi === null) return `the interpreter decides ${ref.outcome}, which keeps the promise (the bundle does not: ${vw})`;
   return { decision: wasm, violation: vw };
 }
 
-function caseYaml(spec: Spec, req: TestRequest, violation: string): string {
+/**
+ * The counterexample as a test file. When `waypost test`'s built-in invariant also catches the
+ * decision, the case expects it to hold (so the test fails until the bug is fixed); otherwise
+ * (a promise at send time the per-decision invariant does not check) it pins the violating
+ * decision, with the violation as a comment.
+ */
+function caseYaml(spec: Spec, req: TestRequest, replay: { decision: Decision; violation: string }, invariantCatches: boolean): string {
+  const d = replay.decision;
+  const expect: Record<string, JsonValue> = invariantCatches
+    ? { invariants: [spec.invariant] }
+    : { outcome: d.outcome, node: d.node, channel: d.channel, send_at: d.send_at };
   const doc = {
     apiVersion: "waypost/v1",
     kind: "PolicyTests",
     description: `Counterexample found by waypost prove (${spec.id})`,
-    cases: [{ name: `prove: ${spec.id} counterexample`, request: req as unknown as JsonValue, expect: { invariants: [spec.invariant] } }],
+    cases: [{ name: `prove: ${spec.id} counterexample`, request: req as unknown as JsonValue, expect }],
   };
-  return `# ${violation}\n${stringify(doc, { lineWidth: 0 })}`;
+  const note = invariantCatches ? "" : `# This case pins the violating decision: fix the policy, then change the expectation.\n`;
+  return `# ${replay.violation}\n${note}${stringify(doc, { lineWidth: 0 })}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,7 +446,23 @@ async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType
     const parts = [...groups.values()].filter((g) => (f[1] === null || g.channel === f[1]) && (f[2] === null || g.purpose === f[2]) && (f[3] === null || g.node === f[3])).map((g) => g.x);
     s.add(v.eq(parts.length === 0 ? z.Real.val(0) : z.Sum(parts[0]!, ...parts.slice(1))));
   }
-  const r = await s.check();
+  // Readable first: a `now` near the test generator's reference time, times within ten years
+  // of it; any request when that is impossible.
+  s.push();
+  const ref = DEFAULT_REF_NOW;
+  const YEAR = 365 * 86_400_000;
+  s.add(enc.now.ge(ref - YEAR), enc.now.le(ref + YEAR));
+  for (const fv of enc.fields.values()) {
+    if (fv.spec.type === "timestamp" || fv.spec.type === "date") s.add(z.Implies(fv.present, z.And(fv.value.ge(ref - 10 * YEAR), fv.value.le(ref + 10 * YEAR))));
+  }
+  // Without a named zone the customer's local time is the fixed offset, which is encoded exactly.
+  const tz = w.ir.plan.keys.time_zone === undefined ? undefined : enc.fields.get(w.ir.plan.keys.time_zone);
+  if (tz !== undefined) s.add(z.Not(tz.present));
+  let r = await s.check();
+  if (r !== "sat") {
+    s.pop();
+    r = await s.check();
+  }
   if (r !== "sat") {
     return r === "unsat"
       ? "a violation exists for some list content or history, but none over this bundle's list entries and a history the concretiser builds (not replayed, so not reported)"
