@@ -16,7 +16,9 @@ export const command: Command = {
 Builds the bundle of the policy repository in DIR (default: the current directory), encodes its
 decision symbolically and asks an SMT solver (z3) whether ANY request can break a guarantee:
   - suppression: a customer on a suppression list (or caught by a suppression rule) gets
-    nothing in the list's scope, for every list content.
+    nothing in the list's scope, for every list content;
+  - consent: nothing is sent without consent for its channel and purpose that is still valid
+    at the send time (after the channel's delay and any quiet-hours deferral).
 Each guarantee is proved, refuted (the solver's request is replayed on the built Wasm bundle
 and the reference interpreter, and printed as a test case for tests/), or unknown with the
 reason (a time-out, or a model that does not replay). See docs/prove.md.
