@@ -251,7 +251,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
   try {
     for (const spec of specs(program, ir)) {
       const g0 = performance.now();
-      const w = new World(z, ir, data.lists);
+      const w = new World(z, ir, data.lists, program.jurisdictions.keys());
       const inv = invariants.find((x) => x.id === spec.invariant)!;
       const check = spec.check ?? ((req: TestRequest, d: Decision) => inv.check(req, d));
       const res: GuaranteeResult = { id: spec.id, invariant: spec.invariant, description: spec.description, status: "proved", abstractions: [], ms: 0, queries: 0 };
