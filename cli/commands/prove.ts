@@ -82,7 +82,7 @@ function renderResults(report: ProveReport): string {
       const d = cx.decision;
       out.push(`    ${cx.violation}`);
       out.push(`    replayed on the Wasm bundle and the interpreter: ${d.outcome} via ${d.channel ?? "-"} by ${d.node ?? "-"}`);
-      out.push(`    counterexample (save as tests/prove-${r.id}.yaml; \`waypost test\` then fails on it):`);
+      out.push(`    counterexample (save as tests/prove-${r.id}.yaml; ${cx.failsTest ? "`waypost test` then fails on it" : "it pins the violating decision, which `waypost test`'s per-decision invariant does not catch"}):`);
       out.push(...cx.yaml.trimEnd().split("\n").map((l) => `      ${l}`));
     }
   }

@@ -38,6 +38,8 @@ export interface Counterexample {
   violation: string;
   /** A `kind: PolicyTests` document holding the case, for tests/. */
   yaml: string;
+  /** The case expects `waypost test`'s invariant, so it fails until the bug is fixed (else it pins the decision). */
+  failsTest: boolean;
 }
 
 export interface GuaranteeResult {
@@ -281,7 +283,8 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
           continue;
         }
         res.status = "refuted";
-        res.counterexample = { request: cx, decision: replay.decision, violation: replay.violation, yaml: caseYaml(spec, cx, replay, inv.check(cx, replay.decision) !== null) };
+        const failsTest = inv.check(cx, replay.decision) !== null;
+        res.counterexample = { request: cx, decision: replay.decision, violation: replay.violation, yaml: caseYaml(spec, cx, replay, failsTest), failsTest };
         break;
       }
       if (res.status !== "refuted") {

@@ -37,6 +37,7 @@ async function refutedAndReplayed(input: ProveInput): Promise<{ decision: Decisi
   const a = report.results.find((r) => r.id === "suppression")!;
   expect(a.status, a.reason).toBe("refuted");
   const cx = a.counterexample!;
+  expect(cx.failsTest).toBe(true);
   // The printed case is a PolicyTests document whose request is the counterexample.
   const doc = parse(cx.yaml) as { kind: string; cases: { request: Record<string, unknown>; expect: { invariants: string[] } }[] };
   expect(doc.kind).toBe("PolicyTests");
