@@ -177,7 +177,7 @@ export function historyCount(windowMs: f64, chP: usize, chL: u32, puP: usize, pu
     for (let i: u32 = 0; i < n; i++) {
       let h = arrAt(gHistory, i);
       let at = toTime(objGetS(h, S_AT));
-      if (!timeOk || !(gNow - windowMs < at && at <= gNow)) continue;
+      if (!timeOk || !(gNow - windowMs < at)) continue; // later entries: scheduled sends, counted
       if (!filterOk(h, S_CHANNEL, chP, chL) || !filterOk(h, S_PURPOSE, puP, puL) || !filterOk(h, S_NODE, noP, noL)) continue;
       count++;
     }

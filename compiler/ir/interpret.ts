@@ -303,7 +303,8 @@ function historyCount(e: Extract<Expr, { op: "history_count" }>, env: Env): numb
   for (const h of env.history) {
     if (!isObject(h)) continue;
     const at = toTime(own(h, "at"));
-    if (at === undefined || !(env.now - e.window_ms < at && at <= env.now)) continue;
+    // Entries after now are scheduled sends (docs/ir.md): they count against the cap too.
+    if (at === undefined || !(env.now - e.window_ms < at)) continue;
     // A filter present in the expression must match exactly (a missing entry key never does).
     if (e.channel !== undefined && own(h, "channel") !== e.channel) continue;
     if (e.purpose !== undefined && own(h, "purpose") !== e.purpose) continue;

@@ -11,7 +11,7 @@ import { conditionEnv } from "../../compiler/check.js";
 import { checkCondition, lowerCondition, parseCondition, type ConditionEnv, type FieldInfo, type LocalDiagnostic } from "../../compiler/condition/index.js";
 import { bucket, evalExpr, type Env } from "../../compiler/ir/interpret.js";
 import type { BundleData, Expr, IR } from "../../compiler/ir/ir.js";
-import { floorMod, MS_PER_MINUTE, parseTime, toTime } from "../../compiler/ir/time.js";
+import { floorMod, MS_PER_MINUTE, parseTime, toLocal, toTime } from "../../compiler/ir/time.js";
 import { CHANNELS, covers, type Program } from "../../compiler/program.js";
 import type { InvariantSpec, JsonValue, TestRequest, Where } from "./suite.js";
 
@@ -52,6 +52,14 @@ function onList(lists: BundleData["lists"], list: string, key: unknown, now: num
   return t !== undefined && t > now;
 }
 
+/** The compiled table of the request's IANA zone, when the plan embeds it (docs/ir.md "Time zones"). */
+function zoneTable(plan: IR["plan"], context: Record<string, unknown>): number[] | undefined {
+  const name = plan.keys.time_zone !== undefined ? context[plan.keys.time_zone] : undefined;
+  if (typeof name !== "string" || !plan.zones || !Object.prototype.hasOwnProperty.call(plan.zones, name)) return undefined;
+  const z = plan.zones[name];
+  return Array.isArray(z) && z.length % 2 === 1 && z.every((x) => typeof x === "number") ? z : undefined;
+}
+
 function envOf(w: InvariantWorld, req: TestRequest, context: Record<string, unknown>): Env {
   const off = req.context[w.ir.plan.keys.utc_offset];
   return {
@@ -60,6 +68,7 @@ function envOf(w: InvariantWorld, req: TestRequest, context: Record<string, unkn
     lists: w.lists,
     history: req.history,
     utcOffsetMin: typeof off === "number" && Number.isFinite(off) ? off : 0,
+    zone: zoneTable(w.ir.plan, req.context),
   };
 }
 
@@ -134,7 +143,9 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
         const t = parseTime(d.send_at);
         if (t === undefined) return `the decision sends at ${q(d.send_at)}, which is not a time`;
         const off = req.context[keys.utc_offset];
-        const m = floorMod(Math.floor((t + (typeof off === "number" ? off : 0) * MS_PER_MINUTE) / MS_PER_MINUTE), 1440);
+        const table = zoneTable(w.ir.plan, req.context);
+        const zone = table !== undefined ? { table } : { fixed: typeof off === "number" ? off : 0 };
+        const m = floorMod(Math.floor(toLocal(zone, t) / MS_PER_MINUTE), 1440);
         for (const qh of p.contact.quietHours) {
           if (!covers(qh.channels, d.channel as (typeof CHANNELS)[number])) continue;
           const inside = qh.fromMin < qh.toMin ? qh.fromMin <= m && m < qh.toMin : m >= qh.fromMin || m < qh.toMin;
