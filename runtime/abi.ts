@@ -14,7 +14,8 @@
  *  - data: heap reset to the base pointer, `opa_malloc` + copy + `opa_json_parse`, then
  *    `dataAddr` and `dataHeapPtr` are written back on the SDK object, exactly what its
  *    `setData` does, so `policy.evaluate` keeps working on the same instance.
- * A module that reports ABI minor < 2 (no `opa_eval`) is driven through the SDK instead.
+ * A module that reports ABI minor < 2 (no `opa_eval`) is driven through the SDK instead (only
+ * unmetered: a metered load refuses it, the SDK's slow path reads results outside any budget).
  *
  * Budgets: a module metered by ./meter.ts exports a fuel global. Each evaluation starts with
  * the decision budget and `setData` with the load budget (one property write); running out
@@ -24,7 +25,7 @@
  */
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
 import { describeThrown, runtimeError } from "./errors.js";
-import { FUEL_EXPORT, meterWasm, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT, WASM_PAGE } from "./meter.js";
+import { BAD_STRING_EXPORT, FUEL_EXPORT, HOST_STRING_IMPORTS, meterWasm, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT, STRING_WINDOW, WASM_PAGE } from "./meter.js";
 
 /** The SDK's LoadedPolicy fields we read or write (its own typings are `any`). */
 export interface SdkPolicy {
@@ -109,6 +110,7 @@ export class BudgetExceeded extends Error {
 type WasmTag = object;
 interface WasmException {
   is(tag: WasmTag): boolean;
+  getArg(tag: WasmTag, index: number): unknown;
 }
 const WasmEH = WebAssembly as unknown as { Tag: abstract new () => WasmTag; Exception: abstract new () => WasmException };
 
@@ -116,6 +118,7 @@ interface MeterHandles {
   fuel: WebAssembly.Global;
   outOfFuel: WasmTag;
   outOfMemory: WasmTag;
+  badString: WasmTag;
 }
 
 /** True for an exception thrown by Wasm code (in a metered module: only the meter throws). */
@@ -127,8 +130,9 @@ function meterHandles(ex: unknown): MeterHandles | null {
   const fuel = e[FUEL_EXPORT];
   const outOfFuel = e[OUT_OF_FUEL_EXPORT];
   const outOfMemory = e[OUT_OF_MEMORY_EXPORT];
-  if (!(fuel instanceof WebAssembly.Global) || !(outOfFuel instanceof WasmEH.Tag) || !(outOfMemory instanceof WasmEH.Tag)) return null;
-  return { fuel, outOfFuel, outOfMemory };
+  const badString = e[BAD_STRING_EXPORT];
+  if (!(fuel instanceof WebAssembly.Global) || !(outOfFuel instanceof WasmEH.Tag) || !(outOfMemory instanceof WasmEH.Tag) || !(badString instanceof WasmEH.Tag)) return null;
+  return { fuel, outOfFuel, outOfMemory, badString };
 }
 
 const pages = (n: number): string => `${n} pages (${n * PAGE >= 2 ** 30 ? `${n / 16384} GiB` : `${n / 16} MiB`})`;
@@ -173,7 +177,7 @@ export async function instantiateMetered(wasm: Uint8Array, budget: Budget, start
   } catch (e) {
     // Before the instance exists its tags cannot be told apart; only the meter throws either.
     if (isWasmException(e)) {
-      throw runtimeError("WPR021", `policy.wasm exceeded its load budget while starting: more than ${startFuel} fuel units or the memory limit of ${pages(budget.memoryPages)}`);
+      throw runtimeError("WPR021", `policy.wasm exceeded its load budget while starting: more than ${startFuel} fuel units or the memory limit of ${pages(budget.memoryPages)}, or it passed the host an unterminated string`);
     }
     throw runtimeError("WPR015", `policy.wasm could not be instantiated: ${describeThrown(e)}`);
   }
@@ -181,6 +185,12 @@ export async function instantiateMetered(wasm: Uint8Array, budget: Budget, start
     // The SDK implements these in JavaScript (regex.split, sprintf, yaml.*, json.is_valid): no
     // fuel reaches them, and one call can run for minutes (a backtracking pattern).
     throw runtimeError("WPR020", `policy.wasm cannot be metered: it calls host built-in functions (${builtins.map((b) => `\`${b}\``).join(", ")}), which run outside its budget`);
+  }
+  const ex = (sdk.wasmInstance as { exports: Record<string, unknown> }).exports;
+  if (typeof sdk.minorVersion !== "number" || sdk.minorVersion < 2 || !isFn(ex, "opa_eval")) {
+    // The SDK drives ABI 1.0/1.1 modules itself and reads each result in a JavaScript loop until
+    // a NUL (past the end of memory: forever), where no budget reaches. OPA has emitted 1.2 or later since 2021.
+    throw runtimeError("WPR020", `policy.wasm cannot be metered: it does not implement the OPA Wasm ABI 1.2 (\`opa_eval\`), and the SDK's slow path for older modules reads results outside any budget`);
   }
   return sdk;
 }
@@ -370,6 +380,10 @@ export class AbiPolicy {
     if (m === null || !(e instanceof WasmEH.Exception)) return e;
     if (e.is(m.outOfFuel)) return new BudgetExceeded("fuel", `${what} exceeded its budget of ${fuel} fuel units`);
     if (e.is(m.outOfMemory)) return new BudgetExceeded("memory", `${what} exceeded the memory limit of ${pages(this.budget!.memoryPages)}`);
+    if (e.is(m.badString)) {
+      const host = HOST_STRING_IMPORTS[e.getArg(m.badString, 0) as number] ?? "a host function";
+      return new Error(`policy.wasm passed an unterminated string to ${host} (no NUL within ${STRING_WINDOW} bytes of its address, inside memory)`);
+    }
     return e;
   }
 }

@@ -16,7 +16,10 @@
  *    `__waypost_out_of_fuel`. Imported functions may only be called directly (not put in a
  *    table or referenced), so every host call is a call site the meter sees;
  *  - memory: every `memory.grow` first checks that the memory would stay within a maximum
- *    number of pages, else throws the tag `__waypost_out_of_memory`.
+ *    number of pages, else throws the tag `__waypost_out_of_memory`;
+ *  - host strings: `opa_abort` and `opa_println` make the SDK read a C string in JavaScript
+ *    until its NUL; every call goes through an appended wrapper that finds the NUL within
+ *    STRING_WINDOW bytes first (paying for them), else throws `__waypost_bad_string`.
  * The tags make a budget stop unmistakable: the module cannot throw or catch them itself
  * (exception-handling instructions are refused), and a caught `WebAssembly.Exception` is
  * known to be ours even while instantiating, before the instance's exports exist.
@@ -36,6 +39,18 @@ export const METER_PREFIX = "__waypost_";
 export const FUEL_EXPORT = "__waypost_fuel";
 export const OUT_OF_FUEL_EXPORT = "__waypost_out_of_fuel";
 export const OUT_OF_MEMORY_EXPORT = "__waypost_out_of_memory";
+/** Tag thrown (with the index of the import in HOST_STRING_IMPORTS) for an unterminated string. */
+export const BAD_STRING_EXPORT = "__waypost_bad_string";
+
+/**
+ * Imports to which the module passes a NUL-terminated string: the SDK reads it byte by byte in
+ * JavaScript until a NUL, outside any budget (past the end of memory it reads `undefined`
+ * forever). Every call goes through a wrapper we append (see emitStringGuard) that first finds
+ * the NUL within STRING_WINDOW bytes, inside memory, paying for the bytes it scans.
+ */
+export const HOST_STRING_IMPORTS = ["opa_abort", "opa_println"] as const;
+/** How far a string passed to a HOST_STRING_IMPORTS function may run before its NUL. */
+export const STRING_WINDOW = 65536;
 
 /** A Wasm page: 64 KiB. */
 export const WASM_PAGE = 65536;
@@ -240,6 +255,10 @@ function limits(r: Reader, what: string): [number, number | null] {
 interface ModuleInfo {
   /** Number of params per type index (non-function types are refused). */
   typeParams: number[];
+  /** Params and results per type index, as `p:r` with the value type bytes in hex. */
+  typeSigs: string[];
+  /** Imported functions the SDK reads a C string for: function index -> index in HOST_STRING_IMPORTS. */
+  stringImports: Map<number, number>;
   importedFuncTypes: number[];
   funcTypes: number[];
   importedGlobals: number;
@@ -248,6 +267,8 @@ interface ModuleInfo {
   memoryImport: { min: number; max: number | null } | null;
   /** Functions entered other than by a direct call: exported, start, in a table, ref.func'd. */
   entered: Set<number>;
+  /** String import's function index -> its wrapper's (appended after the defined functions). */
+  wrappers: Map<number, number>;
 }
 
 function readTypes(s: Section, info: ModuleInfo): void {
@@ -257,10 +278,13 @@ function readTypes(s: Section, info: ModuleInfo): void {
     const form = r.u8();
     if (form !== 0x60) refuse(`type ${i} is not a function type (GC types are not supported)`);
     const params = r.u32();
-    for (let p = 0; p < params; p++) valtype(r);
+    let sig = "";
+    for (let p = 0; p < params; p++) sig += valtype(r).toString(16);
+    sig += ":";
     const results = r.u32();
-    for (let p = 0; p < results; p++) valtype(r);
+    for (let p = 0; p < results; p++) sig += valtype(r).toString(16);
     info.typeParams.push(params);
+    info.typeSigs.push(sig);
   }
   if (!r.done) refuse("trailing bytes in the type section");
 }
@@ -276,6 +300,12 @@ function readImports(s: Section, info: ModuleInfo, maxPages: number): void {
       case 0x00: {
         const t = r.u32();
         if (t >= info.typeParams.length) refuse(`import \`${module}.${field}\` names type ${t}, which does not exist`);
+        const k = module === "env" ? (HOST_STRING_IMPORTS as readonly string[]).indexOf(field) : -1;
+        if (k >= 0) {
+          // Any other signature hands the SDK an address that is not an integer: it would scan forever.
+          if (info.typeSigs[t] !== "7f:") refuse(`import \`${module}.${field}\` must have type (param i32), the SDK's`);
+          info.stringImports.set(info.importedFuncTypes.length, k);
+        }
         info.importedFuncTypes.push(t);
         break;
       }
@@ -351,6 +381,7 @@ function readExports(s: Section, info: ModuleInfo): void {
     const idx = r.u32();
     // Our own global must stay unexported under other names: the module may not hand it out.
     if (kind === 0x03 && idx >= info.importedGlobals + info.definedGlobals) refuse(`export \`${name}\` names global ${idx}, which does not exist`);
+    if (kind === 0x00 && info.stringImports.has(idx)) refuse(`export \`${name}\` re-exports the host function \`${HOST_STRING_IMPORTS[info.stringImports.get(idx)!]}\``);
     if (kind === 0x00) info.entered.add(idx);
   }
   if (!r.done) refuse("trailing bytes in the export section");
@@ -503,6 +534,7 @@ interface Added {
   fuelGlobal: number;
   outOfFuelTag: number;
   outOfMemoryTag: number;
+  badStringTag: number;
   maxPages: number;
 }
 
@@ -518,6 +550,9 @@ interface Insertion {
   site: Site;
   /** Fuel: index of the region whose instruction count it subtracts. */
   region: number;
+  /** Host: a call to a string import, redirected to `target` (its wrapper); the call ends at `end`. */
+  end?: number;
+  target?: number;
 }
 
 /** Emits `fuel -= cost; if (fuel < 0) throw out_of_fuel` (stack-neutral). */
@@ -551,6 +586,48 @@ function emitGrowGuard(w: Writer, a: Added, scratch: number): void {
   w.byte(0x08).u32(a.outOfMemoryTag); // throw out_of_memory
   w.byte(0x0b); // end
   w.byte(0x20).u32(scratch); // local.get scratch
+}
+
+/**
+ * The body of the wrapper of string import `f` (HOST_STRING_IMPORTS[k]), of type (param i32):
+ * finds the NUL at or after the address within STRING_WINDOW bytes and before the end of
+ * memory, pays MEMORY_ACCESS_FUEL per byte scanned (the SDK reads them again, one by one, in
+ * JavaScript), then calls the import; else throws the bad-string tag with `k`. An address of
+ * 2 GiB or more is refused too: the SDK sees it as a negative number and would never stop.
+ * Bounded by construction (at most STRING_WINDOW iterations), so it is not metered further.
+ */
+function stringGuardBody(f: number, k: number, a: Added): Uint8Array {
+  const w = new Writer();
+  const fail = (): void => {
+    w.byte(0x04).byte(0x40); // if
+    w.byte(0x41).u32(k).byte(0x08).u32(a.badStringTag); // i32.const k; throw bad_string
+    w.byte(0x0b); // end
+  };
+  w.u32(1).u32(3).byte(0x7e); // locals 1 $end, 2 $p, 3 $memBytes: i64
+  w.byte(0x20).u32(0).byte(0x41).u32(0).byte(0x48); // addr < 0 (signed)
+  fail();
+  w.byte(0x20).u32(0).byte(0xad).byte(0x22).u32(2); // p = u64(addr)
+  w.byte(0x42).s64(STRING_WINDOW).byte(0x7c).byte(0x21).u32(1); // end = p + window
+  w.byte(0x3f).byte(0x00).byte(0xad).byte(0x42).s64(16).byte(0x86).byte(0x21).u32(3); // memBytes
+  // end = memBytes < end ? memBytes : end
+  w.byte(0x20).u32(3).byte(0x20).u32(1).byte(0x20).u32(3).byte(0x20).u32(1).byte(0x54).byte(0x1b).byte(0x21).u32(1);
+  w.byte(0x02).byte(0x40); // block $found
+  w.byte(0x03).byte(0x40); // loop $scan
+  w.byte(0x20).u32(2).byte(0x20).u32(1).byte(0x5a); // p >= end
+  fail();
+  w.byte(0x20).u32(2).byte(0xa7).byte(0x2d).u32(0).u32(0).byte(0x45).byte(0x0d).u32(1); // br_if $found (mem[p] == 0)
+  w.byte(0x20).u32(2).byte(0x42).s64(1).byte(0x7c).byte(0x21).u32(2); // p++
+  w.byte(0x0c).u32(0); // br $scan
+  w.byte(0x0b).byte(0x0b); // end loop, end block
+  // fuel -= (p - addr + 1) * MEMORY_ACCESS_FUEL
+  w.byte(0x23).u32(a.fuelGlobal);
+  w.byte(0x20).u32(2).byte(0x20).u32(0).byte(0xad).byte(0x7d).byte(0x42).s64(1).byte(0x7c);
+  w.byte(0x42).s64(MEMORY_ACCESS_FUEL).byte(0x7e).byte(0x7d);
+  w.byte(0x24).u32(a.fuelGlobal);
+  emitCheck(w, a);
+  w.byte(0x20).u32(0).byte(0x10).u32(f); // call the import
+  w.byte(0x0b);
+  return w.finish();
 }
 
 /** Before a bulk operation (length on the stack): fuel -= length >> BULK_SHIFT, then check. */
@@ -695,7 +772,9 @@ function planBody(body: Uint8Array, params: number, info: ModuleInfo, index: num
         // call
         const f = r.u32();
         if (f >= funcs) refuse(`function ${index}: a call to function ${f}, which does not exist`);
-        if (f < imports) inserts.push({ at, site: Site.Host, region: 0 });
+        const wrapper = info.wrappers.get(f);
+        if (wrapper !== undefined) inserts.push({ at, site: Site.Host, region: 0, end: r.pos, target: wrapper });
+        else if (f < imports) inserts.push({ at, site: Site.Host, region: 0 });
         else calls.push(frame.region, f);
         break;
       }
@@ -882,7 +961,13 @@ function emitBody(p: BodyPlan, charges: number[], chargeEntry: boolean, a: Added
     from = ins.at;
     if (ins.site === Site.Fuel) {
       if (ins.region !== 0 || chargeEntry) emitCharge(w, a, charges[ins.region]!);
-    } else if (ins.site === Site.Host) emitCharge(w, a, HOST_CALL_FUEL);
+    } else if (ins.site === Site.Host) {
+      emitCharge(w, a, HOST_CALL_FUEL);
+      if (ins.target !== undefined) {
+        w.byte(0x10).u32(ins.target); // call the wrapper instead
+        from = ins.end!;
+      }
+    }
     else if (ins.site === Site.Grow) emitGrowGuard(w, a, scratch);
     else emitBulkCharge(w, a, scratch);
   }
@@ -937,7 +1022,7 @@ function appendToVector(body: Uint8Array | undefined, extraCount: number, extra:
 /**
  * Returns `bytes` with fuel metering and a memory bound injected, or throws WPR020 when the
  * module cannot be metered. The result exports FUEL_EXPORT (a mutable i64 global, initially
- * `initialFuel`), OUT_OF_FUEL_EXPORT and OUT_OF_MEMORY_EXPORT (tags).
+ * `initialFuel`), OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT and BAD_STRING_EXPORT (tags).
  */
 export function meterWasm(bytes: Uint8Array, options: MeterOptions): MeteredModule {
   const { initialFuel, maxMemoryPages } = options;
@@ -957,11 +1042,15 @@ export function meterWasm(bytes: Uint8Array, options: MeterOptions): MeteredModu
     memories: 0,
     memoryImport: null,
     entered: new Set(),
+    typeSigs: [],
+    stringImports: new Map(),
+    wrappers: new Map(),
   };
   const get = (id: number): Section | undefined => byId.get(id);
   if (get(SECTION.type)) readTypes(get(SECTION.type)!, info);
   if (get(SECTION.import)) readImports(get(SECTION.import)!, info, maxMemoryPages);
   if (get(SECTION.function)) readFunctions(get(SECTION.function)!, info);
+  for (const f of info.stringImports.keys()) info.wrappers.set(f, info.importedFuncTypes.length + info.funcTypes.length + info.wrappers.size);
   if (get(SECTION.table)) readTables(get(SECTION.table)!);
   if (get(SECTION.memory)) readMemories(get(SECTION.memory)!, info, maxMemoryPages);
   if (info.memories > 1) refuse("multiple memories are not supported");
@@ -975,24 +1064,38 @@ export function meterWasm(bytes: Uint8Array, options: MeterOptions): MeteredModu
     if (!r.done) refuse("trailing bytes in the start section");
   }
   if (!get(SECTION.code) && info.funcTypes.length > 0) refuse("functions are declared but the code section is missing");
+  // The SDK reads strings from the memory it created and passed in; the wrappers must scan that one.
+  if (info.stringImports.size > 0 && info.memoryImport === null) refuse("it imports `opa_abort` or `opa_println` but not its memory (`env.memory`)");
 
   const tagType = info.typeParams.length; // appended: () -> ()
   const added: Added = {
     fuelGlobal: info.importedGlobals + info.definedGlobals,
     outOfFuelTag: 0,
     outOfMemoryTag: 1,
+    badStringTag: 2,
     maxPages: maxMemoryPages,
   };
 
   const replaced = new Map<number, Uint8Array>();
-  replaced.set(SECTION.type, appendToVector(get(SECTION.type)?.body, 1, Uint8Array.of(0x60, 0x00, 0x00)));
-  const tags = new Writer().u32(2).byte(0x00).u32(tagType).byte(0x00).u32(tagType).finish();
+  replaced.set(SECTION.type, appendToVector(get(SECTION.type)?.body, 2, Uint8Array.of(0x60, 0x00, 0x00, 0x60, 0x01, 0x7f, 0x00)));
+  const tags = new Writer().u32(3).byte(0x00).u32(tagType).byte(0x00).u32(tagType).byte(0x00).u32(tagType + 1).finish();
   replaced.set(SECTION.tag, tags);
   const global = new Writer().byte(0x7e).byte(0x01).byte(0x42).s64(initialFuel).byte(0x0b).finish();
   replaced.set(SECTION.global, appendToVector(get(SECTION.global)?.body, 1, global));
-  const exports = new Writer().name(FUEL_EXPORT).byte(0x03).u32(added.fuelGlobal).name(OUT_OF_FUEL_EXPORT).byte(0x04).u32(0).name(OUT_OF_MEMORY_EXPORT).byte(0x04).u32(1).finish();
-  replaced.set(SECTION.export, appendToVector(get(SECTION.export)?.body, 3, exports));
-  if (get(SECTION.code)) replaced.set(SECTION.code, meterCode(get(SECTION.code)!, info, added, info.entered));
+  const exports = new Writer().name(FUEL_EXPORT).byte(0x03).u32(added.fuelGlobal).name(OUT_OF_FUEL_EXPORT).byte(0x04).u32(0).name(OUT_OF_MEMORY_EXPORT).byte(0x04).u32(1).name(BAD_STRING_EXPORT).byte(0x04).u32(2).finish();
+  replaced.set(SECTION.export, appendToVector(get(SECTION.export)?.body, 4, exports));
+  const code = get(SECTION.code) ? meterCode(get(SECTION.code)!, info, added, info.entered) : undefined;
+  if (info.wrappers.size > 0) {
+    const types = new Writer();
+    const bodies = new Writer();
+    for (const f of info.wrappers.keys()) {
+      types.u32(info.importedFuncTypes[f]!);
+      const body = stringGuardBody(f, info.stringImports.get(f)!, added);
+      bodies.u32(body.length).bytes(body);
+    }
+    replaced.set(SECTION.function, appendToVector(get(SECTION.function)?.body, info.wrappers.size, types.finish()));
+    replaced.set(SECTION.code, appendToVector(code, info.wrappers.size, bodies.finish()));
+  } else if (code) replaced.set(SECTION.code, code);
 
   // Original order, replaced payloads in place, new sections before the first that follows them.
   const out = new Writer().bytes(bytes.subarray(0, 8));

@@ -6,12 +6,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { WaypostRuntimeError } from "../../runtime/errors.js";
-import { FUEL_EXPORT, HOST_CALL_FUEL, meterWasm, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT } from "../../runtime/meter.js";
+import { BAD_STRING_EXPORT, FUEL_EXPORT, HOST_CALL_FUEL, MEMORY_ACCESS_FUEL, meterWasm, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT, STRING_WINDOW } from "../../runtime/meter.js";
 import { wat2wasm } from "./runaway-policy.js";
 
 type Exports = Record<string, unknown>;
 interface WasmTag { readonly __tag?: never }
-interface WasmException { is(tag: WasmTag): boolean }
+interface WasmException { is(tag: WasmTag): boolean; getArg(tag: WasmTag, i: number): unknown }
 const EH = WebAssembly as unknown as { Exception: abstract new () => WasmException };
 
 interface Metered {
@@ -219,7 +219,7 @@ describe("metered modules compute what the originals compute", () => {
   it("adds what it adds to a module that has none of it (no types, globals, exports)", async () => {
     const m = await metered("(module)", { fuel: 123 });
     expect(m.fuel.value).toBe(123n);
-    expect(Object.keys(m.exports).sort()).toEqual([FUEL_EXPORT, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT].sort());
+    expect(Object.keys(m.exports).sort()).toEqual([BAD_STRING_EXPORT, FUEL_EXPORT, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT].sort());
   });
 
   it("encodes the largest initial fuel exactly", async () => {
@@ -336,6 +336,87 @@ describe("fuel", () => {
   });
 });
 
+describe("strings passed to opa_abort and opa_println", () => {
+  // What the SDK does with the address: reads bytes until a NUL, forever past the end of memory.
+  const HOST = `(module
+    (import "env" "memory" (memory 2 4))
+    (import "env" "opa_println" (func $println (param i32)))
+    (import "env" "other" (func $other (param i32)))
+    (import "env" "opa_abort" (func $abort (param i32)))
+    (func (export "println") (param i32) (call $println (local.get 0)))
+    (func (export "abort") (param i32) (call $abort (local.get 0)))
+    (func (export "other") (param i32) (call $other (local.get 0)))
+    (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2))))`;
+
+  async function host() {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 4 });
+    const seen: string[] = [];
+    const read = (addr: number): string => {
+      const u8 = new Uint8Array(memory.buffer);
+      const end = u8.indexOf(0, addr);
+      if (addr < 0 || end < 0) throw new Error("the host would scan forever");
+      return Buffer.from(u8.subarray(addr, end)).toString("latin1");
+    };
+    const m = await metered(HOST, {
+      imports: { env: { memory, opa_println: (a: number) => void seen.push(`println ${read(a)}`), opa_abort: (a: number) => void seen.push(`abort ${read(a)}`), other: (a: number) => void seen.push(`other ${a}`) } },
+    });
+    const badString = m.exports[BAD_STRING_EXPORT] as WasmTag;
+    const which = (fn: () => unknown): unknown => {
+      try {
+        fn();
+      } catch (e) {
+        if (e instanceof EH.Exception && e.is(badString)) return ["opa_abort", "opa_println"][e.getArg(badString, 0) as number];
+        return e;
+      }
+      return "nothing";
+    };
+    const put = (addr: number, s: string): void => void new Uint8Array(memory.buffer).set(Buffer.from(s + "\0", "latin1"), addr);
+    return { m, memory, seen, which, put };
+  }
+
+  it("a terminated string reaches the host, paying for the bytes scanned", async () => {
+    const { m, seen, put } = await host();
+    put(100, "hello");
+    const [, spent] = m.spend(1e9, "println", 100);
+    expect(seen).toEqual(["println hello"]);
+    expect(spent).toBeGreaterThanOrEqual(HOST_CALL_FUEL + 6 * MEMORY_ACCESS_FUEL);
+    expect(spent).toBeLessThan(HOST_CALL_FUEL + 7 * MEMORY_ACCESS_FUEL + 100);
+    put(200, "");
+    m.spend(1e9, "abort", 200);
+    expect(seen).toEqual(["println hello", "abort "]);
+  });
+
+  it("a string without a NUL within the window, or running past memory, never reaches the host", async () => {
+    const { m, memory, seen, which, put } = await host();
+    const size = memory.buffer.byteLength;
+    m.call("fill", 0, 65, size); // memory full of 'A', no NUL anywhere
+    expect(which(() => m.call("abort", 0))).toBe("opa_abort");
+    expect(which(() => m.call("println", 4096))).toBe("opa_println");
+    expect(which(() => m.call("abort", size - 1))).toBe("opa_abort"); // past the end: the SDK would read undefined forever
+    expect(which(() => m.call("abort", size))).toBe("opa_abort");
+    expect(which(() => m.call("abort", -1))).toBe("opa_abort"); // 4 GiB - 1: negative in JavaScript
+    // The window: a NUL at its last byte is found, one further is not.
+    put(STRING_WINDOW - 1, "");
+    m.call("abort", 0);
+    expect(seen).toEqual([`abort ${"A".repeat(STRING_WINDOW - 1)}`]);
+    m.call("fill", STRING_WINDOW - 1, 65, 1);
+    put(STRING_WINDOW, "");
+    expect(which(() => m.call("abort", 0))).toBe("opa_abort");
+    expect(seen).toHaveLength(1);
+    // Other imports are called as before.
+    m.call("other", -1);
+    expect(seen).toEqual([seen[0], "other -1"]);
+  });
+
+  it("the scan is paid for: a loop printing long strings runs out of fuel", async () => {
+    const { m, put } = await host();
+    put(0, "x".repeat(STRING_WINDOW - 1));
+    const [, spent] = m.spend(1e9, "println", 0);
+    expect(spent).toBeGreaterThanOrEqual(STRING_WINDOW * MEMORY_ACCESS_FUEL);
+    expect(thrown(m, () => m.spend(STRING_WINDOW * MEMORY_ACCESS_FUEL, "println", 0))).toBe("out of fuel");
+  });
+});
+
 describe("memory", () => {
   const GROW = `(module (memory (export "memory") 1)
     (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))`;
@@ -371,6 +452,10 @@ describe("what cannot be metered is refused (WPR020)", () => {
     ["reserved export names", '(module (global (export "__waypost_fuel") i32 (i32.const 0)))', /exports `__waypost_fuel`, a name reserved for the runtime/],
     ["an imported function in a table", '(module (import "env" "f" (func $f)) (table 1 funcref) (elem (i32.const 0) $f))', /element segment 0 references an imported function/],
     ["a reference to an imported function", '(module (import "env" "f" (func $f)) (func (drop (ref.func $f))))', /function 1 references an imported function/],
+    ["opa_abort with another signature (the SDK would read a non-integer address forever)", '(module (import "env" "memory" (memory 1)) (import "env" "opa_abort" (func (param f64))))', /import `env.opa_abort` must have type \(param i32\)/],
+    ["opa_println without parameters", '(module (import "env" "memory" (memory 1)) (import "env" "opa_println" (func)))', /import `env.opa_println` must have type \(param i32\)/],
+    ["opa_abort re-exported (a call through the export would skip the check)", '(module (import "env" "memory" (memory 1)) (import "env" "opa_abort" (func $a (param i32))) (export "a" (func $a)))', /export `a` re-exports the host function `opa_abort`/],
+    ["opa_abort without the SDK's memory (the SDK reads another memory than the module writes)", '(module (import "env" "opa_abort" (func (param i32))) (memory 1))', /imports `opa_abort` or `opa_println` but not its memory/],
     ["a declared reference to an imported function", '(module (import "env" "f" (func $f)) (elem declare func $f) (func (drop (ref.func $f))))', /element segment 0 references an imported function/],
   ];
   it.each(cases)("%s", async (_name, wat, message) => {

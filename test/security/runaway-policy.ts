@@ -91,6 +91,7 @@ export async function runawayWasm(o: RunawayOptions = {}): Promise<Uint8Array> {
   const text = `(module
   (import "env" "memory" (memory ${o.memory ?? "2"}))
   (import "env" "opa_abort" (func $abort (param i32)))
+  (import "env" "opa_println" (func $println (param i32)))
   (global $heap (mut i32) (i32.const 131072))
   (global (export "opa_wasm_abi_version") i32 (i32.const 1))
   (global (export "opa_wasm_abi_minor_version") i32 (i32.const 2))
