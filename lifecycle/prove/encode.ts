@@ -146,6 +146,8 @@ export class World {
   readonly bucketApps: { salt: string; item: A; thresholds: number[] }[] = [];
   readonly history = new Map<string, A>();
   readonly abstractions = new Abstractions();
+  /** Facts about symbols every event shares (bucket functions, history counts): every query adds them. */
+  readonly shared: B[] = [];
   /** Under-approximations: with any of these, `unsat` proves nothing (the result is unknown). */
   readonly incomplete = new Set<string>();
   private fresh = 0;
@@ -194,7 +196,7 @@ export class World {
     if (!f) {
       f = this.z.Function.declare(`bucket:${salt}`, this.z.Real.sort(), this.z.Real.sort());
       this.buckets.set(salt, f);
-      this.strings.forEach((s, i) => facts.push((f!.call(this.z.Real.val(i)) as A).eq(bucket(salt, s))));
+      this.strings.forEach((s, i) => this.shared.push((f!.call(this.z.Real.val(i)) as A).eq(bucket(salt, s))));
     }
     const app = this.bucketApps.find((a) => a.salt === salt && a.item === item);
     if (app) app.thresholds.push(threshold);
@@ -210,8 +212,9 @@ export class World {
     if (!v) {
       v = this.z.Real.const(`history:${key}`);
       this.history.set(key, v);
-      facts.push(v.ge(0), this.z.IsInt(v));
+      this.shared.push(v.ge(0), this.z.IsInt(v));
     }
+    void facts;
     return v;
   }
 }
@@ -576,7 +579,7 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
       sendAt,
       expr,
     },
-    facts,
+    facts: [...facts, ...w.shared],
   };
 }
 

@@ -263,7 +263,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
         const violation = spec.violation(enc, w);
         const s = new z.Solver();
         s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-        s.add(...facts, enc.valid, violation);
+        s.add(...facts, ...w.shared, enc.valid, violation);
         res.queries++;
         const r = await s.check();
         if (r === "unsat") continue;
@@ -338,7 +338,7 @@ export async function reachability(input: ProveInput, opts: ProveOptions = {}): 
           const goal = enc.delivers(i, ch);
           const s = new z.Solver();
           s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-          s.add(...facts, enc.valid, goal);
+          s.add(...facts, ...w.shared, enc.valid, goal);
           const r = await s.check();
           if (r !== "sat") {
             out.push(r === "unsat" && w.incomplete.size === 0 ? { node: n.id, channel: ch, status: "unreachable" } : { node: n.id, channel: ch, status: "unknown", reason: r === "unsat" ? [...w.incomplete].join("; ") : s.reasonUnknown() || "time-out" });
@@ -418,7 +418,7 @@ function num(m: Model, e: Parameters<Model["eval"]>[0]): number {
 async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType<Z3["Bool"]["val"]>[], violation: ReturnType<Z3["Bool"]["val"]>, data: BundleData, opts: ProveOptions): Promise<TestRequest | string> {
   const s = new z.Solver();
   s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  s.add(...facts, enc.valid, violation);
+  s.add(...facts, ...w.shared, enc.valid, violation);
   for (const { list, item } of w.listApps) {
     const entries = Object.entries(data.lists[list] ?? {}).slice(0, LIST_WITNESSES);
     const alts = [];
