@@ -47,6 +47,8 @@ export interface RunawayOptions {
   extraGlobalExports?: string[];
   /** Memory import limits; default `2`. */
   memory?: string;
+  /** `opa_wasm_abi_minor_version`; default 2 (1 and 0: the SDK's slow path, without `opa_eval`). */
+  abiMinor?: number;
 }
 
 const watString = (s: string): string =>
@@ -94,7 +96,7 @@ export async function runawayWasm(o: RunawayOptions = {}): Promise<Uint8Array> {
   (import "env" "opa_println" (func $println (param i32)))
   (global $heap (mut i32) (i32.const 131072))
   (global (export "opa_wasm_abi_version") i32 (i32.const 1))
-  (global (export "opa_wasm_abi_minor_version") i32 (i32.const 2))
+  (global (export "opa_wasm_abi_minor_version") i32 (i32.const ${o.abiMinor ?? 2}))
   (export "memory" (memory 0))
 ${extra}${data}
   (func $malloc (export "opa_malloc") (param $n i32) (result i32)

@@ -12,13 +12,14 @@
  */
 import * as path from "node:path";
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { readExamples, type ExampleRequest } from "../../cli/examples.js";
 import { build } from "../../compiler/build.js";
 import { FsHost } from "../../compiler/source.js";
 import { DEFAULT_BUDGET, resolveBudget } from "../../runtime/abi.js";
 import { dryRunLoad } from "../../runtime/dry-run.js";
 import { runLoad, type LoadFuel } from "../../runtime/load.js";
+import { STRING_WINDOW } from "../../runtime/meter.js";
 import { createEngine, loadBundle, readBundle, type Decision, type Engine, type EngineOptions } from "../../runtime/index.js";
 import { EXAMPLE } from "../support/repo.js";
 import { bigRequest, bundleOf, runawayBundle, runawayWasm, sendDecision, smallRequest, type RunawayOptions } from "./runaway-policy.js";
@@ -103,6 +104,53 @@ describe("a decision that runs away is denied, and the engine keeps deciding", (
   });
 });
 
+describe("strings the module passes to the host's opa_abort and opa_println are bounded", () => {
+  // The SDK reads them byte by byte in JavaScript until a NUL, where no fuel reaches: a memory
+  // without one held the serving thread forever. Fill from 64 KiB up (the answers' static
+  // strings sit below), so the module still answers afterwards.
+  const FILL_HIGH = "(memory.fill (i32.const 65536) (i32.const 65) (i32.sub (i32.mul (memory.size) (i32.const 65536)) (i32.const 65536)))";
+  const STATIC_STRING = '(data (i32.const 60000) "policy says no\\00")';
+
+  it("opa_abort on a memory without a NUL (the reported reproduction) fails closed and says why", async () => {
+    const engine = await loadBundle(
+      await runawayBundle("rev-abort", { evalBody: "(memory.fill (i32.const 0) (i32.const 65) (i32.mul (memory.size) (i32.const 65536))) (call $abort (i32.const 0)) (i32.const 0)" }),
+      { skipVerify: true },
+    );
+    const d = engine.decide(bigRequest);
+    expect(d.outcome).toBe("deny");
+    expect(detail(d)).toBe(`evaluation failed: policy.wasm passed an unterminated string to opa_abort (no NUL within ${STRING_WINDOW} bytes of its address, inside memory)`);
+    // That body overwrote the module's own answers too: the engine still answers, closed.
+    expect(engine.decide(smallRequest).outcome).toBe("deny");
+  });
+
+  it("the same, leaving the module's answers intact: the next decision is decided normally", async () => {
+    await expectStopped({ evalBody: `${FILL_HIGH} (call $abort (i32.const 65536)) (i32.const 0)` }, /^evaluation failed: policy\.wasm passed an unterminated string to opa_abort \(/);
+    // An address past the end of memory (the SDK would read `undefined` forever) or at 2 GiB and above (negative in JavaScript).
+    await expectStopped({ evalBody: "(call $abort (i32.mul (memory.size) (i32.const 65536))) (i32.const 0)" }, /unterminated string to opa_abort/);
+    await expectStopped({ evalBody: "(call $abort (i32.const -8)) (i32.const 0)" }, /unterminated string to opa_abort/);
+  });
+
+  it("opa_println on a memory without a NUL fails closed the same way", async () => {
+    await expectStopped({ evalBody: `${FILL_HIGH} (call $println (i32.const 65536)) (i32.const 0)` }, /^evaluation failed: policy\.wasm passed an unterminated string to opa_println \(/);
+  });
+
+  it("opa_abort with a terminated string aborts as before: deny with the policy's message", async () => {
+    await expectStopped({ evalBody: "(call $abort (i32.const 60000)) (i32.const 0)", fields: STATIC_STRING }, /^evaluation failed: policy says no$/);
+  });
+
+  it("opa_println with a terminated string prints it and the decision goes on", async () => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      const engine = await loadBundle(await runawayBundle("rev-print", { evalPrologue: "(call $println (i32.const 60000))", fields: STATIC_STRING }), { skipVerify: true });
+      log.mockClear();
+      expect(engine.decide(bigRequest)).toMatchObject({ outcome: "send", reasons: sendDecision.reasons });
+      expect(log).toHaveBeenCalledWith("policy says no");
+    } finally {
+      log.mockRestore();
+    }
+  });
+});
+
 describe("a candidate that runs away while loading is refused; the active bundle keeps serving", () => {
   let engine: Engine;
   beforeAll(async () => {
@@ -146,6 +194,10 @@ describe("a candidate that runs away while loading is refused; the active bundle
 
   it("instructions the meter does not know are refused", async () => {
     await refusedSwap({ evalBody: "(drop (v128.const i32x4 0 0 0 0)) (i32.const 0)" }, /cannot be metered: function \d+: SIMD instructions are not supported/, "WPR020");
+  });
+
+  it("a module for the ABI before 1.2 (no opa_eval: the SDK's slow path reads results outside any budget) is refused", async () => {
+    await refusedSwap({ abiMinor: 1 }, /does not implement the OPA Wasm ABI 1\.2/, "WPR020");
   });
 
   it("a module exporting the meter's reserved names is refused", async () => {
