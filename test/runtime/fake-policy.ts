@@ -84,3 +84,20 @@ ${data}
     mod.destroy();
   }
 }
+
+/** A well-formed `send` the fake policies answer with (the engine replaces `revision`). */
+export const sendDecision = {
+  outcome: "send",
+  node: "renewal-90",
+  channel: "email",
+  template: "tpl-renewal-email",
+  offer: null,
+  variant: null,
+  send_at: "2026-03-01T10:00:00Z",
+  reasons: [{ code: "trigger-matched", policy: "node/renewal-90", message: "90 days to renewal", source: "journeys/renewal.yaml:5:5" }],
+  explanation: null,
+  revision: "ignored",
+};
+
+/** A request the fake policies decide (`customer.id` is its only context field). */
+export const renewalRequest = { system: "crm", event: "policy.renewal_due", now: "2026-03-01T10:00:00Z", context: { "customer.id": "C-1" } };

@@ -18,22 +18,10 @@ import { writeBundle } from "../../compiler/bundle.js";
 import { createEngine, readTarGz, type Engine } from "../../runtime/index.js";
 import { watchStore, type StoreEvent, type WatchOptions } from "../../runtime/store.js";
 import { writeTar } from "../../compiler/tar-write.js";
-import { fakePolicyWasm } from "../runtime/fake-policy.js";
+import { fakePolicyWasm, renewalRequest, sendDecision } from "../runtime/fake-policy.js";
 
 const fields = { "customer.id": { type: "string", nullable: false, mask: "hash" } };
-const sendDecision = {
-  outcome: "send",
-  node: "renewal-90",
-  channel: "email",
-  template: "tpl-renewal-email",
-  offer: null,
-  variant: null,
-  send_at: "2026-03-01T10:00:00Z",
-  reasons: [{ code: "trigger-matched", policy: "node/renewal-90", message: "90 days to renewal", source: "journeys/renewal.yaml:5:5" }],
-  explanation: null,
-  revision: "ignored",
-};
-const request = { system: "crm", event: "policy.renewal_due", now: "2026-03-01T10:00:00Z", context: { "customer.id": "C-1" } };
+const request = renewalRequest;
 
 async function bundle(revision: string): Promise<Uint8Array> {
   return writeBundle({

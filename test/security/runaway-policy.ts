@@ -7,23 +7,13 @@
  */
 import wabtInit from "wabt";
 import { writeBundle } from "../../compiler/bundle.js";
-import { denyDecision } from "../runtime/fake-policy.js";
+import { denyDecision, sendDecision } from "../runtime/fake-policy.js";
+
+export { sendDecision };
 
 /** Inputs up to this many bytes (the self-check's `{}`, `smallRequest`) are answered normally. */
 export const SMALL_INPUT = 120;
 
-export const sendDecision = {
-  outcome: "send",
-  node: "renewal-90",
-  channel: "email",
-  template: "tpl-renewal-email",
-  offer: null,
-  variant: null,
-  send_at: "2026-03-01T10:00:00Z",
-  reasons: [{ code: "trigger-matched", policy: "node/renewal-90", message: "90 days to renewal", source: "journeys/renewal.yaml:5:5" }],
-  explanation: null,
-  revision: "ignored",
-};
 
 /** Decided normally (its JSON is shorter than SMALL_INPUT). */
 export const smallRequest = { system: "crm", event: "e", now: "2026-03-01T10:00:00Z", context: {} };

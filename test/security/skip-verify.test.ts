@@ -13,24 +13,12 @@ import { writeBundle } from "../../compiler/bundle.js";
 import { createEngine, failClosedDecision, loadBundle, readBundle, WaypostRuntimeError, type Engine } from "../../runtime/index.js";
 import { watchStore, type StoreEvent } from "../../runtime/store.js";
 import { runCli } from "../support/cli.js";
-import { fakePolicyWasm } from "../runtime/fake-policy.js";
+import { fakePolicyWasm, renewalRequest, sendDecision } from "../runtime/fake-policy.js";
 
 const dir = mkdtempSync(join(tmpdir(), "waypost-skip-verify-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sendDecision = {
-  outcome: "send",
-  node: "renewal-90",
-  channel: "email",
-  template: "tpl-renewal-email",
-  offer: null,
-  variant: null,
-  send_at: "2026-03-01T10:00:00Z",
-  reasons: [{ code: "trigger-matched", policy: "node/renewal-90", message: "90 days to renewal", source: "journeys/renewal.yaml:5:5" }],
-  explanation: null,
-  revision: "ignored",
-};
-const request = { system: "crm", event: "policy.renewal_due", now: "2026-03-01T10:00:00Z", context: { "customer.id": "C-1" } };
+const request = renewalRequest;
 
 const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const rsaPub = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
