@@ -53,17 +53,60 @@ export type DryRunResult = { ok: true; fuel: LoadFuel } | { ok: false; error: Er
 
 const refused = (code: ErrorInfo["code"], message: string): DryRunResult => ({ ok: false, error: { code, message } });
 
+/** Node options whose value may be the next argument (`-e code`, `--import x`). */
+const TAKES_VALUE = new Set(["-e", "--eval", "-p", "--print", "-r", "--require", "--import", "--loader", "--experimental-loader", "-C", "--conditions", "--input-type", "--disable-warning", "--inspect-port", "--debug-port", "--title", "--env-file", "--experimental-policy", "--redirect-warnings", "--openssl-config", "--icu-data-dir", "--diagnostic-dir", "--report-dir", "--report-directory", "--report-filename", "--cpu-prof-dir", "--heap-prof-dir", "--secure-heap", "--secure-heap-min", "--unhandled-rejections", "--dns-result-order", "--tls-cipher-list", "--tls-keylog", "--max-old-space-size", "--max-semi-space-size", "--stack-size", "--stack-trace-limit"]);
+/** Kept for the worker: warning and deprecation reporting, source maps, export conditions. */
+const KEEP = new Set(["--no-warnings", "--no-deprecation", "--trace-warnings", "--trace-deprecation", "--throw-deprecation", "--pending-deprecation", "--disable-warning", "--enable-source-maps", "-C", "--conditions"]);
+/**
+ * `--experimental-*` options that are not the worker's business (a loader, a policy manifest),
+ * that Node refuses in a worker (V8's), or that would narrow it: `--experimental-permission`
+ * without the parent's `--allow-*` grants denies the worker every file read, and the parent's
+ * permissions hold in a worker anyway (they are the process's).
+ */
+const DROP_EXPERIMENTAL = /^--(no-)?experimental-(loader|policy|permission|shadow-realm|wasm-(?!modules$))/;
+
+/**
+ * The parent's Node options a dry-run worker gets. A worker inherits them all by default, and
+ * some only make sense for the parent's own entry point: `node --input-type=module -e …`
+ * starting a service makes the worker's start fail (`--input-type can only be used with string
+ * input`), `-e`/`-p` would be re-run, `--inspect*` would open a second debugger port, a preload
+ * (`--import`, `--require`, `--loader`) would run again in a thread that needs none of it, and
+ * V8 options (`--max-old-space-size`: the heap limit is `heapMb`, ours) are refused in a worker
+ * (ERR_WORKER_INVALID_EXEC_ARGV). So only what changes how the worker reports or resolves, not
+ * what it runs, is passed on: `--experimental-*` switches, warning and deprecation flags,
+ * `--enable-source-maps`, `--conditions`.
+ */
+export function workerExecArgv(parent: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const arg = parent[i]!;
+    const eq = arg.indexOf("=");
+    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    // A value in the next argument belongs to this option (execArgv holds only options and their values).
+    const next = eq < 0 && TAKES_VALUE.has(name) && i + 1 < parent.length ? parent[i + 1]! : null;
+    if (next !== null) i++;
+    if (!name.startsWith("-")) continue;
+    const keep = KEEP.has(name) || ((name.startsWith("--experimental-") || name.startsWith("--no-experimental-")) && !DROP_EXPERIMENTAL.test(name));
+    if (!keep) continue;
+    out.push(arg);
+    if (next !== null) out.push(next);
+  }
+  return out;
+}
+
 /**
  * The worker script: the compiled sibling `load-worker.js` (dist/), else, when running from the
  * TypeScript sources (this repository's tests), `load-worker.ts` with the test loader that
- * transpiles it. A published package has the .js and never takes the second branch.
+ * transpiles it. A published package has the .js and never takes the second branch. Either way
+ * the worker gets only the parent's options that are safe there (`workerExecArgv`).
  */
-function workerEntry(): { url: URL; execArgv?: string[] } | null {
+function workerEntry(): { url: URL; execArgv: string[] } | null {
+  const inherited = workerExecArgv(process.execArgv);
   const js = new URL("./load-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { url: js };
+  if (existsSync(fileURLToPath(js))) return { url: js, execArgv: inherited };
   const ts = new URL("./load-worker.ts", import.meta.url);
   const loader = new URL("../test/support/ts-loader.mjs", import.meta.url);
-  if (existsSync(fileURLToPath(ts)) && existsSync(fileURLToPath(loader))) return { url: ts, execArgv: ["--import", loader.href] };
+  if (existsSync(fileURLToPath(ts)) && existsSync(fileURLToPath(loader))) return { url: ts, execArgv: [...inherited, "--import", loader.href] };
   return null;
 }
 
@@ -127,7 +170,7 @@ export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promis
     const entry = workerEntry();
     if (entry === null) return refused("WPR023", "bundle load dry run could not start: the worker script `load-worker.js` is missing beside the runtime");
     try {
-      worker = new Worker(entry.url, { resourceLimits: { maxOldGenerationSizeMb: heapMb }, ...(entry.execArgv ? { execArgv: entry.execArgv } : {}) });
+      worker = new Worker(entry.url, { resourceLimits: { maxOldGenerationSizeMb: heapMb }, execArgv: entry.execArgv });
     } catch (e) {
       return refused("WPR023", `bundle load dry run could not start: ${describeThrown(e)}`);
     }
