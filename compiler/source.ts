@@ -10,6 +10,7 @@
  * forever). Listing reports each refused entry (`scan`), and reading one throws a
  * `SourceRefusal`, so the loader turns both into located diagnostics instead of skipping them.
  */
+import * as fsSync from "node:fs";
 import { constants as fsc, promises as fs, type Stats } from "node:fs";
 import * as path from "node:path";
 
@@ -123,6 +124,9 @@ export class FsHost implements SourceHost {
     return { files: files.sort(), refused };
   }
 
+  // Synchronous calls inside: a file is read with five system calls, and through the promise
+  // API each costs a thread-pool round trip and a FileHandle (0.5 ms a file, 10,000 journey
+  // files: most of the Load stage); the sync calls take a tenth of that.
   async readFile(relPath: string): Promise<Uint8Array | null> {
     const full = path.resolve(this.root, relPath);
     // Policy files may only name files inside the repository.
@@ -134,7 +138,7 @@ export class FsHost implements SourceHost {
     };
     let real: string;
     try {
-      real = await fs.realpath(full);
+      real = fsSync.realpathSync.native(full);
     } catch (e) {
       if (errno(e) === "ENOENT" || errno(e) === "ENOTDIR") return null;
       if (errno(e) === "ELOOP") refuse("loop", "a symlink loop");
@@ -143,9 +147,9 @@ export class FsHost implements SourceHost {
     if (!inside(rootReal, real)) refuse("outside", `a symlink (or inside a symlinked folder) that resolves to \`${real}\`, outside the repository`);
     // realpath, then open, then check that what was opened is still what realpath found: a
     // path swapped for a link between the two (TOCTOU) gives another file and is refused.
-    let fh: fs.FileHandle;
+    let fd: number;
     try {
-      fh = await fs.open(real, OPEN_FLAGS);
+      fd = fsSync.openSync(real, OPEN_FLAGS);
     } catch (e) {
       if (errno(e) === "ENOENT") return null;
       if (errno(e) === "ELOOP") refuse("outside", "a path that changed into a symlink while it was being read");
@@ -153,21 +157,21 @@ export class FsHost implements SourceHost {
       throw e;
     }
     try {
-      const st = await fh.stat();
+      const st = fsSync.fstatSync(fd);
       if (st.isDirectory()) return null;
       if (!st.isFile()) refuse("special", specialKind(st));
       let again: Stats;
       try {
-        const real2 = await fs.realpath(full);
+        const real2 = fsSync.realpathSync.native(full);
         if (!inside(rootReal, real2)) throw new Error("moved outside");
-        again = await fs.stat(real2);
+        again = fsSync.statSync(real2);
       } catch {
         return refuse("outside", "a path that changed while it was being read");
       }
       if (again.dev !== st.dev || again.ino !== st.ino) refuse("outside", "a path that changed while it was being read");
-      return await fh.readFile();
+      return fsSync.readFileSync(fd);
     } finally {
-      await fh.close();
+      fsSync.closeSync(fd);
     }
   }
 }
