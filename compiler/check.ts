@@ -8,7 +8,7 @@ import { checkCondition, type ConditionEnv, type FieldInfo } from "./condition/i
 import { literalValue, type Cond } from "./condition/ast.js";
 import { diag, didYouMean, type Diagnostic, type RelatedInfo, type Span } from "./diagnostics.js";
 import { spanAt } from "./load.js";
-import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
+import { CHANNELS, covers, type ConditionSite, type Field, type JourneyNode, type Origin, type Program } from "./program.js";
 import { fieldMatches, nodeScope, systemsFor } from "./scope.js";
 import { formatDuration } from "./units.js";
 
@@ -30,6 +30,7 @@ export const CHECKS: readonly Check[] = [
   { name: "CheckDictionary", run: checkDictionary },
   { name: "CheckConditions", run: checkConditions }, // fills ConditionSite.reads for the checks below
   { name: "CheckReferences", run: checkReferences },
+  { name: "CheckSuppressionKeys", run: checkSuppressionKeys },
   { name: "CheckMinimisation", run: checkMinimisation },
   { name: "CheckLawfulBasisAndConsent", run: checkLawfulBasisAndConsent },
   { name: "CheckReview", run: checkReview },
@@ -233,6 +234,46 @@ function checkReferences({ p, report, at }: CheckContext): void {
         report(diag("WP3017", "error", `consent field ${q(c.field)} must be a timestamp (when consent was given), not ${f.type}`, at(f.origin, ["type"]), "change its type to `timestamp`"));
       }
     }
+  }
+}
+
+/**
+ * Suppression never fails open (docs/ir.md, "Suppression lists and rules"): a list matching
+ * on a field, or a rule reading a field, that a request may lack (optional) or carry as null
+ * (nullable) must say what a missing key means. Otherwise that customer would simply not be
+ * found on the list, and be contacted.
+ */
+function checkSuppressionKeys({ p, report, at }: CheckContext): void {
+  const dict = p.dictionary;
+  if (!dict) return;
+  const mayLack = (name: string): Field | undefined => {
+    const f = dict.fields.get(name);
+    return f && (f.optional || f.nullable) ? f : undefined;
+  };
+  const how = (f: Field): string => (f.optional && f.nullable ? "optional and nullable" : f.optional ? "optional" : "nullable");
+  const declared = (f: Field): RelatedInfo => ({ message: `${q(f.name)} is ${how(f)} in the data dictionary`, span: at(f.origin, [f.optional ? "optional" : "nullable"], "key") });
+  for (const l of p.lists.values()) {
+    const f = l.missing === undefined ? mayLack(l.match) : undefined;
+    if (!f) continue;
+    report(diag("WP3080", "error", `suppression list ${q(l.id)} matches on ${q(l.match)}, which is ${how(f)}, but does not say what a missing key means`, at(l.origin, ["match"]),
+      `add \`missing: suppress\` (treat a customer without ${q(l.match)} as suppressed) or \`missing: allow\` (a customer without ${q(l.match)} is not suppressed by ${q(l.id)})`, [declared(f)]));
+  }
+  for (const r of p.rules) {
+    if (r.missing !== undefined) continue;
+    const seen = new Set<string>();
+    const lacking: { f: Field; span: Span }[] = [];
+    for (const read of r.when.reads ?? []) {
+      const f = mayLack(read.name);
+      if (f && !seen.has(f.name)) {
+        seen.add(f.name);
+        lacking.push({ f, span: read.span });
+      }
+    }
+    if (lacking.length === 0) continue;
+    const names = list(lacking.map((x) => x.f.name));
+    report(diag("WP3080", "error", `suppression rule ${q(r.id)} reads ${names}, which a request may lack, but does not say what a missing field means`, lacking[0]!.span,
+      `add \`missing: suppress\` (treat a customer without ${names} as suppressed) or \`missing: allow\` (\`when\` is evaluated as written: a missing field makes a comparison undefined, so the rule does not suppress)`,
+      lacking.map((x) => declared(x.f))));
   }
 }
 

@@ -79,6 +79,8 @@ export const GOVERNANCE_CODES = {
   WP3070: e("a condition looks back further than the field's retention", "shorten the look-back, or lengthen the field's retention if the purpose allows keeping it that long"),
   WP3071: e("a system may process a field outside the field's residency", "allow the node only for systems in the field's residency regions, or change the residency"),
   WP3072: w("a high-risk field has no validation rules", "add `validation:` with `values`, `min`/`max` or `format`, so bad values are refused before they drive a decision"),
+  WP3080: e("a suppression list or rule is keyed on a field a request may lack (optional or nullable) and does not say what a missing key means", "add `missing: suppress` (a customer without the key is treated as suppressed: the safe choice) or `missing: allow` (the list or rule then does not apply to that customer)"),
+  WP3081: e("a suppression list's `zone` is not a zone of the time-zone database", "use an IANA zone name such as `Europe/London` (case-sensitive), or leave `zone` out: `until` dates then end at midnight UTC"),
   WP3090: w("two nodes fire on the same event with the same priority (ambiguous arbitration)", "give the nodes different priorities, so the choice between them does not depend on their ids"),
   WP3091: e("a node's validity window is empty", "`valid.from` must be earlier than `valid.until`"),
   WP3092: w("no system may request a node", "allow the node or its purpose for a system in the AccessPolicy, or remove the node"),

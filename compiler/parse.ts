@@ -8,8 +8,10 @@ import { parseCondition } from "./condition/index.js";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
 import { decodeText, refusal, scalarAt, spanAt, type DocPath } from "./load.js";
 import type {
-  Access, AllOr, Channel, ConditionSite, Contact, Field, JourneyNode, Origin, Program, Purpose, Scope, SuppressionList,
+  Access, AllOr, Channel, ConditionSite, Contact, Field, JourneyNode, MissingKey, Origin, Program, Purpose, Scope, SuppressionList,
 } from "./program.js";
+import { formatTime, parseTimestamp } from "./ir/time.js";
+import { endOfLocalDay, knownZone, tzdataVersion } from "./tz.js";
 import { SourceRefusal, type SourceHost } from "./source.js";
 import { SourceFile } from "./source-file.js";
 import { clockMinutes, durationMs, percentBp, timeMs } from "./units.js";
@@ -23,6 +25,28 @@ const obj = (v: unknown): Obj => (v ?? {}) as Obj;
 const arr = <T = unknown>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 const allOr = <T extends string>(v: unknown): AllOr<T> => (v === "all" ? "all" : arr<T>(v));
+const missingKey = (v: unknown): { missing?: MissingKey } => (v === "suppress" || v === "allow" ? { missing: v } : {});
+
+/** The zone a list's `until` dates end in when it declares none. */
+export const DEFAULT_LIST_ZONE = "UTC";
+
+/**
+ * An entry's `until` as the instant the entry stops holding, RFC 3339 UTC (docs/ir.md,
+ * "Suppression lists"): a date ends with that day in the list's zone, a timestamp is that
+ * instant. Null past 9999-12-31T23:59:59.999Z, which no request time reaches (so: no expiry);
+ * undefined when `until` is neither a date nor a timestamp. Memoised: a large `entries_file`
+ * repeats a few dates.
+ */
+function expiryOf(zone: string): (until: string) => string | null | undefined {
+  const memo = new Map<string, string | null | undefined>();
+  return (until) => {
+    if (memo.has(until)) return memo.get(until);
+    const ms = endOfLocalDay(until, zone) ?? parseTimestamp(until);
+    const out = ms === undefined ? undefined : (formatTime(ms) ?? null);
+    memo.set(until, out);
+    return out;
+  };
+}
 
 export interface ParseResult {
   program: Program;
@@ -175,18 +199,31 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
         dup("suppression list", id, { doc: sd, path: ["lists", i, "id"] }, { ...first.origin, path: [...first.origin.path, "id"] });
         continue;
       }
-      const list: SuppressionList = { id, reason: String(raw["reason"]), match: String(raw["match"]), scope: scope(raw["scope"]), entries: new Map(), origin };
+      const list: SuppressionList = {
+        id, reason: String(raw["reason"]), match: String(raw["match"]), scope: scope(raw["scope"]), ...missingKey(raw["missing"]),
+        zone: DEFAULT_LIST_ZONE, entries: new Map(), origin,
+      };
       if (typeof raw["title"] === "string") list.title = raw["title"];
+      if (typeof raw["zone"] === "string") {
+        // An unknown zone is an error; the dates are still read (in UTC) so later checks run.
+        if (knownZone(raw["zone"])) list.zone = raw["zone"];
+        else {
+          ds.push(diag("WP3081", "error", `suppression list \`${id}\`: \`${raw["zone"]}\` is not a zone of the time-zone database (tzdata ${tzdataVersion()})`, spanAt(sd, ["lists", i, "zone"]),
+            "use an IANA zone name such as `Europe/London` (case-sensitive), or leave `zone` out: `until` dates then end at midnight UTC"));
+        }
+      }
+      const expiry = expiryOf(list.zone);
       for (const [k, e] of arr(raw["entries"]).entries()) {
         const key = typeof e === "string" ? e : String(obj(e)["key"]);
         const until = typeof e === "string" ? null : (str(obj(e)["until"]) ?? null);
-        if (until !== null && timeMs(until) === undefined) {
+        const at = until === null ? null : expiry(until);
+        if (at === undefined) {
           ds.push(diag("WP1006", "error", `\`${until}\` is not a real date`, spanAt(sd, ["lists", i, "entries", k, "until"]), "write a date such as `2027-03-31`"));
         }
         if (list.entries.has(key)) {
           ds.push(diag("WP3016", "warning", `\`${key}\` is listed twice in \`${id}\``, spanAt(sd, ["lists", i, "entries", k]), "remove the repeated entry; the last one wins"));
         }
-        list.entries.set(key, until);
+        list.entries.set(key, at ?? until);
       }
       if (typeof raw["entries_file"] === "string") {
         list.entriesFile = raw["entries_file"];
@@ -204,7 +241,7 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
       }
       ruleOrigins.set(id, origin);
       const when = condition(sd, ["rules", i, "when"]);
-      if (when) p.rules.push({ id, when, reason: String(raw["reason"]), scope: scope(raw["scope"]), origin });
+      if (when) p.rules.push({ id, when, reason: String(raw["reason"]), scope: scope(raw["scope"]), ...missingKey(raw["missing"]), origin });
     }
   }
 
@@ -349,7 +386,10 @@ function readContact(cd: ValidDocument, c: Contact): void {
   }
 }
 
-/** Reads `entries_file`: one key per line, optionally `key,until`; `#` starts a comment line. */
+/**
+ * Reads `entries_file`: one key per line, optionally `key,until` (`until` converted as in
+ * `entries`, in the list's zone); `#` starts a comment line.
+ */
 async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: SuppressionList, path: DocPath, ds: Diagnostic[], dataFiles: Map<string, SourceFile>): Promise<void> {
   const rel = list.entriesFile!;
   const dir = doc.file.path.includes("/") ? doc.file.path.slice(0, doc.file.path.lastIndexOf("/")) : "";
@@ -384,6 +424,7 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
   let offset = 0;
   const keys: string[] = [];
   const untils: (string | null)[] = [];
+  const expiry = expiryOf(list.zone);
   for (const raw of text.split("\n")) {
     lineNo++;
     const lineStart = offset;
@@ -393,7 +434,8 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
     const comma = line.indexOf(",");
     const key = (comma < 0 ? line : line.slice(0, comma)).trim();
     const until = comma < 0 ? null : line.slice(comma + 1).trim();
-    if (key === "" || (until !== null && timeMs(until) === undefined)) {
+    const ends = until === null ? null : expiry(until);
+    if (key === "" || ends === undefined) {
       // Report the first few in the data file itself (registered so renderers can show the line).
       if (bad++ < 5) {
         if (!dataFiles.has(full)) dataFiles.set(full, new SourceFile(full, text));
@@ -405,7 +447,7 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
       continue;
     }
     keys.push(key);
-    untils.push(until);
+    untils.push(ends);
   }
   // Keys sliced out of a large file keep the whole file alive and make sorting and object
   // building several times slower (V8 flattens them one by one); one JSON round trip copies

@@ -109,7 +109,7 @@ export function plan(p: Program): PlanResult {
   const lists = new Map<string, PlanList>();
   const listData = new Map<string, Record<string, string | null>>();
   for (const l of p.lists.values()) {
-    lists.set(l.id, { kind: "suppression", match: l.match, reason: reason("suppressed", `suppression/${l.id}`, l.reason, source(l.origin)) });
+    lists.set(l.id, { kind: "suppression", match: l.match, reason: reason("suppressed", `suppression/${l.id}`, l.reason, source(l.origin)), missing: l.missing ?? "suppress" });
     listData.set(l.id, sortedObject(l.entries));
   }
   for (const [id, v] of p.access.valueLists) {
@@ -182,7 +182,24 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
     if (channels === "all") gates.push(make());
     else for (const ch of channels) gates.push(make(ch));
   };
+  // Suppression never fails open (docs/ir.md "Suppression lists and rules"): with `missing:
+  // suppress`, a gate before the list's or rule's own suppresses a request that lacks the key
+  // (a required, non-nullable field is already refused by steps 4 and 5: no gate).
+  const mayLack = (name: string): boolean => {
+    const fd = dict.fields.get(name);
+    return fd !== undefined && (fd.optional || fd.nullable);
+  };
+  const absent = (name: string): Expr => ({ op: "not", arg: { op: "call", fn: "exists", args: [f(name)] } });
   for (const { list, channels } of scope.lists) {
+    if (list.missing === "suppress" && mayLack(list.match)) {
+      // No usable key: absent, null, or "" (no entry can be empty, so "" would never match).
+      const missing = add({ op: "or", args: [absent(list.match), { op: "cmp", cmp: "==", left: f(list.match), right: c("") }] });
+      perChannel(channels, (ch) => ({
+        step: "suppression", cond: missing, outcome: "suppress", ...(ch ? { channel: ch } : {}),
+        reason: reason("suppressed-missing-key", `suppression/${list.id}`,
+          `no \`${list.match}\` to look up on suppression list \`${list.id}\`: treated as suppressed (\`missing: suppress\`)`, source(list.origin, ["missing"]), ch),
+      }));
+    }
     const cond = add({ op: "in_list", list: list.id, item: f(list.match) });
     perChannel(channels, (ch) => ({
       step: "suppression", cond, outcome: "suppress", ...(ch ? { channel: ch } : {}),
@@ -190,6 +207,18 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
     }));
   }
   for (const { rule, channels } of scope.rules) {
+    if (rule.missing === "suppress") {
+      // One gate per field the rule reads that a request may lack (absent or null), in reading order.
+      for (const name of new Set((rule.when.reads ?? []).map((r) => r.name))) {
+        if (!mayLack(name)) continue;
+        const missing = add(absent(name));
+        perChannel(channels, (ch) => ({
+          step: "suppression", cond: missing, outcome: "suppress", ...(ch ? { channel: ch } : {}),
+          reason: reason("suppressed-missing-key", `suppression-rule/${rule.id}`,
+            `no \`${name}\` to evaluate suppression rule \`${rule.id}\`: treated as suppressed (\`missing: suppress\`)`, source(rule.origin, ["missing"]), ch),
+        }));
+      }
+    }
     const cond = lower(rule.when);
     perChannel(channels, (ch) => ({
       step: "suppression", cond, outcome: "suppress", ...(ch ? { channel: ch } : {}),

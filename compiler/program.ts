@@ -101,17 +101,28 @@ export interface SuppressionList {
   reason: string;
   match: string;
   scope: Scope;
-  /** key -> expiry (RFC 3339 / date text) or null. */
+  /** What a request without a usable key means, when the list says (docs/ir.md, "Suppression"). */
+  missing?: MissingKey;
+  /** The IANA zone an entry's `until` date ends in (`UTC` unless the list declares `zone`). */
+  zone: string;
+  /**
+   * key -> expiry or null (no expiry). The parse stage stores the exact instant as RFC 3339
+   * UTC: a date `until` is already converted to the end of that day in `zone`.
+   */
   entries: Map<string, string | null>;
   entriesFile?: string;
   origin: Origin;
 }
+
+/** `suppress`: a missing key suppresses (the safe choice); `allow`: the list or rule does not apply. */
+export type MissingKey = "suppress" | "allow";
 
 export interface SuppressionRule {
   id: string;
   when: ConditionSite;
   reason: string;
   scope: Scope;
+  missing?: MissingKey;
   origin: Origin;
 }
 

@@ -12,7 +12,7 @@
  * rule instances in it, in time order, and records every change of the total UTC offset.
  */
 import { createRequire } from "node:module";
-import { MS_PER_DAY, MS_PER_MINUTE, civilFromDays, daysFromCivil } from "./ir/time.js";
+import { MS_PER_DAY, MS_PER_MINUTE, civilFromDays, daysFromCivil, fromLocal, parseDate } from "./ir/time.js";
 
 type ZoneLine = [string, string, string, string | null];
 type RuleLine = [string, string, string, string, string, [string, string, string, string | null], string, string];
@@ -221,4 +221,26 @@ export function compileZone(name: string, horizon: number = TZ_DEFAULT_HORIZON):
     last = o;
   }
   return table;
+}
+
+const tableCache = new Map<string, ZoneTable | undefined>();
+
+/**
+ * Where a suppression entry that holds "until" the date `date` (`YYYY-MM-DD`) stops: the first
+ * instant of the next local day in zone `name` (docs/ir.md, "Suppression lists"). A midnight
+ * that does not exist (a zone that changes its clocks at 00:00) is read as in "Time zones"
+ * (`fromLocal`): moved forward by the gap, which is the first instant of that day, as
+ * Temporal's `startOfDay`; a repeated midnight takes its first occurrence. Undefined for an
+ * unknown zone or a string that is not a date.
+ */
+export function endOfLocalDay(date: string, name: string): number | undefined {
+  const ms = parseDate(date);
+  if (ms === undefined) return undefined;
+  const next = Math.floor(ms / MS_PER_DAY) + 1;
+  // Compiled far enough to hold the day (a table keeps its last offset after its horizon).
+  const horizon = Math.max(TZ_DEFAULT_HORIZON, civilFromDays(next).y + 1);
+  const key = `${name}\u0000${horizon}`;
+  if (!tableCache.has(key)) tableCache.set(key, compileZone(name, horizon));
+  const table = tableCache.get(key);
+  return table === undefined ? undefined : fromLocal({ table }, next * MS_PER_DAY);
 }

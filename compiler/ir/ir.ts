@@ -158,6 +158,12 @@ export interface PlanList {
   kind: "suppression" | "values";
   match: string | null; // context field holding the key (suppression lists), null for value lists
   reason: Reason;
+  /**
+   * Suppression lists: what a request whose `match` key is absent, null or "" means to
+   * `waypost/suppressed` (docs/ir.md "Other entrypoints"). Anything but `allow` (absent
+   * included) lists the customer: fail closed.
+   */
+  missing?: "suppress" | "allow";
 }
 
 export interface Plan {
