@@ -17,7 +17,11 @@ interface Pkg {
 }
 const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as Pkg;
 
-/** Sources whose compiled output is missing or older than they are. */
+/** The runtime package (packages/runtime), built from runtime/. */
+const RUNTIME_PKG = path.join(ROOT, "packages/runtime");
+const runtimePkg = JSON.parse(readFileSync(path.join(RUNTIME_PKG, "package.json"), "utf8")) as { name: string; version: string };
+
+/** Sources whose compiled output is missing or older than they are (runtime/: in both packages). */
 function staleSources(): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
@@ -25,8 +29,9 @@ function staleSources(): string[] {
       const rel = `${dir}/${e.name}`;
       if (e.isDirectory()) walk(rel);
       else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) {
-        const js = path.join(ROOT, "dist", rel.replace(/\.ts$/, ".js"));
-        if (!existsSync(js) || statSync(js).mtimeMs < statSync(path.join(ROOT, rel)).mtimeMs) out.push(rel);
+        const outputs = [path.join(ROOT, "dist", rel.replace(/\.ts$/, ".js"))];
+        if (dir.startsWith("runtime")) outputs.push(path.join(RUNTIME_PKG, "dist", rel.slice("runtime/".length).replace(/\.ts$/, ".js")));
+        if (outputs.some((js) => !existsSync(js) || statSync(js).mtimeMs < statSync(path.join(ROOT, rel)).mtimeMs)) out.push(rel);
       }
     }
   };
@@ -58,6 +63,17 @@ describe("package exports load from dist/", () => {
     const out = node(`const m = await import(${JSON.stringify(`${pkg.name}/runtime`)}); console.log(JSON.stringify(Object.keys(m).sort()));`);
     const keys = JSON.parse(out) as string[];
     for (const name of ["loadBundle", "readBundle", "WaypostRuntimeError"]) expect(keys).toContain(name);
+  });
+
+  it('"./runtime" is the runtime package, @waypost/runtime, pinned to its version: the same module, not a copy', () => {
+    expect((pkg as Pkg & { dependencies: Record<string, string> }).dependencies[runtimePkg.name]).toBe(runtimePkg.version);
+    const out = node(
+      `const a = await import(${JSON.stringify(`${pkg.name}/runtime`)}); const b = await import(${JSON.stringify(runtimePkg.name)});` +
+        `const c = await import(${JSON.stringify(`${runtimePkg.name}/internal/errors`)});` +
+        `console.log(JSON.stringify({ same: Object.keys(b).every((k) => a[k] === b[k]) && Object.keys(a).length === Object.keys(b).length, error: a.WaypostRuntimeError === c.WaypostRuntimeError, n: Object.keys(b).length }));`,
+    );
+    expect(JSON.parse(out)).toEqual({ same: true, error: true, n: expect.any(Number) });
+    expect((JSON.parse(out) as { n: number }).n).toBeGreaterThan(10);
   });
 
   it('"./schemas/*" resolves every schema to a JSON file', () => {
