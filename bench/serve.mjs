@@ -6,10 +6,14 @@
 //
 //   node bench/serve.mjs [--quick] [--workers N] [--duration S] [--concurrency 1,8,32,128]
 //
-// Figures depend on the machine and what else runs on it: compare rows of the same run.
+// Before the load, every request is decided once both ways and the answers compared (the same
+// requests, the same decisions). Decisions per second per core divide by the cores deciding:
+// the server's workers (autocannon shares the machine with them), one for the in-process runtime.
+// The load average before and after is printed: figures depend on what else runs on the
+// machine, so compare rows of the same run.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
@@ -35,6 +39,8 @@ if (!built.bundle) throw new Error("the example does not build");
 const bundleFile = path.join(dir, "bundle.tar.gz");
 writeFileSync(bundleFile, built.bundle);
 writeFileSync(path.join(dir, "log.key"), "ab".repeat(32) + "\n");
+// One pseudonym key for the server and the runtime here, so that their decision ids agree.
+const PSEUDONYM_KEY = "ef".repeat(32);
 const requests = readdirSync(path.join(EXAMPLE, "requests"))
   .filter((n) => n.endsWith(".json") && !n.endsWith(".expected.json"))
   .sort()
@@ -45,6 +51,7 @@ function startServer(extra) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(ROOT, "bin/waypost.js"), "serve", bundleFile, "--skip-verify", "--addr", "127.0.0.1:0", "--workers", String(WORKERS), ...extra], {
       cwd: dir,
+      env: { ...process.env, WAYPOST_PSEUDONYM_KEY: PSEUDONYM_KEY },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -59,6 +66,17 @@ function startServer(extra) {
   });
 }
 
+/** Each request once through the server, compared with the in-process decision. */
+async function sameAnswers(url, engine) {
+  for (const [i, body] of bodies.entries()) {
+    const res = await fetch(url + "/v1/data/waypost/decide", { method: "POST", headers: { "content-type": "application/json" }, body });
+    const { result } = await res.json();
+    const here = engine.decide(requests[i]);
+    const pick = (d) => JSON.stringify({ outcome: d.outcome, node: d.node, channel: d.channel, reasons: d.reasons.map((r) => r.code), decision_id: d.decision_id });
+    if (res.status !== 200 || pick(result) !== pick(here)) throw new Error(`request ${i}: the server answered ${res.status} ${pick(result ?? {})}, the runtime ${pick(here)}`);
+  }
+}
+
 const stop = (child) => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); });
 
 async function cannon(url, connections) {
@@ -69,7 +87,8 @@ async function cannon(url, connections) {
     requests: bodies.map((body) => ({ method: "POST", headers: { "content-type": "application/json" }, body })),
   });
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${r.non2xx} non-2xx answers, ${r.errors} errors`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  // autocannon measures latency in whole milliseconds.
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, wholeMs: true };
 }
 
 /** The in-process runtime on the same requests: `concurrency` decisions in flight at a time. */
@@ -101,21 +120,25 @@ async function inProcess(engine, concurrency, durable) {
 }
 
 const rows = [];
+const ms = (v, whole) => (whole ? (v === 0 ? "<1" : String(v)) : v.toFixed(3)).padStart(8);
 const row = (mode, c, r, cores) => {
-  rows.push({ mode, c, ...r, perCore: r.rps / cores });
-  console.log(`${mode.padEnd(34)} c=${String(c).padStart(4)}  ${r.rps.toFixed(0).padStart(8)} decisions/s  p50 ${r.p50.toFixed(3).padStart(8)} ms  p99 ${r.p99.toFixed(3).padStart(8)} ms  ${(r.rps / cores).toFixed(0).padStart(7)}/s per core`);
+  rows.push({ mode, c, ...r, cores, perCore: r.rps / cores });
+  console.log(`${mode.padEnd(34)} c=${String(c).padStart(4)}  ${r.rps.toFixed(0).padStart(8)} decisions/s  p50 ${ms(r.p50, r.wholeMs)} ms  p99 ${ms(r.p99, r.wholeMs)} ms  ${(r.rps / cores).toFixed(0).padStart(7)}/s per core`);
 };
 
-console.log(`waypost serve load test: ${requests.length} example requests, ${DURATION}s per row, ${WORKERS} workers, ${CORES} cores, Node ${process.version}`);
+const load = () => loadavg().map((n) => n.toFixed(2)).join(" ");
+console.log(`waypost serve load test: ${requests.length} example requests, ${DURATION}s per row, ${WORKERS} workers, ${CORES} cores, Node ${process.version}; load average ${load()}`);
 try {
   // The in-process runtime (one thread: one core).
-  const engine = await loadBundle(built.bundle, { skipVerify: true });
+  const pseudonymKey = Buffer.from(PSEUDONYM_KEY, "hex");
+  const engine = await loadBundle(built.bundle, { skipVerify: true, pseudonymKey });
   for (const c of [1]) row("in-process decide (no log)", c, await inProcess(engine, c, false), 1);
-  const logged = await loadBundle(built.bundle, { skipVerify: true, log: path.join(dir, "inproc.jsonl"), logKey: Buffer.from("cd".repeat(32), "hex") });
+  const logged = await loadBundle(built.bundle, { skipVerify: true, log: path.join(dir, "inproc.jsonl"), logKey: Buffer.from("cd".repeat(32), "hex"), pseudonymKey });
   for (const c of CONCURRENCY) row("in-process decideDurable (log)", c, await inProcess(logged, c, true), 1);
   await logged.close();
 
   const plain = await startServer([]);
+  await sameAnswers(plain.url, engine);
   for (const c of CONCURRENCY) row(`serve (${WORKERS} workers, no log)`, c, await cannon(plain.url, c), Math.min(WORKERS, CORES));
   await stop(plain.child);
 
@@ -125,4 +148,5 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+console.log(`load average after: ${load()}`);
 if (process.argv.includes("--json")) console.log(JSON.stringify(rows));
