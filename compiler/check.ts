@@ -235,6 +235,44 @@ function checkReferences({ p, report, at }: CheckContext): void {
       }
     }
   }
+  checkConsentStates(p, report, at);
+}
+
+/**
+ * A purpose's consent withdrawal and channel-set fields (docs/ir.md "Consent states"): each
+ * expanded field must exist with its type (a time; a `string[]`), reported once per field.
+ */
+function checkConsentStates(p: Program, report: CheckContext["report"], at: CheckContext["at"]): void {
+  const dict = p.dictionary;
+  if (!dict) return;
+  const seen = new Set<string>();
+  for (const n of p.nodes) {
+    const u = p.purposes.get(n.purpose);
+    if (!u?.consent) continue;
+    const origin = u.consent.origin;
+    if (u.consent.channelsField?.includes("{channel}") && !seen.has(`${u.id}\0{channel}`)) {
+      seen.add(`${u.id}\0{channel}`);
+      report(diag("WP3097", "error", `consent of ${q(u.id)}: \`channels_field\` ${q(u.consent.channelsField)} depends on \`{channel}\`, but it lists the channels of one consent`, at(origin, ["channels_field"]),
+        `name one field per purpose, e.g. \`consent.{purpose}.channels\` (type \`string[]\`)`));
+    }
+    for (const c of nodeScope(p, n).consent) {
+      const checks: [string | undefined, "withdrawn_field" | "channels_field"][] = [[c.withdrawn, "withdrawn_field"], [c.channels, "channels_field"]];
+      for (const [name, key] of checks) {
+        if (name === undefined || seen.has(`${key}\0${name}`)) continue;
+        seen.add(`${key}\0${name}`);
+        const f = dict.fields.get(name);
+        const what = key === "withdrawn_field" ? "withdrawal time" : "consented channel set";
+        const type = key === "withdrawn_field" ? "timestamp" : "string[]";
+        if (!f) {
+          report(diag("WP3019", "error", `consent of ${q(u.id)} reads its ${what} from ${q(name)}, which the data dictionary does not declare`, at(origin, [key]),
+            `declare ${q(name)} (type \`${type}\`, optional), or fix \`${key}\``));
+        } else if (key === "withdrawn_field" ? f.type !== "timestamp" && f.type !== "date" : f.type !== "string[]") {
+          report(diag("WP3017", "error", `${what} field ${q(name)} must be a ${type}, not ${f.type}`, at(f.origin, ["type"]), `change its type to \`${type}\``,
+            [{ message: `named by the consent of ${q(u.id)} here`, span: at(origin, [key]) }]));
+        }
+      }
+    }
+  }
 }
 
 /**
@@ -386,6 +424,24 @@ function checkShares({ p, report, at }: CheckContext): void {
       report(diag("WP3051", "error", `variant weights add up to ${sum / 100}%, not 100%`, at(x.origin, ["variants"]), "variant weights share out the treated customers; make them add up to exactly 100%"));
     }
   }
+  // Universal holdouts (docs/ir.md "Holdouts"): a share, purposes that exist, and a salt of
+  // their own: two groups with one salt hold out exactly the same customers.
+  const salts = new Map<string, { what: string; span: Span }>();
+  for (const n of p.nodes) if (n.experiment) salts.set(n.experiment.salt, { what: `the experiment of ${q(n.id)}`, span: at(n.experiment.origin, ["salt"]) });
+  for (const h of p.holdouts) {
+    if (h.shareBp > 10000) report(diag("WP3050", "error", `holdout ${q(h.id)} holds out ${h.shareBp / 100}%, more than 100%`, at(h.origin, ["share"]), "use a share from `0%` to `100%`"));
+    else if (h.shareBp === 10000) report(diag("WP3052", "warning", `holdout ${q(h.id)} holds out 100%: nobody receives ${list(h.purposes)} messages`, at(h.origin, ["share"]), "lower the share"));
+    h.purposes.forEach((u, i) => {
+      if (p.purposes.has(u)) return;
+      const guess = didYouMean(u, p.purposes.keys());
+      report(diag("WP3010", "error", `holdout ${q(h.id)} names unknown purpose ${q(u)}`, at(h.origin, ["purposes", i]), guess ? `did you mean ${q(guess)}?` : "declare it under `purposes:`"));
+    });
+    const other = salts.get(h.salt);
+    if (other) {
+      report(diag("WP3093", "warning", `holdout ${q(h.id)} has the salt ${q(h.salt)} of ${other.what}: their control groups are the same customers`, at(h.origin, ["salt"]),
+        "give each holdout and experiment its own salt", [{ message: "the same salt", span: other.span }]));
+    } else salts.set(h.salt, { what: `holdout ${q(h.id)}`, span: at(h.origin, ["salt"]) });
+  }
 }
 
 function checkActions({ p, report, at }: CheckContext): void {
@@ -495,6 +551,22 @@ function checkArbitration({ p, report, at }: CheckContext): void {
     }
     if (p.access.systems.size > 0 && p.purposes.has(n.purpose) && systemsFor(p, n).length === 0) {
       report(diag("WP3092", "warning", `no system may request ${q(n.id)}, so it never fires`, at(n.origin, ["id"]), `allow its purpose ${q(n.purpose)} or the node for a system in the AccessPolicy`));
+    }
+  }
+  // Declared arbitration (docs/ir.md "Arbitration"): an event a node fires on, and an effect.
+  const byEvent = new Map<string, number>();
+  for (const n of p.nodes) byEvent.set(n.event, (byEvent.get(n.event) ?? 0) + 1);
+  for (const a of p.contact.arbitration.values()) {
+    const count = byEvent.get(a.event);
+    if (count === undefined) {
+      const guess = didYouMean(a.event, byEvent.keys());
+      report(diag("WP3098", "error", `arbitration for ${q(a.event)}, which no journey node fires on`, at(a.origin, [], "key"), guess ? `did you mean ${q(guess)}?` : "use the `trigger.event` of a journey node, or remove the entry"));
+    } else if (a.fallback === "none" && a.on.length > 0) {
+      report(diag("WP3099", "warning", `\`on\` has no effect with \`fallback: none\` for ${q(a.event)}`, at(a.origin, ["on"]), "set `fallback: next` to let the next node be tried after these blocks, or remove `on`"));
+    } else if (a.fallback === "next" && a.on.length === 0) {
+      report(diag("WP3099", "warning", `\`fallback: next\` for ${q(a.event)} names no block in \`on\`, so it never falls back`, at(a.origin, ["fallback"]), "list the blocks that may let the next node be tried, e.g. `on: [cap, consent, quiet-hours]`"));
+    } else if (a.fallback === "next" && count === 1) {
+      report(diag("WP3099", "warning", `only one journey node fires on ${q(a.event)}: there is no next node to fall back to`, at(a.origin, ["fallback"]), "remove the entry, or add the node that should take over"));
     }
   }
 }

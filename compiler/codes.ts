@@ -54,9 +54,9 @@ export const GOVERNANCE_CODES = {
   WP3013: e("unknown template", "declare the template under `templates:` in the AccessPolicy, or fix its id"),
   WP3014: e("unknown jurisdiction", "declare it under `jurisdictions:` in the Purposes document, or fix its spelling"),
   WP3016: w("a suppression list repeats an entry", "remove the repeated entry; the last one wins"),
-  WP3017: e("a field has the wrong type for its role (key, match, consent, cool-down)", "change the field's type to the one the message names (keys and matches are strings, consent fields booleans)"),
+  WP3017: e("a field has the wrong type for its role (key, match, consent, cool-down)", "change the field's type to the one the message names (keys and matches are strings, consent and withdrawal times timestamps, consented channel sets `string[]`)"),
   WP3018: e("a field's validation does not fit its type or role", "use `values` for text fields and `min`/`max` for numbers; the jurisdiction field must list every jurisdiction"),
-  WP3019: e("a consent requirement names a consent field that the dictionary lacks", "declare the consent field in the data dictionary as a boolean, or fix the name in the purpose's consent rules"),
+  WP3019: e("a consent requirement names a consent field that the dictionary lacks", "declare the field in the data dictionary (a consent or withdrawal time as a `timestamp`, a channel set as `string[]`), or fix the name in the purpose's consent rules"),
   WP3020: e("data minimisation: a condition reads a field the node does not declare in `context`", "add the field to the node's `context:` list, so the request carries it and the review sees it"),
   WP3021: e("data minimisation: the node's purpose may not read a field (not allowed or denied)", "remove the read, or allow the field for the purpose in the AccessPolicy if the purpose really needs it"),
   WP3030: e("the node's lawful basis is not permitted for its purpose in any jurisdiction", "use a lawful basis the purpose permits (Purposes document), or change the purpose"),
@@ -87,6 +87,10 @@ export const GOVERNANCE_CODES = {
   WP3094: e("quiet hours start and end at the same time", "an empty window does nothing; fix `from` or `to`"),
   WP3096: e("a time-zone field lists no allowed zones, or a zone the time-zone database does not know", "list the allowed IANA zones under `validation: { values: [...] }` (e.g. `Europe/London`); only these are embedded in the bundle"),
   WP3095: w("a cap of 0 suppresses everything in its scope", "to stop a channel, deny it in the AccessPolicy instead"),
+  WP3097: e("a consent's channel-set field depends on the channel", "`channels_field` names one `string[]` field per purpose listing the consented channels; use `{purpose}` only (e.g. `consent.{purpose}.channels`)"),
+  WP3093: w("two holdouts or experiments share a salt, so their control groups are the same customers", "give each holdout and experiment its own salt, unless the groups are meant to coincide"),
+  WP3098: e("an arbitration policy names an event no journey node fires on", "use the `trigger.event` of a journey node (the message suggests the closest), or remove the entry"),
+  WP3099: w("an arbitration policy can have no effect (`on` with `fallback: none`, or an event with a single node)", "remove the entry, or set `fallback: next` with the blocks that may let the next node be tried"),
 } as const satisfies Record<string, CodeSpec>;
 
 export const COMPILER_FAMILIES: readonly CodeFamily[] = [

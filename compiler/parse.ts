@@ -8,7 +8,7 @@ import { parseCondition } from "./condition/index.js";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
 import { decodeText, refusal, scalarAt, spanAt, type DocPath } from "./load.js";
 import type {
-  Access, AllOr, Channel, ConditionSite, Contact, Field, JourneyNode, MissingKey, Origin, Program, Purpose, Scope, SuppressionList,
+  Access, AllOr, ArbitrationKind, Channel, ConditionSite, Contact, Field, JourneyNode, MissingKey, Origin, Program, Purpose, Scope, SuppressionList,
 } from "./program.js";
 import { formatTime, parseTimestamp } from "./ir/time.js";
 import { endOfLocalDay, knownZone, tzdataVersion } from "./tz.js";
@@ -59,13 +59,14 @@ export function emptyProgram(): Program {
   return {
     jurisdictions: new Map(),
     purposes: new Map(),
+    holdouts: [],
     lists: new Map(),
     rules: [],
     access: {
       systems: new Map(), fieldsAllow: new Map(), fieldsDeny: new Map(),
       channels: { deny: [] }, offers: { deny: [] }, templates: new Map(), valueLists: new Map(),
     },
-    contact: { offsetsMs: new Map(), quietHours: [], caps: [], cooldowns: [], channels: new Map() },
+    contact: { arbitration: new Map(), offsetsMs: new Map(), quietHours: [], caps: [], cooldowns: [], channels: new Map() },
     nodes: [],
     conditions: [],
   };
@@ -174,6 +175,8 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
           channels: allOr<Channel>(c["channels"]),
           jurisdictions: allOr(c["jurisdictions"]),
           field: str(c["field"]) ?? "consent.{channel}.{purpose}",
+          ...(str(c["withdrawn_field"]) !== undefined ? { withdrawnField: str(c["withdrawn_field"])! } : {}),
+          ...(str(c["channels_field"]) !== undefined ? { channelsField: str(c["channels_field"])! } : {}),
           origin: { doc: pd, path: ["purposes", id, "consent"] },
           ...(typeof c["max_age"] === "string" ? { maxAgeMs: durationMs(c["max_age"]) } : {}),
         };
@@ -184,6 +187,14 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
         if (when) purpose.restrictions.push({ id: String(r["id"]), when, reason: String(r["reason"]), origin: { doc: pd, path } });
       });
       p.purposes.set(id, purpose);
+    }
+    for (const [id, raw] of Object.entries(obj(v["holdouts"]))) {
+      const h = obj(raw);
+      p.holdouts.push({
+        id, salt: String(h["salt"]), shareBp: percentBp(String(h["share"])), purposes: arr<string>(h["purposes"]),
+        origin: { doc: pd, path: ["holdouts", id] },
+        ...(typeof h["reason"] === "string" ? { reason: h["reason"] } : {}),
+      });
     }
   }
 
@@ -223,7 +234,7 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
         if (list.entries.has(key)) {
           ds.push(diag("WP3016", "warning", `\`${key}\` is listed twice in \`${id}\``, spanAt(sd, ["lists", i, "entries", k]), "remove the repeated entry; the last one wins"));
         }
-        list.entries.set(key, at ?? until);
+        list.entries.set(key, at === undefined ? until : at);
       }
       if (typeof raw["entries_file"] === "string") {
         list.entriesFile = raw["entries_file"];
@@ -352,6 +363,14 @@ function readAccess(ad: ValidDocument, a: Access): void {
 
 function readContact(cd: ValidDocument, c: Contact): void {
   const v = obj(cd.value);
+  for (const [event, raw] of Object.entries(obj(v["arbitration"]))) {
+    const a = obj(raw);
+    c.arbitration.set(event, {
+      event, fallback: a["fallback"] === "next" ? "next" : "none", on: arr<ArbitrationKind>(a["on"]),
+      origin: { doc: cd, path: ["arbitration", event] },
+      ...(typeof a["reason"] === "string" ? { reason: a["reason"] } : {}),
+    });
+  }
   for (const [ch, d] of Object.entries(obj(v["offsets"]))) c.offsetsMs.set(ch, durationMs(String(d)));
   arr<Obj>(v["quiet_hours"]).forEach((q, i) => {
     c.quietHours.push({

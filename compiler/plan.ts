@@ -6,7 +6,7 @@
 import { TZ_DEFAULT_HORIZON, compileZone, tzdataVersion } from "./tz.js";
 import { lowerCondition, type ConditionEnv } from "./condition/index.js";
 import { conditionEnv } from "./check.js";
-import type { BundleData, Experiment, Expr, FieldSpec, Gate, JsonValue, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
+import type { Arbitration, BundleData, CandidateReasons, Experiment, PlanHoldout, Expr, FieldSpec, Gate, JsonValue, IR, NodeCondition, Plan, PlanList, PlanNode, Reason } from "./ir/ir.js";
 import { spanAt } from "./load.js";
 import { ENGINE_REASONS, type EngineReasonCode, type EngineReasonSource } from "../runtime/contract.js";
 import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
@@ -49,6 +49,36 @@ function engineReasons(src: Record<EngineReasonSource, string>): Record<EngineRe
   return out;
 }
 
+const AT_SEND_STEPS: ReadonlySet<Gate["step"]> = new Set(["suppression", "restriction", "consent"]);
+const NOW_BUILTINS: ReadonlySet<string> = new Set(["days_since", "days_until", "hours_since", "minutes_since", "since", "until"]);
+
+/** The expression's value may depend on `now`: it reads `now`, a now-relative builtin, a list's expiry or the history window. */
+export function readsTime(e: Expr | undefined): boolean {
+  if (e === undefined) return false;
+  switch (e.op) {
+    case "now":
+    case "in_list":
+    case "history_count":
+      return true;
+    case "const":
+    case "field":
+      return false;
+    case "not":
+      return readsTime(e.arg);
+    case "and":
+    case "or":
+      return e.args.some(readsTime);
+    case "cmp":
+      return readsTime(e.left) || readsTime(e.right);
+    case "in":
+      return readsTime(e.item) || readsTime(e.set);
+    case "call":
+      return NOW_BUILTINS.has(e.fn) || e.args.some(readsTime);
+    case "add_ms":
+      return readsTime(e.time);
+  }
+}
+
 const f = (name: string): Expr => ({ op: "field", name });
 const c = (value: JsonValue): Expr => ({ op: "const", value });
 
@@ -70,6 +100,12 @@ export function plan(p: Program): PlanResult {
 
   const nodes = [...p.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
   const planNodes: PlanNode[] = nodes.map((n) => planNode(p, n, add, lower));
+  // Gates re-checked at the send time (docs/ir.md step 10): the ones that can start to block
+  // as time passes. Contact-policy conditions (caps, cool-downs) only stop holding as time
+  // passes, and a condition that reads no time has the same value at the send time.
+  for (const n of planNodes) {
+    for (const g of n.gates) if (AT_SEND_STEPS.has(g.step) && readsTime(conds[g.cond])) g.at_send = true;
+  }
   const events = new Map<string, number[]>();
   const eventFields = new Map<string, Set<string>>();
   nodes.forEach((n, i) => {
@@ -135,6 +171,8 @@ export function plan(p: Program): PlanResult {
       channels: qh.channels === "all" ? [...CHANNELS] : qh.channels,
       reason: reason("quiet-hours", `contact/quiet-hours/${qh.id}`, qh.reason, source(qh.origin)),
     })),
+    ...(p.holdouts.length > 0 ? { holdouts: p.holdouts.map(planHoldout) } : {}),
+    ...planArbitration(p),
     keys: dict.keys,
     ...planZones(dict),
     reasons: engineReasons({ waypost: "waypost", access: accessSrc, dictionary: dictSrc }),
@@ -142,12 +180,78 @@ export function plan(p: Program): PlanResult {
   return { ir: { plan, conds }, lists: sortedObject(listData) };
 }
 
+const pct = (bp: number): string => `${bp / 100}%`;
+
+/** A universal holdout, with the reasons of its two groups (docs/ir.md step 6). */
+function planHoldout(h: Program["holdouts"][number]): PlanHoldout {
+  const policy = `holdout/${h.id}`;
+  const src = source(h.origin, ["share"]);
+  const why = h.reason ? `: ${h.reason}` : "";
+  return {
+    id: h.id,
+    salt: h.salt,
+    holdout_bp: h.shareBp,
+    control_reason: reason("holdout-control", policy, `held out by universal holdout \`${h.id}\` (${pct(h.shareBp)} of customers, purposes ${h.purposes.join(", ")}): no treatment, logged for comparison${why}`, src),
+    treatment_reason: reason("holdout-treatment", policy, `in the treatment group of universal holdout \`${h.id}\` (${pct(10000 - h.shareBp)})`, src),
+  };
+}
+
+/** The universal holdouts that apply to a node: those naming its purpose, in declared order. */
+function nodeHoldouts(p: Program, n: JourneyNode): Pick<PlanNode, "holdouts"> {
+  const idx: number[] = [];
+  p.holdouts.forEach((h, i) => {
+    if (h.purposes.includes(n.purpose)) idx.push(i);
+  });
+  return idx.length > 0 ? { holdouts: idx } : {};
+}
+
+/** Events whose arbitration falls back (docs/ir.md step 5); `fallback: none` is the default. */
+function planArbitration(p: Program): Pick<Plan, "arbitration"> {
+  const out = new Map<string, Arbitration>();
+  for (const a of p.contact.arbitration.values()) {
+    if (a.fallback !== "next" || a.on.length === 0) continue;
+    out.set(a.event, {
+      fallback: "next",
+      on: [...a.on],
+      exhausted_reason: reason("fallback-exhausted", `arbitration/${a.event}`,
+        `no candidate after the blocked node could be used: the first blocked node's outcome stands`, source(a.origin)),
+    });
+  }
+  return out.size > 0 ? { arbitration: sortedObject(out) } : {};
+}
+
+/** Why the node did not win when another candidate of its event did (docs/ir.md step 5). */
+function candidateReasons(p: Program, n: JourneyNode): CandidateReasons {
+  const nid = `node/${n.id}`;
+  const at = (key: string, present: boolean): string => source(n.origin, present ? [key] : ["id"]);
+  const fmt = (ms: number | undefined): string => (ms === undefined ? "-" : new Date(ms).toISOString().slice(0, 10));
+  const arb = p.contact.arbitration.get(n.event);
+  const out: CandidateReasons = {
+    not_for_system: reason("not-for-system", nid, `not a node the calling system may ask for (AccessPolicy \`systems\`)`, at("id", true)),
+    not_requested: reason("not-requested", nid, "not the node the request names", at("id", true)),
+    outside_validity_window: reason("outside-validity-window", nid, `outside its validity window [${fmt(n.validFrom)}, ${fmt(n.validUntil)})`,
+      at("valid", n.validFrom !== undefined || n.validUntil !== undefined)),
+    outside_rollout: reason("outside-rollout", nid, `the customer is outside its ${pct(n.rolloutBp)} rollout`, at("rollout", n.rolloutBp < 10000)),
+    lower_priority: reason("lower-priority", nid, `not evaluated: a candidate of higher priority decided (this one has priority ${n.priority})`, at("priority", true)),
+  };
+  if (arb && arb.fallback === "next" && arb.on.length > 0) {
+    const why = arb.reason ? `: ${arb.reason}` : "";
+    out.fallback_next = reason("fallback-next", nid,
+      `blocked; the arbitration of \`${n.event}\` falls back on ${arb.on.join(", ")}, so the next candidate is tried${why}`, source(arb.origin));
+  }
+  return out;
+}
+
 function planExperiment(nodeId: string, x: NonNullable<JourneyNode["experiment"]>): Experiment {
   const policy = `node/${nodeId}/experiment`;
   return {
     salt: x.salt,
     holdout_bp: x.holdoutBp,
-    holdout_reason: reason("holdout", policy, `held out of experiment \`${x.salt}\` (${x.holdoutBp / 100}%): no treatment, logged for comparison`, source(x.origin, ["holdout"])),
+    holdout_reason: reason("holdout-control", policy, `held out of experiment \`${x.salt}\` (${x.holdoutBp / 100}%): no treatment, logged for comparison`, source(x.origin, ["holdout"])),
+    // Membership is recorded for both groups (docs/ir.md step 6); without a holdout there is none.
+    ...(x.holdoutBp > 0
+      ? { treatment_reason: reason("holdout-treatment", policy, `in the treatment group of experiment \`${x.salt}\` (${(10000 - x.holdoutBp) / 100}%)`, source(x.origin, ["holdout"])) }
+      : {}),
     variants: x.variants.map((v) => ({
       id: v.id,
       weight_bp: v.weightBp,
@@ -241,22 +345,43 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
       reason: reason("restricted", `purpose/${purpose.id}/restriction/${r.id}`, r.reason, source(r.origin, ["when"])),
     });
   }
-  for (const { channel, field } of scope.consent) {
+  for (const { channel, field, withdrawn, channels: covered } of scope.consent) {
     const missing: Expr = scope.consentMaxAgeMs === undefined
       ? { op: "not", arg: { op: "call", fn: "exists", args: [f(field)] } }
       : { op: "or", args: [{ op: "not", arg: { op: "call", fn: "exists", args: [f(field)] } }, { op: "cmp", cmp: ">", left: { op: "call", fn: "since", args: [f(field)] }, right: c(scope.consentMaxAgeMs) }] };
-    const cond: Expr = scope.consentJurisdictions === "all" ? missing : { op: "and", args: [{ op: "in", item: f(dict.keys.jurisdiction), set: c([...scope.consentJurisdictions].sort()) }, missing] };
+    const inScope = (e: Expr): Expr => scope.consentJurisdictions === "all" ? e : { op: "and", args: [{ op: "in", item: f(dict.keys.jurisdiction), set: c([...scope.consentJurisdictions].sort()) }, e] };
     const src = source(purpose.consent!.origin);
+    const policy = `purpose/${purpose.id}/consent`;
     const age = scope.consentMaxAgeMs === undefined ? "" : ` within the last ${formatDuration(scope.consentMaxAgeMs)}`;
-    gates.push({
-      step: "consent", cond: add(cond), channel, outcome: "deny",
-      reason: reason("consent-missing", `purpose/${purpose.id}/consent`, `no ${channel} consent for \`${purpose.id}\`${age}`, src, channel),
-      pass: reason("consent-granted", `purpose/${purpose.id}/consent`, `the customer consented to ${channel} for \`${purpose.id}\`${age}`, src, channel),
-    });
+    // One gate per way consent can fail (docs/ir.md "Consent states"), each with its own reason;
+    // the channel's `consent-granted` goes on the last, reported once all of them pass.
+    const consentGates: Gate[] = [{
+      step: "consent", cond: add(inScope(missing)), channel, outcome: "deny",
+      reason: reason("consent-missing", policy, `no ${channel} consent for \`${purpose.id}\`${age}`, src, channel),
+    }];
+    if (withdrawn !== undefined) {
+      // Withdrawn when the withdrawal time is not after now (at send time: step 10) and not
+      // before the grant; a withdrawal before the grant was superseded by a new grant.
+      const at: Expr = { op: "call", fn: "time", args: [f(withdrawn)] };
+      const cond: Expr = { op: "and", args: [{ op: "cmp", cmp: "<=", left: at, right: { op: "now" } }, { op: "cmp", cmp: ">=", left: at, right: { op: "call", fn: "time", args: [f(field)] } }] };
+      consentGates.push({
+        step: "consent", cond: add(inScope(cond)), channel, outcome: "deny",
+        reason: reason("consent-withdrawn", policy, `the customer withdrew ${channel} consent for \`${purpose.id}\``, source(purpose.consent!.origin, ["withdrawn_field"]), channel),
+      });
+    }
+    if (covered !== undefined) {
+      // The consent lists the channels it covers; absent or not a list covers none (fail closed).
+      consentGates.push({
+        step: "consent", cond: add(inScope({ op: "not", arg: { op: "in", item: c(channel), set: f(covered) } })), channel, outcome: "deny",
+        reason: reason("consent-not-for-channel", policy, `the customer's consent for \`${purpose.id}\` does not cover ${channel}`, source(purpose.consent!.origin, ["channels_field"]), channel),
+      });
+    }
+    consentGates[consentGates.length - 1]!.pass = reason("consent-granted", policy, `the customer consented to ${channel} for \`${purpose.id}\`${age}`, src, channel);
+    gates.push(...consentGates);
   }
   for (const cd of scope.cooldowns) {
     gates.push({
-      step: "contact-policy",
+      step: "contact-policy", kind: "cool-down",
       cond: add({ op: "cmp", cmp: "<", left: { op: "call", fn: "since", args: [f(cd.after)] }, right: c(cd.forMs) }),
       until: add({ op: "add_ms", time: f(cd.after), ms: cd.forMs }),
       outcome: "defer",
@@ -269,7 +394,7 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
       ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}),
     };
     gates.push({
-      step: "contact-policy", cond: add({ op: "cmp", cmp: ">=", left: count, right: c(cap.max) }), outcome: "suppress",
+      step: "contact-policy", kind: "cap", cond: add({ op: "cmp", cmp: ">=", left: count, right: c(cap.max) }), outcome: "suppress",
       ...(channel ? { channel } : {}),
       reason: reason("frequency-cap", `contact/cap/${cap.id}`, cap.reason, source(cap.origin), channel),
     });
@@ -296,6 +421,8 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
     templates: sortedObject([...n.templates].filter(([ch]) => n.channels.includes(ch as (typeof CHANNELS)[number]))),
     offer: n.offer ?? null,
     experiment: n.experiment ? planExperiment(n.id, n.experiment) : null,
+    ...nodeHoldouts(p, n),
+    candidate: candidateReasons(p, n),
     explanation: n.explanation,
     review_reason: n.risk === "high" && n.review
       ? reason("human-review", nid, `reviewed by ${n.review.team}: ${n.review.reason}`, source(n.origin, ["review"]))

@@ -84,6 +84,10 @@ export interface Purpose {
     jurisdictions: AllOr;
     maxAgeMs?: number;
     field: string; // template with {channel} and {purpose}
+    /** Template of the field holding when the consent was withdrawn (docs/ir.md "Consent states"). */
+    withdrawnField?: string;
+    /** Template ({purpose} only) of a `string[]` field: the channels the consent covers. */
+    channelsField?: string;
     origin: Origin;
   };
   restrictions: Restriction[];
@@ -182,7 +186,32 @@ export interface Cooldown {
   origin: Origin;
 }
 
+/** The blocks an event's arbitration may fall back on (docs/ir.md step 5). */
+export const ARBITRATION_KINDS = ["suppression", "lawful-basis", "restriction", "consent", "cap", "cool-down", "quiet-hours"] as const;
+export type ArbitrationKind = (typeof ARBITRATION_KINDS)[number];
+
+/** An event's declared arbitration (ContactPolicy `arbitration`). */
+export interface EventArbitration {
+  event: string;
+  fallback: "next" | "none";
+  on: ArbitrationKind[];
+  reason?: string;
+  origin: Origin;
+}
+
+/** A universal holdout (Purposes `holdouts`): one control group for every node of its purposes. */
+export interface Holdout {
+  id: string;
+  salt: string;
+  shareBp: number;
+  purposes: string[];
+  reason?: string;
+  origin: Origin;
+}
+
 export interface Contact {
+  /** event -> its declared arbitration, in file order. */
+  arbitration: Map<string, EventArbitration>;
   offsetsMs: Map<string, number>;
   quietHours: QuietHoursRule[];
   caps: Cap[];
@@ -225,6 +254,8 @@ export interface Program {
   dictionary?: Dictionary;
   jurisdictions: Map<string, Jurisdiction>;
   purposes: Map<string, Purpose>;
+  /** Universal holdouts, in declared order. */
+  holdouts: Holdout[];
   lists: Map<string, SuppressionList>;
   rules: SuppressionRule[];
   access: Access;

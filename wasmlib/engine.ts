@@ -25,8 +25,13 @@ import {
   S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL, S_HOLDOUT_REASON, S_AT, S_PURPOSE, S_PURPOSES,
   S_D_HISTORY, S_D_NOT_OBJECT, S_D_MISSING, S_D_BAD_TIMESTAMP, S_D_BAD_CHANNEL, S_D_BAD_PURPOSE,
   S_D_NOT_STRING, S_D_UNKNOWN_KEY, S_TIME_ZONE, S_ZONES,
+  S_AT_SEND, S_R_BLOCKED_AT_SEND_TIME, S_R_NOT_VALID_AT_SEND_TIME,
+  S_CANDIDATE, S_NOT_FOR_SYSTEM, S_NOT_REQUESTED, S_OUTSIDE_VALIDITY_WINDOW, S_OUTSIDE_ROLLOUT,
+  S_LOWER_PRIORITY, S_FALLBACK_NEXT, S_ARBITRATION, S_FALLBACK, S_ARB_ON, S_ARB_NEXT,
+  S_EXHAUSTED_REASON, S_K_QUIET_HOURS, S_K_VALIDITY, S_HOLDOUTS, S_CONTROL_REASON, S_TREATMENT_REASON,
 } from "./strings";
 import { tableOk, toLocal, fromLocal } from "./zone";
+import { S_MISSING, S_ALLOW } from "./strings";
 
 // Spliced in by the emitter: value of condition `i` (0 = undefined).
 @external("waypost", "eval_cond")
@@ -35,7 +40,7 @@ declare function evalCond(i: i32): usize;
 // ---------------------------------------------------------------------------------------------
 // Per-evaluation state, read by the condition helpers (ops.ts).
 export let gCtx: usize = 0; // request.context
-export let gNow: f64 = 0; // request.now in ms
+export let gNow: f64 = 0; // request.now in ms; bound to the send time during step 10 (sendTimeBlock)
 export let gNowV: usize = 0; // the same as a number value
 export let gHistory: usize = 0; // request.history (0 when absent)
 export let gOffsetMin: f64 = 0; // context[plan.keys.utc_offset] when a number, else 0
@@ -45,6 +50,7 @@ let gCustomer: usize = 0; // context[plan.keys.customer] when a string
 let gSystemNodes: usize = 0; // plan.systems[system]
 let gEventNodes: usize = 0; // plan.events[event]
 let gReqNode: usize = 0; // request.node
+let gEvent: usize = 0; // request.event
 
 // ---------------------------------------------------------------------------------------------
 // Plan cache: pointers into data, valid while the same data value is loaded. The exported
@@ -70,6 +76,8 @@ let pReasons: usize = 0;
 let pPlanLists: usize = 0;
 let pChannels: usize = 0; // plan.channels: what a history entry may name
 let pPurposes: usize = 0; // plan.purposes
+let pHoldouts: usize = 0; // plan.holdouts (universal holdouts)
+let pArbitration: usize = 0; // plan.arbitration
 
 function loadPlan(data: usize): void {
   if (data == cacheData && parseGen == cacheGen) return;
@@ -97,6 +105,8 @@ function loadPlan(data: usize): void {
   pPlanLists = objGetS(pPlan, S_LISTS);
   pChannels = objGetS(pPlan, S_CHANNELS);
   pPurposes = objGetS(pPlan, S_PURPOSES);
+  pHoldouts = objGetS(pPlan, S_HOLDOUTS);
+  pArbitration = objGetS(pPlan, S_ARBITRATION);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -112,7 +122,7 @@ const N_ID: u32 = 0, N_VALID_FROM: u32 = 1, N_VALID_UNTIL: u32 = 2, N_ROLLOUT_BP
   N_REQUIRED_H: u32 = 15, N_SLOTS: u32 = 16; // N_REQUIRED_H: keyHash of each required string (u32s)
 const C_COND: u32 = 0, C_REASON: u32 = 1, C_FAIL: u32 = 2, C_SLOTS: u32 = 3;
 const G_CHANNEL: u32 = 0, G_COND: u32 = 1, G_REASON: u32 = 2, G_OUTCOME: u32 = 3, G_UNTIL: u32 = 4,
-  G_PASS: u32 = 5, G_STEP: u32 = 6, G_SLOTS: u32 = 7;
+  G_PASS: u32 = 5, G_STEP: u32 = 6, G_AT_SEND: u32 = 7, G_SLOTS: u32 = 8;
 const F_NULLABLE: u32 = 0, F_TYPE: u32 = 1, F_VALUES: u32 = 2, F_FORMAT: u32 = 3, F_MIN: u32 = 4,
   F_MAX: u32 = 5, F_TYCODE: u32 = 6, F_CONSENT: u32 = 7, F_SLOTS: u32 = 8;
 
@@ -181,6 +191,7 @@ function indexGate(g: usize): void {
   store<u32>(t, objGetS(g, S_UNTIL), G_UNTIL << 2);
   store<u32>(t, objGetS(g, S_PASS), G_PASS << 2);
   store<u32>(t, objGetS(g, S_STEP), G_STEP << 2);
+  store<u32>(t, objGetS(g, S_AT_SEND), G_AT_SEND << 2);
   markReason(load<u32>(t, G_REASON << 2));
   markReason(load<u32>(t, G_PASS << 2));
 }
@@ -284,9 +295,36 @@ export function planIndex(v: usize): void {
       store<u32>(a, m, 28);
     }
   }
+  // Each system's node ids as a hash-indexed set (system -> {id: true}), so step 5's "node in
+  // plan.systems[system]" is one lookup, not a scan of every node id (10,000 nodes x 100
+  // candidates was a million string compares per decision).
+  tabSysSets = 0;
+  let systems = objGetS(plan, S_SYSTEMS);
+  if (isObj(systems)) {
+    let n = load<u32>(systems, 4);
+    let e = <usize>load<u32>(systems, 8);
+    let sets = newObj(n);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      let ids = <usize>load<u32>(e, 8);
+      let m = alen(ids);
+      let set = newObj(m);
+      for (let j: u32 = 0; j < m; j++) {
+        let id = arrAt(ids, j);
+        if (isStr(id)) objPush(set, load<u32>(id, 8), load<u32>(id, 4), V_TRUE);
+      }
+      objIndex(set);
+      objPush(sets, load<u32>(e, 4), load<u32>(e), set);
+    }
+    objIndex(sets);
+    tabSysSets = sets;
+  }
   tabData = v;
   tabHi = heapPtr;
 }
+
+// plan.systems as sets (planIndex), and the request system's set while gTab (check).
+let tabSysSets: usize = 0;
+let gSystemSet: usize = 0;
 
 // ---------------------------------------------------------------------------------------------
 // Growable vectors of value addresses [len, cap, dataPtr], convertible to array values.
@@ -329,6 +367,7 @@ function vecArr(v: usize): usize {
 /** String-equality membership (JS `includes` over strings). */
 function hasStr(a: usize, s: usize): bool {
   if (!isStr(s)) return false;
+  if (a == gSystemNodes && gSystemSet != 0) return objGetV(gSystemSet, s) != 0; // the same answer, hashed
   let n = alen(a);
   for (let i: u32 = 0; i < n; i++) {
     let x = arrAt(a, i);
@@ -660,6 +699,7 @@ function historyProblem(hist: usize): usize {
 
 /** Steps 1-4. Returns 0 when the request passes (globals set), else the deny decision. */
 function check(input: usize): usize {
+  gSystemSet = 0; // until step 2 finds this request's system
   // 1. Request shape.
   if (isFalsy(input)) return deny(S_R_INVALID_REQUEST, S_INPUT, 0);
   let sys = objGetS(input, S_SYSTEM);
@@ -686,8 +726,10 @@ function check(input: usize): usize {
   // 2. System. 3. Event.
   gSystemNodes = objGetV(pSystems, sys);
   if (!isArr(gSystemNodes)) return deny(S_R_SYSTEM_NOT_ALLOWED, sys, 0);
+  gSystemSet = gTab ? objGetV(tabSysSets, sys) : 0;
   gEventNodes = objGetV(pEvents, ev);
   if (!isArr(gEventNodes)) return deny(S_R_UNKNOWN_EVENT, ev, 0);
+  gEvent = ev;
   // 4. Minimal context: the smallest (by bytes) key outside the event's set, then the smallest
   // key whose value fails its spec. One pass each, no sorting.
   let allowed = objGetV(pEventFields, ev);
@@ -764,11 +806,54 @@ function checkEnd(ctx: usize, now: f64, hist: usize, node: usize): usize {
 
 // Step 5 result: the selected node, or 0 with selDecision set.
 let selDecision: usize = 0;
+// Block kinds (string values) of the last evaluated node: a vec made for each one (the heap is
+// reset between evaluations, so nothing allocated may outlive one).
+let gBlocked: usize = 0;
+let gSendKind: usize = 0; // the block kind of the last channel sendTimeBlock blocked
 
-function select(): usize {
-  let pending = vecNew(8);
+/** Appends n.candidate[key] (why candidate n did not win) to R when the node has it. */
+function candidateReason(R: usize, n: usize, key: usize): void {
+  let c = objGetS(n, S_CANDIDATE);
+  if (!isObj(c)) return;
+  let r = objGetS(c, key);
+  if (isObj(r)) vecPush(R, reasonOut(r, 0));
+}
+
+/** Replaces the reasons of decision d (built by `decision`) with vec R. */
+function setReasons(d: usize, R: usize): void {
+  let n = load<u32>(d, 4);
+  let e = <usize>load<u32>(d, 8);
+  for (let i: u32 = 0; i < n; i++, e += 16) {
+    if (keyIs(e, S_REASONS)) { store<u32>(e, vecArr(R), 8); return; }
+  }
+}
+
+/** Every kind in gBlocked is in `on` (and there is at least one). */
+function yields(on: usize): bool {
+  let bn = load<u32>(gBlocked);
+  if (bn == 0 || alen(on) == 0) return false;
+  let bp = <usize>load<u32>(gBlocked, 8);
+  for (let i: u32 = 0; i < bn; i++) if (!hasStr(on, load<u32>(bp + (<usize>i << 2)))) return false;
+  return true;
+}
+
+/**
+ * Step 5: the candidates in priority order, each not eligible one adding one reason to R. With
+ * `evaluate` false (waypost/consent), returns the first eligible node; with it true, evaluates
+ * each eligible one (steps 6-10) and returns the decision, letting a node blocked in a way the
+ * event's arbitration names yield to the next. Returns 0 with selDecision set otherwise.
+ */
+function candidates(R: usize, evaluate: bool): usize {
   let m = load<u32>(gEventNodes, 4);
   let nodesLen = alen(pNodes);
+  let on: usize = 0;
+  let arb: usize = 0;
+  if (evaluate && isObj(pArbitration)) {
+    arb = objGetV(pArbitration, gEvent);
+    let fb = objGetS(arb, S_FALLBACK);
+    if (isStr(fb) && strEq(fb, S_ARB_NEXT)) on = objGetS(arb, S_ARB_ON);
+  }
+  let first: usize = 0;
   for (let k: u32 = 0; k < m; k++) {
     let idxV = arrAt(gEventNodes, k);
     if (!isNum(idxV)) continue;
@@ -776,16 +861,21 @@ function select(): usize {
     if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
     let n = arrAt(pNodes, <u32>idx);
     let id = sl(n, N_ID, S_ID);
-    if (!hasStr(gSystemNodes, id)) continue;
-    if (gReqNode != 0 && !strEq(id, gReqNode)) continue;
+    if (!hasStr(gSystemNodes, id)) { candidateReason(R, n, S_NOT_FOR_SYSTEM); continue; }
+    if (gReqNode != 0 && !strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
     let vf = sl(n, N_VALID_FROM, S_VALID_FROM);
-    if (isNum(vf) && gNow < load<f64>(vf, 16)) continue;
     let vu = sl(n, N_VALID_UNTIL, S_VALID_UNTIL);
-    if (isNum(vu) && gNow >= load<f64>(vu, 16)) continue;
+    if ((isNum(vf) && gNow < load<f64>(vf, 16)) || (isNum(vu) && gNow >= load<f64>(vu, 16))) {
+      candidateReason(R, n, S_OUTSIDE_VALIDITY_WINDOW);
+      continue;
+    }
     let rb = sl(n, N_ROLLOUT_BP, S_ROLLOUT_BP);
     if (isNum(rb) && load<f64>(rb, 16) < 10000) {
       // Without a customer id the node cannot be proven to be in the rollout: skip it.
-      if (gCustomer == 0 || <f64>bucket(sl(n, N_ROLLOUT_SALT, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) continue;
+      if (gCustomer == 0 || <f64>bucket(sl(n, N_ROLLOUT_SALT, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) {
+        candidateReason(R, n, S_OUTSIDE_ROLLOUT);
+        continue;
+      }
     }
     let req = sl(n, N_REQUIRED, S_REQUIRED);
     let rn = alen(req);
@@ -797,7 +887,7 @@ function select(): usize {
       let v = rh != 0 ? objGetH(gCtx, load<u32>(f, 8), load<u32>(f, 4), load<u32>(rh + (<usize>i << 2)))
         : objGetV(gCtx, f);
       if (v == 0) {
-        selDecision = deny(S_R_MISSING_FIELD, f, 0);
+        selDecision = deny(S_R_MISSING_FIELD, f, R);
         return 0;
       }
     }
@@ -807,14 +897,40 @@ function select(): usize {
     for (let i: u32 = 0; i < cn; i++) {
       let nc = arrAt(conds, i);
       if (!holds(sl(nc, C_COND, S_COND))) {
-        vecPush(pending, reasonOut(sl(nc, C_FAIL, S_FAIL), 0));
+        vecPush(R, reasonOut(sl(nc, C_FAIL, S_FAIL), 0));
         failed = true;
         break;
       }
     }
-    if (!failed) return n;
+    if (failed) continue;
+    if (!evaluate) return n;
+    gBlocked = vecNew(4);
+    let d = evaluateNode(n, R);
+    if (on != 0 && yields(on)) {
+      // 5. The node yields: its reasons stay, the next candidate is tried.
+      candidateReason(R, n, S_FALLBACK_NEXT);
+      if (first == 0) first = d;
+      continue;
+    }
+    // The decision stands: every later candidate lost to it on priority, unevaluated.
+    for (let j: u32 = k + 1; j < m; j++) {
+      let jv = arrAt(gEventNodes, j);
+      if (!isNum(jv)) continue;
+      let jx = load<f64>(jv, 16);
+      if (!(jx >= 0 && jx < <f64>nodesLen) || jx != Math.floor(jx)) continue;
+      candidateReason(R, arrAt(pNodes, <u32>jx), S_LOWER_PRIORITY);
+    }
+    setReasons(d, R);
+    return d;
   }
-  selDecision = deny(S_R_NO_ELIGIBLE_NODE, 0, pending);
+  if (first != 0) {
+    let ex = objGetS(arb, S_EXHAUSTED_REASON);
+    if (isObj(ex)) vecPush(R, reasonOut(ex, 0));
+    setReasons(first, R);
+    selDecision = first;
+    return 0;
+  }
+  selDecision = deny(S_R_NO_ELIGIBLE_NODE, 0, R);
   return 0;
 }
 
@@ -822,15 +938,19 @@ function select(): usize {
 function decide(input: usize): usize {
   let d = check(input);
   if (d != 0) return d;
-  let n = select();
-  if (n == 0) return selDecision;
+  let r = candidates(vecNew(16), true);
+  return r != 0 ? r : selDecision;
+}
+
+/** Steps 6-10 for eligible candidate n, its reasons appended to R; gBlocked says what blocked it. */
+function evaluateNode(n: usize, R: usize): usize {
   let id = sl(n, N_ID, S_ID);
 
-  // 6. Selected node: condition reasons, then gates in order.
-  let R = vecNew(16);
+  // 6. Selected node: condition reasons, holdout membership, then gates in order.
   let conds = sl(n, N_CONDITIONS, S_CONDITIONS);
   let cn = alen(conds);
   for (let i: u32 = 0; i < cn; i++) vecPush(R, reasonOut(sl(arrAt(conds, i), C_REASON, S_REASON), 0));
+  let held = membership(n, R);
   let chans = sl(n, N_CHANNELS, S_CHANNELS);
   let chN = alen(chans);
   // Remaining channels: a copy we remove from (0 marks a removed slot).
@@ -838,6 +958,7 @@ function decide(input: usize): usize {
   for (let i: u32 = 0; i < chN; i++) store<u32>(rem + (<usize>i << 2), arrAt(chans, i));
   let left = chN;
   let anySuppress = false;
+  let removedBy = vecNew(4); // the kinds of the gates that removed a channel
   let gates = sl(n, N_GATES, S_GATES);
   let gn = alen(gates);
   for (let gi: u32 = 0; gi < gn; gi++) {
@@ -846,6 +967,7 @@ function decide(input: usize): usize {
     if (gch == 0) {
       if (holds(sl(g, G_COND, S_COND))) {
         vecPush(R, reasonOut(sl(g, G_REASON, S_REASON), 0));
+        vecPush(gBlocked, gateKind(g));
         let outcome = sl(g, G_OUTCOME, S_OUTCOME);
         if (isStr(outcome) && strEq(outcome, S_O_DEFER)) {
           let t = toTime(condVal(sl(g, G_UNTIL, S_UNTIL)));
@@ -873,6 +995,7 @@ function decide(input: usize): usize {
         if (c != 0 && isStr(c) && strEq(c, gch)) { store<u32>(a, 0); left--; }
       }
       vecPush(R, reasonOut(sl(g, G_REASON, S_REASON), 0));
+      vecPush(removedBy, gateKind(g));
       let outcome = sl(g, G_OUTCOME, S_OUTCOME);
       if (isStr(outcome) && strEq(outcome, S_O_SUPPRESS)) anySuppress = true;
     } else {
@@ -880,7 +1003,10 @@ function decide(input: usize): usize {
       if (isObj(pass)) vecPush(R, reasonOut(pass, 0));
     }
   }
-  if (left == 0) return decision(anySuppress ? S_O_SUPPRESS : S_O_DENY, R, id, 0, 0, 0, 0, 0, 0);
+  if (left == 0) {
+    gBlocked = removedBy;
+    return decision(anySuppress ? S_O_SUPPRESS : S_O_DENY, R, id, 0, 0, 0, 0, 0, 0);
+  }
   let channel: usize = 0;
   for (let i: u32 = 0; i < chN; i++) {
     channel = load<u32>(rem + (<usize>i << 2));
@@ -892,17 +1018,13 @@ function decide(input: usize): usize {
     if (!isStr(template)) template = 0;
   }
 
-  // 7. Experiment. Without a customer id both bucket tests fail: no holdout, no variant.
+  // 7. Holdout (membership was recorded in step 6), else the experiment's variant. Without a
+  // customer id both bucket tests fail: no holdout, no variant.
+  if (held) return decision(S_O_HOLDOUT, R, id, channel, template, 0, 0, 0, 0);
   let variant: usize = 0;
   let x = sl(n, N_EXPERIMENT, S_EXPERIMENT);
   if (isObj(x) && gCustomer != 0) {
     let salt = objGetS(x, S_SALT);
-    if (<f64>bucket(salt, 0, gCustomer) < numOr(objGetS(x, S_HOLDOUT_BP), 0)) {
-      let hr = objGetS(x, S_HOLDOUT_REASON);
-      if (isObj(hr)) vecPush(R, reasonOut(hr, 0));
-      else pushEngineReason(R, S_O_HOLDOUT, 0);
-      return decision(S_O_HOLDOUT, R, id, channel, template, 0, 0, 0, 0);
-    }
     let vb = <f64>bucket(salt, S_VARIANT_SUFFIX, gCustomer);
     let vars = objGetS(x, S_VARIANTS);
     let vn = alen(vars);
@@ -919,24 +1041,52 @@ function decide(input: usize): usize {
     }
   }
 
-  // 8. Action: channel, template (above), offer (below). 9. Send time.
-  let t = gNow;
-  if (isStr(channel)) t += numOr(objGetV(pOffsets, channel), 0);
+  // 8. Action: channel, template (above), offer (below). 9. Send time. 10. Send-time check: a
+  // channel that fails it is removed and the next remaining one goes through 8-10 again.
+  let t: f64 = 0;
   let deferred = false;
   let qn = alen(pQuiet);
-  for (let i: u32 = 0; i < qn; i++) {
-    let q = arrAt(pQuiet, i);
-    if (!hasStr(objGetS(q, S_CHANNELS), channel)) continue;
-    let local = toLocal(gZone, gOffsetMin, t);
-    let m = floorModF(Math.floor(local / MS_MIN), 1440);
-    let s = numOr(objGetS(q, S_START_MIN), 0), en = numOr(objGetS(q, S_END_MIN), 0);
-    let inW = s < en ? (s <= m && m < en) : (m >= s || m < en);
-    if (!inW) continue;
-    // The window's end on the local calendar (today if still ahead, else tomorrow), as an instant.
-    let day = Math.floor(local / MS_DAY) + (m < en ? 0 : 1);
-    t = fromLocal(gZone, gOffsetMin, day * MS_DAY + en * MS_MIN, t);
-    deferred = true;
-    vecPush(R, reasonOut(objGetS(q, S_REASON), 0));
+  while (true) {
+    t = gNow;
+    if (isStr(channel)) t += numOr(objGetV(pOffsets, channel), 0);
+    deferred = false;
+    for (let i: u32 = 0; i < qn; i++) {
+      let q = arrAt(pQuiet, i);
+      if (!hasStr(objGetS(q, S_CHANNELS), channel)) continue;
+      let local = toLocal(gZone, gOffsetMin, t);
+      let m = floorModF(Math.floor(local / MS_MIN), 1440);
+      let s = numOr(objGetS(q, S_START_MIN), 0), en = numOr(objGetS(q, S_END_MIN), 0);
+      let inW = s < en ? (s <= m && m < en) : (m >= s || m < en);
+      if (!inW) continue;
+      // The window's end on the local calendar (today if still ahead, else tomorrow), as an instant.
+      let day = Math.floor(local / MS_DAY) + (m < en ? 0 : 1);
+      t = fromLocal(gZone, gOffsetMin, day * MS_DAY + en * MS_MIN, t);
+      deferred = true;
+      vecPush(R, reasonOut(objGetS(q, S_REASON), 0));
+    }
+    let block = sendTimeBlock(n, channel, t, R);
+    if (block == 0) break;
+    if (isStr(block) && strEq(block, S_O_SUPPRESS)) anySuppress = true;
+    vecPush(removedBy, gSendKind);
+    // Remove the channel: its slot (whatever it holds), and every equal string.
+    for (let i: u32 = 0; i < chN; i++) {
+      let a = rem + (<usize>i << 2);
+      let c = load<u32>(a);
+      if (c != 0 && (c == channel || (isStr(c) && isStr(channel) && strEq(c, channel)))) { store<u32>(a, 0); left--; }
+    }
+    if (left == 0) {
+      gBlocked = removedBy;
+      return decision(anySuppress ? S_O_SUPPRESS : S_O_DENY, R, id, 0, 0, 0, 0, 0, 0);
+    }
+    for (let i: u32 = 0; i < chN; i++) {
+      channel = load<u32>(rem + (<usize>i << 2));
+      if (channel != 0) break;
+    }
+    template = 0;
+    if (isStr(channel)) {
+      template = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), channel);
+      if (!isStr(template)) template = 0;
+    }
   }
 
   // 10. Outcome.
@@ -947,8 +1097,91 @@ function decide(input: usize): usize {
     let rr = sl(n, N_REVIEW_REASON, S_REVIEW_REASON);
     if (isObj(rr)) vecPush(R, reasonOut(rr, 0));
   }
+  // Deferred only by quiet hours: a block the arbitration may name (step 5).
+  if (outcome == S_O_DEFER) vecPush(gBlocked, S_K_QUIET_HOURS);
   return decision(outcome, R, id, channel, template, sl(n, N_OFFER, S_OFFER), variant, formatTime(t),
     sl(n, N_EXPLANATION, S_EXPLANATION));
+}
+
+/** A gate's block kind for arbitration: its `kind`, else its step. */
+function gateKind(g: usize): usize {
+  let k = objGetS(g, S_KIND);
+  return isStr(k) ? k : sl(g, G_STEP, S_STEP);
+}
+
+/**
+ * Step 6, holdout membership: for each universal holdout of node n, then its experiment, the
+ * group the customer is in (a reason each, appended to R). Returns whether one holds them out.
+ */
+function membership(n: usize, R: usize): bool {
+  if (gCustomer == 0) return false;
+  let held = false;
+  let hs = objGetS(n, S_HOLDOUTS);
+  let hn = alen(hs);
+  let pn = alen(pHoldouts);
+  for (let i: u32 = 0; i < hn; i++) {
+    let iv = arrAt(hs, i);
+    if (!isNum(iv)) continue;
+    let ix = load<f64>(iv, 16);
+    if (!(ix >= 0 && ix < <f64>pn) || ix != Math.floor(ix)) continue;
+    let h = arrAt(pHoldouts, <u32>ix);
+    if (!isObj(h)) continue;
+    let control = <f64>bucket(objGetS(h, S_SALT), 0, gCustomer) < numOr(objGetS(h, S_HOLDOUT_BP), 0);
+    let why = objGetS(h, control ? S_CONTROL_REASON : S_TREATMENT_REASON);
+    if (isObj(why)) vecPush(R, reasonOut(why, 0));
+    if (control) held = true;
+  }
+  let x = sl(n, N_EXPERIMENT, S_EXPERIMENT);
+  if (isObj(x)) {
+    if (<f64>bucket(objGetS(x, S_SALT), 0, gCustomer) < numOr(objGetS(x, S_HOLDOUT_BP), 0)) {
+      let hr = objGetS(x, S_HOLDOUT_REASON);
+      if (isObj(hr)) vecPush(R, reasonOut(hr, 0));
+      else pushEngineReason(R, S_O_HOLDOUT, 0);
+      held = true;
+    } else {
+      let tr = objGetS(x, S_TREATMENT_REASON);
+      if (isObj(tr)) vecPush(R, reasonOut(tr, 0));
+    }
+  }
+  return held;
+}
+
+/**
+ * Step 10 for `channel` sending at t: when t is later than now, the node's validity window,
+ * then each `at_send` gate of the node or of the channel (in order) with now bound to t. The
+ * first that blocks appends its reasons to R; returns its block outcome (V_NULL when it has
+ * none), or 0 when the channel passes.
+ */
+function sendTimeBlock(n: usize, channel: usize, t: f64, R: usize): usize {
+  if (!(t > gNow)) return 0;
+  let at = formatTime(t);
+  let vu = sl(n, N_VALID_UNTIL, S_VALID_UNTIL);
+  if (isNum(vu) && t >= load<f64>(vu, 16)) {
+    pushEngineReason(R, S_R_NOT_VALID_AT_SEND_TIME, at);
+    gSendKind = S_K_VALIDITY; // no arbitration policy can name it (step 5)
+    return S_O_DENY;
+  }
+  let gates = sl(n, N_GATES, S_GATES);
+  let gn = alen(gates);
+  let saveNow = gNow, saveNowV = gNowV;
+  gNow = t;
+  gNowV = newNum(t);
+  let out: usize = 0;
+  for (let gi: u32 = 0; gi < gn; gi++) {
+    let g = arrAt(gates, gi);
+    if (!isTrue(sl(g, G_AT_SEND, S_AT_SEND))) continue;
+    let gch = sl(g, G_CHANNEL, S_CHANNEL);
+    if (gch != 0 && !(isStr(gch) && isStr(channel) && strEq(gch, channel))) continue;
+    if (!holds(sl(g, G_COND, S_COND))) continue;
+    vecPush(R, reasonOut(sl(g, G_REASON, S_REASON), 0));
+    pushEngineReason(R, S_R_BLOCKED_AT_SEND_TIME, at);
+    gSendKind = gateKind(g);
+    out = orNull(sl(g, G_OUTCOME, S_OUTCOME));
+    break;
+  }
+  gNow = saveNow;
+  gNowV = saveNowV;
+  return out;
 }
 
 /** waypost/suppressed: steps 1-4, then the suppression lists that hold the request. */
@@ -966,7 +1199,13 @@ function suppressed(input: usize): usize {
       let match = objGetS(l, S_MATCH);
       if (!isStr(match)) continue;
       let kl = load<u32>(e), kp = <usize>load<u32>(e, 4);
-      if (inList(kp, kl, objGetV(gCtx, match))) vecPush(hits, newStr(kp, kl));
+      let key = objGetV(gCtx, match);
+      // A missing key (absent, null or "") lists the customer unless the list says `missing:
+      // allow` (docs/ir.md "Suppression lists and rules"): suppression never fails open.
+      let missing = key == 0 || load<u32>(key) == T_NULL || (isStr(key) && load<u32>(key, 4) == 0);
+      let how = objGetS(l, S_MISSING);
+      let allowed = isStr(how) && strEq(how, S_ALLOW);
+      if (inList(kp, kl, key) || (missing && !allowed)) vecPush(hits, newStr(kp, kl));
     }
   }
   // Sort the hit ids by bytes (insertion sort: a handful of lists).
@@ -992,7 +1231,7 @@ function suppressed(input: usize): usize {
 function consent(input: usize): usize {
   let d = check(input);
   if (d != 0) return d;
-  let n = select();
+  let n = candidates(vecNew(8), false);
   if (n == 0) return selDecision;
   let gates = sl(n, N_GATES, S_GATES);
   let gn = alen(gates);

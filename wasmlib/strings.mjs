@@ -19,6 +19,7 @@ export const STRINGS = {
   ROLLOUT_SALT: "rollout_salt", REQUIRED: "required", CONDITIONS: "conditions", COND: "cond",
   REASON: "reason", FAIL: "fail", GATES: "gates",
   UNTIL: "until", PASS: "pass", STEP: "step", CONSENT: "consent", CHANNELS: "channels",
+  AT_SEND: "at_send",
   TEMPLATES: "templates", EXPERIMENT: "experiment", SALT: "salt",
   HOLDOUT_BP: "holdout_bp", VARIANTS: "variants", WEIGHT_BP: "weight_bp",
   REVIEW_REASON: "review_reason", RISK: "risk", HIGH: "high",
@@ -29,7 +30,14 @@ export const STRINGS = {
   TY_TIMESTAMP: "timestamp", TY_DATE: "date", TY_STRING_ARR: "string[]", TY_NUMBER_ARR: "number[]",
   // quiet hours, plan lists
   START_MIN: "start_min", END_MIN: "end_min", KIND: "kind", SUPPRESSION: "suppression",
-  MATCH: "match",
+  MATCH: "match", MISSING: "missing", ALLOW: "allow",
+  // arbitration (step 5) and holdouts (step 6)
+  CANDIDATE: "candidate", NOT_FOR_SYSTEM: "not_for_system", NOT_REQUESTED: "not_requested",
+  OUTSIDE_VALIDITY_WINDOW: "outside_validity_window", OUTSIDE_ROLLOUT: "outside_rollout",
+  LOWER_PRIORITY: "lower_priority", FALLBACK_NEXT: "fallback_next", ARBITRATION: "arbitration",
+  FALLBACK: "fallback", ARB_ON: "on", ARB_NEXT: "next", EXHAUSTED_REASON: "exhausted_reason",
+  K_QUIET_HOURS: "quiet-hours", K_VALIDITY: "validity", HOLDOUTS: "holdouts", CONTROL_REASON: "control_reason",
+  TREATMENT_REASON: "treatment_reason",
   // result keys
   RESULT: "result", SUPPRESSED: "suppressed", VARIANT_SUFFIX: "#variant",
   // ABI objects, parsed from these texts on demand (ENTRYPOINTS_JSON: from the contract)

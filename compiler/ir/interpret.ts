@@ -456,50 +456,151 @@ class Interp {
     };
   }
 
-  /** Step 5. Returns the selected node or the deny decision. */
-  select(c: Checked): PlanNode | Decision {
+  /**
+   * Step 5: the candidates in priority order. Each one that is not eligible adds one reason to
+   * `r` (its `candidate` reason, or its failed condition's `fail`); an eligible one is handed to
+   * `evaluate`, which says whether the walk goes on (the node yielded) or ends with a decision.
+   * Returns that decision, the deny of a missing required field, or undefined when the
+   * candidates ran out.
+   */
+  candidates(c: Checked, r: JsonValue[], evaluate: (n: PlanNode, rest: PlanNode[]) => Decision | undefined): Decision | undefined {
     const plan = c.plan;
     const allowedNodes = new Set(own(plan.systems, c.system) as string[]);
-    const pending: JsonValue[] = [];
-    for (const idx of own(plan.events, c.event) as unknown[]) {
-      const n = typeof idx === "number" ? plan.nodes[idx] : undefined;
-      if (n === undefined) continue;
-      if (!allowedNodes.has(n.id)) continue;
-      if (c.node !== undefined && n.id !== c.node) continue;
-      if (n.valid_from !== null && c.env.now < n.valid_from) continue;
-      if (n.valid_until !== null && c.env.now >= n.valid_until) continue;
-      if (n.rollout_bp < 10000) {
-        // Without a customer id the node cannot be proven to be in the rollout: skip it.
-        if (c.customerId === undefined || bucket(n.rollout_salt, c.customerId) >= n.rollout_bp) continue;
-      }
-      const missing = n.required.find((f) => !has(c.context, f));
-      if (missing !== undefined) return this.deny("missing-field", missing);
-      const failed = n.conditions.find((nc) => !this.holds(nc.cond, c.env));
-      if (failed !== undefined) {
-        pending.push(copyReason(failed.fail));
+    const nodes = (own(plan.events, c.event) as unknown[])
+      .map((idx) => (typeof idx === "number" ? plan.nodes[idx] : undefined))
+      .filter((n): n is PlanNode => n !== undefined);
+    const skip = (n: PlanNode, key: keyof NonNullable<PlanNode["candidate"]>): void => {
+      const why = own(n.candidate, key);
+      if (isObject(why)) r.push(copyReason(why as Reason));
+    };
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i] as PlanNode;
+      if (!allowedNodes.has(n.id)) { skip(n, "not_for_system"); continue; }
+      if (c.node !== undefined && n.id !== c.node) { skip(n, "not_requested"); continue; }
+      if ((n.valid_from !== null && c.env.now < n.valid_from) || (n.valid_until !== null && c.env.now >= n.valid_until)) {
+        skip(n, "outside_validity_window");
         continue;
       }
-      return n;
+      // Without a customer id the node cannot be proven to be in the rollout: skip it.
+      if (n.rollout_bp < 10000 && (c.customerId === undefined || bucket(n.rollout_salt, c.customerId) >= n.rollout_bp)) {
+        skip(n, "outside_rollout");
+        continue;
+      }
+      const missing = n.required.find((f) => !has(c.context, f));
+      if (missing !== undefined) return this.deny("missing-field", missing, r);
+      const failed = n.conditions.find((nc) => !this.holds(nc.cond, c.env));
+      if (failed !== undefined) {
+        r.push(copyReason(failed.fail));
+        continue;
+      }
+      const rest = nodes.slice(i + 1);
+      const d = evaluate(n, rest);
+      if (d === undefined) continue;
+      // The decision stands: every later candidate lost to it on priority, unevaluated.
+      for (const m of rest) {
+        const why = own(m.candidate, "lower_priority");
+        if (isObject(why)) d.reasons.push(copyReason(why as Reason));
+      }
+      return d;
     }
-    return this.deny("no-eligible-node", undefined, pending);
+    return undefined;
+  }
+
+  /** Step 5 for `waypost/consent`: the first eligible candidate, or the deny decision. */
+  select(c: Checked): PlanNode | Decision {
+    const r: JsonValue[] = [];
+    let chosen: PlanNode | undefined;
+    const d = this.candidates(c, r, (n) => {
+      chosen = n;
+      return decision(this.revision, "deny", []);
+    });
+    if (chosen !== undefined) return chosen;
+    return d ?? this.deny("no-eligible-node", undefined, r);
   }
 
   decide(input: unknown): Decision {
     const c = this.check(input);
     if (!("env" in c)) return c;
-    const n = this.select(c);
-    if (!("conditions" in n)) return n;
+    // 5. Arbitration: an eligible candidate blocked in a way its event's policy names yields to
+    // the next one; its reasons stay in the decision, and when no later one wins, its block does.
+    const arb = own(c.plan.arbitration, c.event);
+    const on: unknown[] = isObject(arb) && arb.fallback === "next" && Array.isArray(arb.on) ? arb.on : [];
+    const r: JsonValue[] = [];
+    let first: Decision | undefined;
+    const d = this.candidates(c, r, (n) => {
+      this.blocked = [];
+      const dn = this.evaluate(c, n);
+      const yields = on.length > 0 && this.blocked.length > 0 && this.blocked.every((k) => on.includes(k));
+      if (!yields) return decision(this.revision, dn.outcome, [...r, ...dn.reasons], dn);
+      r.push(...dn.reasons);
+      const why = own(n.candidate, "fallback_next");
+      if (isObject(why)) r.push(copyReason(why as Reason));
+      first ??= dn;
+      return undefined;
+    });
+    if (d !== undefined) return d;
+    if (first !== undefined) {
+      const ex = own(arb, "exhausted_reason");
+      if (isObject(ex)) r.push(copyReason(ex as Reason));
+      return decision(this.revision, first.outcome, r, first);
+    }
+    return this.deny("no-eligible-node", undefined, r);
+  }
+
+  /**
+   * The block kinds of the last evaluated node (docs/ir.md step 5): what a node-wide gate, the
+   * gates that removed every channel, or quiet hours did to it; empty when it was not blocked.
+   */
+  blocked: string[] = [];
+  /** The block kind of the last channel `sendTimeBlock` blocked. */
+  sendKind = "";
+
+  /**
+   * Step 6, holdout membership: for each universal holdout of the node, then its experiment, the
+   * group the customer is in (a reason each). Returns whether some group holds them out.
+   */
+  membership(c: Checked, n: PlanNode, r: JsonValue[]): boolean {
+    const id = c.customerId;
+    if (id === undefined) return false;
+    let held = false;
+    const groups = Array.isArray(n.holdouts) ? n.holdouts : [];
+    for (const i of groups) {
+      const h = Array.isArray(c.plan.holdouts) && typeof i === "number" ? c.plan.holdouts[i] : undefined;
+      if (!isObject(h)) continue;
+      const control = bucket(h.salt, id) < h.holdout_bp;
+      const why = control ? h.control_reason : h.treatment_reason;
+      if (isObject(why)) r.push(copyReason(why));
+      held ||= control;
+    }
+    const x = n.experiment;
+    if (x !== null) {
+      if (bucket(x.salt, id) < x.holdout_bp) {
+        if (isObject(x.holdout_reason)) r.push(copyReason(x.holdout_reason));
+        else r.push(...this.engineReason("holdout"));
+        held = true;
+      } else if (isObject(x.treatment_reason)) {
+        r.push(copyReason(x.treatment_reason));
+      }
+    }
+    return held;
+  }
+
+  /** Steps 6-10 for an eligible candidate; `blocked` says what blocked it. */
+  evaluate(c: Checked, n: PlanNode): Decision {
     const env = c.env;
     const plan = c.plan;
 
-    // 6. Selected node: condition reasons, then gates in order.
+    // 6. Selected node: condition reasons, holdout membership, then gates in order.
     const r: JsonValue[] = n.conditions.map((nc) => copyReason(nc.reason));
+    const held = this.membership(c, n, r);
     let channels = [...n.channels];
     const blocks = new Map<string, Gate["outcome"]>();
+    const removedBy: string[] = [];
     for (const g of n.gates) {
       if (g.channel === undefined) {
         if (this.holds(g.cond, env)) {
           r.push(copyReason(g.reason));
+          this.blocked = [gateKind(g)];
           if (g.outcome === "defer") {
             const until = toTime(this.cond(g.until, env));
             const at = until === undefined ? undefined : formatTime(until);
@@ -515,12 +616,14 @@ class Interp {
           channels = channels.filter((x) => x !== ch);
           r.push(copyReason(g.reason));
           if (!blocks.has(ch)) blocks.set(ch, g.outcome);
+          removedBy.push(gateKind(g));
         } else if (g.pass) {
           r.push(copyReason(g.pass));
         }
       }
     }
     if (channels.length === 0) {
+      this.blocked = removedBy;
       const outcome = [...blocks.values()].includes("suppress") ? "suppress" : "deny";
       return decision(this.revision, outcome, r, { node: n.id });
     }
@@ -528,16 +631,13 @@ class Interp {
     const template = own(n.templates, channel);
     const tmpl = typeof template === "string" ? template : null;
 
-    // 7. Experiment. Without a customer id both bucket tests fail: no holdout, no variant.
+    // 7. Holdout (membership was recorded in step 6), else the experiment's variant. Without a
+    // customer id both bucket tests fail: no holdout, no variant.
+    if (held) return decision(this.revision, "holdout", r, { node: n.id, channel, template: tmpl });
     let variant: string | null = null;
     if (n.experiment !== null) {
       const x = n.experiment;
       const id = c.customerId;
-      if (id !== undefined && bucket(x.salt, id) < x.holdout_bp) {
-        if (isObject(x.holdout_reason)) r.push(copyReason(x.holdout_reason));
-        else r.push(...this.engineReason("holdout"));
-        return decision(this.revision, "holdout", r, { node: n.id, channel, template: tmpl });
-      }
       if (id !== undefined) {
         const vb = bucket(`${x.salt}#variant`, id);
         let cum = 0;
@@ -552,23 +652,44 @@ class Interp {
       }
     }
 
-    // 8. Action (channel, template, offer) — below. 9. Send time.
-    const delay = own(plan.offsets_ms, channel);
-    let t = env.now + (typeof delay === "number" ? delay : 0);
-    let deferred = false;
+    // 8. Action (channel, template, offer) — below. 9. Send time. 10. Send-time check: a
+    // channel that fails it is removed and the next remaining one goes through 8-10 again.
+    let sendCh = channel;
+    let sendTmpl = tmpl;
+    let t: number;
+    let deferred: boolean;
     const z = customerZone(env);
-    for (const q of plan.quiet_hours) {
-      if (!q.channels.includes(channel)) continue;
-      const local = toLocal(z, t);
-      const m = floorMod(Math.floor(local / MS_PER_MINUTE), 1440);
-      const inWindow = q.start_min < q.end_min ? q.start_min <= m && m < q.end_min : m >= q.start_min || m < q.end_min;
-      if (!inWindow) continue;
-      // The end of the window on the local calendar: today when it is still ahead, else
-      // tomorrow; then back to an instant (a wall time skipped or repeated by DST: `fromLocal`).
-      const day = Math.floor(local / MS_PER_DAY) + (m < q.end_min ? 0 : 1);
-      t = fromLocal(z, day * MS_PER_DAY + q.end_min * MS_PER_MINUTE, t);
-      deferred = true;
-      r.push(copyReason(q.reason));
+    for (;;) {
+      const delay = own(plan.offsets_ms, sendCh);
+      t = env.now + (typeof delay === "number" ? delay : 0);
+      deferred = false;
+      for (const q of plan.quiet_hours) {
+        if (!q.channels.includes(sendCh)) continue;
+        const local = toLocal(z, t);
+        const m = floorMod(Math.floor(local / MS_PER_MINUTE), 1440);
+        const inWindow = q.start_min < q.end_min ? q.start_min <= m && m < q.end_min : m >= q.start_min || m < q.end_min;
+        if (!inWindow) continue;
+        // The end of the window on the local calendar: today when it is still ahead, else
+        // tomorrow; then back to an instant (a wall time skipped or repeated by DST: `fromLocal`).
+        const day = Math.floor(local / MS_PER_DAY) + (m < q.end_min ? 0 : 1);
+        t = fromLocal(z, day * MS_PER_DAY + q.end_min * MS_PER_MINUTE, t);
+        deferred = true;
+        r.push(copyReason(q.reason));
+      }
+      const block = this.sendTimeBlock(n, sendCh, t, env, r);
+      if (block === undefined) break;
+      const gone = sendCh;
+      channels = channels.filter((x) => x !== gone);
+      if (!blocks.has(gone)) blocks.set(gone, block);
+      removedBy.push(this.sendKind);
+      if (channels.length === 0) {
+        this.blocked = removedBy;
+        const outcome = [...blocks.values()].includes("suppress") ? "suppress" : "deny";
+        return decision(this.revision, outcome, r, { node: n.id });
+      }
+      sendCh = channels[0] as string;
+      const tp = own(n.templates, sendCh);
+      sendTmpl = typeof tp === "string" ? tp : null;
     }
 
     // 10. Outcome.
@@ -577,15 +698,42 @@ class Interp {
       outcome = "review";
       if (n.review_reason) r.push(copyReason(n.review_reason));
     }
+    // Deferred only by quiet hours: a block the arbitration may name (step 5).
+    if (outcome === "defer") this.blocked = ["quiet-hours"];
     return decision(this.revision, outcome, r, {
       node: n.id,
-      channel,
-      template: tmpl,
+      channel: sendCh,
+      template: sendTmpl,
       offer: n.offer,
       variant,
       send_at: formatTime(t) ?? null,
       explanation: n.explanation,
     });
+  }
+
+  /**
+   * Step 10 for channel `ch` sending at `t`: when t is later than now, the node's validity
+   * window, then each `at_send` gate of the node or of `ch` (in order) with now bound to t. The
+   * first that blocks appends its reasons to `r` and gives its block outcome; else undefined.
+   */
+  sendTimeBlock(n: PlanNode, ch: string, t: number, env: Env, r: JsonValue[]): Gate["outcome"] | undefined {
+    if (!(t > env.now)) return undefined;
+    const at = formatTime(t);
+    if (n.valid_until !== null && t >= n.valid_until) {
+      r.push(...this.engineReason("not-valid-at-send-time", at));
+      this.sendKind = "validity"; // no arbitration policy can name it (step 5)
+      return "deny";
+    }
+    const later: Env = { ...env, now: t };
+    for (const g of n.gates) {
+      if (g.at_send !== true || (g.channel !== undefined && g.channel !== ch)) continue;
+      if (!this.holds(g.cond, later)) continue;
+      r.push(copyReason(g.reason));
+      r.push(...this.engineReason("blocked-at-send-time", at));
+      this.sendKind = gateKind(g);
+      return g.outcome;
+    }
+    return undefined;
   }
 
   suppressed(input: unknown): JsonValue {
@@ -595,7 +743,11 @@ class Interp {
     for (const id of sortedByBytes(Object.keys(c.plan.lists))) {
       const l = c.plan.lists[id];
       if (l === undefined || l.kind !== "suppression" || l.match === null) continue;
-      if (inList(this.lists, id, own(c.context, l.match), c.env.now)) hits.push(id);
+      const key = own(c.context, l.match);
+      // A missing key (absent, null or "") lists the customer unless the list says `missing:
+      // allow` (docs/ir.md "Suppression lists and rules"): suppression never fails open.
+      const missing = key === undefined || key === null || key === "";
+      if (inList(this.lists, id, key, c.env.now) || (missing && l.missing !== "allow")) hits.push(id);
     }
     return { suppressed: hits.length > 0, lists: hits };
   }
@@ -613,6 +765,11 @@ class Interp {
     }
     return { node: n.id, channels };
   }
+}
+
+/** A gate's block kind for arbitration: its `kind`, else its step. */
+function gateKind(g: Gate): string {
+  return typeof g.kind === "string" ? g.kind : g.step;
 }
 
 /** FieldSpec.format over the UTF-8 bytes of `v`, exactly as docs/ir.md states it. */

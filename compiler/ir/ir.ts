@@ -76,12 +76,56 @@ export type GateOutcome = "suppress" | "deny" | "defer";
  */
 export interface Gate {
   step: "suppression" | "lawful-basis" | "consent" | "contact-policy" | "restriction";
+  /**
+   * What kind of block this is for arbitration (docs/ir.md step 5): the step, except that a
+   * contact-policy gate is a `cap` or a `cool-down`. Absent: the step.
+   */
+  kind?: ArbitrationKind;
   cond: number; // index into Plan.conds
   channel?: string;
   outcome: GateOutcome;
   until?: number; // cond index of a time-valued expr (defer gates only)
+  /**
+   * Re-evaluated at the send time (docs/ir.md step 10) when that is later than `now`: set by the
+   * planner on suppression, restriction and consent gates whose condition reads the time.
+   */
+  at_send?: true;
   reason: Reason; // reported when the gate blocks
   pass?: Reason; // reported when the gate lets the decision through (consent granted, basis ok)
+}
+
+/** The blocks an event's arbitration policy may let the next candidate try after (step 5). */
+export type ArbitrationKind = "suppression" | "lawful-basis" | "restriction" | "consent" | "cap" | "cool-down" | "quiet-hours";
+
+/** An event's declared arbitration: which blocks of a candidate let the next one be tried. */
+export interface Arbitration {
+  fallback: "next";
+  on: ArbitrationKind[];
+  /** Reported when every candidate after a blocked one fails too (the first block stands). */
+  exhausted_reason: Reason;
+}
+
+/**
+ * Why a candidate node did not win (step 5), pre-built with `policy: node/<id>`. A plan node
+ * without them (a hand-written plan) reports none of these.
+ */
+export interface CandidateReasons {
+  not_for_system: Reason;
+  not_requested: Reason;
+  outside_validity_window: Reason;
+  outside_rollout: Reason;
+  lower_priority: Reason;
+  /** Only when its event's arbitration falls back: the node was blocked, the next one is tried. */
+  fallback_next?: Reason;
+}
+
+/** A universal holdout: one control group for every node of the purposes it names. */
+export interface PlanHoldout {
+  id: string;
+  salt: string;
+  holdout_bp: number; // basis points 0..10000 in the control group
+  control_reason: Reason;
+  treatment_reason: Reason;
 }
 
 export interface NodeCondition {
@@ -96,6 +140,8 @@ export interface Experiment {
   holdout_bp: number; // basis points 0..10000 of customers held out
   /** Reported for a held-out customer; when absent, plan.reasons["holdout"]. */
   holdout_reason?: Reason;
+  /** Reported for a customer in the treatment group (not held out); none when absent. */
+  treatment_reason?: Reason;
   /** Weights sum to 10000 (or empty); `reason` is reported when the variant is assigned. */
   variants: { id: string; weight_bp: number; reason?: Reason }[];
 }
@@ -119,6 +165,10 @@ export interface PlanNode {
   templates: Record<string, string>; // channel -> template id
   offer: string | null;
   experiment: Experiment | null;
+  /** Indices into Plan.holdouts of the universal holdouts of the node's purpose, in order. */
+  holdouts?: number[];
+  /** Why this node did not win, when it is a candidate that does not (step 5). */
+  candidate?: CandidateReasons;
   explanation: string; // customer-facing reason
   review_reason: Reason | null; // for high risk: why it goes to human review
   source: SourceRef;
@@ -182,6 +232,10 @@ export interface Plan {
   purposes: string[];
   offsets_ms: Record<string, number>; // channel -> delay before sending
   quiet_hours: QuietHours[];
+  /** Universal holdouts (purposes.yaml `holdouts`), in declared order; nodes index them. */
+  holdouts?: PlanHoldout[];
+  /** event -> its arbitration policy, for events that fall back (absent: no fallback). */
+  arbitration?: Record<string, Arbitration>;
   /**
    * customer id field, jurisdiction field, utc offset field (minutes east of UTC), and the
    * field holding the customer's IANA time zone (absent when the dictionary declares none).

@@ -421,10 +421,11 @@ function emptyProgram(): Program {
   return {
     jurisdictions: new Map(),
     purposes: new Map(),
+    holdouts: [],
     lists: new Map(),
     rules: [],
     access: { systems: new Map(), fieldsAllow: new Map(), fieldsDeny: new Map(), channels: { deny: [] }, offers: { deny: [] }, templates: new Map(), valueLists: new Map() },
-    contact: { offsetsMs: new Map(), quietHours: [], caps: [], cooldowns: [], channels: new Map() },
+    contact: { arbitration: new Map(), offsetsMs: new Map(), quietHours: [], caps: [], cooldowns: [], channels: new Map() },
     nodes: [],
     conditions: [],
   };
