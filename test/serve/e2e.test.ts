@@ -2,8 +2,9 @@
  * `waypost serve` end to end (issue 12, done-when): the real CLI in its own process (two
  * cluster workers) with OPA's configuration format, a signed bundle from a local HTTP bundle
  * server (ETag), decisions through OPA's REST Data API, a swap to a new revision by ETag, and
- * decision logs uploaded to a local OPA-style collector that fails for a while. Every decision
- * must reach the collector exactly once, the chain of each local log must verify with its key,
+ * decision logs uploaded to a local OPA-style collector that fails for a while, twice (what was
+ * kept arrives by the uploader's retries while the server runs, not only by the drain at
+ * shutdown). Every decision must reach the collector exactly once, the chain of each local log must verify with its key,
  * the uploaded events must carry that chain without gaps, and a restart must resume after the
  * last acknowledged entry (no decision sent twice).
  */
@@ -189,10 +190,27 @@ async function until(f: () => Promise<boolean>, n = 6, limitMs = 60_000): Promis
 
 const strip = (d: Record<string, unknown>) => JSON.parse(JSON.stringify(d)) as Record<string, unknown>;
 
+/** The local decision logs, one per cluster worker. */
+const logsOf = (): string[] => [0, 1].map((i) => `${logFile}.${i}`);
+
+/** The entries of the local logs, as written so far. */
+function readLocal(logs: string[]): { file: string; seq: number; decision_id: string; mac: string; prev: string }[] {
+  return logs.flatMap((f) => {
+    let text: string;
+    try {
+      text = readFileSync(f, "utf8");
+    } catch {
+      return []; // not yet created
+    }
+    return text.split("\n").filter(Boolean).map((l) => ({ file: f, ...(JSON.parse(l) as { seq: number; decision_id: string; mac: string; prev: string }) }));
+  });
+}
+
 describe("waypost serve", () => {
   const answered: { decision_id: string; revision: string }[] = [];
 
   it("serves, swaps by ETag, uploads every decision exactly once through collector failures, resumes after a restart", async () => {
+    const logs = logsOf();
     const s = await start();
     try {
       await until(async () => (await fetch(s.base + "/health")).status === 200);
@@ -233,21 +251,29 @@ describe("waypost serve", () => {
       expect(metrics).toMatch(/waypost_decision_duration_seconds_bucket/);
       expect(metrics).toMatch(/waypost_decision_log_upload_failures_total \d+/);
 
-      // The collector has been failing all along; now it recovers.
+      // The collector has been failing all along; now it recovers, and what the server kept
+      // (the local log) reaches it while the server runs: retries, not the shutdown's drain.
       expect(failedPosts).toBeGreaterThan(0);
       expect(received).toHaveLength(0);
       collectorDown = false;
+      await until(async () => received.length > 0 && received.length === readLocal(logs).length, 1);
+      checkUploads(readLocal(logs), logs);
+      // It fails again for a while, with decisions going on meanwhile: they are answered (the
+      // local log is the source of truth) and delivered once it is back.
+      const failedBefore = failedPosts;
+      collectorDown = true;
+      for (const request of requests.slice(0, 5)) expect((await post(s.base, "/v1/data/waypost/decide", { input: request })).status).toBe(200);
+      await until(async () => failedPosts > failedBefore, 1);
+      collectorDown = false;
+      await until(async () => received.length === readLocal(logs).length, 1);
     } finally {
       s.child.kill("SIGTERM");
     }
     expect(await s.exited).toBe(0);
 
     // Every logged decision reached the collector exactly once.
-    const logs = [`${logFile}.0`, `${logFile}.1`];
-    const local = logs.flatMap((f) =>
-      readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => ({ file: f, ...(JSON.parse(l) as { seq: number; decision_id: string; mac: string; prev: string }) })),
-    );
-    expect(local.length).toBeGreaterThanOrEqual(2 * requests.length);
+    const local = readLocal(logs);
+    expect(local.length).toBeGreaterThanOrEqual(2 * requests.length + 5);
     checkUploads(local, logs);
     for (const a of answered) expect(received.some((e) => e.decision_id === a.decision_id)).toBe(true);
     for (const f of logs) {
@@ -266,9 +292,7 @@ describe("waypost serve", () => {
       s2.child.kill("SIGTERM");
     }
     expect(await s2.exited).toBe(0);
-    const local2 = logs.flatMap((f) =>
-      readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => ({ file: f, ...(JSON.parse(l) as { seq: number; decision_id: string; mac: string; prev: string }) })),
-    );
+    const local2 = readLocal(logs);
     expect(local2.length).toBe(local.length + 3);
     expect(received.length).toBe(before + 3);
     checkUploads(local2, logs);
