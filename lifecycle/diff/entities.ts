@@ -181,7 +181,7 @@ export function entitiesFromPlan(data: BundleData): Map<string, Entity> {
   }
   for (const [id, l] of Object.entries(plan.lists)) {
     const entries = new Map(Object.entries(data.lists[id] ?? {}));
-    add(l.kind === "suppression" ? "suppression-list" : "value-list", id, l.reason.source, { match: l.match, reason: l.reason.message }, l.kind === "suppression" ? { entries } : {});
+    add(l.kind === "suppression" ? "suppression-list" : "value-list", id, l.reason.source, { match: l.match, reason: l.reason.message, ...(l.missing ? { missing: l.missing } : {}) }, l.kind === "suppression" ? { entries } : {});
   }
   for (const q of plan.quiet_hours) add("quiet-hours", q.reason.policy.replace(/^.*\//, ""), q.reason.source, { start_min: q.start_min, end_min: q.end_min, channels: q.channels });
   add("send-offsets", "offsets", "data.json", plan.offsets_ms);

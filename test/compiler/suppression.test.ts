@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { compile, type CompileState } from "../../compiler/pipeline.js";
-import type { Expr, Gate, PlanNode } from "../../compiler/ir/ir.js";
+import type { BundleData, Expr, Gate, PlanNode } from "../../compiler/ir/ir.js";
+import { diffEntities, entitiesFromPlan } from "../../lifecycle/diff/entities.js";
 import { formatTime } from "../../compiler/ir/time.js";
 import { endOfLocalDay } from "../../compiler/tz.js";
 import { patchedFiles, patchedHost, type RepoChange } from "../support/repo.js";
@@ -212,5 +213,26 @@ describe("`missing`: what a request without the key means", () => {
       "suppression list `complaint-cool-off` matches on `customer.id`, which is nullable, but does not say what a missing key means",
     ]);
     expect(wp3080[0]!.help).toContain("add `missing: suppress` (treat a customer without `customer.id` as suppressed)");
+  });
+});
+
+describe("waypost diff sees what a reviewer must", () => {
+  it("a list's `missing` changing from suppress to allow, and a `zone` moving every date's expiry", async () => {
+    const base = await build();
+    const head = await compile(patchedHost({
+      patches: [
+        ...CHANGE.patches!,
+        { file: "policies/suppressions.yaml", replace: "    missing: suppress  # no hashed address", with: "    missing: allow  # no hashed address" },
+        { file: "policies/suppressions.yaml", replace: "    zone: America/New_York\n", with: "    zone: America/Chicago\n" },
+      ],
+      files: CHANGE.files!,
+    }), { until: "Plan" });
+    expect(head.diagnostics).toEqual([]);
+    const data = (s: CompileState): BundleData => ({ plan: s.ir!.plan, lists: s.lists!, revision: "r" });
+    const changes = diffEntities(entitiesFromPlan(data(base)), entitiesFromPlan(data(head)));
+    const list = (id: string) => changes.find((c) => c.kind === "suppression-list" && c.id === id);
+    expect(list("email-opt-out")!.properties.map((p) => [p.path, p.before, p.after])).toEqual([["missing", "suppress", "allow"]]);
+    // Two dated entries move by an hour; the entry without `until` does not.
+    expect(list("pause-new-york")!.entries).toEqual({ added: 0, removed: 0, expiry_changed: 2 });
   });
 });
