@@ -378,14 +378,16 @@ export class Engine {
     // The log needs the masked object anyway: pseudonymise once (an HMAC per `hash` field) and
     // take the id from it; canonicalJson(maskRequest(...)) is the text computeId hashes.
     let masked: JsonValue;
+    let maskedText: string;
     try {
       masked = maskRequest(request, masks, this.pseudonyms);
-      decision.decision_id = "wpd_" + sha256Hex(prefix + canonicalJson(masked)).slice(0, 32);
+      maskedText = canonicalJson(masked);
+      decision.decision_id = "wpd_" + sha256Hex(prefix + maskedText).slice(0, 32);
     } catch (e) {
       // Not JSON: nothing to replay or log faithfully.
       return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, "wpd_" + sha256Hex(randomUUID()).slice(0, 32), decision.verified), logged: null };
     }
-    const logged = this.logHandle.append({ decision_id: decision.decision_id, revision, request: masked, decision: decision as unknown as JsonValue, replay: request });
+    const logged = this.logHandle.append({ decision_id: decision.decision_id, revision, request: masked, decision: decision as unknown as JsonValue, replay: request, requestText: maskedText });
     logged.catch(() => undefined); // the failure is kept in log.error and denies what follows
     return { decision, logged };
   }

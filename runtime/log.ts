@@ -101,6 +101,12 @@ export interface AppendInput {
   decision: JsonValue;
   /** The request as evaluated; sealed into the entry only when the log has a replay key. */
   replay?: unknown;
+  /**
+   * `canonicalJson(request)` when the caller has it already (the engine hashed it for the
+   * decision id): the MAC commits to its digest, so the request is not serialised twice. It
+   * must be exactly that text; the entry written and what the MAC proves are the same.
+   */
+  requestText?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,13 +314,14 @@ const MAC_DOMAIN = "waypost.log.v2\n";
 const ERASE_DOMAIN = "waypost.log.erase.v2\n";
 
 /** The text a keyed entry's MAC covers (after the domain prefix and `prev`). */
-function commitment(e: Omit<KeyedLogEntry, "mac">): string {
-  const request = e.erased !== undefined ? e.erased.request : sha256Hex(canonicalJson(e.request));
+function commitment(e: Omit<KeyedLogEntry, "mac">, requestText?: string): string {
+  const request = e.erased !== undefined ? e.erased.request : sha256Hex(requestText ?? canonicalJson(e.request));
   const sealed = e.erased !== undefined ? e.erased.sealed : e.sealed !== undefined ? sha256Hex(e.sealed) : null;
   return canonicalJson({ v: 2, kid: e.kid, seq: e.seq, ts: e.ts, decision_id: e.decision_id, revision: e.revision, request, decision: e.decision, sealed });
 }
 
-const macOf = (key: KeyObject, e: Omit<KeyedLogEntry, "mac">): string => hmacHex(key, MAC_DOMAIN + e.prev + "\n" + commitment(e));
+const macOf = (key: KeyObject, e: Omit<KeyedLogEntry, "mac">, requestText?: string): string =>
+  hmacHex(key, MAC_DOMAIN + e.prev + "\n" + commitment(e, requestText));
 const erasureMacOf = (key: KeyObject, entryMac: string, at: string, request: JsonValue): string =>
   hmacHex(key, ERASE_DOMAIN + entryMac + "\n" + canonicalJson({ at, request }));
 
@@ -819,7 +826,7 @@ export class DecisionLog {
       };
       if (this.key !== null) {
         const base: Omit<KeyedLogEntry, "mac"> = { v: 2, ...common, kid: this.key.kid, prev: this.prev };
-        entry = { ...base, mac: macOf(this.key.obj, base) };
+        entry = { ...base, mac: macOf(this.key.obj, base, input.requestText) };
       } else {
         const base: Omit<UnkeyedLogEntry, "hash"> = { ...common, prev: this.prev };
         entry = { ...base, hash: entryHash(base) };
