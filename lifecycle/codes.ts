@@ -37,6 +37,7 @@ export const GIT_CODES = {
   WP5010: e("the revision is not in the artifact store", "release it first (`waypost release --rev REV`), or list the releases with `waypost rollback --list`"),
   WP5011: e("there is no earlier release to roll back to", "give the revision to roll back to with `--to REV`"),
   WP5012: e("no commit defines the journey node", "check the node id (the `id:` of a JourneyNode document) and the revision"),
+  WP5013: w("a holdout's or experiment's salt or share changed: customers move between control and treatment", "a moved customer's earlier and later decisions belong to different groups, which biases the comparison; keep salt and share for the life of the measurement, or start a new holdout (new id and salt) and analyse the two separately"),
 } as const satisfies Record<string, CodeSpec>;
 
 export type LifecycleCode = keyof typeof TEST_CODES | keyof typeof GIT_CODES;

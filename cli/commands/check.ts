@@ -1,4 +1,11 @@
 import { compile } from "../../compiler/pipeline.js";
+import { diag, type Diagnostic } from "../../compiler/diagnostics.js";
+import { spanAt } from "../../compiler/load.js";
+import type { Program } from "../../compiler/program.js";
+import type { Plan } from "../../compiler/ir/ir.js";
+import { openGitSide } from "../../lifecycle/diff/index.js";
+import { holdoutShifts, shiftMessage } from "../../lifecycle/diff/holdouts.js";
+import { formatProblem } from "../render/problem.js";
 import { FsHost } from "../../compiler/source.js";
 import { parseArgs, oneOf } from "../args.js";
 import { UsageError, type Command } from "../command.js";
@@ -9,7 +16,7 @@ import { failureExit, resolveDir, VERSION } from "../util.js";
 export const command: Command = {
   name: "check",
   summary: "check policies and journeys for mistakes (schema, conditions, governance rules)",
-  usage: `Usage: waypost check [DIR] [--format text|json|sarif|github] [--strict] [--base DIR]
+  usage: `Usage: waypost check [DIR] [--format text|json|sarif|github] [--strict] [--base DIR] [--against REV]
 
 Checks the policy repository in DIR (default: the current directory): every YAML file under
 policies/ and journeys/ against its JSON Schema, every condition against the data dictionary,
@@ -22,15 +29,25 @@ Options:
   --timings         print how long each compiler stage took
   --base DIR        report paths relative to DIR (default: the Git repository root holding
                     the policy folder, so code scanning and annotations find the files)
+  --against REV     also compare with the policies at Git revision REV (e.g. \`main\`): warn
+                    (WP5013) when a holdout's or experiment's salt or share changed, with how
+                    many sampled customers move between control and treatment
 
 Exit status: 0 clean, 1 problems found, 2 usage error or unreadable input (the folder or a
 file cannot be read, or it holds no policy files).`,
   async run(ctx) {
-    const { flags, positionals } = parseArgs(ctx.argv, { format: "string", strict: "boolean", timings: "boolean", base: "string" });
+    const { flags, positionals } = parseArgs(ctx.argv, { format: "string", strict: "boolean", timings: "boolean", base: "string", against: "string" });
     if (positionals.length > 1) throw new UsageError("give at most one directory");
     const format = oneOf("format", flags["format"], FORMATS, "text");
     const dir = await resolveDir(ctx.cwd, positionals[0]);
-    const s = await compile(new FsHost(dir), { until: "Check" });
+    const against = flags["against"] as string | undefined;
+    // With --against the head is planned too: the groups are compared as the engine sees them.
+    const s = await compile(new FsHost(dir), { until: against !== undefined ? "Plan" : "Check" });
+    if (against !== undefined && s.ir && s.program) {
+      const base = await openGitSide(dir, against);
+      if (!base.ok) return ctx.stderr(formatProblem(base.error)), 2;
+      s.diagnostics.push(...shiftDiagnostics(base.value.data.plan, s.ir.plan, s.program));
+    }
     const prefix = await displayPrefix(dir, flags["base"] as string | undefined, ctx.cwd);
     const ds = rebaseDiagnostics(s.diagnostics, prefix);
     const files = rebaseFiles(s.files, prefix);
@@ -55,3 +72,16 @@ file cannot be read, or it holds no policy files).`,
     return flags["strict"] === true && sum.warnings > 0 ? 1 : 0;
   },
 };
+
+/** WP5013 for every holdout or experiment whose salt or share moved customers, at its head location. */
+function shiftDiagnostics(base: Plan, head: Plan, p: Program): Diagnostic[] {
+  return holdoutShifts(base, head).map((sh) => {
+    const id = sh.key.split("/")[1]!;
+    const h = sh.key.startsWith("holdout/") ? p.holdouts.find((x) => x.id === id) : undefined;
+    const x = h ? undefined : p.nodes.find((n) => n.id === id)?.experiment;
+    const origin = h?.origin ?? x?.origin;
+    const key = sh.before.salt !== sh.after.salt ? "salt" : h ? "share" : "holdout";
+    return diag("WP5013", "warning", shiftMessage(sh), origin ? spanAt(origin.doc, [...origin.path, key]) : undefined,
+      "a moved customer's decisions before and after belong to different groups; keep salt and share for the life of the measurement, or start a new holdout and analyse it separately");
+  });
+}

@@ -20,6 +20,7 @@ import { caseRequest } from "../testing/cases.js";
 import { loadSuites, type Suite } from "../testing/suite.js";
 import { FsHost, type SourceHost } from "../../compiler/source.js";
 import { diffEntities, entitiesFromPlan, entitiesFromSources, type Entity, type EntityChange } from "./entities.js";
+import { holdoutShifts, shiftMessage } from "./holdouts.js";
 import { generateRequests, irConstants, measureImpact, type Decider, type DecisionView, type ImpactReport, type Sample } from "./impact.js";
 
 export interface SideInfo {
@@ -41,7 +42,7 @@ export interface Side {
 }
 
 export interface RiskCallout {
-  kind: "widening" | "high-risk-node" | "lawful-basis" | "suppression-scope" | "consent";
+  kind: "widening" | "high-risk-node" | "lawful-basis" | "suppression-scope" | "consent" | "holdout-shift";
   message: string;
   ref: string | null;
 }
@@ -298,7 +299,9 @@ export async function diffSides(base: Side, head: Side, opts: DiffOptions = {}):
   const consts = irConstants([...(base.ir?.conds ?? []), ...(head.ir?.conds ?? [])]);
   const generated = runs > 0 ? await generateRequests({ plans: [base.data, head.data], seeds: handWritten.map((s) => s.request), constants: consts, seed, runs }) : [];
   const impact = measureImpact([...handWritten, ...generated], base.decide, head.decide);
-  return { base: base.info, head: head.info, view, entities, risks: risks(entities, base, head, impact), impact, generator: { seed, runs } };
+  // WP5013: a salt or share change moves customers between control and treatment.
+  const shifts = holdoutShifts(base.data.plan, head.data.plan).map((s): RiskCallout => ({ kind: "holdout-shift", message: `WP5013 ${shiftMessage(s)}`, ref: null }));
+  return { base: base.info, head: head.info, view, entities, risks: [...risks(entities, base, head, impact), ...shifts], impact, generator: { seed, runs } };
 }
 
 /** Working-directory examples (the checkout), when the folder exists. */

@@ -33,6 +33,7 @@ export const TESTED_ELSEWHERE: Readonly<Record<string, string>> = {
   WP5010: "test/git/git.test.ts",
   WP5011: "test/git/git.test.ts",
   WP5012: "test/git/git.test.ts",
+  WP5013: "test/git/holdout-shift.test.ts",
 };
 
 export interface FixtureExample {
