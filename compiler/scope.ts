@@ -16,7 +16,8 @@ export interface NodeScope {
   lists: { list: SuppressionList; channels: Channel[] | "all" }[];
   rules: { rule: SuppressionRule; channels: Channel[] | "all" }[];
   restrictions: Restriction[];
-  consent: { channel: Channel; field: string }[];
+  /** Per channel: the grant time field, and the withdrawal and channel-set fields when declared. */
+  consent: { channel: Channel; field: string; withdrawn?: string; channels?: string }[];
   consentJurisdictions: "all" | string[];
   consentMaxAgeMs?: number;
   caps: { cap: Cap; channel?: Channel }[];
@@ -80,8 +81,17 @@ export function nodeScope(p: Program, node: JourneyNode): NodeScope {
     for (const ch of node.channels) {
       if (!covers(purpose.consent.channels, ch)) continue;
       const field = consentField(purpose.consent.field, ch, purpose.id);
-      consent.push({ channel: ch, field });
+      const entry: NodeScope["consent"][number] = { channel: ch, field };
       imply(field, `consent for \`${ch}\``, true);
+      if (purpose.consent.withdrawnField !== undefined) {
+        entry.withdrawn = consentField(purpose.consent.withdrawnField, ch, purpose.id);
+        imply(entry.withdrawn, `consent withdrawal for \`${ch}\``, true);
+      }
+      if (purpose.consent.channelsField !== undefined) {
+        entry.channels = consentField(purpose.consent.channelsField, ch, purpose.id);
+        imply(entry.channels, `the channels the consent for \`${purpose.id}\` covers`, true);
+      }
+      consent.push(entry);
     }
   }
   const caps: NodeScope["caps"] = [];

@@ -135,6 +135,9 @@ export const ENGINE_REASONS = {
   "missing-field": { policy: "data-dictionary", message: "a field this journey needs is missing from the request", source: "dictionary" },
   "no-eligible-node": { policy: "journeys", message: "no journey node is eligible for this request", source: "waypost" },
   holdout: { policy: "experiment", message: "the customer is in the holdout group and receives no treatment", source: "waypost" },
+  // Step 10 (send-time check): `detail` is the send time at which the check failed.
+  "blocked-at-send-time": { policy: "waypost/send-time", message: "the check above no longer passes at the send time, later than the decision, so this channel is not used", source: "waypost" },
+  "not-valid-at-send-time": { policy: "journeys", message: "the node's validity window closes before the send time, so this channel is not used", source: "waypost" },
 } as const satisfies Record<string, EngineReason>;
 export type EngineReasonCode = keyof typeof ENGINE_REASONS;
 
