@@ -41,7 +41,16 @@ export function knownReasons(ir: IR): Set<string> {
     for (const c of n.conditions) (add(c.reason), add(c.fail));
     for (const g of n.gates) (add(g.reason), add(g.pass));
     add(n.review_reason);
+    // Holdout membership, variants and why a candidate lost (docs/ir.md steps 5-7).
+    if (n.experiment) {
+      add(n.experiment.holdout_reason);
+      add(n.experiment.treatment_reason);
+      for (const v of n.experiment.variants) add(v.reason);
+    }
+    for (const r of Object.values(n.candidate ?? {})) add(r);
   }
+  for (const h of ir.plan.holdouts ?? []) (add(h.control_reason), add(h.treatment_reason));
+  for (const a of Object.values(ir.plan.arbitration ?? {})) add(a.exhausted_reason);
   return out;
 }
 

@@ -28,6 +28,8 @@ export interface Invariant {
   nodes?: string[];
   /** Conditions the generator should aim at (an author invariant's `when` and `then`). */
   focus?: Expr[];
+  /** An author invariant's compiled conditions (what `waypost prove` encodes). */
+  conditions?: { when: Expr | null; then: Expr };
   /** null when it holds; otherwise why not, in one line. */
   check(request: TestRequest, decision: Decision): string | null;
   /** Whether the invariant says anything about this decision (to report vacuous invariants). */
@@ -80,6 +82,8 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
   const ruleExprs = new Map(p.rules.map((r) => [r.id, r.when.ast ? lowerCondition(r.when.ast, envC) : null]));
   const keys = w.ir.plan.keys;
   const sent = (d: Decision): string => `${d.outcome} via ${q(d.channel ?? "?")} by ${q(d.node ?? "?")}`;
+  const groupsOf = (purpose: string | undefined): { name: string; salt: string; bp: number }[] =>
+    p.holdouts.filter((h) => purpose !== undefined && h.purposes.includes(purpose)).map((h) => ({ name: `universal holdout ${q(h.id)}`, salt: h.salt, bp: h.shareBp }));
 
   return [
     {
@@ -96,11 +100,15 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
           if (!covers(l.scope.purposes, n.purpose) || !covers(l.scope.channels, d.channel as (typeof CHANNELS)[number])) continue;
           const key = req.context[l.match];
           if (onList(w.lists, l.id, key, now)) return `${q(String(key))} is on suppression list ${q(l.id)}, yet the decision is ${sent(d)}`;
+          // A missing key suppresses unless the list says `missing: allow` (docs/ir.md "Suppression lists and rules").
+          if (l.missing !== "allow" && (key === undefined || key === null || key === "")) return `the request has no ${q(l.match)} for suppression list ${q(l.id)}, which treats a missing key as suppressed, yet the decision is ${sent(d)}`;
         }
         for (const r of p.rules) {
           if (!covers(r.scope.purposes, n.purpose) || !covers(r.scope.channels, d.channel as (typeof CHANNELS)[number])) continue;
           const e = ruleExprs.get(r.id);
           if (e && evalExpr(e, envOf(w, req, req.context)) === true) return `suppression rule ${q(r.id)} holds, yet the decision is ${sent(d)}`;
+          const lacking = r.missing === "suppress" ? (r.when.reads ?? []).find((x) => req.context[x.name] === undefined || req.context[x.name] === null) : undefined;
+          if (lacking) return `the request has no ${q(lacking.name)} for suppression rule ${q(r.id)}, which treats a missing field as suppressed, yet the decision is ${sent(d)}`;
         }
         return null;
       },
@@ -160,16 +168,19 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
     {
       id: "holdout-no-treatment",
       builtin: true,
-      description: "customers held out of a node's experiment receive no treatment from it",
-      applies: (_r, d) => d.node !== null && nodes.get(d.node)?.experiment !== undefined,
+      description: "customers held out of a node's experiment, or of a universal holdout of its purpose, receive no treatment from it",
+      applies: (_r, d) => d.node !== null && (nodes.get(d.node)?.experiment !== undefined || groupsOf(nodes.get(d.node)?.purpose).length > 0),
       check(req, d) {
         if (d.node === null) return null;
         const n = nodes.get(d.node);
         const id = req.context[keys.customer];
-        if (!n?.experiment) return d.outcome === "holdout" ? `outcome ${q("holdout")} for ${q(d.node)}, which has no experiment` : null;
-        const held = typeof id === "string" && bucket(n.experiment.salt, id) < n.experiment.holdoutBp;
-        if (held && sends(d)) return `customer ${q(String(id))} is in the holdout of ${q(n.id)}, yet the decision is ${sent(d)}`;
-        if (d.outcome === "holdout" && !held) return `customer ${q(String(id))} is not in the holdout of ${q(n.id)}, yet the outcome is ${q("holdout")}`;
+        // Every control group of the node (docs/ir.md step 6): the universal holdouts naming its
+        // purpose, then its experiment. Held by any of them → outcome holdout or a block.
+        const groups = [...groupsOf(n?.purpose), ...(n?.experiment ? [{ name: `the holdout of ${q(n.id)}`, salt: n.experiment.salt, bp: n.experiment.holdoutBp }] : [])];
+        if (groups.length === 0) return d.outcome === "holdout" ? `outcome ${q("holdout")} for ${q(d.node)}, which has no experiment or universal holdout` : null;
+        const heldBy = typeof id === "string" ? groups.find((g) => bucket(g.salt, id) < g.bp) : undefined;
+        if (heldBy && sends(d)) return `customer ${q(String(id))} is in ${heldBy.name}, yet the decision is ${sent(d)}`;
+        if (d.outcome === "holdout" && !heldBy) return `customer ${q(String(id))} is in no control group of ${q(d.node)}, yet the outcome is ${q("holdout")}`;
         if (d.outcome === "holdout" && (d.variant !== null || d.send_at !== null)) return "a held-out decision carries a variant or a send time";
         return null;
       },
@@ -276,5 +287,6 @@ export function authorInvariant(w: InvariantWorld, spec: InvariantSpec, when: Ex
   };
   if (spec.nodes) inv.nodes = spec.nodes.ids;
   inv.focus = when ? [when, then] : [then];
+  inv.conditions = { when, then };
   return inv;
 }

@@ -83,7 +83,7 @@ describe("waypost diff and check --against", () => {
     const report = JSON.parse(r.out) as { risks: { kind: string; message: string }[] };
     const shifts = report.risks.filter((k) => k.kind === "holdout-shift");
     expect(shifts).toHaveLength(1);
-    const moved = inRange("marketing-universal-2026", 500, 1000);
+    const moved = inRange("marketing-2026", 500, 1000);
     expect(shifts[0]!.message).toBe(
       `WP5013 \`holdout/marketing-2026\`: share 5% → 10% moves 0 of ${SHIFT_SAMPLE} sampled customers from control to treatment and ${moved} from treatment to control (expected 0% and 5%)`,
     );
