@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { CompactSign, type JWK } from "jose";
 import { ENTRYPOINT_IDS } from "../runtime/contract.js";
-import { bundleFileDigest, canonicalJson, type JsonValue } from "../runtime/json.js";
+import { bundleFileDigest, canonicalJson, canonicalJsonBytes, type JsonValue } from "../runtime/json.js";
 import { DATA_FILE, MANIFEST_FILE, SIGNATURES_FILE, WASM_FILE, type SignedFile } from "../runtime/bundle.js";
 import { resolveSigningKey, type JwsAlgorithm, type KeyMaterial } from "../runtime/keys.js";
 import type { BundleData } from "./ir/ir.js";
@@ -80,7 +80,8 @@ export async function writeBundle(input: WriteBundleInput): Promise<Uint8Array> 
   const files = new Map<string, Uint8Array>([
     [MANIFEST_FILE, enc.encode(canonicalJson(manifest))],
     [WASM_FILE, input.wasm],
-    [DATA_FILE, enc.encode(canonicalJson(input.data))],
+    // Written in pieces, never as one string: a list of millions of ids passes V8's string limit.
+    [DATA_FILE, canonicalJsonBytes(input.data)],
   ]);
   if (input.signingKey !== undefined) files.set(SIGNATURES_FILE, await signBundleFiles(files, input.signingKey));
   // Rooted names, as `opa build` writes them.

@@ -92,6 +92,64 @@ export function canonicalJson(value: unknown): string {
   return canon(value, 0, null);
 }
 
+// Pieces of text are turned into bytes once this much has accumulated.
+const BYTES_CHUNK = 1 << 16;
+
+/**
+ * `canonicalJson(value)` as UTF-8 bytes (the same bytes, the same errors), written in pieces:
+ * never one string, so a data.json of any size (a suppression list of millions of ids) stays
+ * under V8's string limit (about 2^29 characters) and is not held as text and bytes at once.
+ * Pieces end on whole tokens, so a surrogate pair is never split between two.
+ */
+export function canonicalJsonBytes(value: unknown): Buffer {
+  const chunks: Buffer[] = [];
+  let acc = "";
+  const put = (s: string): void => {
+    acc += s;
+    if (acc.length >= BYTES_CHUNK) {
+      chunks.push(Buffer.from(acc, "utf8"));
+      acc = "";
+    }
+  };
+  const walk = (v: unknown, depth: number, open: Set<object> | null): void => {
+    // Scalars and the cycle rule exactly as in canon.
+    if (v === null || typeof v !== "object") {
+      put(canon(v, depth, open));
+      return;
+    }
+    if (depth > FAST_DEPTH) {
+      open ??= new Set();
+      if (open.has(v)) throw new TypeError("cyclic value is not JSON");
+      open.add(v);
+    }
+    if (Array.isArray(v)) {
+      put("[");
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) put(",");
+        walk(v[i], depth + 1, open);
+      }
+      put("]");
+    } else {
+      const obj = v as Record<string, unknown>;
+      const keys = sortedKeys(obj);
+      let first = true;
+      put("{");
+      for (let i = 0; i < keys.length; i++) {
+        const item = obj[keys[i]!];
+        if (item === undefined) continue;
+        put((first ? "" : ",") + quote(keys[i]!) + ":");
+        first = false;
+        walk(item, depth + 1, open);
+      }
+      put("}");
+    }
+    open?.delete(v);
+  };
+  walk(value, 0, null);
+  chunks.push(Buffer.from(acc, "utf8"));
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
 // One-shot `crypto.hash` (Node >= 20.12) skips the Hash object: about 3x faster on the short
 // inputs of the decision path. Same digest either way.
 const oneShot = (crypto as { hash?: (alg: string, data: string | Uint8Array, enc: "hex") => string }).hash;

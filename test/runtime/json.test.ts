@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
-import { canonicalJson, opaStructuredDigest, opaStructuredText } from "../../runtime/json.js";
+import { canonicalJson, canonicalJsonBytes, opaStructuredDigest, opaStructuredText } from "../../runtime/json.js";
 import { createPseudonymiser, maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
 
 /** The definition, written the slow obvious way. */
@@ -84,6 +84,26 @@ describe("canonicalJson", () => {
     cyclic.self = { inner: cyclic };
     expect(() => canonicalJson(cyclic)).toThrow(/cyclic/);
     for (const bad of [{ a: 1n }, { a: NaN }, [undefined], { f: () => 1 }, undefined]) expect(() => canonicalJson(bad)).toThrow(TypeError);
+  });
+});
+
+describe("canonicalJsonBytes", () => {
+  it("is canonicalJson's text as UTF-8 (property), and throws where it throws", () => {
+    fc.assert(fc.property(value, (v) => {
+      expect(Buffer.compare(canonicalJsonBytes(v), Buffer.from(canonicalJson(v), "utf8"))).toBe(0);
+    }), { numRuns: 500 });
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = { inner: cyclic };
+    for (const bad of [cyclic, { a: 1n }, { a: NaN }, [undefined], { f: () => 1 }, undefined]) expect(() => canonicalJsonBytes(bad)).toThrow(TypeError);
+  });
+
+  it("writes values larger than one piece, with multi-byte characters across piece ends", () => {
+    const lists: Record<string, null | string> = {};
+    for (let i = 0; i < 40_000; i++) lists[`k${String(i).padStart(6, "0")}-é😀`] = i % 3 ? null : "2027-01-01T00:00:00Z";
+    const v = { waypost: { lists: { big: lists }, plan: { deep: [[["x\ud800"]]] }, revision: "r" } };
+    const bytes = canonicalJsonBytes(v);
+    expect(bytes.length).toBeGreaterThan(1 << 20);
+    expect(Buffer.compare(bytes, Buffer.from(canonicalJson(v), "utf8"))).toBe(0);
   });
 });
 
