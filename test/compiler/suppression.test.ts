@@ -8,6 +8,9 @@ import { describe, expect, it } from "vitest";
 import { compile, type CompileState } from "../../compiler/pipeline.js";
 import type { BundleData, Expr, Gate, PlanNode } from "../../compiler/ir/ir.js";
 import { diffEntities, entitiesFromPlan } from "../../lifecycle/diff/entities.js";
+import { builtinInvariants } from "../../lifecycle/testing/invariants.js";
+import type { JsonValue, TestRequest } from "../../lifecycle/testing/suite.js";
+import type { Decision } from "../../runtime/contract.js";
 import { formatTime } from "../../compiler/ir/time.js";
 import { endOfLocalDay } from "../../compiler/tz.js";
 import { patchedFiles, patchedHost, type RepoChange } from "../support/repo.js";
@@ -234,5 +237,29 @@ describe("waypost diff sees what a reviewer must", () => {
     expect(list("email-opt-out")!.properties.map((p) => [p.path, p.before, p.after])).toEqual([["missing", "suppress", "allow"]]);
     // Two dated entries move by an hour; the entry without `until` does not.
     expect(list("pause-new-york")!.entries).toEqual({ added: 0, removed: 0, expiry_changed: 2 });
+  });
+});
+
+describe("waypost test's built-in invariant `suppression-respected` knows missing keys", () => {
+  const decision = (channel: string): Decision => ({
+    outcome: "send", node: "cross-sell-home", channel, template: null, offer: null, variant: null,
+    send_at: "2026-11-25T10:15:00Z", reasons: [], explanation: null, revision: "r", verified: false, decision_id: "d",
+  });
+  const request = (context: Record<string, JsonValue>): TestRequest => ({ system: "crm-journeys", event: "marketing.daily_selection", now: "2026-11-25T10:00:00Z", context });
+
+  it("an email to a customer without a hashed address breaks it (`missing: suppress`); a push does not", async () => {
+    const s = await build();
+    const inv = builtinInvariants({ program: s.program!, ir: s.ir!, lists: s.lists! }).find((i) => i.id === "suppression-respected")!;
+    const ctx = { "customer.id": "C-1", "customer.last_negative_interaction_at": "2026-11-01T10:00:00Z" };
+    expect(inv.check(request(ctx), decision("email"))).toBe("the request has no `customer.email_sha256` for suppression list `email-opt-out`, which treats a missing key as suppressed, yet the decision is send via `email` by `cross-sell-home`");
+    expect(inv.check(request({ ...ctx, "customer.email_sha256": "" }), decision("email"))).toContain("has no `customer.email_sha256`");
+    // push-opt-out says `missing: allow`.
+    expect(inv.check(request(ctx), decision("push"))).toBeNull();
+  });
+
+  it("a rule's missing field with `missing: suppress` breaks it; with `missing: allow` it does not", async () => {
+    const s = await build();
+    const inv = builtinInvariants({ program: s.program!, ir: s.ir!, lists: s.lists! }).find((i) => i.id === "suppression-respected")!;
+    expect(inv.check(request({ "customer.id": "C-1" }), decision("push"))).toBe("the request has no `customer.last_negative_interaction_at` for suppression rule `recent-bad-experience`, which treats a missing field as suppressed, yet the decision is send via `push` by `cross-sell-home`");
   });
 });
