@@ -22,6 +22,9 @@ import type {
   QuietHours,
 } from "../../compiler/ir/ir.js";
 
+/** The block kinds an arbitration policy may name (docs/ir.md step 5). */
+const ARB_KINDS = ["suppression", "lawful-basis", "restriction", "consent", "cap", "cool-down", "quiet-hours"] as const;
+
 /** 2026-11-25T10:00:00Z: the centre of generated times (no clock: tests are reproducible). */
 export const BASE_NOW_MS = 1795600800000;
 const DAY = 86_400_000;
@@ -80,13 +83,20 @@ export function timestampString(center = BASE_NOW_MS, spreadDays = 10): fc.Arbit
  * A consent time no later than `nowMs` (whole seconds at or before it, in any zone): a request's
  * `now` may carry a fraction, so a consent time never exceeds it.
  */
-function consentTime(nowMs: number): fc.Arbitrary<string> {
+function consentTime(nowMs: number, agesMs: readonly number[] = []): fc.Arbitrary<string> {
   const last = Math.floor(nowMs / 1000) * 1000;
+  // Near a max_age (± 36 h, never after now): fresh at now and stale at a send time up to a
+  // day and a half later, or the other way round (docs/ir.md step 10).
+  const nearAge = agesMs.map((age) => ({
+    weight: 2,
+    arbitrary: fc.integer({ min: -36 * 60, max: 36 * 60 }).map((m) => Math.min(last, last - age + m * 60_000)),
+  }));
   return fc
     .tuple(
       fc.oneof(
         { weight: 4, arbitrary: fc.integer({ min: last - 800 * DAY, max: last }) },
         { weight: 1, arbitrary: fc.constant(last) },
+        ...nearAge,
       ),
       fc.integer({ min: -720, max: 840 }).map((o) => o - (o % 15)),
     )
@@ -122,7 +132,12 @@ const jsonNumber = fc.oneof(
 );
 
 /** A value that satisfies `spec` (type, values, min/max). */
-export function validValue(spec: FieldSpec, extraStrings: string[] = [], nowMs = BASE_NOW_MS): fc.Arbitrary<JsonValue> {
+export function validValue(
+  spec: FieldSpec,
+  extraStrings: string[] = [],
+  nowMs = BASE_NOW_MS,
+  consentAgesMs: readonly number[] = [],
+): fc.Arbitrary<JsonValue> {
   const num = (integer: boolean): fc.Arbitrary<number> => {
     const min = spec.min ?? -1000;
     const max = spec.max ?? 100000;
@@ -152,7 +167,16 @@ export function validValue(spec: FieldSpec, extraStrings: string[] = [], nowMs =
     case "timestamp":
       // Mostly a few days before now, so that days_since-style triggers hold now and then.
       // A consent time is never later than now (docs/ir.md step 4).
-      base = spec.consent === true ? consentTime(nowMs) : fc.oneof(timestampString(nowMs - 3 * DAY, 3), timestampString(nowMs, 120));
+      // Some within 36 hours either side of now (minutes), so a time can fall between now and a
+      // send time: a scheduled withdrawal, a cool-down's end.
+      base =
+        spec.consent === true
+          ? consentTime(nowMs, consentAgesMs)
+          : fc.oneof(
+              timestampString(nowMs - 3 * DAY, 3),
+              timestampString(nowMs, 120),
+              fc.integer({ min: -36 * 60, max: 36 * 60 }).map((m) => rfc3339(Math.floor(nowMs / 60_000) * 60_000 + m * 60_000, 0, "", false)),
+            );
       break;
     case "date":
       // Mostly about 90 days ahead (renewal-style triggers), else anywhere around now.
@@ -252,6 +276,45 @@ export interface RequestOptions {
   extraField?: number;
   /** Share of requests with an invalid shape (bad system/event/now/...). Default 0.05. */
   badShape?: number;
+  /** Times (ms) `now` also clusters around (± 36 h): e.g. the DST transitions of the plan's zones. */
+  nowCenters?: readonly number[];
+  /** Consent max ages (ms) consent times also cluster around (see `consentMaxAges`). */
+  consentAgesMs?: readonly number[];
+}
+
+/**
+ * The DST (offset) transitions of the plan's embedded zones within [from, to]: centres for
+ * `now`, so deferrals and send-time checks cross them.
+ */
+export function zoneTransitions(plan: Plan, from = BASE_NOW_MS - 400 * DAY, to = BASE_NOW_MS + 60 * DAY): number[] {
+  const out = new Set<number>();
+  for (const table of Object.values(plan.zones ?? {})) {
+    for (let i = 1; i < table.length; i += 2) {
+      const t = table[i]!;
+      if (t >= from && t <= to) out.add(t);
+    }
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** The max ages of the plan's consent checks: `since(field) > N` comparisons in its conditions. */
+export function consentMaxAges(ir: IR): number[] {
+  const out = new Set<number>();
+  const walk = (e: unknown): void => {
+    if (e === null || typeof e !== "object") return;
+    const x = e as Record<string, unknown>;
+    const l = x["left"] as Record<string, unknown> | undefined;
+    const r = x["right"] as Record<string, unknown> | undefined;
+    if (x["op"] === "cmp" && x["cmp"] === ">" && l?.["op"] === "call" && l["fn"] === "since" && r?.["op"] === "const" && typeof r["value"] === "number") {
+      out.add(r["value"]);
+    }
+    for (const v of Object.values(x)) {
+      if (Array.isArray(v)) v.forEach(walk);
+      else walk(v);
+    }
+  };
+  ir.conds.forEach(walk);
+  return [...out].sort((a, b) => a - b);
 }
 
 /**
@@ -274,6 +337,8 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
     { weight: pct(extraP), arbitrary: fc.constant<"ok" | "invalid" | "extra">("extra") },
   );
   const nodeIds = plan.nodes.map((n) => n.id);
+  const centers = opts.nowCenters ?? [];
+  const ages = opts.consentAgesMs ?? [];
 
   const wellFormed = fc
     .record({
@@ -282,6 +347,9 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
       nowMs: fc.oneof(
         { weight: 4, arbitrary: fc.integer({ min: BASE_NOW_MS - 3 * DAY, max: BASE_NOW_MS + 3 * DAY }) },
         { weight: 1, arbitrary: fc.integer({ min: BASE_NOW_MS - 400 * DAY, max: BASE_NOW_MS + 60 * DAY }) },
+        ...(centers.length > 0
+          ? [{ weight: 2, arbitrary: fc.tuple(fc.constantFrom(...centers), fc.integer({ min: -36 * 60, max: 36 * 60 })).map(([c, m]) => c + m * 60_000) }]
+          : []),
       ),
       nowStyle: fc.tuple(fc.integer({ min: -720, max: 840 }), fc.constantFrom("", "5", "123", "123456"), fc.boolean()),
       node: fc.oneof(
@@ -304,7 +372,7 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
         const valid =
           name === plan.keys.utc_offset
             ? fc.integer({ min: -720, max: 840 })
-            : validValue(spec, idLike ? keys : [], nowMs);
+            : validValue(spec, idLike ? keys : [], nowMs, ages);
         fieldArbs[name] = fc.oneof(
           { weight: 3, arbitrary: valid },
           { weight: 1, arbitrary: fc.constant(undefined) }, // missing
@@ -515,7 +583,7 @@ export function planVariation(base: IR, data: BundleData): fc.Arbitrary<IR> {
           return {
             salt: `exp-${split}`,
             holdout_bp,
-            ...(reasons ? { holdout_reason: why("holdout", "held out") } : {}),
+            ...(reasons ? { holdout_reason: why("holdout-control", "held out"), treatment_reason: why("holdout-treatment", "treated") } : {}),
             variants: empty
               ? []
               : [
@@ -530,7 +598,11 @@ export function planVariation(base: IR, data: BundleData): fc.Arbitrary<IR> {
     window: fc.oneof(
       { weight: 3, arbitrary: fc.constant(null) },
       { weight: 1, arbitrary: fc.tuple(fc.integer({ min: -30, max: 0 }), fc.integer({ min: 1, max: 30 })) },
+      // Closing within 36 hours of the usual now: before or after a deferred send time.
+      { weight: 1, arbitrary: fc.tuple(fc.constant(-30), fc.integer({ min: -36, max: 36 }).map((h) => h / 24)) },
     ),
+    // Per gate: re-checked at the send time (docs/ir.md step 10), whatever its step.
+    atSend: fc.array(fc.oneof({ weight: 2, arbitrary: fc.constant<boolean | null>(null) }, { weight: 1, arbitrary: fc.boolean() }), { minLength: 8, maxLength: 8 }),
     risk: fc.constantFrom<"low" | "medium" | "high">("low", "medium", "high"),
     gateOutcomes: fc.array(fc.constantFrom<Gate["outcome"]>("suppress", "deny", "defer"), { minLength: 8, maxLength: 8 }),
     extraGates: fc.array(
@@ -540,19 +612,30 @@ export function planVariation(base: IR, data: BundleData): fc.Arbitrary<IR> {
         outcome: fc.constantFrom<Gate["outcome"]>("suppress", "deny", "defer"),
         step: fc.constantFrom<Gate["step"]>("consent", "contact-policy", "restriction"),
         until: fc.nat(),
+        atSend: fc.boolean(),
       }),
       { maxLength: 3 },
     ),
     extraCondition: fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat() }),
+    // Step 5-6: why the node lost (absent in a hand-written plan), the universal holdouts it is
+    // in, and the arbitration kind of each extra gate (absent: its step).
+    candidate: fc.boolean(),
+    holdouts: fc.subarray([0, 1, 5]), // 5: an index past the end, ignored by both evaluators
+    gateKinds: fc.array(fc.option(fc.constantFrom(...ARB_KINDS), { freq: 2 }), { minLength: 3, maxLength: 3 }),
   });
   return fc
     .record({
       conds: extraConds,
       nodes: fc.array(nodeVariation, { minLength: plan.nodes.length, maxLength: plan.nodes.length }),
-      offsets: fc.dictionary(fc.constantFrom(...allChannels), fc.constantFrom(0, 60_000, 1_800_000, 86_400_000)),
+      offsets: fc.dictionary(fc.constantFrom(...allChannels), fc.constantFrom(0, 60_000, 900_000, 1_800_000, 3_600_000, 6 * 3_600_000, 86_400_000)),
       quiet: quietHoursArb(allChannels, "quiet.yaml"),
+      holdouts: fc.array(fc.integer({ min: 0, max: 10000 }), { maxLength: 2 }),
+      arbitration: fc.array(fc.option(fc.subarray([...ARB_KINDS], { minLength: 0 }), { freq: 2 }), {
+        minLength: Object.keys(plan.events).length,
+        maxLength: Object.keys(plan.events).length,
+      }),
     })
-    .map(({ conds: extra, nodes, offsets, quiet }): IR => {
+    .map(({ conds: extra, nodes, offsets, quiet, holdouts, arbitration }): IR => {
       const conds = [...base.conds, ...extra];
       const extraIndex = (n: number): number => base.conds.length + (n % extra.length);
       const r = (code: string, channel?: string) => ({
@@ -566,13 +649,21 @@ export function planVariation(base: IR, data: BundleData): fc.Arbitrary<IR> {
         const v = nodes[i]!;
         const gates: Gate[] = n.gates.map((g, j) => {
           const outcome = v.gateOutcomes[j % 8]!;
+          // null keeps the gate's own `at_send`; true/false sets or removes it.
+          const mark = v.atSend[j % 8];
+          const base: Gate = { ...g, outcome };
+          if (mark === true) base.at_send = true;
+          else if (mark === false) delete base.at_send;
           // A defer gate needs an `until`; point it at an extra condition (time-valued or not).
-          return outcome === "defer" ? { ...g, outcome, until: g.until ?? extraIndex(j) } : { ...g, outcome };
+          return outcome === "defer" ? { ...base, until: g.until ?? extraIndex(j) } : base;
         });
-        for (const eg of v.extraGates) {
+        for (const [k, eg] of v.extraGates.entries()) {
           const g: Gate = { step: eg.step, cond: extraIndex(eg.cond), outcome: eg.outcome, reason: r(`gate-${eg.step}`, eg.channel ?? undefined) };
+          const kind = v.gateKinds[k];
+          if (kind !== null && kind !== undefined) g.kind = kind;
           if (eg.channel !== null) g.channel = eg.channel;
           if (eg.outcome === "defer") g.until = extraIndex(eg.until);
+          if (eg.atSend) g.at_send = true;
           gates.push(g);
         }
         const conditions = [...n.conditions];
@@ -590,11 +681,41 @@ export function planVariation(base: IR, data: BundleData): fc.Arbitrary<IR> {
           risk: v.risk,
           review_reason: v.risk === "high" ? r("review-required") : null,
           valid_from: v.window === null ? null : BASE_NOW_MS + v.window[0] * DAY,
-          valid_until: v.window === null ? null : BASE_NOW_MS + v.window[1] * DAY,
+          valid_until: v.window === null ? null : BASE_NOW_MS + Math.round(v.window[1] * DAY),
           conditions,
           gates,
+          ...(v.holdouts.length > 0 ? { holdouts: v.holdouts } : {}),
+          ...(v.candidate
+            ? {
+                candidate: {
+                  not_for_system: r("not-for-system"),
+                  not_requested: r("not-requested"),
+                  outside_validity_window: r("outside-validity-window"),
+                  outside_rollout: r("outside-rollout"),
+                  lower_priority: r("lower-priority"),
+                  fallback_next: r("fallback-next"),
+                },
+              }
+            : {}),
         };
       });
-      return { plan: { ...plan, nodes: newNodes, offsets_ms: offsets, quiet_hours: quiet }, conds };
+      const arb: NonNullable<Plan["arbitration"]> = {};
+      Object.keys(plan.events)
+        .sort()
+        .forEach((ev, i) => {
+          const on = arbitration[i];
+          if (on !== null && on !== undefined) arb[ev] = { fallback: "next", on, exhausted_reason: r("fallback-exhausted") };
+        });
+      return {
+        plan: {
+          ...plan,
+          nodes: newNodes,
+          offsets_ms: offsets,
+          quiet_hours: quiet,
+          holdouts: holdouts.map((bp, i) => ({ id: `h${i}`, salt: `universal-${i}-${bp}`, holdout_bp: bp, control_reason: r("holdout-control"), treatment_reason: r("holdout-treatment") })),
+          arbitration: arb,
+        },
+        conds,
+      };
     });
 }
