@@ -2,19 +2,18 @@
 // heap are its own; prints one JSON line.
 //
 //   node bench/child.mjs build DIR OUT.tar.gz      build time, peak RSS, stage timings
-//   node bench/child.mjs decide BUNDLE REQUEST.json [HIT_ID]
-//       load time, Wasm memory, and the decision's p50 next to the example request's p50 on the
-//       example bundle, measured alternately in this process (HIT_ID: a listed hashed id that
-//       must be suppressed)
+//   node bench/child.mjs decide BUNDLE REQUEST.json BASELINE.json [HIT_ID]
+//       load time, Wasm memory, and the decision's p50 next to BASELINE's p50 on the example
+//       bundle, measured alternately in this process (HIT_ID: a listed hashed id that must be
+//       suppressed)
 import { readFileSync, writeFileSync } from "node:fs";
-import * as path from "node:path";
 import { build } from "../dist/compiler/build.js";
 import { FsHost } from "../dist/compiler/source.js";
 import { loadBundle, readBundle } from "../dist/runtime/index.js";
 import { AbiPolicy, instantiateMetered, resolveBudget } from "../dist/runtime/abi.js";
 import { EXAMPLE } from "./gen.mjs";
 
-const [mode, a, b, c] = process.argv.slice(2);
+const [mode, a, b, base, c] = process.argv.slice(2);
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 
@@ -45,7 +44,7 @@ if (mode === "build") {
   const request = JSON.parse(readFileSync(b, "utf8"));
   const exampleBuild = await build(new FsHost(EXAMPLE));
   const example = await loadBundle(exampleBuild.bundle, { skipVerify: true });
-  const exampleRequest = JSON.parse(readFileSync(path.join(EXAMPLE, "requests/claim-day3-sms.json"), "utf8"));
+  const exampleRequest = JSON.parse(readFileSync(base, "utf8"));
   const loads = [];
   let engine;
   for (let i = 0; i < (bytes.length > 50e6 ? 1 : 5); i++) {

@@ -204,7 +204,7 @@ console.log(`  metering: ${perDecision >= 0 ? "+" : ""}${(perDecision * 1000).to
 {
   const requestFile = path.join(WORK, "gen-request.json");
   writeFileSync(requestFile, JSON.stringify(genRequest()));
-  const r = child(["decide", nodeBundles[10_000].file, requestFile]);
+  const r = child(["decide", nodeBundles[10_000].file, requestFile, path.join(EXAMPLE, "requests/claim-day3-sms.json")]);
   if (!r.ok) throw new Error(`the 10,000-node bundle did not decide: ${r.error}`);
   if (r.outcome !== "send") throw new Error(`the 10,000-node request decided ${r.outcome}, expected send`);
   const bundleMB = nodeBundles[10_000].bytes / 2 ** 20;
@@ -228,7 +228,7 @@ for (const n of QUICK ? [1_000_000] : [1_000_000, 10_000_000]) {
   if (b.ok) {
     const requestFile = path.join(WORK, "list-request.json");
     writeFileSync(requestFile, JSON.stringify(request));
-    d = child(["decide", file, requestFile, hashedId(4242)], { heapMb: 8192, timeoutMs: 300_000 });
+    d = child(["decide", file, requestFile, requestFile, hashedId(4242)], { heapMb: 8192, timeoutMs: 300_000 });
   }
   listRuns[label] = { b, d, file };
   console.log(`\n${n.toLocaleString("en")} hashed ids in a suppression list`);
