@@ -47,8 +47,10 @@ const silver = (over: Record<string, unknown> = {}) => ({
   "customer.id": VAR_A, tier: "silver", "consent.sms": true, "consent.email": true, ...over,
 });
 const MAIN_BASE = [r("trigger-matched"), r("eligible"), r("not-frozen")];
+// `main` is decided after `vip`, whose trigger fails for a silver customer: its `fail` comes
+// first (step 5: every candidate that does not win gives its reason, in order).
 const main = (outcome: string, reasons: unknown[], f: Record<string, unknown> = {}) =>
-  dec(outcome, reasons, { node: "main", ...f });
+  dec(outcome, [r("not-gold"), ...reasons], { node: "main", ...f });
 
 describe("ABI surface", () => {
   it("lists the three entrypoints with ids 0, 1, 2 and no builtins", () => {
@@ -136,7 +138,7 @@ describe("steps 2-4: system, event, minimal context", () => {
 describe("step 5: candidates", () => {
   it("the first node whose conditions hold, skipping canary at 0 bp", () => {
     expect(run(req({ tier: "bronze" }))).toEqual(
-      dec("send", [], { node: "fallback", channel: "email", template: "tpl-fallback", send_at: NOW, explanation: "because fallback" }),
+      dec("send", [r("not-gold"), r("not-silver")], { node: "fallback", channel: "email", template: "tpl-fallback", send_at: NOW, explanation: "because fallback" }),
     );
   });
   it("a required field absent from the context denies (node stays null)", () => {
@@ -172,7 +174,8 @@ describe("steps 6-10: gates, experiment, action, send time, outcome", () => {
   });
   it("holdout keeps channel and template only", () => {
     expect(run(req(silver({ "customer.id": HELD })))).toEqual(
-      main("holdout", [...MAIN_BASE, r("sms-ok", { channel: "sms" }), r("email-ok", { channel: "email" }), engine("holdout")], {
+      // Membership (step 6) comes before the gates' reasons.
+      main("holdout", [r("trigger-matched"), r("eligible"), engine("holdout"), r("not-frozen"), r("sms-ok", { channel: "sms" }), r("email-ok", { channel: "email" })], {
         channel: "sms", template: "tpl-main-sms",
       }),
     );
