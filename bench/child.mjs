@@ -13,7 +13,7 @@ import { loadBundle, readBundle } from "../dist/runtime/index.js";
 import { AbiPolicy, instantiateMetered, resolveBudget } from "../dist/runtime/abi.js";
 import { EXAMPLE } from "./gen.mjs";
 
-const [mode, a, b, base, c] = process.argv.slice(2);
+const [mode, a, b, baseFile, c] = process.argv.slice(2);
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 
@@ -44,7 +44,7 @@ if (mode === "build") {
   const request = JSON.parse(readFileSync(b, "utf8"));
   const exampleBuild = await build(new FsHost(EXAMPLE));
   const example = await loadBundle(exampleBuild.bundle, { skipVerify: true });
-  const exampleRequest = JSON.parse(readFileSync(base, "utf8"));
+  const exampleRequest = JSON.parse(readFileSync(baseFile, "utf8"));
   const loads = [];
   let engine;
   for (let i = 0; i < (bytes.length > 50e6 ? 1 : 5); i++) {
