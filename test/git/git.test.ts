@@ -249,7 +249,7 @@ describe("replay", () => {
     const log = path.join(tmp, "sealed.jsonl");
     const keyFile = path.join(tmp, "replay.key");
     await fs.writeFile(keyFile, "7f".repeat(32) + "\n");
-    const { examples, suppressedRenewals } = await logTraffic(bundleA, log, { seed: 3, runs: 200, replayKey: Uint8Array.from(Buffer.from("7f".repeat(32), "hex")) });
+    const { examples, suppressedRenewals } = await logTraffic(bundleA, log, { seed: 3, runs: 400, replayKey: Uint8Array.from(Buffer.from("7f".repeat(32), "hex")) });
     // The traffic must hold renewals the fraud list suppresses, or the flip below proves nothing.
     expect(suppressedRenewals).toBeGreaterThan(0);
     // The readable request stays masked; the sealed copy is opaque.
@@ -259,7 +259,7 @@ describe("replay", () => {
 
     const k = await keyFiles();
     const same = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleA, "--replay-key", keyFile, "--log-key", k.logKey, "--format", "json")).out);
-    expect(same.entries).toBe(examples.length + 200);
+    expect(same.entries).toBe(examples.length + 400);
     expect([same.exact, same.approximate, same.impact.flipped]).toEqual([same.entries, 0, 0]);
     const cand = JSON.parse((await cli(repo.dir, "replay", "--skip-verify", "--log", log, "--bundle", bundleB, "--baseline", bundleA, "--replay-key", keyFile, "--log-key", k.logKey, "--format", "json")).out);
     expect(cand.exact).toBe(cand.entries);
