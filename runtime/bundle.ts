@@ -54,8 +54,14 @@ export interface BundleContents {
    * needs in JS (the module parses it itself); the engine reads `plan` only.
    */
   readonly data: JsonObject;
-  /** `data.waypost.plan`, parsed. */
-  plan: JsonObject;
+  /**
+   * `data.waypost.plan`, parsed on first access. Reading a bundle parses only its `fields`
+   * (`planFields`): a plan of 10,000 journey nodes is 40+ MB of JSON the engine never needs
+   * in JS, and parsing it took most of the JavaScript side of a load.
+   */
+  readonly plan: JsonObject;
+  /** `data.waypost.plan.fields`, parsed (the data dictionary: the engine's field masks); undefined when absent. */
+  planFields: JsonValue | undefined;
   /** Every file, names relative to the bundle root (no leading `/`). */
   files: ReadonlyMap<string, Uint8Array>;
   /** Present when the signature was verified; null when read with `skipVerify`. */
@@ -295,6 +301,7 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
     throw runtimeError("WPR009", `\`data.json\` revision \`${top.revision}\` differs from the manifest revision \`${manifest.revision}\``);
   }
   let data: JsonObject | null = null;
+  let plan: JsonObject | null = null;
   return {
     manifest,
     wasm: files.get(WASM_FILE)!,
@@ -307,7 +314,15 @@ export async function readBundle(bytes: Uint8Array, options: ReadBundleOptions =
       }
       return data;
     },
-    plan: top.plan,
+    get plan(): JsonObject {
+      if (plan === null) {
+        const v = parseSpan(dataBytes, top.plan.start, top.plan.end);
+        if (!isJsonObject(v)) throw runtimeError("WPR009", "`data.json` has no `waypost` object with `plan`, `lists` and `revision`");
+        plan = v;
+      }
+      return plan;
+    },
+    planFields: top.fields,
     files,
     signature,
   };
@@ -427,8 +442,12 @@ function scanObject(
   }
 }
 
-/** Finds `waypost.plan` (parsed) and `waypost.revision` in data.json; WPR009 when absent. */
-export function scanDataJson(b: Uint8Array): { plan: JsonObject; revision: string } {
+/**
+ * Finds `waypost.plan` (where it is, and its `fields` parsed) and `waypost.revision` in
+ * data.json; WPR009 when absent. The plan's members are scanned (an object, no key twice), not
+ * parsed.
+ */
+export function scanDataJson(b: Uint8Array): { plan: Member; fields: JsonValue | undefined; revision: string } {
   const shape = () => runtimeError("WPR009", "`data.json` has no `waypost` object with `plan`, `lists` and `revision`");
   if (!isUtf8(b)) throw runtimeError("WPR009", "`data.json` is not valid JSON: it is not UTF-8");
   const nested: { members: Member[] | null } = { members: null };
@@ -446,11 +465,13 @@ export function scanDataJson(b: Uint8Array): { plan: JsonObject; revision: strin
     const plan = get("plan");
     const lists = get("lists");
     const rev = get("revision");
-    if (plan === undefined || lists === undefined || rev === undefined || b[lists.start] !== 0x7b) throw shape();
-    const planValue = parseSpan(b, plan.start, plan.end);
+    if (plan === undefined || lists === undefined || rev === undefined || b[lists.start] !== 0x7b || b[plan.start] !== 0x7b) throw shape();
+    const planMembers = scanObject(b, plan.start, null, { members: null }).members;
+    const fieldsAt = planMembers.find((m) => m.key === "fields");
+    const fields = fieldsAt === undefined ? undefined : (parseSpan(b, fieldsAt.start, fieldsAt.end) as JsonValue);
     const revision = parseSpan(b, rev.start, rev.end);
-    if (!isJsonObject(planValue) || typeof revision !== "string") throw shape();
-    return { plan: planValue, revision };
+    if (typeof revision !== "string") throw shape();
+    return { plan, fields, revision };
   } catch (e) {
     if (e instanceof WaypostRuntimeError) throw e;
     throw runtimeError("WPR009", `\`data.json\` is not valid JSON: ${describeThrown(e)}`);

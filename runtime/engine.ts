@@ -250,7 +250,7 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
     manifest: contents.manifest,
     signature: contents.signature,
     verified: contents.signature !== null,
-    masks: fieldMasks(contents.plan),
+    masks: fieldMasks({ fields: contents.planFields ?? null }),
     entrypoints,
     source: typeof src === "string" ? src : "<bytes>",
   };
