@@ -96,7 +96,8 @@ function reason(r: Reason): string {
 function gate(g: Gate, ir: IR): string[] {
   const scope = g.channel === undefined ? "node" : `channel ${g.channel}`;
   const until = g.until === undefined ? "" : ` until c${g.until}`;
-  const lines = [`gate ${g.step} (${scope}) ${g.outcome}${until} when c${g.cond}: ${condText(ir, g.cond)}`];
+  const kind = g.kind === undefined ? "" : ` kind ${g.kind}`;
+  const lines = [`gate ${g.step}${kind} (${scope}) ${g.outcome}${until} when c${g.cond}: ${condText(ir, g.cond)}`];
   lines.push(`  blocks: ${reason(g.reason)}`);
   if (g.pass) lines.push(`  passes: ${reason(g.pass)}`);
   return lines;
@@ -126,6 +127,9 @@ function node(n: PlanNode, index: number, ir: IR): string[] {
     const x = n.experiment;
     const vs = x.variants.map((v) => `${v.id} ${v.weight_bp}bp`).join(", ");
     add(`experiment salt ${lit(x.salt)}, holdout ${x.holdout_bp}bp, variants [${vs}]`);
+  }
+  if (n.holdouts && n.holdouts.length > 0) {
+    add(`universal holdouts [${n.holdouts.map((i) => ir.plan.holdouts?.[i]?.id ?? `<missing holdout ${i}>`).join(", ")}]`);
   }
   add(`explanation ${lit(n.explanation)}`);
   if (n.review_reason) add(`review: ${reason(n.review_reason)}`);
@@ -166,6 +170,11 @@ export function printIR(ir: IR): string {
   for (const ch of sortedKeys(p.offsets_ms)) out.push(`  offset ${ch}: ${duration(p.offsets_ms[ch]!)}`);
   for (const q of p.quiet_hours) {
     out.push(`  quiet ${hhmm(q.start_min)}-${hhmm(q.end_min)} [${q.channels.join(", ")}] -> ${reason(q.reason)}`);
+  }
+  for (const h of p.holdouts ?? []) out.push(`  holdout ${h.id}: salt ${lit(h.salt)}, ${h.holdout_bp}bp in control`);
+  for (const ev of sortedKeys(p.arbitration ?? {})) {
+    const a = p.arbitration![ev]!;
+    out.push(`  arbitration ${ev}: fallback ${a.fallback} on [${a.on.join(", ")}] -> ${reason(a.exhausted_reason)}`);
   }
   out.push("", "engine reasons");
   for (const code of sortedKeys(p.reasons)) out.push(`  ${reason(p.reasons[code as keyof Plan["reasons"]]!)}`);
