@@ -3,6 +3,7 @@
  * suppression-list data files, and parse every condition string with the condition language
  * (compiler/condition/), mapping condition-local offsets back to file offsets.
  */
+import { isUtf8 } from "node:buffer";
 import * as YAML from "yaml";
 import { parseCondition } from "./condition/index.js";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
@@ -433,6 +434,7 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
     ds.push(diag("WP0004", "error", `\`${full}\` is too large (${bytes.length} bytes)`, at, `data files may be at most ${MAX_ENTRIES_FILE_BYTES} bytes`));
     return;
   }
+  if (bytes.length >= ENTRIES_BYTES_MIN && readEntryLines(bytes, list)) return;
   const text = decodeText(bytes);
   if (text === null) {
     ds.push(diag("WP0003", "error", `\`${full}\` is not a UTF-8 text file`, at, "write one key per line, optionally `key,until`"));
@@ -473,6 +475,44 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
   // them into flat strings (1M hashed ids: plan stage 3 s -> 1.5 s).
   const flat = keys.length > 10_000 ? (JSON.parse(JSON.stringify(keys)) as string[]) : keys;
   for (let i = 0; i < flat.length; i++) list.entries.set(flat[i]!, untils[i]!);
+}
+
+// Files from this size on are first read line by line from their bytes (readEntryLines).
+const ENTRIES_BYTES_MIN = 1 << 20;
+
+/**
+ * A large entries file read line by line from its bytes, each line decoded on its own: no
+ * whole-file string (V8 caps a string near 2^29 characters) and no keys sliced out of one,
+ * which kept it alive and made sorting and building the list several times slower. The same
+ * lines, keys and expiries as the text reading below (a line feed byte only ever ends a line in
+ * UTF-8; leading byte order marks are dropped as decodeText drops them). Returns false, having
+ * changed nothing, when the file is not plain UTF-8 text or a line is bad: the text reading
+ * then reports it exactly as before.
+ */
+function readEntryLines(bytes: Uint8Array, list: SuppressionList): boolean {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.includes(0) || !isUtf8(buf)) return false;
+  let pos = 0;
+  for (let bom = 0; bom < 2 && buf[pos] === 0xef && buf[pos + 1] === 0xbb && buf[pos + 2] === 0xbf; bom++) pos += 3;
+  const expiry = expiryOf(list.zone);
+  const keys: string[] = [];
+  const untils: (string | null)[] = [];
+  while (pos <= buf.length) {
+    let end = buf.indexOf(0x0a, pos);
+    if (end < 0) end = buf.length;
+    const line = buf.toString("utf8", pos, end).trim();
+    pos = end + 1;
+    if (line === "" || line.startsWith("#")) continue;
+    const comma = line.indexOf(",");
+    const key = (comma < 0 ? line : line.slice(0, comma)).trim();
+    const until = comma < 0 ? null : line.slice(comma + 1).trim();
+    const ends = until === null ? null : expiry(until);
+    if (key === "" || ends === undefined) return false;
+    keys.push(key);
+    untils.push(ends);
+  }
+  for (let i = 0; i < keys.length; i++) list.entries.set(keys[i]!, untils[i]!);
+  return true;
 }
 
 function normalise(p: string): string | null {

@@ -263,3 +263,30 @@ describe("waypost test's built-in invariant `suppression-respected` knows missin
     expect(inv.check(request({ "customer.id": "C-1" }), decision("push"))).toBe("the request has no `customer.last_negative_interaction_at` for suppression rule `recent-bad-experience`, which treats a missing field as suppressed, yet the decision is send via `push` by `cross-sell-home`");
   });
 });
+
+describe("a large entries_file (over 1 MiB: read line by line from its bytes)", () => {
+  const filler = Array.from({ length: 30_000 }, (_, i) => `${String(i).padStart(8, "0")}${"ab".repeat(16)}`);
+  const head = "\ufeff# id,until (New York dates)\r\nC-NY,2026-11-01\r\n  C-NY-SPRING , 2026-03-08 \n\nC-NY-OPEN\nKÉY-😀\n";
+  const large = (extra = ""): RepoChange => ({
+    ...CHANGE,
+    files: { "policies/data/pause-new-york.txt": head + extra + filler.join("\n") + "\n" },
+  });
+
+  it("gives the list the text reading gives: byte order mark, CRLF, spaces, comments, multi-byte keys, expiries", async () => {
+    const s = await compile(patchedHost(large()), { until: "Plan" });
+    expect(s.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const list = s.lists!["pause-new-york"]!;
+    expect(Object.keys(list)).toHaveLength(4 + filler.length);
+    expect(list).toMatchObject({ "C-NY": "2026-11-02T05:00:00Z", "C-NY-OPEN": null, "C-NY-SPRING": "2026-03-09T04:00:00Z", "KÉY-😀": null });
+    expect(list[filler[12_345]!]).toBeNull();
+  });
+
+  it("a bad line is reported in the data file, at its line", async () => {
+    const s = await compile(patchedHost(large("C-BAD,2026-02-30\n")), { until: "Plan" });
+    const d = s.diagnostics.find((x) => x.code === "WP0007");
+    expect(d?.message).toBe("`2026-02-30` is not a valid expiry date");
+    expect(d?.span?.file).toBe("policies/data/pause-new-york.txt");
+    const text = head + "C-BAD,2026-02-30\n";
+    expect(d?.span?.start).toBe(text.slice(1).indexOf("C-BAD,") + "C-BAD,".length);
+  });
+});
