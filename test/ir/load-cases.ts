@@ -74,6 +74,29 @@ export function loadFixture(name: string): Fixture {
   return toFixture(readYaml(`${CASES_DIR}fixtures/${name}.yaml`) as RawFixture);
 }
 
+/**
+ * Gives `plan` (in place) the zone key `customer.time_zone` (an allowed-values string field every
+ * event may receive) and the zones compiled from the pinned database, as the planner embeds
+ * them. Returns the zones.
+ */
+export function addZones(plan: Plan, names: readonly string[]): Record<string, number[]> {
+  const zones: Record<string, number[]> = {};
+  for (const z of [...names].sort()) zones[z] = compileZone(z) as number[];
+  plan.keys = { ...plan.keys, time_zone: ZONE_KEY };
+  plan.fields[ZONE_KEY] = { type: "string", nullable: false, values: [...names].sort(), mask: "none" };
+  for (const ev of Object.values(plan.event_fields)) ev[ZONE_KEY] = true;
+  plan.zones = zones;
+  plan.tzdata = tzdataVersion();
+  return zones;
+}
+
+/** A copy of `fixture` whose plan has the zones `names` (see `addZones`). */
+export function withZones(fixture: Fixture, names: readonly string[]): Fixture {
+  const plan: Plan = structuredClone(fixture.ir.plan);
+  addZones(plan, names);
+  return { ir: { ...fixture.ir, plan }, data: { ...fixture.data, plan } };
+}
+
 export function loadCaseFiles(): CaseFile[] {
   const files = readdirSync(CASES_DIR)
     .filter((f) => f.endsWith(".yaml"))
@@ -100,15 +123,7 @@ export function loadCaseFiles(): CaseFile[] {
       // `time_zones`: the fixture gains the zone key (an allowed-values string field every event
       // may receive) and the zones compiled from the pinned database, as the planner embeds them.
       const plan: Plan = structuredClone({ ...fixture.ir.plan, ...(raw.plan_patch ?? {}) });
-      if (raw.time_zones !== undefined) {
-        zones = {};
-        for (const z of [...raw.time_zones].sort()) zones[z] = compileZone(z) as number[];
-        plan.keys = { ...plan.keys, time_zone: ZONE_KEY };
-        plan.fields[ZONE_KEY] = { type: "string", nullable: false, values: [...raw.time_zones].sort(), mask: "none" };
-        for (const ev of Object.values(plan.event_fields)) ev[ZONE_KEY] = true;
-        plan.zones = zones;
-        plan.tzdata = tzdataVersion();
-      }
+      if (raw.time_zones !== undefined) zones = addZones(plan, raw.time_zones);
       fixture.ir = { ...fixture.ir, plan };
       fixture.data = { ...fixture.data, plan };
     }

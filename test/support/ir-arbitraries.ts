@@ -87,10 +87,11 @@ function consentTime(nowMs: number, agesMs: readonly number[] = []): fc.Arbitrar
   const last = Math.floor(nowMs / 1000) * 1000;
   // Near a max_age (± 36 h, never after now): fresh at now and stale at a send time up to a
   // day and a half later, or the other way round (docs/ir.md step 10).
-  const nearAge = agesMs.map((age) => ({
-    weight: 2,
-    arbitrary: fc.integer({ min: -36 * 60, max: 36 * 60 }).map((m) => Math.min(last, last - age + m * 60_000)),
-  }));
+  const nearAge = agesMs.flatMap((age) => [
+    { weight: 3, arbitrary: fc.integer({ min: -36 * 60, max: 36 * 60 }).map((m) => Math.min(last, last - age + m * 60_000)) },
+    // well within the age: consent that holds, so later steps are reached
+    { weight: 2, arbitrary: fc.integer({ min: Math.max(last - age + DAY, last - 800 * DAY), max: last }) },
+  ]);
   return fc
     .tuple(
       fc.oneof(
@@ -183,7 +184,14 @@ export function validValue(
       base = fc.oneof(timeString(nowMs + 90 * DAY, 3), timeString(nowMs, 120)).map((s) => s.slice(0, 10));
       break;
     case "string[]":
-      base = fc.array(spec.values ? fc.constantFrom(...spec.values) : shortString, { maxLength: 3 });
+      base = fc.array(
+        spec.values
+          ? fc.constantFrom(...spec.values)
+          : extraStrings.length > 0
+            ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...extraStrings) }, { weight: 1, arbitrary: shortString })
+            : shortString,
+        { maxLength: 3 },
+      );
       break;
     case "number[]":
       base = fc.array(num(false), { maxLength: 3 });
@@ -278,6 +286,8 @@ export interface RequestOptions {
   badShape?: number;
   /** Times (ms) `now` also clusters around (± 36 h): e.g. the DST transitions of the plan's zones. */
   nowCenters?: readonly number[];
+  /** Times (ms) `now` also falls shortly before (up to 12 h): e.g. the ends of validity windows. */
+  nowBefore?: readonly number[];
   /** Consent max ages (ms) consent times also cluster around (see `consentMaxAges`). */
   consentAgesMs?: readonly number[];
 }
@@ -338,6 +348,8 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
   );
   const nodeIds = plan.nodes.map((n) => n.id);
   const centers = opts.nowCenters ?? [];
+  const before = opts.nowBefore ?? [];
+  const channelNames = [...new Set([...channelsOf(plan), ...plan.channels])].sort();
   const ages = opts.consentAgesMs ?? [];
 
   const wellFormed = fc
@@ -349,6 +361,9 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
         { weight: 1, arbitrary: fc.integer({ min: BASE_NOW_MS - 400 * DAY, max: BASE_NOW_MS + 60 * DAY }) },
         ...(centers.length > 0
           ? [{ weight: 2, arbitrary: fc.tuple(fc.constantFrom(...centers), fc.integer({ min: -36 * 60, max: 36 * 60 })).map(([c, m]) => c + m * 60_000) }]
+          : []),
+        ...(before.length > 0
+          ? [{ weight: 2, arbitrary: fc.tuple(fc.constantFrom(...before), fc.integer({ min: 1, max: 12 * 60 })).map(([c, m]) => c - m * 60_000) }]
           : []),
       ),
       nowStyle: fc.tuple(fc.integer({ min: -720, max: 840 }), fc.constantFrom("", "5", "123", "123456"), fc.boolean()),
@@ -372,7 +387,8 @@ export function requestFor(plan: Plan, data: BundleData, opts: RequestOptions = 
         const valid =
           name === plan.keys.utc_offset
             ? fc.integer({ min: -720, max: 840 })
-            : validValue(spec, idLike ? keys : [], nowMs, ages);
+            : // a string list may be a consent's channel set: mostly channel names
+              validValue(spec, idLike ? keys : spec.type === "string[]" ? channelNames : [], nowMs, ages);
         fieldArbs[name] = fc.oneof(
           { weight: 3, arbitrary: valid },
           { weight: 1, arbitrary: fc.constant(undefined) }, // missing
