@@ -530,7 +530,8 @@ class Interp {
     const d = this.candidates(c, r, (n) => {
       this.blocked = [];
       const dn = this.evaluate(c, n);
-      const yields = on.length > 0 && this.blocked.length > 0 && this.blocked.every((k) => on.includes(k));
+      // A kind only matches a string in `on` (as the Wasm engine compares strings).
+      const yields = on.length > 0 && this.blocked.length > 0 && this.blocked.every((k) => typeof k === "string" && on.includes(k));
       if (!yields) return decision(this.revision, dn.outcome, [...r, ...dn.reasons], dn);
       r.push(...dn.reasons);
       const why = own(n.candidate, "fallback_next");
