@@ -116,7 +116,7 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
     {
       id: "consent-respected",
       builtin: true,
-      description: "no marketing (or other consent-based purpose) is sent on a channel without fresh consent for it",
+      description: "no marketing (or other consent-based purpose) is sent on a channel without consent for it that is fresh, not withdrawn and covers the channel when the message leaves",
       applies: (_r, d) => sends(d) && d.node !== null && d.channel !== null,
       check(req, d) {
         if (!sends(d) || d.node === null || d.channel === null) return null;
@@ -137,7 +137,21 @@ export function builtinInvariants(w: InvariantWorld): Invariant[] {
         if (given === undefined || given === null) return `no ${q(field)} in the request, yet the decision is ${sent(d)}`;
         const at = toTime(given);
         const now = parseTime(req.now) ?? 0;
-        if (c.maxAgeMs !== undefined && (at === undefined || now - at > c.maxAgeMs)) return `consent ${q(field)} = ${q(String(given))} is older than allowed, yet the decision is ${sent(d)}`;
+        // Lawful when the message leaves, not only when it is decided (docs/ir.md step 10).
+        const leaves = Math.max(now, (d.send_at !== null ? parseTime(d.send_at) : undefined) ?? now);
+        const when = leaves > now ? ` at the send time ${d.send_at}` : "";
+        if (c.maxAgeMs !== undefined && (at === undefined || leaves - at > c.maxAgeMs)) return `consent ${q(field)} = ${q(String(given))} is older than allowed${when}, yet the decision is ${sent(d)}`;
+        // Consent states (docs/ir.md): a withdrawal not after the send time and not before the grant.
+        if (c.withdrawnField !== undefined) {
+          const wf = c.withdrawnField.replace(/\{channel\}/g, d.channel).replace(/\{purpose\}/g, purpose.id);
+          const w = toTime(req.context[wf]);
+          if (w !== undefined && at !== undefined && w <= leaves && w >= at) return `consent ${q(field)} was withdrawn (${q(wf)} = ${q(String(req.context[wf]))})${when}, yet the decision is ${sent(d)}`;
+        }
+        if (c.channelsField !== undefined) {
+          const cf = c.channelsField.replace(/\{purpose\}/g, purpose.id);
+          const set = req.context[cf];
+          if (!Array.isArray(set) || !set.includes(d.channel)) return `the consent's channel set ${q(cf)} does not include ${q(d.channel)}, yet the decision is ${sent(d)}`;
+        }
         return null;
       },
     },

@@ -7,6 +7,9 @@ import { describe, expect, it } from "vitest";
 import type { Expr, Gate, IR } from "../../compiler/ir/ir.js";
 import { compile } from "../../compiler/pipeline.js";
 import { readsTime } from "../../compiler/plan.js";
+import { builtinInvariants } from "../../lifecycle/testing/invariants.js";
+import type { JsonValue, TestRequest } from "../../lifecycle/testing/suite.js";
+import type { Decision } from "../../runtime/contract.js";
 import { patchedHost, type RepoChange } from "../support/repo.js";
 
 async function planOf(change: RepoChange = {}): Promise<IR> {
@@ -87,5 +90,37 @@ describe("consent states", () => {
     expect(ir.plan.fields["consent.push.marketing.withdrawn_at"]!.consent).toBeUndefined();
     expect(ir.plan.fields["consent.push.marketing"]!.consent).toBe(true);
     expect(ir.plan.event_fields["marketing.daily_selection"]!["consent.marketing.channels"]).toBe(true);
+  });
+});
+
+describe("waypost test's built-in invariant `consent-respected` checks consent when the message leaves", () => {
+  const decision = (channel: string, sendAt: string): Decision => ({
+    outcome: "send", node: "cross-sell-home", channel, template: null, offer: null, variant: null,
+    send_at: sendAt, reasons: [], explanation: null, revision: "r", verified: false, decision_id: "d",
+  });
+  const request = (context: Record<string, JsonValue>): TestRequest => ({
+    system: "crm-journeys", event: "marketing.daily_selection", now: "2026-11-25T10:00:00Z",
+    context: { "customer.id": "C-1", "customer.jurisdiction": "UK", ...context },
+  });
+
+  it("stale at the send time, withdrawn before it, or a channel outside the consented set breaks it", async () => {
+    const s = await compile(patchedHost({
+      patches: [{ file: "policies/purposes.yaml", replace: '      withdrawn_field: "consent.{channel}.{purpose}.withdrawn_at"\n', with: '      withdrawn_field: "consent.{channel}.{purpose}.withdrawn_at"\n      channels_field: "consent.{purpose}.channels"\n' },
+        { file: "policies/data-dictionary.yaml", after: "fields:\n", with: "  consent.marketing.channels:\n    type: string[]\n    category: user.consent\n    sensitivity: confidential\n    source: consent-platform\n    residency: [EU, UK, US]\n    optional: true\n" },
+        { file: "policies/access.yaml", replace: "consent.push.marketing.withdrawn_at]", with: "consent.push.marketing.withdrawn_at, consent.marketing.channels]" }],
+    }), { until: "Plan" });
+    const inv = builtinInvariants({ program: s.program!, ir: s.ir!, lists: s.lists! }).find((i) => i.id === "consent-respected")!;
+    const ok = { "consent.email.marketing": "2026-03-01T00:00:00Z", "consent.marketing.channels": ["email", "push"] };
+    expect(inv.check(request(ok), decision("email", "2026-11-25T10:15:00Z"))).toBeNull();
+    // 730 days minus 5 minutes old at now, 730 days and 10 minutes at 10:15
+    expect(inv.check(request({ ...ok, "consent.email.marketing": "2024-11-25T10:05:00Z" }), decision("email", "2026-11-25T10:15:00Z")))
+      .toBe("consent `consent.email.marketing` = `2024-11-25T10:05:00Z` is older than allowed at the send time 2026-11-25T10:15:00Z, yet the decision is send via `email` by `cross-sell-home`");
+    // a withdrawal scheduled for 10:10 is in force at 10:15; one at 10:20 is not yet
+    expect(inv.check(request({ ...ok, "consent.email.marketing.withdrawn_at": "2026-11-25T10:10:00Z" }), decision("email", "2026-11-25T10:15:00Z"))).toContain("was withdrawn");
+    expect(inv.check(request({ ...ok, "consent.email.marketing.withdrawn_at": "2026-11-25T10:20:00Z" }), decision("email", "2026-11-25T10:15:00Z"))).toBeNull();
+    // a withdrawal before the grant was superseded by it
+    expect(inv.check(request({ ...ok, "consent.email.marketing.withdrawn_at": "2026-01-01T00:00:00Z" }), decision("email", "2026-11-25T10:15:00Z"))).toBeNull();
+    expect(inv.check(request({ ...ok, "consent.marketing.channels": ["push"] }), decision("email", "2026-11-25T10:15:00Z")))
+      .toBe("the consent's channel set `consent.marketing.channels` does not include `email`, yet the decision is send via `email` by `cross-sell-home`");
   });
 });
