@@ -1089,7 +1089,7 @@ function evaluateNode(n: usize, R: usize): usize {
     }
   }
 
-  // 10. Outcome.
+  // 11. Outcome.
   let outcome = deferred ? S_O_DEFER : S_O_SEND;
   let risk = sl(n, N_RISK, S_RISK);
   if (isStr(risk) && strEq(risk, S_HIGH)) {

@@ -693,7 +693,7 @@ class Interp {
       sendTmpl = typeof tp === "string" ? tp : null;
     }
 
-    // 10. Outcome.
+    // 11. Outcome.
     let outcome: Decision["outcome"] = deferred ? "defer" : "send";
     if (n.risk === "high") {
       outcome = "review";
