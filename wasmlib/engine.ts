@@ -229,6 +229,18 @@ function indexNode(n: usize): void {
   for (let i: u32 = 0; i < cn; i++) indexCond(arrAt(conds, i));
   let gn = alen(gates);
   for (let i: u32 = 0; i < gn; i++) indexGate(arrAt(gates, i));
+  // Why the node lost (step 5) and its experiment's membership reasons (step 6): copied as is.
+  let cand = objGetS(n, S_CANDIDATE);
+  if (isObj(cand)) {
+    let k = load<u32>(cand, 4);
+    let e = <usize>load<u32>(cand, 8);
+    for (let i: u32 = 0; i < k; i++, e += 16) markReason(load<u32>(e, 8));
+  }
+  let x = objGetS(n, S_EXPERIMENT);
+  if (isObj(x)) {
+    markReason(objGetS(x, S_HOLDOUT_REASON));
+    markReason(objGetS(x, S_TREATMENT_REASON));
+  }
 }
 
 function indexSpec(f: usize): void {
@@ -267,6 +279,12 @@ export function planIndex(v: usize): void {
     let n = load<u32>(reasons, 4);
     let e = <usize>load<u32>(reasons, 8);
     for (let i: u32 = 0; i < n; i++, e += 16) markReason(load<u32>(e, 8));
+  }
+  let hs = objGetS(plan, S_HOLDOUTS);
+  let hn = alen(hs);
+  for (let i: u32 = 0; i < hn; i++) {
+    let h = arrAt(hs, i);
+    if (isObj(h)) (markReason(objGetS(h, S_CONTROL_REASON)), markReason(objGetS(h, S_TREATMENT_REASON)));
   }
   let quiet = objGetS(plan, S_QUIET_HOURS);
   let qn = alen(quiet);
