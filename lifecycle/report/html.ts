@@ -159,7 +159,7 @@ function nodeCard(h: Html, n: NodeView, forced: Mark | null = null): string {
   row("Purpose", `${esc(n.purpose)} (lawful basis: ${esc(n.lawfulBasis)})`);
   row("Owner", esc(n.owner));
   row("Risk", esc(n.risk) + (n.review ? ` · review by ${esc(n.review)}` : ""));
-  row("Arbitration", `${n.rank}. in order (priority ${n.priority})`);
+  row("Arbitration", `${n.rank}. in order (priority ${n.priority})` + (n.fallback ? `; when blocked by ${esc(n.fallback.on.join(", "))}, the next node is tried ${h.src(n.fallback.ref)}` : ""));
   row("Trigger", n.trigger ? `<span class="plain">${esc(n.trigger.plain)}</span> <code>${esc(n.trigger.code)}</code> ${h.src(n.trigger.ref)}` : "every event of this kind");
   row(
     "Eligible when",
@@ -178,6 +178,9 @@ function nodeCard(h: Html, n: NodeView, forced: Mark | null = null): string {
       ? `holdout ${esc(n.experiment.holdout)}; ${n.experiment.variants.map((v) => `${esc(v.id)} ${esc(v.share)}`).join(", ") || "no variants"} (salt <code>${esc(n.experiment.salt)}</code>) ${h.src(n.experiment.ref)}`
       : "none",
   );
+  if (n.holdouts.length) {
+    row("Universal holdouts", n.holdouts.map((u) => `<b>${esc(u.id)}</b> ${esc(u.share)} (salt <code>${esc(u.salt)}</code>) ${h.src(u.ref)}`).join("; "));
+  }
   row("Rollout", esc(n.rollout));
   if (n.valid) row("Valid", esc(n.valid));
   if (n.offer) row("Offer", `<code>${esc(n.offer)}</code>`);

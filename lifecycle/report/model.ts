@@ -55,6 +55,10 @@ export interface NodeView {
   suppressedBy: { kind: "list" | "rule"; id: string; channels: string; ref: Ref }[];
   consent: { channel: string; field: string }[];
   experiment: { holdout: string; variants: { id: string; share: string }[]; salt: string; ref: Ref } | null;
+  /** The universal holdouts of the node's purpose (docs/ir.md "Holdouts"). */
+  holdouts: { id: string; share: string; salt: string; ref: Ref }[];
+  /** The event's declared fallback (docs/ir.md "Arbitration"), or null: the first eligible node decides. */
+  fallback: { on: string[]; ref: Ref } | null;
   rollout: string;
   valid: string | null;
   review: string | null;
@@ -229,6 +233,8 @@ export function policyViews(p: Program): Omit<ReportModel, "title" | "revision" 
             ref: refOf(n.experiment.origin),
           }
         : null,
+      holdouts: p.holdouts.filter((h) => h.purposes.includes(n.purpose)).map((h) => ({ id: h.id, share: bp(h.shareBp), salt: h.salt, ref: refOf(h.origin) })),
+      fallback: ((a) => (a && a.fallback === "next" && a.on.length > 0 ? { on: [...a.on], ref: refOf(a.origin) } : null))(p.contact.arbitration.get(n.event)),
       rollout: bp(n.rolloutBp),
       valid:
         n.validFrom !== undefined || n.validUntil !== undefined
