@@ -1,6 +1,9 @@
 /** Policies of realistic and extreme size still assemble (wabt parses recursively). */
 import { describe, expect, it } from "vitest";
-import type { Expr } from "../../compiler/ir/ir.js";
+import { emitPolicyWasm } from "../../compiler/emit/index.js";
+import { decide as interpret } from "../../compiler/ir/interpret.js";
+import type { BundleData, Expr } from "../../compiler/ir/ir.js";
+import { AbiPolicy, instantiateMetered, resolveBudget } from "../../runtime/abi.js";
 import { fixture } from "./fixture.js";
 import { load } from "./helpers.js";
 
@@ -46,5 +49,32 @@ describe("scale", () => {
     void ev;
     const outcome = (t: unknown) => (l.policy.evaluate({ system: "web", event: "ev", now: "2026-11-25T10:00:00Z", context: { tier: t } }) as { result: { outcome: string } }[])[0]!.result.outcome;
     expect(outcome("bronze")).toBe("deny");
+  });
+
+  it("system membership is one hashed lookup: decisions as the interpreter's with 20,000 ids in a system, and fuel per decision independent of their number", async () => {
+    const { ir, data } = fixture();
+    const wasm = await emitPolicyWasm(ir);
+    const budget = resolveBudget({});
+    const withIds = (crm: string[]): BundleData => ({ ...data, plan: { ...data.plan, systems: { ...data.plan.systems, crm } } });
+    const decoys = Array.from({ length: 20_000 }, (_, i) => `decoy-${i}`);
+    const requests = [
+      { system: "crm", event: "ev", now: "2026-11-25T10:00:00Z", context: { "customer.id": "C-1", tier: "silver", "consent.sms": true, "consent.email": true } },
+      { system: "crm", event: "ev", now: "2026-11-25T10:00:00Z", context: { "customer.id": "C-3", tier: "gold" } },
+      { system: "web", event: "ev", now: "2026-11-25T10:00:00Z", context: { "customer.id": "C-1", tier: "silver" } },
+    ];
+    const fuel: number[] = [];
+    // Every node listed; `main` missing among 20,000 others (the next candidate decides); few ids.
+    for (const d of [withIds([...decoys, "canary", "fallback", "main", "odd", "vip"]), withIds([...decoys, "canary", "fallback", "odd", "vip"]), withIds(["canary", "fallback", "main", "odd", "vip"])]) {
+      const abi = new AbiPolicy(await instantiateMetered(wasm, budget), budget);
+      abi.setData(new TextEncoder().encode(JSON.stringify({ waypost: d })));
+      for (const input of requests) {
+        const text = abi.evaluateText(JSON.stringify(input), 0);
+        expect(JSON.parse(text)[0].result).toEqual(interpret({ ...ir, plan: d.plan }, d, input, "waypost/decide"));
+      }
+      abi.evaluateText(JSON.stringify(requests[0]), 0);
+      fuel.push(abi.fuelUsed());
+    }
+    // A scan of the system's ids would cost thousands of fuel units per id compared.
+    expect(Math.abs(fuel[0]! - fuel[2]!)).toBeLessThan(20_000);
   });
 });
