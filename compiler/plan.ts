@@ -232,7 +232,7 @@ function candidateReasons(p: Program, n: JourneyNode): CandidateReasons {
     outside_validity_window: reason("outside-validity-window", nid, `outside its validity window [${fmt(n.validFrom)}, ${fmt(n.validUntil)})`,
       at("valid", n.validFrom !== undefined || n.validUntil !== undefined)),
     outside_rollout: reason("outside-rollout", nid, `the customer is outside its ${pct(n.rolloutBp)} rollout`, at("rollout", n.rolloutBp < 10000)),
-    lower_priority: reason("lower-priority", nid, `not evaluated: a candidate of higher priority decided (this one has priority ${n.priority})`, at("priority", true)),
+    lower_priority: reason("lower-priority", nid, `not evaluated: a candidate ahead of it in priority order decided (this one has priority ${n.priority})`, at("priority", true)),
   };
   if (arb && arb.fallback === "next" && arb.on.length > 0) {
     const why = arb.reason ? `: ${arb.reason}` : "";
