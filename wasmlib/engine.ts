@@ -32,6 +32,8 @@ import {
 } from "./strings";
 import { tableOk, toLocal, fromLocal } from "./zone";
 import { S_MISSING, S_ALLOW } from "./strings";
+import { S_LIST_MURMUR3_64 } from "./strings";
+import { listDigest } from "./hash";
 
 // Spliced in by the emitter: value of condition `i` (0 = undefined).
 @external("waypost", "eval_cond")
@@ -428,18 +430,55 @@ function bucket(salt: usize, suffix: usize, id: usize): u32 {
 
 function numOr(v: usize, d: f64): f64 { return isNum(v) ? load<f64>(v, 16) : d; }
 
-/** lists[list][item] exists and is null or a time strictly after now. */
+/** lists[list][item] exists and is null or a time strictly after now (a compact list: by digest). */
 export function inList(lp: usize, ll: u32, item: usize): bool {
   if (!isStr(item)) return false;
   let entries = objGetC(gLists, lp, ll);
   if (!isObj(entries)) return false;
-  let e = objGetV(entries, item);
-  if (e == 0) return false;
+  let e: usize;
+  let f = objGetS(entries, S_FORMAT);
+  if (isStr(f) && strEq(f, S_LIST_MURMUR3_64)) {
+    let keys = objGetS(entries, S_KEYS);
+    if (!isStr(keys)) return false;
+    listDigest(load<u32>(item, 8), load<u32>(item, 4), DIGEST);
+    if (!compactFind(load<u32>(keys, 8), load<u32>(keys, 4))) return false;
+    e = objGet(entries, DIGEST, 16);
+    if (e == 0) return true; // no expiry
+  } else {
+    e = objGetV(entries, item);
+    if (e == 0) return false;
+  }
   let t = load<u32>(e);
   if (t == T_NULL) return true;
   if (t != T_STR) return false;
   let x = parseTime(load<u32>(e, 8), load<u32>(e, 4));
   return timeOk && x > gNow;
+}
+
+// The digest of the item being looked up in a compact list (16 hex digits).
+const DIGEST: usize = memory.data(16);
+
+/**
+ * Whether DIGEST is among the n / 16 fixed-width digests at p: the binary search of
+ * compact-list.ts's compactIndex (lo = 0, hi = count, mid = (lo + hi) >> 1); a length that is
+ * not a multiple of 16 lists nothing. Digests are compared as big-endian words (byte order).
+ */
+function compactFind(p: usize, n: u32): bool {
+  if ((n & 15) != 0) return false;
+  let t0 = bswap<u64>(load<u64>(DIGEST));
+  let t1 = bswap<u64>(load<u64>(DIGEST, 8));
+  let lo: u32 = 0;
+  let hi: u32 = n >> 4;
+  while (lo < hi) {
+    let mid = (lo + hi) >> 1;
+    let at = p + (<usize>mid << 4);
+    let a0 = bswap<u64>(load<u64>(at));
+    let a1 = a0 == t0 ? bswap<u64>(load<u64>(at, 8)) : 0;
+    if (a0 == t0 && a1 == t1) return true;
+    if (a0 < t0 || (a0 == t0 && a1 < t1)) lo = mid + 1;
+    else hi = mid;
+  }
+  return false;
 }
 
 /** Entry i of object o has the static string key k. */

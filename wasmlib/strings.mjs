@@ -31,6 +31,8 @@ export const STRINGS = {
   // quiet hours, plan lists
   START_MIN: "start_min", END_MIN: "end_min", KIND: "kind", SUPPRESSION: "suppression",
   MATCH: "match", MISSING: "missing", ALLOW: "allow",
+  // compact suppression lists (compiler/ir/compact-list.ts): `format` value
+  LIST_MURMUR3_64: "murmur3-64",
   // arbitration (step 5) and holdouts (step 6)
   CANDIDATE: "candidate", NOT_FOR_SYSTEM: "not_for_system", NOT_REQUESTED: "not_requested",
   OUTSIDE_VALIDITY_WINDOW: "outside_validity_window", OUTSIDE_ROLLOUT: "outside_rollout",

@@ -74,6 +74,7 @@ export const S_SUPPRESSION: usize = memory.data<u8>([4, 0, 0, 0, 11, 0, 0, 0, 0,
 export const S_MATCH: usize = memory.data<u8>([4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 109, 97, 116, 99, 104, 0], 16);
 export const S_MISSING: usize = memory.data<u8>([4, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 109, 105, 115, 115, 105, 110, 103, 0], 16);
 export const S_ALLOW: usize = memory.data<u8>([4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 97, 108, 108, 111, 119, 0], 16);
+export const S_LIST_MURMUR3_64: usize = memory.data<u8>([4, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 109, 117, 114, 109, 117, 114, 51, 45, 54, 52, 0], 16);
 export const S_CANDIDATE: usize = memory.data<u8>([4, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 99, 97, 110, 100, 105, 100, 97, 116, 101, 0], 16);
 export const S_NOT_FOR_SYSTEM: usize = memory.data<u8>([4, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 110, 111, 116, 95, 102, 111, 114, 95, 115, 121, 115, 116, 101, 109, 0], 16);
 export const S_NOT_REQUESTED: usize = memory.data<u8>([4, 0, 0, 0, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 110, 111, 116, 95, 114, 101, 113, 117, 101, 115, 116, 101, 100, 0], 16);
@@ -285,6 +286,8 @@ export function initStrings(): void {
   store<u32>(S_MISSING, keyHash(S_MISSING + 16, 7), 12);
   store<u32>(S_ALLOW, S_ALLOW + 16, 8);
   store<u32>(S_ALLOW, keyHash(S_ALLOW + 16, 5), 12);
+  store<u32>(S_LIST_MURMUR3_64, S_LIST_MURMUR3_64 + 16, 8);
+  store<u32>(S_LIST_MURMUR3_64, keyHash(S_LIST_MURMUR3_64 + 16, 10), 12);
   store<u32>(S_CANDIDATE, S_CANDIDATE + 16, 8);
   store<u32>(S_CANDIDATE, keyHash(S_CANDIDATE + 16, 9), 12);
   store<u32>(S_NOT_FOR_SYSTEM, S_NOT_FOR_SYSTEM + 16, 8);

@@ -17,6 +17,7 @@ import {
   MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, floorMod, formatTime, fromLocal, localDay, parseDate, parseTime,
   parseTimestamp, toLocal, toTime, type CustomerZone,
 } from "./time.js";
+import { compactHas, isCompactList } from "./compact-list.js";
 
 export type { Entrypoint } from "../../runtime/contract.js";
 
@@ -145,10 +146,11 @@ function codePointLength(s: string): number {
   return n;
 }
 
-/** `lists[list][item]` exists and is null or a time strictly after now. */
+/** `lists[list][item]` exists and is null or a time strictly after now (a compact list: by digest). */
 function inList(lists: unknown, list: string, item: unknown, now: number): boolean {
   if (typeof item !== "string") return false;
   const entries = own(lists, list);
+  if (isCompactList(entries)) return compactHas(entries, item, now);
   if (!isObject(entries) || !Object.prototype.hasOwnProperty.call(entries, item)) return false;
   const expiry = entries[item];
   if (expiry === null) return true;
