@@ -7,6 +7,7 @@ import * as YAML from "yaml";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
 import { SourceFile } from "./source-file.js";
 import { scanHost, SourceRefusal, type RefusedEntry, type SourceHost } from "./source.js";
+import { fastParseYaml, type FastDocument, type FastNode } from "./source-yaml.js";
 
 export const MAX_YAML_BYTES = 5 * 1024 * 1024;
 export const MAX_ALIASES = 100;
@@ -19,6 +20,11 @@ export interface LoadedDocument {
   /** Index of the document inside a multi-document file. */
   index: number;
   doc: YAML.Document.Parsed;
+  /**
+   * The nodes as the fast reader read them (compiler/source-yaml.ts), when it did: then `doc`
+   * is composed by the yaml package only when something asks for it.
+   */
+  tree?: FastNode;
   /** The plain value (null for an empty document). */
   value: unknown;
   /** Span of the whole document, for diagnostics about it as a whole. */
@@ -94,7 +100,12 @@ async function loadFile(host: SourceHost, p: string, out: LoadResult): Promise<v
   }
   const file = new SourceFile(p, text);
   out.files.set(p, file);
-  const docs = YAML.parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false });
+  const fast = fastParseYaml(text);
+  if (fast !== null) {
+    out.documents.push(fastDocument(file, fast));
+    return;
+  }
+  const docs = YAML.parseAllDocuments(text, YAML_OPTIONS);
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, index) => {
     const span: Span = { file: p, start: doc.range?.[0] ?? 0, end: doc.range?.[1] ?? 0 };
@@ -138,6 +149,27 @@ async function loadFile(host: SourceHost, p: string, out: LoadResult): Promise<v
     if (value === null || value === undefined) return; // empty document (e.g. a trailing `---`)
     out.documents.push({ file, index, doc, value, span });
   });
+}
+
+const YAML_OPTIONS = { uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false } as const;
+
+/**
+ * A document the fast reader read: the same value and spans as the yaml package's, with the
+ * yaml package's Document composed on first use of `doc` (an own, enumerable getter, so a copy
+ * made with property descriptors shares it; see `copyDocument`).
+ */
+function fastDocument(file: SourceFile, fast: FastDocument): LoadedDocument {
+  let doc: YAML.Document.Parsed | undefined;
+  const d = { file, index: 0, tree: fast.contents, value: fast.value, span: { file: file.path, start: fast.range[0], end: fast.range[1] } };
+  return Object.defineProperty(d, "doc", {
+    enumerable: true,
+    get: () => (doc ??= (YAML.parseAllDocuments(file.text, YAML_OPTIONS) as YAML.Document.Parsed[])[0]!),
+  }) as LoadedDocument;
+}
+
+/** `d` with `extra` added, keeping a lazily composed `doc` lazy (a spread would compose it). */
+export function copyDocument<T extends object>(d: LoadedDocument, extra: T): LoadedDocument & T {
+  return Object.defineProperties(Object.assign({}, extra), Object.getOwnPropertyDescriptors(d)) as LoadedDocument & T;
 }
 
 /**
@@ -236,6 +268,7 @@ export type DocPath = readonly (string | number)[];
  * every diagnostic about a document points somewhere useful.
  */
 export function spanAt(d: LoadedDocument, path: DocPath, part: "key" | "value" = "value"): Span {
+  if (d.tree !== undefined) return fastSpanAt(d, d.tree, path, part);
   let node: unknown = d.doc.contents;
   let keyNode: unknown = null;
   for (const seg of path) {
@@ -257,8 +290,43 @@ export function spanAt(d: LoadedDocument, path: DocPath, part: "key" | "value" =
   return { file: d.file.path, start: range[0], end: range[1] };
 }
 
+/** `spanAt` on the fast reader's nodes: the same walk, the same ranges. */
+function fastSpanAt(d: LoadedDocument, tree: FastNode, path: DocPath, part: "key" | "value"): Span {
+  let node: FastNode = tree;
+  let keyNode: FastNode | null = null;
+  for (const seg of path) {
+    if (node.kind === "map") {
+      const pair = node.items.find((it) => String(it.key.value) === String(seg));
+      if (!pair) break;
+      keyNode = pair.key;
+      node = pair.value;
+    } else if (node.kind === "seq" && typeof seg === "number") {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      keyNode = null;
+      node = item;
+    } else break;
+  }
+  const target = part === "key" && keyNode ? keyNode : node;
+  return { file: d.file.path, start: target.range[0], end: target.range[1] };
+}
+
 /** The YAML scalar node at `path`, when it is one (conditions need their exact source). */
 export function scalarAt(d: LoadedDocument, path: DocPath): YAML.Scalar | null {
+  if (d.tree !== undefined) {
+    // As the yaml package's `getIn`: keys match by strict equality, sequence indexes as integers.
+    let node: FastNode | undefined = d.tree;
+    for (const seg of path) {
+      if (node === undefined) return null;
+      if (node.kind === "map") node = node.items.find((it) => it.key.value === seg)?.value;
+      else if (node.kind === "seq") {
+        const idx: unknown = typeof seg === "string" && seg !== "" ? Number(seg) : seg;
+        node = typeof idx === "number" && Number.isInteger(idx) && idx >= 0 ? node.items[idx] : undefined;
+      } else return null;
+    }
+    // A Scalar of the yaml package with what a parsed one has: value, range, quoting.
+    return node?.kind === "scalar" ? Object.assign(new YAML.Scalar(node.value), { range: node.range, type: node.type }) : null;
+  }
   const n = d.doc.getIn(path, true);
   return YAML.isScalar(n) ? n : null;
 }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { diag, didYouMean, type Diagnostic } from "./diagnostics.js";
-import { spanAt, type LoadedDocument } from "./load.js";
+import { copyDocument, spanAt, type LoadedDocument } from "./load.js";
 import { packageRoot } from "./package-root.js";
 
 /** Each kind and the schema file that defines it. */
@@ -70,7 +70,7 @@ export function validate(docs: readonly LoadedDocument[]): { documents: ValidDoc
     }
     const fn = vs.get(kind as Kind)!;
     if (fn(v)) {
-      documents.push({ ...d, kind: kind as Kind });
+      documents.push(copyDocument(d, { kind: kind as Kind }));
       continue;
     }
     diagnostics.push(...explain(d, fn.errors ?? [], KINDS[kind as Kind]));
