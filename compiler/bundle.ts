@@ -12,6 +12,7 @@ import { bundleFileDigest, canonicalJson, canonicalJsonBytes, type JsonValue } f
 import { DATA_FILE, MANIFEST_FILE, SIGNATURES_FILE, WASM_FILE, type SignedFile } from "../runtime/bundle.js";
 import { resolveSigningKey, type JwsAlgorithm, type KeyMaterial } from "../runtime/keys.js";
 import type { BundleData } from "./ir/ir.js";
+import { encodeBundleData } from "./ir/reason-table.js";
 import type { PlanResult } from "./plan.js";
 import { writeTarGz } from "./tar-write.js";
 import { VERSION } from "./version.js";
@@ -122,7 +123,8 @@ export async function bundleProgram(planned: PlanResult, wasm: Uint8Array, diges
   const data = { waypost: { plan: planned.ir.plan, lists: planned.lists, revision } };
   const bytes = await writeBundle({
     wasm,
-    data: data as unknown as JsonValue,
+    // The plan's reasons as indices into its reason table (compiler/ir/reason-table.ts).
+    data: { waypost: encodeBundleData(data.waypost) } as unknown as JsonValue,
     manifest: {
       revision,
       roots: ["waypost"],
@@ -141,4 +143,4 @@ export async function bundleProgram(planned: PlanResult, wasm: Uint8Array, diges
 }
 
 /** The data.json text exactly as the bundle stores it. */
-export const dataJsonText = (data: { waypost: BundleData }): string => canonicalJson(data);
+export const dataJsonText = (data: { waypost: BundleData }): string => canonicalJson({ waypost: encodeBundleData(data.waypost) } as unknown as JsonValue);

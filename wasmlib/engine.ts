@@ -31,7 +31,7 @@ import {
   S_EXHAUSTED_REASON, S_K_QUIET_HOURS, S_K_VALIDITY, S_HOLDOUTS, S_CONTROL_REASON, S_TREATMENT_REASON,
 } from "./strings";
 import { tableOk, toLocal, fromLocal } from "./zone";
-import { S_MISSING, S_ALLOW } from "./strings";
+import { S_MISSING, S_ALLOW, S_REASON_TABLE } from "./strings";
 import { S_LIST_MURMUR3_64 } from "./strings";
 import { listDigest } from "./hash";
 
@@ -173,18 +173,87 @@ function markReason(r: usize): void {
   if (isObj(r) && load<u32>(r, 28) == 0 && canonicalReason(r)) store<u32>(r, 1, 28);
 }
 
+// plan.reason_table (docs/ir.md "Bundle data") of the plan being indexed: a reason stored as an
+// index into it is replaced, in its holder, by the table's entry, so every later read (slot or
+// key) sees the reason object itself.
+let tabReasonTable: usize = 0;
+
+/** Replaces entry `e`'s value, when it is an integer index into the reason table, by that entry. */
+function resolveEntry(e: usize): void {
+  let v = <usize>load<u32>(e, 8);
+  if (!isNum(v) || !isArr(tabReasonTable)) return;
+  let x = load<f64>(v, 16);
+  if (!(x >= 0 && x < <f64>alen(tabReasonTable)) || x != Math.floor(x)) return;
+  store<u32>(e, arrAt(tabReasonTable, <u32>x), 8);
+}
+
+/** Resolves (resolveEntry) and marks (markReason) the reason under static key `key` of o. */
+function resolveKey(o: usize, key: usize): void {
+  if (!isObj(o)) return;
+  let n = load<u32>(o, 4);
+  let e = <usize>load<u32>(o, 8);
+  for (let i: u32 = 0; i < n; i++, e += 16) {
+    if (!keyIs(e, key)) continue;
+    resolveEntry(e);
+    markReason(load<u32>(e, 8));
+    return;
+  }
+}
+
+/** Resolves and marks every value of o (a node's `candidate`, `plan.reasons`). */
+function resolveValues(o: usize): void {
+  if (!isObj(o)) return;
+  let n = load<u32>(o, 4);
+  let e = <usize>load<u32>(o, 8);
+  for (let i: u32 = 0; i < n; i++, e += 16) {
+    resolveEntry(e);
+    markReason(load<u32>(e, 8));
+  }
+}
+
+/**
+ * Puts the keys of table reason r in output order (code, policy, message, source, channel), in
+ * place, so reasonOut returns it as is. data.json is canonical JSON (keys sorted), so without
+ * this every reported reason would be copied on every decision. Objects with a hash index (more
+ * keys than a reason has) are left alone: their entries' order is their index's.
+ */
+function canonicalOrder(r: usize): void {
+  if (!isObj(r) || load<u32>(r, 12) != 0) return;
+  let n = load<u32>(r, 4);
+  if (n != 4 && n != 5) return;
+  let e = <usize>load<u32>(r, 8);
+  let tmp = alloc(80);
+  for (let k: u32 = 0; k < n; k++) {
+    let key = k == 0 ? S_CODE : k == 1 ? S_POLICY : k == 2 ? S_MESSAGE : k == 3 ? S_SOURCE : S_CHANNEL;
+    let found = false;
+    for (let i: u32 = 0; i < n; i++) {
+      let ei = e + (<usize>i << 4);
+      if (keyIs(ei, key)) {
+        memory.copy(tmp + (<usize>k << 4), ei, 16);
+        found = true;
+        break;
+      }
+    }
+    if (!found) return; // not a reason's key set: left as it is
+  }
+  memory.copy(e, tmp, <usize>n << 4);
+  markReason(r);
+}
+
 function indexCond(c: usize): void {
   if (!isObj(c)) return;
+  resolveKey(c, S_REASON);
+  resolveKey(c, S_FAIL);
   let t = slotTab(c, C_SLOTS);
   store<u32>(t, objGetS(c, S_COND), C_COND << 2);
   store<u32>(t, objGetS(c, S_REASON), C_REASON << 2);
   store<u32>(t, objGetS(c, S_FAIL), C_FAIL << 2);
-  markReason(load<u32>(t, C_REASON << 2));
-  markReason(load<u32>(t, C_FAIL << 2));
 }
 
 function indexGate(g: usize): void {
   if (!isObj(g)) return;
+  resolveKey(g, S_REASON);
+  resolveKey(g, S_PASS);
   let t = slotTab(g, G_SLOTS);
   store<u32>(t, objGetS(g, S_CHANNEL), G_CHANNEL << 2);
   store<u32>(t, objGetS(g, S_COND), G_COND << 2);
@@ -194,12 +263,11 @@ function indexGate(g: usize): void {
   store<u32>(t, objGetS(g, S_PASS), G_PASS << 2);
   store<u32>(t, objGetS(g, S_STEP), G_STEP << 2);
   store<u32>(t, objGetS(g, S_AT_SEND), G_AT_SEND << 2);
-  markReason(load<u32>(t, G_REASON << 2));
-  markReason(load<u32>(t, G_PASS << 2));
 }
 
 function indexNode(n: usize): void {
   if (!isObj(n)) return;
+  resolveKey(n, S_REVIEW_REASON);
   let t = slotTab(n, N_SLOTS);
   store<u32>(t, objGetS(n, S_ID), N_ID << 2);
   store<u32>(t, objGetS(n, S_VALID_FROM), N_VALID_FROM << 2);
@@ -226,22 +294,19 @@ function indexNode(n: usize): void {
   store<u32>(t, objGetS(n, S_REVIEW_REASON), N_REVIEW_REASON << 2);
   store<u32>(t, objGetS(n, S_OFFER), N_OFFER << 2);
   store<u32>(t, objGetS(n, S_EXPLANATION), N_EXPLANATION << 2);
-  markReason(load<u32>(t, N_REVIEW_REASON << 2));
   let cn = alen(conds);
   for (let i: u32 = 0; i < cn; i++) indexCond(arrAt(conds, i));
   let gn = alen(gates);
   for (let i: u32 = 0; i < gn; i++) indexGate(arrAt(gates, i));
   // Why the node lost (step 5) and its experiment's membership reasons (step 6): copied as is.
-  let cand = objGetS(n, S_CANDIDATE);
-  if (isObj(cand)) {
-    let k = load<u32>(cand, 4);
-    let e = <usize>load<u32>(cand, 8);
-    for (let i: u32 = 0; i < k; i++, e += 16) markReason(load<u32>(e, 8));
-  }
+  resolveValues(objGetS(n, S_CANDIDATE));
   let x = objGetS(n, S_EXPERIMENT);
   if (isObj(x)) {
-    markReason(objGetS(x, S_HOLDOUT_REASON));
-    markReason(objGetS(x, S_TREATMENT_REASON));
+    resolveKey(x, S_HOLDOUT_REASON);
+    resolveKey(x, S_TREATMENT_REASON);
+    let vs = objGetS(x, S_VARIANTS);
+    let vn = alen(vs);
+    for (let i: u32 = 0; i < vn; i++) resolveKey(arrAt(vs, i), S_REASON);
   }
 }
 
@@ -267,6 +332,10 @@ export function planIndex(v: usize): void {
   if (!isObj(v)) return;
   let plan = objGetS(objGetS(v, S_WAYPOST), S_PLAN);
   if (!isObj(plan)) return;
+  // The reason table first: its entries put in output order, then every index resolved to one.
+  tabReasonTable = objGetS(plan, S_REASON_TABLE);
+  let rtn = alen(tabReasonTable);
+  for (let i: u32 = 0; i < rtn; i++) canonicalOrder(arrAt(tabReasonTable, i));
   let nodes = objGetS(plan, S_NODES);
   let nn = alen(nodes);
   for (let i: u32 = 0; i < nn; i++) indexNode(arrAt(nodes, i));
@@ -276,23 +345,28 @@ export function planIndex(v: usize): void {
     let e = <usize>load<u32>(fields, 8);
     for (let i: u32 = 0; i < n; i++, e += 16) indexSpec(load<u32>(e, 8));
   }
-  let reasons = objGetS(plan, S_REASONS);
-  if (isObj(reasons)) {
-    let n = load<u32>(reasons, 4);
-    let e = <usize>load<u32>(reasons, 8);
-    for (let i: u32 = 0; i < n; i++, e += 16) markReason(load<u32>(e, 8));
-  }
+  resolveValues(objGetS(plan, S_REASONS));
   let hs = objGetS(plan, S_HOLDOUTS);
   let hn = alen(hs);
   for (let i: u32 = 0; i < hn; i++) {
     let h = arrAt(hs, i);
-    if (isObj(h)) (markReason(objGetS(h, S_CONTROL_REASON)), markReason(objGetS(h, S_TREATMENT_REASON)));
+    resolveKey(h, S_CONTROL_REASON);
+    resolveKey(h, S_TREATMENT_REASON);
   }
   let quiet = objGetS(plan, S_QUIET_HOURS);
   let qn = alen(quiet);
-  for (let i: u32 = 0; i < qn; i++) {
-    let q = arrAt(quiet, i);
-    if (isObj(q)) markReason(objGetS(q, S_REASON));
+  for (let i: u32 = 0; i < qn; i++) resolveKey(arrAt(quiet, i), S_REASON);
+  let pl = objGetS(plan, S_LISTS);
+  if (isObj(pl)) {
+    let n = load<u32>(pl, 4);
+    let e = <usize>load<u32>(pl, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) resolveKey(load<u32>(e, 8), S_REASON);
+  }
+  let arb = objGetS(plan, S_ARBITRATION);
+  if (isObj(arb)) {
+    let n = load<u32>(arb, 4);
+    let e = <usize>load<u32>(arb, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) resolveKey(load<u32>(e, 8), S_EXHAUSTED_REASON);
   }
   // Each event's allowed-key set gets (@28) a merged copy mapping each key to its field spec
   // (V_NULL when it has none), so step 4 looks every context key up once.

@@ -40,6 +40,8 @@ export const STRINGS = {
   FALLBACK: "fallback", ARB_ON: "on", ARB_NEXT: "next", EXHAUSTED_REASON: "exhausted_reason",
   K_QUIET_HOURS: "quiet-hours", K_VALIDITY: "validity", HOLDOUTS: "holdouts", CONTROL_REASON: "control_reason",
   TREATMENT_REASON: "treatment_reason",
+  // the plan's reason table (docs/ir.md "Bundle data")
+  REASON_TABLE: "reason_table",
   // result keys
   RESULT: "result", SUPPRESSED: "suppressed", VARIANT_SUFFIX: "#variant",
   // ABI objects, parsed from these texts on demand (ENTRYPOINTS_JSON: from the contract)

@@ -15,6 +15,7 @@ import { hasErrors } from "../../compiler/diagnostics.js";
 import { fail, ok, openRepo, snapshotOf, subdirOf, type CommitInfo, type Result } from "../git.js";
 import { decide as interpret } from "../../compiler/ir/interpret.js";
 import type { BundleData, IR, JsonValue } from "../../compiler/ir/ir.js";
+import { decodeBundleData } from "../../compiler/ir/reason-table.js";
 import { compile } from "../../compiler/pipeline.js";
 import { caseRequest } from "../testing/cases.js";
 import { loadSuites, type Suite } from "../testing/suite.js";
@@ -124,7 +125,8 @@ export async function openBundleSide(
     // Verified (or explicitly not) once, on the file's own bytes; the engine then loads those
     // bytes, or a copy derived from them in this process, without checking again.
     const contents = await readBundle(bytes, opts.verify ?? {});
-    data = (contents.data as unknown as { waypost: BundleData }).waypost;
+    // data.json stores the plan's reasons in its reason table: decoded to the in-memory plan.
+    data = decodeBundleData((contents.data as unknown as { waypost: unknown }).waypost);
     const pseudonyms = opts.pseudonymKey !== undefined ? createPseudonymiser(opts.pseudonymKey) : null;
     engine = await loadBundle(opts.maskedRequests ? hashListKeys(contents.files, contents.data as unknown as { waypost: BundleData }, pseudonyms) : bytes, { skipVerify: true });
   } catch (e) {

@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
 import { decide, type Entrypoint } from "../../compiler/ir/interpret.js";
 import type { BundleData, IR, JsonValue } from "../../compiler/ir/ir.js";
+import { encodeBundleData } from "../../compiler/ir/reason-table.js";
 
 export type { Entrypoint };
 
@@ -45,7 +46,8 @@ export const wasmEvaluator: Evaluator = {
     const mod = (await import(/* @vite-ignore */ pathToFileURL(EMIT_TS).href)) as EmitModule;
     const bytes = await mod.emitPolicyWasm(ir);
     const policy = await loadPolicy(bytes);
-    policy.setData({ waypost: data });
+    // As data.json carries it: the plan's reasons as indices into its reason table.
+    policy.setData({ waypost: encodeBundleData(data) });
     return async (request, entrypoint) => {
       // The SDK serialises the input with JSON.stringify (and skips falsy input entirely).
       const rs: unknown = policy.evaluate(request, entrypoint);

@@ -1,0 +1,129 @@
+// The plan's reason table (compiler/ir/reason-table.ts, docs/ir.md "Bundle data"): data.json
+// stores each distinct reason once and every reason place as an index into the table.
+import { describe, expect, it } from "vitest";
+import { loadPolicy } from "@open-policy-agent/opa-wasm";
+import { decodePlan, encodeBundleData, encodePlan } from "../../compiler/ir/reason-table.js";
+import { emitPolicyWasm } from "../../compiler/emit/index.js";
+import { decide } from "../../compiler/ir/interpret.js";
+import type { Plan } from "../../compiler/ir/ir.js";
+import { fixture, node, r } from "../wasm/fixture.js";
+
+type Obj = Record<string, unknown>;
+
+/** A plan with holdouts, an arbitration, candidate reasons and a review reason (every reason place). */
+function richPlan(): Plan {
+  const { ir } = fixture();
+  const plan = structuredClone(ir.plan);
+  const cand = (id: string) => ({
+    not_for_system: r("not-for-system", { policy: `node/${id}` }),
+    not_requested: r("not-requested", { policy: `node/${id}` }),
+    outside_validity_window: r("outside-validity-window", { policy: `node/${id}` }),
+    outside_rollout: r("outside-rollout", { policy: `node/${id}` }),
+    lower_priority: r("lower-priority", { policy: `node/${id}` }),
+    fallback_next: r("fallback-next", { policy: `node/${id}` }),
+  });
+  plan.nodes = plan.nodes.map((n) => ({ ...n, candidate: cand(n.id), holdouts: [0] }));
+  plan.nodes[1]!.experiment = { salt: "x", holdout_bp: 100, holdout_reason: r("held"), treatment_reason: r("treated"), variants: [{ id: "A", weight_bp: 10000, reason: r("variant-a") }] };
+  plan.holdouts = [{ id: "h", salt: "hs", holdout_bp: 500, control_reason: r("holdout-control"), treatment_reason: r("holdout-treatment") }];
+  plan.arbitration = { ev: { fallback: "next", on: ["consent"], exhausted_reason: r("fallback-exhausted") } };
+  return plan;
+}
+
+/** Every reason place of an encoded plan, by path. */
+function places(p: Obj): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  const nodes = p.nodes as Obj[];
+  nodes.forEach((n, i) => {
+    for (const [k, v] of Object.entries((n.candidate as Obj | undefined) ?? {})) out.push([`nodes[${i}].candidate.${k}`, v]);
+    (n.conditions as Obj[]).forEach((c, j) => (out.push([`nodes[${i}].conditions[${j}].reason`, c.reason]), out.push([`nodes[${i}].conditions[${j}].fail`, c.fail])));
+    (n.gates as Obj[]).forEach((g, j) => {
+      out.push([`nodes[${i}].gates[${j}].reason`, g.reason]);
+      if ("pass" in g) out.push([`nodes[${i}].gates[${j}].pass`, g.pass]);
+    });
+    if (n.review_reason !== null) out.push([`nodes[${i}].review_reason`, n.review_reason]);
+    const x = n.experiment as Obj | null;
+    if (x !== null) for (const k of ["holdout_reason", "treatment_reason"]) if (k in x) out.push([`nodes[${i}].experiment.${k}`, x[k]]);
+  });
+  for (const [k, v] of Object.entries(p.reasons as Obj)) out.push([`reasons.${k}`, v]);
+  for (const [k, v] of Object.entries(p.lists as Obj)) out.push([`lists.${k}.reason`, (v as Obj).reason]);
+  (p.quiet_hours as Obj[]).forEach((q, i) => out.push([`quiet_hours[${i}].reason`, q.reason]));
+  return out;
+}
+
+describe("the plan's reason table", () => {
+  it("stores every reason place as an index into the table, and decodes back to the same plan", () => {
+    const plan = richPlan();
+    const before = structuredClone(plan);
+    const enc = encodePlan(plan);
+    expect(plan).toEqual(before); // the input is not modified
+    const table = enc.reason_table as Obj[];
+    for (const [where, v] of places(enc)) {
+      expect(Number.isInteger(v), where).toBe(true);
+      expect(table[v as number], where).toBeDefined();
+    }
+    const x = (enc.nodes as Obj[])[1]!.experiment as Obj;
+    expect(typeof ((x.variants as Obj[])[0]!.reason)).toBe("number");
+    expect(typeof ((enc.holdouts as Obj[])[0]!.control_reason)).toBe("number");
+    expect(typeof ((enc.arbitration as Obj).ev as Obj).exhausted_reason).toBe("number");
+    expect(decodePlan(enc)).toEqual(plan);
+  });
+
+  it("writes each distinct reason once, numbered by first occurrence in canonical key order", () => {
+    const { ir } = fixture();
+    const shared = r("suppressed", { policy: "suppression/global" });
+    const plan: Plan = {
+      ...ir.plan,
+      nodes: [
+        node("a", { gates: [{ step: "suppression", cond: 0, outcome: "suppress", reason: shared }], conditions: [{ kind: "trigger", cond: 1, reason: r("trigger-matched"), fail: r("trigger-not-matched") }] }),
+        // The same reason, its keys in another order: still the same entry.
+        node("b", { gates: [{ step: "suppression", cond: 0, outcome: "suppress", reason: { source: shared.source, message: shared.message, policy: shared.policy, code: shared.code } }] }),
+      ],
+    };
+    const enc = encodePlan(plan);
+    const table = enc.reason_table as Reason[];
+    const nodes = enc.nodes as { gates: { reason: number }[]; conditions: { reason: number; fail: number }[] }[];
+    expect(nodes[0]!.gates[0]!.reason).toBe(nodes[1]!.gates[0]!.reason);
+    // Distinct: the table has no two equal entries.
+    const texts = table.map((t) => JSON.stringify(Object.entries(t).sort()));
+    expect(new Set(texts).size).toBe(texts.length);
+    // Order: the plan's keys sorted (`lists` before `nodes`, list ids sorted); in a node,
+    // `conditions` (fail before reason) before `gates`; `quiet_hours` and `reasons` last.
+    const lists = enc.lists as Record<string, { reason: number }>;
+    expect([lists.fraud!.reason, lists.optout!.reason, lists.regions!.reason]).toEqual([0, 1, 2]);
+    expect(nodes[0]!.conditions[0]!.fail).toBe(3);
+    expect(nodes[0]!.conditions[0]!.reason).toBe(4);
+    expect(nodes[0]!.gates[0]!.reason).toBe(5);
+    expect(table[5]).toEqual(shared);
+    expect((enc.quiet_hours as { reason: number }[])[0]!.reason).toBe(6);
+  });
+
+  it("refuses to decode an index outside the table", () => {
+    const enc = encodePlan(fixture().ir.plan);
+    ((enc.nodes as Obj[])[0]!.conditions as Obj[])[0]!.fail = (enc.reason_table as unknown[]).length;
+    expect(() => decodePlan(enc)).toThrow(/not in reason_table/);
+  });
+
+  it("the Wasm engine decides the same on the encoded and the inline plan, as the interpreter does", async () => {
+    const { ir, data } = fixture();
+    const policy = await loadPolicy(await emitPolicyWasm(ir));
+    const inline = await loadPolicy(await emitPolicyWasm(ir));
+    policy.setData({ waypost: encodeBundleData(data) });
+    inline.setData({ waypost: data });
+    const base = { system: "crm", event: "ev", now: "2026-11-25T10:00:00Z" };
+    const requests = [
+      { ...base, context: { "customer.id": "C-1", tier: "gold" } },
+      { ...base, context: { "customer.id": "C-1", tier: "silver", "consent.sms": true, "consent.email": true, frozen: false, paused: false } },
+      { ...base, context: { "customer.id": "C-OPT", tier: "silver", "consent.sms": false } },
+      { ...base, context: { tier: "bronze" } },
+      { ...base, system: "nope", context: {} },
+    ];
+    for (const req of requests) {
+      const want = decide(ir, data, req, "waypost/decide");
+      const got = (policy.evaluate(req, "waypost/decide") as { result: unknown }[])[0]!.result;
+      expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+      expect(JSON.stringify((inline.evaluate(req, "waypost/decide") as { result: unknown }[])[0]!.result)).toBe(JSON.stringify(want));
+    }
+  });
+});
+
+type Reason = Record<string, string>;
