@@ -236,7 +236,13 @@ function canonicalOrder(r: usize): void {
     }
     if (!found) return; // not a reason's key set: left as it is
   }
-  memory.copy(e, tmp, <usize>n << 4);
+  let same = true;
+  for (let i: u32 = 0; i < n << 2; i++) if (load<u32>(e + (<usize>i << 2)) != load<u32>(tmp + (<usize>i << 2))) same = false;
+  if (!same) {
+    memory.copy(e, tmp, <usize>n << 4);
+    // Its source text (json.ts: dumped as is) has the old key order: dump the entries instead.
+    store<u32>(r, 0, 20);
+  }
   markReason(r);
 }
 

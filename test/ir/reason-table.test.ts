@@ -2,7 +2,9 @@
 // stores each distinct reason once and every reason place as an index into the table.
 import { describe, expect, it } from "vitest";
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
-import { decodePlan, encodeBundleData, encodePlan } from "../../compiler/ir/reason-table.js";
+import { decodePlan, encodePlan } from "../../compiler/ir/reason-table.js";
+import { dataJsonText } from "../../compiler/bundle.js";
+import { canonicalJson, type JsonValue } from "../../runtime/json.js";
 import { emitPolicyWasm } from "../../compiler/emit/index.js";
 import { decide } from "../../compiler/ir/interpret.js";
 import type { Plan } from "../../compiler/ir/ir.js";
@@ -107,8 +109,10 @@ describe("the plan's reason table", () => {
     const { ir, data } = fixture();
     const policy = await loadPolicy(await emitPolicyWasm(ir));
     const inline = await loadPolicy(await emitPolicyWasm(ir));
-    policy.setData({ waypost: encodeBundleData(data) });
-    inline.setData({ waypost: data });
+    // Both as the bundle writes data.json: canonical JSON, keys sorted (a reason's keys are then
+    // not in output order; the engine reorders the table's entries when it indexes the plan).
+    policy.setData(JSON.parse(dataJsonText({ waypost: data })) as object);
+    inline.setData(JSON.parse(canonicalJson({ waypost: data } as unknown as JsonValue)) as object);
     const base = { system: "crm", event: "ev", now: "2026-11-25T10:00:00Z" };
     const requests = [
       { ...base, context: { "customer.id": "C-1", tier: "gold" } },

@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
 import { decide, type Entrypoint } from "../../compiler/ir/interpret.js";
 import type { BundleData, IR, JsonValue } from "../../compiler/ir/ir.js";
-import { encodeBundleData } from "../../compiler/ir/reason-table.js";
+import { dataJsonText } from "../../compiler/bundle.js";
 
 export type { Entrypoint };
 
@@ -46,8 +46,9 @@ export const wasmEvaluator: Evaluator = {
     const mod = (await import(/* @vite-ignore */ pathToFileURL(EMIT_TS).href)) as EmitModule;
     const bytes = await mod.emitPolicyWasm(ir);
     const policy = await loadPolicy(bytes);
-    // As data.json carries it: the plan's reasons as indices into its reason table.
-    policy.setData({ waypost: encodeBundleData(data) });
+    // As data.json carries it: canonical JSON (keys sorted), the plan's reasons as indices into
+    // its reason table.
+    policy.setData(JSON.parse(dataJsonText({ waypost: data })) as object);
     return async (request, entrypoint) => {
       // The SDK serialises the input with JSON.stringify (and skips falsy input entirely).
       const rs: unknown = policy.evaluate(request, entrypoint);
