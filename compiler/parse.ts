@@ -17,8 +17,15 @@ import { SourceRefusal, type SourceHost } from "./source.js";
 import { SourceFile } from "./source-file.js";
 import { clockMinutes, durationMs, percentBp, timeMs } from "./units.js";
 import type { ValidDocument } from "./validate.js";
+import { COMPACT_MIN_ENTRIES, CompactListBuilder } from "./ir/compact-list.js";
 
-export const MAX_ENTRIES_FILE_BYTES = 512 * 1024 * 1024;
+/**
+ * The largest entries file: Node reads a file into one buffer of at most 2 GiB - 1 bytes. Above
+ * 512 MiB a file is only read line by line from its bytes (no whole-file string, which V8 caps
+ * near 2^29 characters); such a file with a bad line is reported by line number.
+ */
+export const MAX_ENTRIES_FILE_BYTES = 2 ** 31 - 1;
+const MAX_ENTRIES_TEXT_BYTES = 512 * 1024 * 1024;
 
 // Validated documents are plain JSON-like values; these views keep the code readable.
 type Obj = Record<string, unknown>;
@@ -431,10 +438,20 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
     return;
   }
   if (bytes.length > MAX_ENTRIES_FILE_BYTES) {
-    ds.push(diag("WP0004", "error", `\`${full}\` is too large (${bytes.length} bytes)`, at, `data files may be at most ${MAX_ENTRIES_FILE_BYTES} bytes`));
+    ds.push(diag("WP0004", "error", `\`${full}\` is too large (${bytes.length} bytes)`, at, `an entries file may be at most ${MAX_ENTRIES_FILE_BYTES} bytes (what Node reads into memory at once); split the list into several lists`));
     return;
   }
-  if (bytes.length >= ENTRIES_BYTES_MIN && readEntryLines(bytes, list)) return;
+  if (bytes.length >= ENTRIES_BYTES_MIN) {
+    const bad = readEntryLines(bytes, list);
+    if (bad === true) return;
+    // Too large for the text reading below, which reports the line in the file itself.
+    if (bytes.length > MAX_ENTRIES_TEXT_BYTES) {
+      ds.push(bad === 0
+        ? diag("WP0003", "error", `\`${full}\` is not a UTF-8 text file`, at, "write one key per line, optionally `key,until`")
+        : diag("WP0007", "error", `line ${bad} of \`${full}\` has no key or an invalid expiry date`, at, "write one key per line, optionally followed by `,` and an expiry date such as `2027-03-31`"));
+      return;
+    }
+  }
   const text = decodeText(bytes);
   if (text === null) {
     ds.push(diag("WP0003", "error", `\`${full}\` is not a UTF-8 text file`, at, "write one key per line, optionally `key,until`"));
@@ -474,44 +491,93 @@ async function readEntriesFile(host: SourceHost, doc: ValidDocument, list: Suppr
   // building several times slower (V8 flattens them one by one); one JSON round trip copies
   // them into flat strings (1M hashed ids: plan stage 3 s -> 1.5 s).
   const flat = keys.length > 10_000 ? (JSON.parse(JSON.stringify(keys)) as string[]) : keys;
+  if (flat.length >= COMPACT_MIN_ENTRIES) {
+    // Only reached by a file under ENTRIES_BYTES_MIN (readEntryLines failed on it otherwise).
+    const b = new CompactListBuilder();
+    for (let i = 0; i < flat.length; i++) {
+      const k = enc.encode(flat[i]!);
+      b.add(k, 0, k.length, untils[i]!);
+    }
+    list.compact = b.finish();
+    return;
+  }
   for (let i = 0; i < flat.length; i++) list.entries.set(flat[i]!, untils[i]!);
 }
+
+const enc = new TextEncoder();
+// ASCII whitespace, as String.prototype.trim removes it (the others are multi-byte in UTF-8).
+const isSpace = (b: number): boolean => b === 0x20 || (b >= 0x09 && b <= 0x0d);
 
 // Files from this size on are first read line by line from their bytes (readEntryLines).
 const ENTRIES_BYTES_MIN = 1 << 20;
 
 /**
- * A large entries file read line by line from its bytes, each line decoded on its own: no
- * whole-file string (V8 caps a string near 2^29 characters) and no keys sliced out of one,
- * which kept it alive and made sorting and building the list several times slower. The same
- * lines, keys and expiries as the text reading below (a line feed byte only ever ends a line in
- * UTF-8; leading byte order marks are dropped as decodeText drops them). Returns false, having
- * changed nothing, when the file is not plain UTF-8 text or a line is bad: the text reading
- * then reports it exactly as before.
+ * A large entries file read line by line from its bytes: no whole-file string (V8 caps a string
+ * near 2^29 characters) and no string per key. Each key is located in the bytes (trimmed as
+ * String.prototype.trim trims; a line whose key starts or ends with a non-ASCII byte is decoded
+ * to be trimmed exactly) and handed to a CompactListBuilder, which hashes it where it lies. A
+ * list of COMPACT_MIN_ENTRIES or more is stored compact (docs/ir.md "Bundle data"); a smaller
+ * one gets its keys as strings, the same lines, keys and expiries as the text reading below (a
+ * line feed byte only ever ends a line in UTF-8; leading byte order marks are dropped as
+ * decodeText drops them). Returns true, or, having changed nothing, 0 when the file is not
+ * plain UTF-8 text or the 1-based number of the first bad line: the text reading then reports
+ * it with its place in the file.
  */
-function readEntryLines(bytes: Uint8Array, list: SuppressionList): boolean {
+function readEntryLines(bytes: Uint8Array, list: SuppressionList): true | number {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.includes(0) || !isUtf8(buf)) return false;
+  if (buf.includes(0) || !isUtf8(buf)) return 0;
   let pos = 0;
   for (let bom = 0; bom < 2 && buf[pos] === 0xef && buf[pos + 1] === 0xbb && buf[pos + 2] === 0xbf; bom++) pos += 3;
   const expiry = expiryOf(list.zone);
-  const keys: string[] = [];
-  const untils: (string | null)[] = [];
+  // Sized from the lines in the first 256 KiB: growing by copying costs more than the slack.
+  const sample = Math.min(buf.length - pos, 1 << 18);
+  let lines = 1;
+  for (let i = buf.indexOf(0x0a, pos); i >= 0 && i < pos + sample; i = buf.indexOf(0x0a, i + 1)) lines++;
+  const b = new CompactListBuilder(((buf.length - pos) / Math.max(1, sample)) * lines * 1.05 + 1024);
+  let lineNo = 0;
+  let comma = -2; // the next comma at or after the line's start (found once, not per line)
   while (pos <= buf.length) {
+    lineNo++;
     let end = buf.indexOf(0x0a, pos);
     if (end < 0) end = buf.length;
-    const line = buf.toString("utf8", pos, end).trim();
+    let s = pos;
+    let e = end;
     pos = end + 1;
-    if (line === "" || line.startsWith("#")) continue;
-    const comma = line.indexOf(",");
-    const key = (comma < 0 ? line : line.slice(0, comma)).trim();
-    const until = comma < 0 ? null : line.slice(comma + 1).trim();
-    const ends = until === null ? null : expiry(until);
-    if (key === "" || ends === undefined) return false;
-    keys.push(key);
-    untils.push(ends);
+    while (s < e && isSpace(buf[s]!)) s++;
+    while (e > s && isSpace(buf[e - 1]!)) e--;
+    if (s === e || buf[s] === 0x23 /* # */) continue;
+    if (buf[s]! >= 0x80 || buf[e - 1]! >= 0x80) {
+      // Non-ASCII at an edge: Unicode whitespace may need trimming; decode this line.
+      const line = buf.toString("utf8", s, e).trim();
+      if (line === "" || line.startsWith("#")) continue;
+      const comma = line.indexOf(",");
+      const key = (comma < 0 ? line : line.slice(0, comma)).trim();
+      const until = comma < 0 ? null : line.slice(comma + 1).trim();
+      const ends = until === null ? null : expiry(until);
+      if (key === "" || ends === undefined) return lineNo;
+      const k = enc.encode(key);
+      b.add(k, 0, k.length, ends);
+      continue;
+    }
+    if (comma !== -1 && comma < s) comma = buf.indexOf(0x2c, s);
+    let ke = comma >= 0 && comma < e ? comma : e;
+    let ends: string | null | undefined = null;
+    if (ke < e) {
+      ends = expiry(buf.toString("utf8", ke + 1, e).trim());
+      while (ke > s && isSpace(buf[ke - 1]!)) ke--;
+      if (ke > s && buf[ke - 1]! >= 0x80) {
+        // The key ends with a non-ASCII byte before the comma: trim it as a string.
+        const k = enc.encode(buf.toString("utf8", s, ke).trim());
+        if (k.length === 0 || ends === undefined) return lineNo;
+        b.add(k, 0, k.length, ends);
+        continue;
+      }
+    }
+    if (ke === s || ends === undefined) return lineNo;
+    b.add(buf, s, ke, ends);
   }
-  for (let i = 0; i < keys.length; i++) list.entries.set(keys[i]!, untils[i]!);
+  if (b.count >= COMPACT_MIN_ENTRIES) list.compact = b.finish();
+  else b.forEach((key, until) => list.entries.set(key, until));
   return true;
 }
 

@@ -146,7 +146,7 @@ export function plan(p: Program): PlanResult {
   const listData = new Map<string, Record<string, string | null>>();
   for (const l of p.lists.values()) {
     lists.set(l.id, { kind: "suppression", match: l.match, reason: reason("suppressed", `suppression/${l.id}`, l.reason, source(l.origin)), missing: l.missing ?? "suppress" });
-    listData.set(l.id, sortedObject(l.entries));
+    listData.set(l.id, l.compact ?? sortedObject(l.entries));
   }
   for (const [id, v] of p.access.valueLists) {
     lists.set(id, { kind: "values", match: null, reason: reason("listed", `list/${id}`, `value list \`${id}\``, source(v.origin)) });

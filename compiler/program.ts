@@ -7,6 +7,7 @@ import type { Cond } from "./condition/ast.js";
 import type { Span } from "./diagnostics.js";
 import type { LoadedDocument } from "./load.js";
 import type { FieldSpec } from "./ir/ir.js";
+import type { CompactList } from "./ir/compact-list.js";
 
 export type Channel = "email" | "sms" | "push" | "in_app" | "letter" | "phone" | "web";
 export const CHANNELS: readonly Channel[] = ["email", "sms", "push", "in_app", "letter", "phone", "web"];
@@ -114,6 +115,11 @@ export interface SuppressionList {
    * UTC: a date `until` is already converted to the end of that day in `zone`.
    */
   entries: Map<string, string | null>;
+  /**
+   * A large list read from its `entries_file` (compiler/ir/compact-list.ts): its data.json form,
+   * digests instead of keys; `entries` is then empty.
+   */
+  compact?: CompactList;
   entriesFile?: string;
   origin: Origin;
 }

@@ -157,16 +157,25 @@ export const listKeys = (l: unknown): string[] => (isCompactList(l) || l === nul
  * expiry beats any expiry), so a collision never unlists a key early.
  */
 export class CompactListBuilder {
-  private digests = new Uint32Array(2 * 1024);
+  private digests: Uint32Array;
   /** Per entry: key start, key end in its source bytes, and its expiry (index into untils, or -1). */
-  private spans = new Float64Array(2 * 1024);
-  private untilOf = new Int32Array(1024);
+  private spans: Uint32Array;
+  private untilOf: Int32Array;
   private untils: string[] = [];
   private sources: Uint8Array[] = [];
-  private sourceOf = new Uint16Array(1024);
+  private sourceOf: Uint32Array;
   count = 0;
 
-  /** Adds the key at bytes [start, end) of `src` (the same array for consecutive calls is cheap). */
+  /** `capacity`: the expected number of entries (the arrays grow past it, by copying). */
+  constructor(capacity = 1024) {
+    const n = Math.max(16, Math.ceil(capacity));
+    this.digests = new Uint32Array(2 * n);
+    this.spans = new Uint32Array(2 * n);
+    this.untilOf = new Int32Array(n);
+    this.sourceOf = new Uint32Array(n);
+  }
+
+  /** Adds the key at bytes [start, end) of `src` (below 4 GiB; the same array for consecutive calls is cheap). */
   add(src: Uint8Array, start: number, end: number, until: string | null): void {
     if (this.count === this.untilOf.length) this.grow();
     const i = this.count++;
@@ -183,11 +192,11 @@ export class CompactListBuilder {
   }
 
   private grow(): void {
-    const n = this.untilOf.length * 2;
+    const n = Math.ceil(this.untilOf.length * 1.5);
     const d = new Uint32Array(2 * n); d.set(this.digests); this.digests = d;
-    const s = new Float64Array(2 * n); s.set(this.spans); this.spans = s;
+    const s = new Uint32Array(2 * n); s.set(this.spans); this.spans = s;
     const u = new Int32Array(n); u.set(this.untilOf); this.untilOf = u;
-    const o = new Uint16Array(n); o.set(this.sourceOf); this.sourceOf = o;
+    const o = new Uint32Array(n); o.set(this.sourceOf); this.sourceOf = o;
   }
 
   private sameKey(a: number, b: number): boolean {
@@ -196,6 +205,15 @@ export class CompactListBuilder {
     if (a1 - a0 !== b1 - b0) return false;
     for (let k = 0; k < a1 - a0; k++) if (sa[a0 + k] !== sb[b0 + k]) return false;
     return true;
+  }
+
+  /** Each entry as its key text and expiry, in the order added. */
+  forEach(fn: (key: string, until: string | null) => void): void {
+    for (let i = 0; i < this.count; i++) {
+      const src = this.sources[this.sourceOf[i]!]!;
+      const key = Buffer.from(src.buffer, src.byteOffset, src.byteLength).toString("utf8", this.spans[2 * i], this.spans[2 * i + 1]);
+      fn(key, this.untilOf[i]! < 0 ? null : this.untils[this.untilOf[i]!]!);
+    }
   }
 
   /** The list in its data.json form. */
@@ -221,13 +239,21 @@ export class CompactListBuilder {
         const u = this.untilOf[ia]! < 0 ? null : this.untils[this.untilOf[ia]!]!;
         holds = holds === undefined ? u : holds === null || u === null ? null : later(holds, u);
       }
-      const d = hex8(h1) + hex8(h2);
-      out.write(d, w, "latin1");
+      putHex(out, w, h1);
+      putHex(out, w + 8, h2);
+      if (holds !== null && holds !== undefined) expiries.push([out.toString("latin1", w, w + DIGEST_HEX), holds]);
       w += DIGEST_HEX;
-      if (holds !== null && holds !== undefined) expiries.push([d, holds]);
       j = k;
     }
     return { format: COMPACT_FORMAT, keys: out.toString("latin1", 0, w), ...Object.fromEntries(expiries) } as CompactList;
+  }
+}
+
+const HEX = Buffer.from("0123456789abcdef", "latin1");
+function putHex(out: Uint8Array, at: number, x: number): void {
+  for (let i = 7; i >= 0; i--) {
+    out[at + i] = HEX[x & 15]!;
+    x >>>= 4;
   }
 }
 

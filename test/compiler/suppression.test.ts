@@ -14,6 +14,9 @@ import type { Decision } from "../../runtime/contract.js";
 import { formatTime } from "../../compiler/ir/time.js";
 import { endOfLocalDay } from "../../compiler/tz.js";
 import { patchedFiles, patchedHost, type RepoChange } from "../support/repo.js";
+import { readFileSync } from "node:fs";
+import { COMPACT_MIN_ENTRIES, isCompactList, keyDigest, listEntries, listSize } from "../../compiler/ir/compact-list.js";
+import { evaluators } from "../support/evaluators.js";
 
 // Extra lists and rules, added to the example repository's suppressions.yaml.
 const LISTS = `
@@ -289,4 +292,55 @@ describe("a large entries_file (over 1 MiB: read line by line from its bytes)", 
     const text = head + "C-BAD,2026-02-30\n";
     expect(d?.span?.start).toBe(text.slice(1).indexOf("C-BAD,") + "C-BAD,".length);
   });
+});
+
+describe("a list of COMPACT_MIN_ENTRIES or more from an entries_file: compact in data.json (docs/ir.md \"Bundle data\")", () => {
+  const filler = Array.from({ length: COMPACT_MIN_ENTRIES }, (_, i) => `${String(i).padStart(8, "0")}${"ab".repeat(16)}`);
+  // Byte order mark, CRLF, spaces, comments, a multi-byte key, no-break spaces (trimmed as
+  // String.prototype.trim trims them), a comma-separated expiry with spaces.
+  const head = "\ufeff# id,until (New York dates)\r\nC-NY,2026-11-01\r\n  C-NY-SPRING , 2026-03-08 \n\nC-NY-OPEN\nKÉY-😀\n\u00a0C-NBSP\u00a0\nC-NBSP-2\u00a0,2027-01-01\n";
+  const change = (extra = ""): RepoChange => ({ ...CHANGE, files: { "policies/data/pause-new-york.txt": head + extra + filler.join("\n") + "\n" } });
+  let state: Promise<CompileState> | undefined;
+  const compact = (): Promise<CompileState> => (state ??= compile(patchedHost(change()), { until: "Plan" }));
+
+  it("holds the digests of the same keys the text reading gives, the expiries by digest", async () => {
+    const s = await compact();
+    expect(s.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const list = s.lists!["pause-new-york"]!;
+    expect(isCompactList(list)).toBe(true);
+    expect(listSize(list)).toBe(6 + filler.length);
+    const entries = listEntries(list);
+    for (const k of ["C-NY-OPEN", "KÉY-😀", "C-NBSP", filler[0]!, filler[44_321]!]) expect(entries.get(keyDigest(k)), k).toBeNull();
+    expect(entries.get(keyDigest("C-NY"))).toBe("2026-11-02T05:00:00Z");
+    expect(entries.get(keyDigest("C-NY-SPRING"))).toBe("2026-03-09T04:00:00Z");
+    expect(entries.get(keyDigest("C-NBSP-2"))).toBe("2027-01-02T05:00:00Z");
+    // Small lists stay plain.
+    expect(isCompactList(s.lists!["pause-london"])).toBe(false);
+  });
+
+  it("a bad line is reported in the data file, at its line, as for a plain list", async () => {
+    const s = await compile(patchedHost(change("C-BAD,2026-02-30\n")), { until: "Plan" });
+    const d = s.diagnostics.find((x) => x.code === "WP0007");
+    expect(d?.message).toBe("`2026-02-30` is not a valid expiry date");
+    expect(d?.span?.file).toBe("policies/data/pause-new-york.txt");
+  });
+
+  for (const ev of evaluators) {
+    it(`${ev.name}: waypost/suppressed finds listed keys (expiry honoured) and no others`, async () => {
+      const s = await compact();
+      const evaluate = await ev.prepare(s.ir!, { plan: s.ir!.plan, lists: s.lists!, revision: "compact" });
+      const base = JSON.parse(readFileSync(new URL("../../examples/northwind/requests/crosssell-complaint-ended.json", import.meta.url), "utf8"));
+      const on = async (id: string, now = "2026-10-01T12:00:00Z"): Promise<boolean> => {
+        const r = structuredClone(base);
+        r.now = now;
+        r.context["customer.id"] = id;
+        const out = (await evaluate(r, "waypost/suppressed")) as { lists: string[] };
+        return out.lists.includes("pause-new-york");
+      };
+      for (const id of ["C-NY-OPEN", "KÉY-😀", "C-NBSP", "C-NY", filler[0]!, filler[filler.length - 1]!, filler[31_337]!]) expect(await on(id), id).toBe(true);
+      for (const id of ["C-NY-SPRING", "C-NBSP-2\u00a0", " C-NY-OPEN", "C-NY-OPEN ", "00000000", filler[7]!.toUpperCase()]) expect(await on(id), JSON.stringify(id)).toBe(false);
+      expect(await on("C-NY", "2026-11-02T05:00:00Z")).toBe(false); // expired exactly then
+      expect(await on("C-NY", "2026-11-02T04:59:59.999Z")).toBe(true);
+    });
+  }
 });
