@@ -9,7 +9,7 @@ import { literalValue, type Cond } from "./condition/ast.js";
 import { diag, didYouMean, type Diagnostic, type RelatedInfo, type Span } from "./diagnostics.js";
 import { spanAt } from "./load.js";
 import { CHANNELS, covers, type ConditionSite, type Field, type JourneyNode, type Origin, type Program } from "./program.js";
-import { fieldMatches, nodeScope, systemsFor } from "./scope.js";
+import { fieldMatches, nodeScope, systemsFor, type NodeScope } from "./scope.js";
 import { formatDuration } from "./units.js";
 
 type Report = (d: Diagnostic) => void;
@@ -46,10 +46,24 @@ export function check(p: Program): Diagnostic[] {
   const cx: CheckContext = {
     p,
     report: (d) => out.push(d),
-    at: (o, extra = [], part = "value") => spanAt(o.doc, [...o.path, ...extra], part),
+    at: (o, extra = [], part = "value") => spanAt(o.doc, extra.length === 0 ? o.path : [...o.path, ...extra], part),
   };
-  for (const c of CHECKS) c.run(cx);
+  scopes = new WeakMap();
+  try {
+    for (const c of CHECKS) c.run(cx);
+  } finally {
+    scopes = new WeakMap();
+  }
   return out;
+}
+
+// Several checks need each node's scope; the program does not change while it is checked, so
+// each is computed once per run.
+let scopes = new WeakMap<JourneyNode, NodeScope>();
+function scopeOf(p: Program, n: JourneyNode): NodeScope {
+  let s = scopes.get(n);
+  if (s === undefined) scopes.set(n, (s = nodeScope(p, n)));
+  return s;
 }
 
 const q = (s: string): string => `\`${s}\``;
@@ -171,8 +185,11 @@ function checkReferences({ p, report, at }: CheckContext): void {
   };
 
   for (const n of p.nodes) {
-    unknownPurpose(n.purpose, at(n.origin, ["purpose"]));
-    n.context.forEach((f, i) => unknownField(f, at(n.origin, ["context", i]), "context field"));
+    // The cheap test first: a span is found only for a reference that is reported.
+    if (!p.purposes.has(n.purpose)) unknownPurpose(n.purpose, at(n.origin, ["purpose"]));
+    n.context.forEach((f, i) => {
+      if (dict && !dict.fields.has(f)) unknownField(f, at(n.origin, ["context", i]), "context field");
+    });
     for (const [ch, t] of n.templates) {
       if (!p.access.templates.has(t)) {
         const g = didYouMean(t, p.access.templates.keys());
@@ -222,7 +239,7 @@ function checkReferences({ p, report, at }: CheckContext): void {
   }
   // Consent fields must exist (and be timestamps) for every channel a node of the purpose uses.
   for (const n of p.nodes) {
-    for (const c of nodeScope(p, n).consent) {
+    for (const c of scopeOf(p, n).consent) {
       const f = dict?.fields.get(c.field);
       const u = p.purposes.get(n.purpose)!;
       if (!dict) continue;
@@ -255,7 +272,7 @@ function checkConsentStates(p: Program, report: CheckContext["report"], at: Chec
       report(diag("WP3097", "error", `consent of ${q(u.id)}: \`channels_field\` ${q(u.consent.channelsField)} depends on \`{channel}\`, but it lists the channels of one consent`, at(origin, ["channels_field"]),
         `name one field per purpose, e.g. \`consent.{purpose}.channels\` (type \`string[]\`)`));
     }
-    for (const c of nodeScope(p, n).consent) {
+    for (const c of scopeOf(p, n).consent) {
       const checks: [string | undefined, "withdrawn_field" | "channels_field"][] = [[c.withdrawn, "withdrawn_field"], [c.channels, "channels_field"]];
       for (const [name, key] of checks) {
         if (name === undefined || seen.has(`${key}\0${name}`)) continue;
@@ -320,7 +337,7 @@ function checkMinimisation({ p, report, at }: CheckContext): void {
   for (const n of p.nodes) {
     if (!p.purposes.has(n.purpose)) continue; // reported as WP3010; every field would be "not allowed"
     const declared = new Set(n.context);
-    const scope = nodeScope(p, n);
+    const scope = scopeOf(p, n);
     const sites: ConditionSite[] = [...(n.trigger ? [n.trigger] : []), ...n.eligibility.map((e) => e.when)];
     for (const s of sites) {
       for (const r of s.reads ?? []) {
@@ -332,25 +349,26 @@ function checkMinimisation({ p, report, at }: CheckContext): void {
     }
     const allow = p.access.fieldsAllow.get(n.purpose);
     const deny = p.access.fieldsDeny.get(n.purpose);
-    const check = (name: string, span: Span, why?: string): void => {
+    // `span` is called only for a field that is reported.
+    const check = (name: string, span: () => Span, why?: string): void => {
       const denied = deny?.patterns.find((pat) => fieldMatches(pat, name));
       if (denied) {
-        report(diag("WP3021", "error", `purpose ${q(n.purpose)} may not read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span,
+        report(diag("WP3021", "error", `purpose ${q(n.purpose)} may not read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span(),
           `${q(denied)} is on the purpose's deny-list; deny beats allow. Remove the field from this node`, [{ message: "denied here", span: at(deny!.origin) }]));
         return;
       }
       if (!allow?.patterns.some((pat) => fieldMatches(pat, name))) {
-        report(diag("WP3021", "error", `purpose ${q(n.purpose)} is not allowed to read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span,
+        report(diag("WP3021", "error", `purpose ${q(n.purpose)} is not allowed to read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span(),
           allow ? `add ${q(name)} to \`fields.allow.${n.purpose}\` in the AccessPolicy if this purpose really needs it` : `add \`fields.allow.${n.purpose}\` to the AccessPolicy listing the fields this purpose may read`,
           allow ? [{ message: "the purpose's field allow-list", span: at(allow.origin) }] : undefined));
       }
     };
     n.context.forEach((f, i) => {
-      if (p.dictionary!.fields.has(f)) check(f, at(n.origin, ["context", i]));
+      if (p.dictionary!.fields.has(f)) check(f, () => at(n.origin, ["context", i]));
     });
     for (const imp of scope.implied.values()) {
       if (declared.has(imp.name) || !p.dictionary.fields.has(imp.name)) continue;
-      check(imp.name, at(n.origin, ["purpose"]), imp.why);
+      check(imp.name, () => at(n.origin, ["purpose"]), imp.why);
     }
   }
 }
@@ -359,7 +377,7 @@ function checkLawfulBasisAndConsent({ p, report, at }: CheckContext): void {
   for (const n of p.nodes) {
     const u = p.purposes.get(n.purpose);
     if (!u) continue;
-    const ok = nodeScope(p, n).basisJurisdictions;
+    const ok = scopeOf(p, n).basisJurisdictions;
     if (ok.length === 0) {
       const bases = [...new Set([...u.lawfulBasis.values()].flat())];
       report(diag("WP3030", "error", `purpose ${q(u.id)} does not permit the lawful basis ${q(n.lawfulBasis)} in any jurisdiction`, at(n.origin, ["lawful_basis"]),
@@ -522,7 +540,7 @@ function checkRetentionAndResidency({ p, report, at }: CheckContext): void {
   for (const n of p.nodes) {
     // Systems in an unknown region are reported as WP3014; judging residency against them only adds noise.
     const systems = systemsFor(p, n).map((id) => p.access.systems.get(id)!).filter((s) => p.jurisdictions.has(s.region));
-    const fields = new Set([...n.context, ...nodeScope(p, n).implied.keys()]);
+    const fields = new Set([...n.context, ...scopeOf(p, n).implied.keys()]);
     for (const name of fields) {
       const f = dict.fields.get(name);
       if (!f) continue;

@@ -23,9 +23,35 @@ export interface ParseResult {
   diagnostics: LocalDiagnostic[];
 }
 
+/**
+ * Parses of recent condition texts. Repositories repeat conditions (10,000 generated journey
+ * nodes have about 100 distinct ones), and parsing is a pure function of the text; results are
+ * frozen, so sharing one between sites cannot leak a change from one into another.
+ */
+const recent = new Map<string, ParseResult>();
+const RECENT_MAX = 10_000;
+
 export function parseCondition(text: string): ParseResult {
+  const key = String(text);
+  const hit = recent.get(key);
+  if (hit !== undefined) return hit;
+  const r = deepFreeze(parseUncached(key));
+  if (recent.size >= RECENT_MAX) recent.clear();
+  recent.set(key, r);
+  return r;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === "object" && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
+
+function parseUncached(text: string): ParseResult {
   try {
-    return parseUnsafe(String(text));
+    return parseUnsafe(text);
   } catch (e) {
     // Only an internal bug gets here; report it as a value rather than crash the compiler.
     const msg = e instanceof Error ? e.message : String(e);
