@@ -28,9 +28,9 @@ import { readFile } from "node:fs/promises";
 import { AbiPolicy, BudgetExceeded, resolveBudget, type Budget } from "./abi.js";
 import { readBundle, verificationChoice, type BundleContents, type Manifest } from "./bundle.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
-import { canonicalJson, isJsonObject, sha256Hex, type JsonValue } from "./json.js";
+import { canonicalJson, isJsonObject, sha256Hex, type JsonObject, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
-import { createPseudonymiser, DecisionLog, keyId, maskedCanonicalJson, maskRequest, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
+import { createPseudonymiser, DecisionLog, keyId, maskedCanonicalJson, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
 import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, type DryRunOptions } from "./dry-run.js";
 import { runLoad, type LoadFuel } from "./load.js";
 import type { TarLimits } from "./tar.js";
@@ -50,6 +50,11 @@ interface Active {
   masks: FieldMasks;
   entrypoints: Readonly<Record<string, number>>;
   source: string;
+  /**
+   * The plan's reason table entries read so far (docs/ir.md "Decision (output)", compact form),
+   * by index: each read from the module once, on first use, and frozen; decisions get copies.
+   */
+  reasonTable: (Readonly<Record<string, JsonValue>> | undefined)[];
 }
 
 /** How bundles are verified: a key, or an explicit `skipVerify: true`; neither is refused (WPR018). */
@@ -146,6 +151,26 @@ export function failClosedDecision(detail: string, revision: string, decisionId:
   };
 }
 
+/**
+ * A decision nobody else holds, for the log to serialise later: its values are strings, null
+ * and a boolean but for `reasons` (objects of strings), which are copied one level down.
+ */
+function decisionCopy(d: Decision): JsonValue {
+  const c = { ...d } as unknown as Record<string, JsonValue>;
+  for (const k of Object.keys(c)) {
+    const v = c[k];
+    if (typeof v !== "object" || v === null) continue;
+    c[k] = k === "reasons" && Array.isArray(v) ? v.map((r) => (isFlat(r) ? { ...(r as JsonObject) } : structuredClone(r))) : structuredClone(v);
+  }
+  return c;
+}
+
+function isFlat(r: JsonValue): boolean {
+  if (!isJsonObject(r)) return false;
+  for (const k in r) if (typeof r[k] === "object" && r[k] !== null) return false;
+  return true;
+}
+
 const ID_DOMAIN = "waypost.decision.v1\n";
 const idPrefix = (revision: string): string => ID_DOMAIN + revision + "\n";
 
@@ -186,6 +211,32 @@ export function checkDecision(v: unknown): string | null {
     if (typeof r.source !== "string") return `\`reasons[${i}].source\` is not a string`;
     if (hasOwn.call(r, "channel") && typeof r.channel !== "string") return `\`reasons[${i}].channel\` is not a string`;
     if (hasOwn.call(r, "detail") && typeof r.detail !== "string") return `\`reasons[${i}].detail\` is not a string`;
+  }
+  return null;
+}
+
+/**
+ * Replaces, in the compact decision `d`, each reason given as an index into the plan's reason
+ * table by a copy of that entry (read from the module on first use, then kept frozen). Returns
+ * why it cannot (an index the table does not have, an entry that is not an object), or null;
+ * anything else is left to checkDecision.
+ */
+function resolveReasons(active: Active, d: unknown): string | null {
+  if (!isJsonObject(d) || !Array.isArray(d.reasons)) return null;
+  const rs = d.reasons;
+  for (let i = 0; i < rs.length; i++) {
+    const x = rs[i];
+    if (typeof x !== "number") continue;
+    if (!Number.isInteger(x) || x < 0 || x >= 2 ** 32) return `\`reasons[${i}]\` is not an index into the reason table`;
+    let entry = active.reasonTable[x];
+    if (entry === undefined) {
+      const text = active.policy.reasonText(x);
+      const v: unknown = text === null ? null : JSON.parse(text);
+      if (!isJsonObject(v)) return `\`reasons[${i}]\` is not an index into the reason table`;
+      entry = Object.freeze(v);
+      active.reasonTable[x] = entry;
+    }
+    rs[i] = { ...entry };
   }
   return null;
 }
@@ -253,6 +304,7 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
     masks: fieldMasks({ fields: contents.planFields ?? null }),
     entrypoints,
     source: typeof src === "string" ? src : "<bytes>",
+    reasonTable: [],
   };
 }
 
@@ -326,12 +378,12 @@ export class Engine {
    * `flush`) to wait until it is on disk. Once the log has failed, every decision is denied.
    */
   decide(request: unknown): Decision {
-    return this.decideInternal(request).decision;
+    return this.decideInternal(request, false).decision;
   }
 
   /** `decide`, resolving once the log entry is durable; a log failure turns it into a deny. */
   async decideDurable(request: unknown): Promise<Decision> {
-    const { decision, logged } = this.decideInternal(request);
+    const { decision, logged } = this.decideInternal(request, true);
     if (logged === null) return decision;
     try {
       await logged;
@@ -348,15 +400,12 @@ export class Engine {
     if (this.logHandle.error !== null) throw this.logHandle.error;
   }
 
-  private decideInternal(request: unknown): { decision: Decision; logged: Promise<LogEntry> | null } {
+  /** `wait`: the caller waits for the entry (a promise); otherwise it is only queued. */
+  private decideInternal(request: unknown, wait: boolean): { decision: Decision; logged: Promise<LogEntry> | null } {
     const active = this.active;
     const revision = active?.revision ?? "";
     const masks = active?.masks ?? NO_MASKS;
     const prefix = active?.idPrefix ?? idPrefix(revision);
-    // The masked request's canonical text straight from the request (no masked object); equal
-    // to canonicalJson(maskRequest(request, masks)), which is what decisionId hashes. Throws for
-    // a request that is not JSON.
-    const computeId = (): string => "wpd_" + sha256Hex(prefix + maskedCanonicalJson(request, masks, this.pseudonyms)).slice(0, 32);
     let decision: Decision;
     if (active === null) decision = failClosedDecision("no bundle is loaded", revision, "");
     else if (this.logHandle?.error) decision = failClosedDecision(`decision log unavailable: ${this.logHandle.error.message}`, revision, "");
@@ -368,26 +417,33 @@ export class Engine {
       // keeps a third of the per-decision cost off callers that never look at it.
       lazyDecisionId(decision, () => {
         try {
-          return computeId();
+          // The masked request's canonical text straight from the request (no masked object):
+          // equal to canonicalJson(maskRequest(request, masks)), what decisionId hashes. Throws
+          // for a request that is not JSON.
+          return "wpd_" + sha256Hex(prefix + maskedCanonicalJson(request, masks, this.pseudonyms)).slice(0, 32);
         } catch {
           return "wpd_" + sha256Hex(randomUUID()).slice(0, 32); // not JSON: nothing to replay anyway
         }
       });
       return { decision, logged: null };
     }
-    // The log needs the masked object anyway: pseudonymise once (an HMAC per `hash` field) and
-    // take the id from it; canonicalJson(maskRequest(...)) is the text computeId hashes.
-    let masked: JsonValue;
+    // The masked request's canonical text serves both the id and the entry (its `request`).
     let maskedText: string;
     try {
-      masked = maskRequest(request, masks, this.pseudonyms);
-      maskedText = canonicalJson(masked);
+      maskedText = maskedCanonicalJson(request, masks, this.pseudonyms);
       decision.decision_id = "wpd_" + sha256Hex(prefix + maskedText).slice(0, 32);
     } catch (e) {
       // Not JSON: nothing to replay or log faithfully.
       return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, "wpd_" + sha256Hex(randomUUID()).slice(0, 32), decision.verified), logged: null };
     }
-    const logged = this.logHandle.append({ decision_id: decision.decision_id, revision, request: masked, decision: decision as unknown as JsonValue, replay: request, requestText: maskedText });
+    // The log encodes the entry (MAC, line) off this path: it gets a copy the caller cannot change.
+    const ts = isJsonObject(request) && typeof request.now === "string" ? request.now : null;
+    const entry = { decision_id: decision.decision_id, revision, ts, decision: decisionCopy(decision), replay: request, requestText: maskedText, owned: true as const };
+    if (!wait) {
+      this.logHandle.enqueue(entry); // a failure is kept in log.error and denies what follows
+      return { decision, logged: null };
+    }
+    const logged = this.logHandle.append(entry);
     logged.catch(() => undefined); // the failure is kept in log.error and denies what follows
     return { decision, logged };
   }
@@ -401,12 +457,21 @@ export class Engine {
       return failClosedDecision(`request is not JSON: ${describeThrown(e)}`, active.revision, id);
     }
     try {
-      const rs = active.policy.evaluate(input, 0);
-      if (!Array.isArray(rs)) return failClosedDecision("policy.wasm returned no result set", active.revision, id);
-      if (rs.length === 0) return failClosedDecision(`\`${ENTRYPOINTS.decide}\` is undefined for this request`, active.revision, id);
-      const first: unknown = rs[0];
-      if (rs.length !== 1 || !isJsonObject(first)) return failClosedDecision("policy.wasm returned a malformed result set", active.revision, id);
-      const d = first.result;
+      let d: unknown;
+      if (active.policy.compact) {
+        // The compact form: a reason of the plan's reason table comes as its index.
+        d = JSON.parse(active.policy.decideCompact(input));
+        const bad = resolveReasons(active, d);
+        if (bad !== null) return failClosedDecision(`policy.wasm returned an invalid decision: ${bad}`, active.revision, id);
+      } else {
+        const rs = active.policy.evaluate(input, 0);
+        if (!Array.isArray(rs)) return failClosedDecision("policy.wasm returned no result set", active.revision, id);
+        if (rs.length === 0) return failClosedDecision(`\`${ENTRYPOINTS.decide}\` is undefined for this request`, active.revision, id);
+        const first: unknown = rs[0];
+        if (rs.length !== 1 || !isJsonObject(first)) return failClosedDecision("policy.wasm returned a malformed result set", active.revision, id);
+        d = first.result;
+      }
+      // Resolved or not, the decision is checked as a whole: a table entry is a reason too.
       const problem = checkDecision(d);
       if (problem !== null) return failClosedDecision(`policy.wasm returned an invalid decision: ${problem}`, active.revision, id);
       const r = d as unknown as Decision;

@@ -23,9 +23,19 @@ const FAST_DEPTH = 64;
 /** Own enumerable keys in UTF-16 code unit order, as `Array.prototype.sort()` orders strings. */
 export function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj);
-  // Most objects arrive sorted or nearly so; skip the sort when already sorted.
-  for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1]! > keys[i]!) return keys.sort();
+  // Most objects arrive sorted or nearly so, with a handful of keys: an insertion sort (string
+  // `<` compares code units, as sort() does) beats sort()'s generic comparator there.
+  const n = keys.length;
+  for (let i = 1; i < n; i++) {
+    const k = keys[i]!;
+    if (keys[i - 1]! <= k) continue;
+    if (n > 32) return keys.sort();
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
   }
   return keys;
 }
@@ -89,7 +99,99 @@ function canon(v: unknown, depth: number, open: Set<object> | null): string {
  * hashes and MACs, and the bundle's data.json and .manifest.
  */
 export function canonicalJson(value: unknown): string {
-  return canon(value, 0, null);
+  // The native JSON.stringify writes the same text for a value whose objects all have their
+  // keys in canonical order: give it such a value (objects re-keyed only where needed), and
+  // fall back to the walk above for whatever it would write differently.
+  let ready: unknown;
+  try {
+    ready = inOrder(value, 0);
+  } catch (e) {
+    if (e === NOT_PLAIN) return canon(value, 0, null);
+    throw e;
+  }
+  return JSON.stringify(ready);
+}
+
+const NOT_PLAIN: unique symbol = Symbol("not plain");
+const OBJECT_PROTO = Object.prototype;
+// An own key V8 lists before the others (an array index), or that a plain assignment would not create.
+const specialKey = (k: string): boolean => {
+  const c = k.charCodeAt(0);
+  return (c >= 48 && c <= 57 && /^(?:0|[1-9]\d*)$/.test(k) && Number(k) < 4294967295) || k === "__proto__";
+};
+
+/**
+ * `v` itself, or a copy with every object's keys in canonical order, such that
+ * JSON.stringify(result) === canon(v); throws canon's TypeError for what is not JSON, and
+ * NOT_PLAIN for what JSON.stringify would write otherwise (toJSON, boxed values, class
+ * instances, index-like keys, deep nesting).
+ */
+function inOrder(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return v;
+    case "number":
+      if (!Number.isFinite(v)) throw new TypeError("non-finite number is not JSON");
+      return v;
+    case "object": {
+      if (v === null) return v;
+      if (depth > FAST_DEPTH) throw NOT_PLAIN;
+      if (Array.isArray(v)) {
+        let out: unknown[] | null = null;
+        for (let i = 0; i < v.length; i++) {
+          const item: unknown = v[i];
+          if (item === undefined) throw new TypeError("undefined is not JSON");
+          const r = inOrder(item, depth + 1);
+          if (r !== item) (out ??= v.slice())[i] = r;
+        }
+        return out ?? v;
+      }
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto !== OBJECT_PROTO && proto !== null) throw NOT_PLAIN;
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj);
+      let sorted = true;
+      let vals: unknown[] | null = null; // the values, once one of them changed
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        if (specialKey(k)) throw NOT_PLAIN;
+        if (i > 0 && keys[i - 1]! > k) sorted = false;
+        const item = obj[k];
+        const r = item === undefined ? item : inOrder(item, depth + 1);
+        if (vals !== null) vals.push(r);
+        else if (r !== item) {
+          vals = [];
+          for (let j = 0; j < i; j++) vals.push(obj[keys[j]!]);
+          vals.push(r);
+        }
+      }
+      if (sorted && vals === null) return v;
+      const out: Record<string, unknown> = {};
+      if (sorted) {
+        for (let i = 0; i < keys.length; i++) if (vals![i] !== undefined) out[keys[i]!] = vals![i];
+        return out;
+      }
+      // Sort the key indexes: values stay with their keys.
+      const idx = keys.map((_, i) => i);
+      for (let i = 1; i < idx.length; i++) {
+        const x = idx[i]!;
+        let j = i - 1;
+        while (j >= 0 && keys[idx[j]!]! > keys[x]!) {
+          idx[j + 1] = idx[j]!;
+          j--;
+        }
+        idx[j + 1] = x;
+      }
+      for (const i of idx) {
+        const item = vals !== null ? vals[i] : obj[keys[i]!];
+        if (item !== undefined) out[keys[i]!] = item;
+      }
+      return out;
+    }
+    default:
+      throw new TypeError(`${typeof v} is not JSON`);
+  }
 }
 
 // Pieces of text are turned into bytes once this much has accumulated.

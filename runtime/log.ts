@@ -96,9 +96,17 @@ export const entryLink = (e: LogEntry): string => (e.v === 2 ? e.mac : e.hash);
 export interface AppendInput {
   decision_id: string;
   revision: string;
-  /** Already masked: the log stores what it is given. */
-  request: JsonValue;
+  /** Already masked: the log stores what it is given. Optional when `requestText` is given. */
+  request?: JsonValue;
   decision: JsonValue;
+  /** The entry's `ts` when the caller has it (the request's `now`); else taken from `request`. */
+  ts?: string | null;
+  /**
+   * The caller hands `decision` over: nobody changes it after this call (the engine passes a
+   * copy of its own), so the entry (MAC, chain link, line) is encoded when the writer next runs
+   * instead of on the caller's path. Needs `requestText`; the request is taken from it.
+   */
+  owned?: boolean;
   /** The request as evaluated; sealed into the entry only when the log has a replay key. */
   replay?: unknown;
   /**
@@ -193,6 +201,9 @@ export interface Pseudonymiser {
 
 export const PSEUDONYM_PREFIX = "hmac:";
 const PSEUDONYM_DOMAIN = "waypost.pseudonym.v1\n";
+/** Pseudonyms remembered per pseudonymiser, and the longest input remembered (bounds its memory to ~1.5 MB). */
+export const PSEUDONYM_CACHE_SIZE = 4096;
+const PSEUDONYM_CACHE_MAX_INPUT = 256;
 
 /**
  * Pseudonyms under `key` (32 bytes, kept apart from the log key): the same value and key always
@@ -204,11 +215,29 @@ export function createPseudonymiser(key: Uint8Array, options: { ephemeral?: bool
   const obj = createSecretKey(key);
   const kid = keyId(key);
   const prefix = `${PSEUDONYM_PREFIX}${kid}:`;
+  // Runs for every `hash` field of every decision, and the same customers come back: recent
+  // short inputs are remembered, so a repeat costs a map lookup instead of an HMAC. Two
+  // generations of PSEUDONYM_CACHE_SIZE / 2: when the current one fills it becomes the old one
+  // and the old one is dropped; a hit in the old one moves forward (least recently used go first,
+  // without per-hit reordering). Keyed by the exact HMAC input: the same pseudonym either way.
+  let current = new Map<string, string>();
+  let previous = new Map<string, string>();
   return Object.freeze({
     kid,
     ephemeral: options.ephemeral === true,
-    // Runs for every `hash` field of every decision: one HMAC with a prepared key object.
-    pseudonym: (v: unknown): string => prefix + hmacHex(obj, PSEUDONYM_DOMAIN + (typeof v === "string" ? v : canonicalJson(v))),
+    pseudonym: (v: unknown): string => {
+      const text = typeof v === "string" ? v : canonicalJson(v);
+      if (text.length > PSEUDONYM_CACHE_MAX_INPUT) return prefix + hmacHex(obj, PSEUDONYM_DOMAIN + text);
+      let p = current.get(text);
+      if (p !== undefined) return p;
+      p = previous.get(text) ?? prefix + hmacHex(obj, PSEUDONYM_DOMAIN + text);
+      if (current.size >= PSEUDONYM_CACHE_SIZE / 2) {
+        previous = current;
+        current = new Map();
+      }
+      current.set(text, p);
+      return p;
+    },
   });
 }
 
@@ -313,15 +342,28 @@ export function entryHash(e: Omit<UnkeyedLogEntry, "hash">): string {
 const MAC_DOMAIN = "waypost.log.v2\n";
 const ERASE_DOMAIN = "waypost.log.erase.v2\n";
 
-/** The text a keyed entry's MAC covers (after the domain prefix and `prev`). */
-function commitment(e: Omit<KeyedLogEntry, "mac">, requestText?: string): string {
-  const request = e.erased !== undefined ? e.erased.request : sha256Hex(requestText ?? canonicalJson(e.request));
-  const sealed = e.erased !== undefined ? e.erased.sealed : e.sealed !== undefined ? sha256Hex(e.sealed) : null;
-  return canonicalJson({ v: 2, kid: e.kid, seq: e.seq, ts: e.ts, decision_id: e.decision_id, revision: e.revision, request, decision: e.decision, sealed });
+/**
+ * canonicalJson({v: 2, kid, seq, ts, decision_id, revision, request, decision, sealed}) written
+ * out key by key in canonical order, around the decision's canonical text: the writer has that
+ * text already (it goes into the line too), so the decision is serialised once per entry.
+ */
+function commitmentText(kid: string, seq: number, ts: string | null, decisionId: string, revision: string, requestDigest: string, decisionText: string, sealedDigest: string | null): string {
+  if (!Number.isFinite(seq)) throw new TypeError("non-finite number is not JSON");
+  return (
+    `{"decision":${decisionText},"decision_id":${quote(decisionId)},"kid":${quote(kid)},"request":${quote(requestDigest)},"revision":${quote(revision)},` +
+    `"sealed":${sealedDigest === null ? "null" : quote(sealedDigest)},"seq":${JSON.stringify(seq)},"ts":${ts === null ? "null" : quote(ts)},"v":2}`
+  );
 }
 
-const macOf = (key: KeyObject, e: Omit<KeyedLogEntry, "mac">, requestText?: string): string =>
-  hmacHex(key, MAC_DOMAIN + e.prev + "\n" + commitment(e, requestText));
+/** The text a keyed entry's MAC covers (after the domain prefix and `prev`). */
+function commitment(e: Omit<KeyedLogEntry, "mac">, requestText?: string, decisionText?: string): string {
+  const request = e.erased !== undefined ? e.erased.request : sha256Hex(requestText ?? canonicalJson(e.request));
+  const sealed = e.erased !== undefined ? e.erased.sealed : e.sealed !== undefined ? sha256Hex(e.sealed) : null;
+  return commitmentText(e.kid, e.seq, e.ts, e.decision_id, e.revision, request, decisionText ?? canonicalJson(e.decision), sealed);
+}
+
+const macOf = (key: KeyObject, e: Omit<KeyedLogEntry, "mac">, requestText?: string, decisionText?: string): string =>
+  hmacHex(key, MAC_DOMAIN + e.prev + "\n" + commitment(e, requestText, decisionText));
 const erasureMacOf = (key: KeyObject, entryMac: string, at: string, request: JsonValue): string =>
   hmacHex(key, ERASE_DOMAIN + entryMac + "\n" + canonicalJson({ at, request }));
 
@@ -426,6 +468,18 @@ const entryBody = (e: LogEntry) => ({
   decision: e.decision,
   ...(e.sealed !== undefined ? { sealed: e.sealed } : {}),
 });
+
+/**
+ * A keyed entry's line from the canonical texts its MAC was computed from: the fields in
+ * `serialise`'s order, the request and decision as their canonical JSON (same values; their
+ * keys sorted), so neither is serialised a second time.
+ */
+function keyedLine(e: KeyedLogEntry, requestText: string, decisionText: string): string {
+  return (
+    `{"v":2,"seq":${JSON.stringify(e.seq)},"ts":${e.ts === null ? "null" : quote(e.ts)},"decision_id":${quote(e.decision_id)},"revision":${quote(e.revision)},` +
+    `"request":${requestText},"decision":${decisionText}${e.sealed !== undefined ? `,"sealed":${quote(e.sealed)}` : ""},"kid":${quote(e.kid)},"prev":${quote(e.prev)},"mac":${quote(e.mac)}}\n`
+  );
+}
 
 const serialise = (e: LogEntry): string =>
   JSON.stringify(
@@ -657,10 +711,38 @@ function releaseAllLocksSync(): void {
 // The writer
 
 interface Pending {
-  bytes: Buffer;
-  entry: LogEntry;
-  resolve: (e: LogEntry) => void;
-  reject: (e: unknown) => void;
+  /** The line; null while the entry waits to be encoded (an `owned` append). */
+  bytes: Buffer | null;
+  entry: LogEntry | null;
+  /** What an `owned` append left to encode: seq is assigned, the MAC and the line are not. */
+  owned: OwnedEntry | null;
+  /** Null for an `enqueue`d entry: nobody waits for it. */
+  resolve: ((e: LogEntry) => void) | null;
+  reject: ((e: unknown) => void) | null;
+}
+
+interface OwnedEntry {
+  seq: number;
+  ts: string | null;
+  decision_id: string;
+  revision: string;
+  requestText: string;
+  decision: JsonValue;
+  sealed: string | undefined;
+}
+
+/** An entry whose `request` is parsed from its canonical text when first read (nobody may). */
+function withLazyRequest<T extends object>(e: T, requestText: string): T & { request: JsonValue } {
+  Object.defineProperty(e, "request", {
+    enumerable: true,
+    configurable: true,
+    get(): JsonValue {
+      const v = JSON.parse(requestText) as JsonValue;
+      Object.defineProperty(e, "request", { value: v, enumerable: true, writable: true, configurable: true });
+      return v;
+    },
+  });
+  return e as T & { request: JsonValue };
 }
 
 export interface OpenLogOptions {
@@ -691,6 +773,8 @@ export class DecisionLog {
   private prev: string;
   private size: number;
   private queue: Pending[] = [];
+  /** Queued `owned` entries not encoded yet, in append order. */
+  private unencoded: Pending[] = [];
   private writing: Promise<void> | null = null;
   private heading: Promise<void> | null = null;
   private headTarget: { seq: number; mac: string } | null = null;
@@ -786,6 +870,7 @@ export class DecisionLog {
 
   /** The last entry's mac (keyed) or hash (unkeyed): the head to anchor elsewhere. */
   get head(): string {
+    this.encodePending();
     return this.prev;
   }
 
@@ -806,41 +891,141 @@ export class DecisionLog {
 
   /**
    * Appends an entry; resolves once it is on disk (written and fsync'd). The sequence number
-   * and chain link are assigned synchronously, so entries are ordered by call order.
+   * is assigned synchronously, so entries are ordered by call order. An `owned` append (see
+   * AppendInput) is encoded (MAC, chain link, line) when the writer next runs, in order, off the
+   * caller's path, as OPA's decision logger encodes buffered events; `head` encodes first.
    */
   append(input: AppendInput): Promise<LogEntry> {
     if (this.closed) return Promise.reject(runtimeError("WPL007", `decision log \`${this.path}\` is closed`));
     if (this.failure !== null) return Promise.reject(this.failure);
+    if (input.owned === true && input.requestText !== undefined) {
+      return new Promise<LogEntry>((resolve, reject) => {
+        const why = this.appendOwned(input, resolve, reject);
+        if (why !== null) reject(why);
+      });
+    }
+    this.encodePending(); // the chain runs through the entries appended before this one
+    if (this.failure !== null) return Promise.reject(this.failure);
     let entry: LogEntry;
+    let bytes: Buffer;
     try {
       const seq = this.seq + 1;
       const sealed = this.replayKey !== null && input.replay !== undefined ? seal(this.replayKey, seq, input.decision_id, input.revision, input.replay) : undefined;
+      const request = input.request !== undefined ? input.request : (JSON.parse(input.requestText ?? "null") as JsonValue);
       const common = {
         seq,
-        ts: tsOf(input.request),
+        ts: input.ts !== undefined ? input.ts : tsOf(request),
         decision_id: input.decision_id,
         revision: input.revision,
-        request: input.request,
+        request,
         decision: input.decision,
         ...(sealed !== undefined ? { sealed } : {}),
       };
       if (this.key !== null) {
+        const requestText = input.requestText ?? canonicalJson(request);
+        const decisionText = canonicalJson(input.decision);
         const base: Omit<KeyedLogEntry, "mac"> = { v: 2, ...common, kid: this.key.kid, prev: this.prev };
-        entry = { ...base, mac: macOf(this.key.obj, base, input.requestText) };
+        const keyed: KeyedLogEntry = { ...base, mac: macOf(this.key.obj, base, requestText, decisionText) };
+        entry = keyed;
+        bytes = Buffer.from(keyedLine(keyed, requestText, decisionText), "utf8");
       } else {
         const base: Omit<UnkeyedLogEntry, "hash"> = { ...common, prev: this.prev };
         entry = { ...base, hash: entryHash(base) };
+        bytes = Buffer.from(serialise(entry), "utf8");
       }
     } catch (e) {
       return Promise.reject(runtimeError("WPL007", `decision log entry is not JSON: ${describeThrown(e)}`));
     }
     this.seq = entry.seq;
     this.prev = entryLink(entry);
-    const bytes = Buffer.from(serialise(entry), "utf8");
     return new Promise<LogEntry>((resolve, reject) => {
-      this.queue.push({ bytes, entry, resolve, reject });
+      this.queue.push({ bytes, entry, owned: null, resolve, reject });
       if (this.writing === null) this.writing = this.drain();
     });
+  }
+
+  /**
+   * `append` of an `owned` entry without a promise, for callers that do not wait for it (the
+   * engine's `decide`): a failure to write it is kept in `error`, as any write failure is.
+   * Returns the refusal instead of throwing.
+   */
+  enqueue(input: AppendInput & { owned: true; requestText: string }): WaypostRuntimeError | null {
+    if (this.closed) return runtimeError("WPL007", `decision log \`${this.path}\` is closed`);
+    if (this.failure !== null) return this.failure;
+    return this.appendOwned(input, null, null);
+  }
+
+  private appendOwned(input: AppendInput & { requestText?: string }, resolve: ((e: LogEntry) => void) | null, reject: ((e: unknown) => void) | null): WaypostRuntimeError | null {
+    let owned: OwnedEntry;
+    try {
+      const seq = this.seq + 1;
+      owned = {
+        seq,
+        ts: input.ts !== undefined ? input.ts : tsOf(input.request ?? null),
+        decision_id: input.decision_id,
+        revision: input.revision,
+        requestText: input.requestText!,
+        decision: input.decision,
+        // Sealed now: the replay value is the caller's and may change after this returns.
+        sealed: this.replayKey !== null && input.replay !== undefined ? seal(this.replayKey, seq, input.decision_id, input.revision, input.replay) : undefined,
+      };
+    } catch (e) {
+      return runtimeError("WPL007", `decision log entry is not JSON: ${describeThrown(e)}`);
+    }
+    this.seq = owned.seq;
+    const p: Pending = { bytes: null, entry: null, owned, resolve, reject };
+    this.queue.push(p);
+    this.unencoded.push(p);
+    if (this.writing === null) this.writing = this.drain();
+    return null;
+  }
+
+  /**
+   * Encodes the `owned` entries appended so far, in order: each one's MAC (or hash) chains to
+   * the one before. A failure stops the log (its sequence numbers are taken: a later entry
+   * would leave a gap), as a failed write does.
+   */
+  private encodePending(): void {
+    if (this.unencoded.length === 0) return;
+    const todo = this.unencoded;
+    this.unencoded = [];
+    for (const p of todo) {
+      const o = p.owned!;
+      if (this.failure !== null) {
+        p.bytes = Buffer.alloc(0); // rejected by the writer with the failure
+        continue;
+      }
+      try {
+        const decisionText = canonicalJson(o.decision);
+        if (this.key !== null) {
+          const e = {
+            v: 2 as const,
+            seq: o.seq,
+            ts: o.ts,
+            decision_id: o.decision_id,
+            revision: o.revision,
+            decision: o.decision,
+            ...(o.sealed !== undefined ? { sealed: o.sealed } : {}),
+            kid: this.key.kid,
+            prev: this.prev,
+            mac: "",
+          };
+          e.mac = hmacHex(this.key.obj, MAC_DOMAIN + e.prev + "\n" + commitmentText(e.kid, e.seq, e.ts, e.decision_id, e.revision, sha256Hex(o.requestText), decisionText, o.sealed !== undefined ? sha256Hex(o.sealed) : null));
+          const entry = withLazyRequest(e, o.requestText);
+          p.entry = entry;
+          p.bytes = Buffer.from(keyedLine(entry, o.requestText, decisionText), "utf8");
+        } else {
+          const base: Omit<UnkeyedLogEntry, "hash"> = { seq: o.seq, ts: o.ts, decision_id: o.decision_id, revision: o.revision, request: JSON.parse(o.requestText) as JsonValue, decision: o.decision, ...(o.sealed !== undefined ? { sealed: o.sealed } : {}), prev: this.prev };
+          const entry: UnkeyedLogEntry = { ...base, hash: entryHash(base) };
+          p.entry = entry;
+          p.bytes = Buffer.from(serialise(entry), "utf8");
+        }
+        this.prev = entryLink(p.entry);
+      } catch (e) {
+        this.failure = runtimeError("WPL007", `decision log entry seq ${o.seq} could not be encoded: ${describeThrown(e)}`);
+        p.bytes = Buffer.alloc(0);
+      }
+    }
   }
 
   /** Resolves when every append issued so far is durable (or has failed), and the head file records it. */
@@ -861,20 +1046,40 @@ export class DecisionLog {
   }
 
   private async drain(): Promise<void> {
+    const fail = (e: unknown): void => {
+      // The file's tail is now unknown (maybe a partial line): stop; reopening reports it.
+      this.failure ??= e instanceof WaypostRuntimeError ? e : runtimeError("WPL007", `cannot write decision log \`${this.path}\`: ${describeThrown(e)}`);
+    };
+    const rejectQueued = (): void => {
+      const batch = this.queue;
+      this.queue = [];
+      this.unencoded = [];
+      for (const p of batch) p.reject?.(this.failure);
+    };
+    await null; // started by an append: the rest runs after its caller's synchronous work
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue;
-        this.queue = [];
         if (this.failure !== null) {
-          for (const p of batch) p.reject(this.failure);
+          rejectQueued();
           continue;
         }
         try {
+          // Also the first yield: `owned` entries appended meanwhile are encoded below, after
+          // their callers' synchronous work, in one go.
           const actual = (await this.fh.stat()).size;
           if (actual !== this.size) {
             throw runtimeError("WPL006", `decision log \`${this.path}\` changed size (${this.size} -> ${actual} bytes): another writer?`);
           }
-          const buf = batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((p) => p.bytes));
+        } catch (e) {
+          fail(e);
+          continue;
+        }
+        this.encodePending();
+        if (this.failure !== null) continue;
+        const batch = this.queue;
+        this.queue = [];
+        try {
+          const buf = batch.length === 1 ? batch[0]!.bytes! : Buffer.concat(batch.map((p) => p.bytes!));
           let off = 0;
           while (off < buf.length) {
             const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, null);
@@ -882,13 +1087,12 @@ export class DecisionLog {
           }
           await this.fh.sync();
           this.size += buf.length;
-          for (const p of batch) p.resolve(p.entry);
-          const last = batch[batch.length - 1]!.entry;
+          for (const p of batch) p.resolve?.(p.entry!);
+          const last = batch[batch.length - 1]!.entry!;
           if (this.key !== null) this.updateHead(last.seq, entryLink(last));
         } catch (e) {
-          // The file's tail is now unknown (maybe a partial line): stop; reopening reports it.
-          this.failure = e instanceof WaypostRuntimeError ? e : runtimeError("WPL007", `cannot write decision log \`${this.path}\`: ${describeThrown(e)}`);
-          for (const p of batch) p.reject(this.failure);
+          fail(e);
+          for (const p of batch) p.reject?.(this.failure);
         }
       }
     } finally {

@@ -87,6 +87,25 @@ describe("canonicalJson", () => {
   });
 });
 
+describe("canonicalJson's JSON.stringify path", () => {
+  it("writes what the key-by-key walk writes, or throws where it throws, on any value (property)", () => {
+    // canonicalJsonBytes never takes the JSON.stringify path: it is the walk, piece by piece.
+    const walk = (v: unknown): string | Error => {
+      try {
+        return canonicalJsonBytes(v).toString("utf8");
+      } catch (e) {
+        return e as Error;
+      }
+    };
+    const odd = fc.constantFrom<unknown>(new Date(0), new String("ab"), new Number(3), { toJSON: () => "x" }, { toJSON: 1 }, Object.assign(Object.create(null), { b: 1, a: 2 }), new Map([[1, 2]]), [1, , 2], { 4294967295: 1, 4294967294: 2, "01": 3 });
+    fc.assert(fc.property(fc.oneof(fc.anything({ withNullPrototype: true, withBoxedValues: true, withSparseArray: true }), fc.array(odd), fc.dictionary(fc.string(), odd)), (v) => {
+      const expected = walk(v);
+      if (expected instanceof Error) expect(() => canonicalJson(v)).toThrow(TypeError);
+      else expect(canonicalJson(v)).toBe(expected);
+    }), { numRuns: 1000 });
+  });
+});
+
 describe("canonicalJsonBytes", () => {
   it("is canonicalJson's text as UTF-8 (property), and throws where it throws", () => {
     fc.assert(fc.property(value, (v) => {
