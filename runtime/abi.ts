@@ -53,6 +53,12 @@ interface AbiExports {
   opa_heap_ptr_set(addr: number): void;
 }
 
+/** The runtime's decision calls (wasmlib/index.ts; docs/ir.md "Decision (output)", compact form). */
+interface CompactExports {
+  wp_decide(data: number, input: number, inputLen: number, heap: number): number;
+  wp_reason(data: number, index: number): number;
+}
+
 const PAGE = WASM_PAGE;
 const enc = new TextEncoder();
 
@@ -218,6 +224,8 @@ export class AbiPolicy {
   private readonly mem: WasmMemory | null;
   /** True when evaluations go straight to `opa_eval`; false: through `policy.evaluate`. */
   readonly fast: boolean;
+  /** The module's compact decision calls (`wp_decide`, `wp_reason`), when `fast` and it has them. */
+  private readonly compactEx: CompactExports | null;
   private u8: Uint8Array = new Uint8Array(0);
   private buf: Buffer = Buffer.alloc(0);
   /** The metered module's fuel global and tags; null when unmetered (or no budget given). */
@@ -248,7 +256,68 @@ export class AbiPolicy {
       isFn(this.ex as unknown as Record<string, unknown>, "opa_eval") &&
       typeof policy.dataAddr === "number" &&
       typeof policy.dataHeapPtr === "number";
+    const ex = this.ex as unknown as Record<string, unknown> | null;
+    this.compactEx = this.fast && ex !== null && isFn(ex, "wp_decide") && isFn(ex, "wp_reason") ? (ex as unknown as CompactExports) : null;
     this.refresh();
+  }
+
+  /** Whether `decideCompact` and `reasonText` are available (a Waypost module, fast path). */
+  get compact(): boolean {
+    return this.compactEx !== null;
+  }
+
+  /**
+   * `waypost/decide` on the JSON text `input`, as the module's compact decision text: the
+   * decision itself (no result set), a reason of the plan's reason table written as its index
+   * (docs/ir.md "Decision (output)"). On `fuel` (default: the decision budget). Only when `compact`.
+   */
+  decideCompact(input: string, fuel?: number): string {
+    const f = fuel === undefined ? this.decisionFuel : BigInt(fuel);
+    this.refill(f);
+    try {
+      const p = this.policy;
+      const base = p.dataHeapPtr as number;
+      const len = this.writeInput(input, base);
+      const ret = this.compactEx!.wp_decide(p.dataAddr as number, base, len, base + len);
+      return this.readText(ret);
+    } catch (e) {
+      throw this.explain(e, "evaluation", f);
+    }
+  }
+
+  /**
+   * Entry `index` of the loaded plan's reason table as JSON text, or null when there is none;
+   * on the decision budget. Call it after the decision that named the index (the text is
+   * written above that evaluation's heap). Only when `compact`.
+   */
+  reasonText(index: number): string | null {
+    this.refill(this.decisionFuel);
+    try {
+      const ret = this.compactEx!.wp_reason(this.policy.dataAddr as number, index);
+      return ret === 0 ? null : this.readText(ret);
+    } catch (e) {
+      throw this.explain(e, "reading a reason", this.decisionFuel);
+    }
+  }
+
+  /** Writes `input` as UTF-8 at `base` (growing memory when the worst case does not fit); its length. */
+  private writeInput(input: string, base: number): number {
+    if (this.u8.byteLength === 0) this.refresh();
+    // UTF-8 is at most 3 bytes per UTF-16 unit: grow only when the worst case does not fit.
+    const need = base + input.length * 3 - this.u8.byteLength;
+    if (need > 0) {
+      this.growForInput(Math.ceil(need / PAGE));
+      this.refresh();
+    }
+    return this.buf.write(input, base, "utf8");
+  }
+
+  /** The NUL-terminated UTF-8 text the module wrote at `addr`. */
+  private readText(addr: number): string {
+    if (this.u8.byteLength === 0) this.refresh(); // the module grew memory while evaluating
+    const end = this.u8.indexOf(0, addr);
+    if (end < 0) throw "policy.wasm returned an unterminated result";
+    return this.buf.toString("utf8", addr, end);
   }
 
   /** Views over the current memory buffer (a `grow`, ours or the module's, detaches the old one). */

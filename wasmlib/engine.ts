@@ -217,7 +217,7 @@ function resolveValues(o: usize): void {
  * this every reported reason would be copied on every decision. Objects with a hash index (more
  * keys than a reason has) are left alone: their entries' order is their index's.
  */
-function canonicalOrder(r: usize): void {
+function canonicalOrder(r: usize, index: u32): void {
   if (!isObj(r) || load<u32>(r, 12) != 0) return;
   let n = load<u32>(r, 4);
   if (n != 4 && n != 5) return;
@@ -243,7 +243,8 @@ function canonicalOrder(r: usize): void {
     // Its source text (json.ts: dumped as is) has the old key order: dump the entries instead.
     store<u32>(r, 0, 20);
   }
-  markReason(r);
+  // Marked canonical (reasonOut) with its table index: 2 + index (compactDecision).
+  if (canonicalReason(r)) store<u32>(r, index + 2, 28);
 }
 
 function indexCond(c: usize): void {
@@ -341,7 +342,7 @@ export function planIndex(v: usize): void {
   // The reason table first: its entries put in output order, then every index resolved to one.
   tabReasonTable = objGetS(plan, S_REASON_TABLE);
   let rtn = alen(tabReasonTable);
-  for (let i: u32 = 0; i < rtn; i++) canonicalOrder(arrAt(tabReasonTable, i));
+  for (let i: u32 = 0; i < rtn; i++) canonicalOrder(arrAt(tabReasonTable, i), i);
   let nodes = objGetS(plan, S_NODES);
   let nn = alen(nodes);
   for (let i: u32 = 0; i < nn; i++) indexNode(arrAt(nodes, i));
@@ -586,7 +587,7 @@ function reasonOut(r: usize, detail: usize): usize {
   if (!isObj(r)) return V_NULL;
   // Plan reasons are almost always already canonical: check the keys in place (one compare
   // per entry) before looking each one up.
-  if (detail == 0 && ((gTab && load<u32>(r, 28) == 1) || canonicalReason(r))) return r;
+  if (detail == 0 && ((gTab && load<u32>(r, 28) != 0) || canonicalReason(r))) return r;
   let code = objGetS(r, S_CODE), policy = objGetS(r, S_POLICY), message = objGetS(r, S_MESSAGE);
   let source = objGetS(r, S_SOURCE), channel = objGetS(r, S_CHANNEL);
   let n = load<u32>(r, 4);
@@ -1399,6 +1400,39 @@ function consent(input: usize): usize {
 export { EP_COUNT };
 
 /** Runs entrypoint ep (ids from runtime/contract.ts ENTRYPOINT_IDS); returns the result value. */
+/**
+ * The runtime's form of decision d (docs/ir.md "Decision (output)", compact form): the same
+ * object, except that a reason that is entry i of plan.reason_table, as is (no detail), is the
+ * number i. Only parsed table entries carry an index (@28 >= 2, below tabHi, while gTab).
+ */
+export function compactDecision(d: usize): usize {
+  if (!gTab || !isObj(d)) return d;
+  let n = load<u32>(d, 4);
+  let e = <usize>load<u32>(d, 8);
+  for (let i: u32 = 0; i < n; i++, e += 16) {
+    if (!keyIs(e, S_REASONS)) continue;
+    let rs = <usize>load<u32>(e, 8);
+    let k = alen(rs);
+    let out = vecNew(k > 0 ? k : 1);
+    for (let j: u32 = 0; j < k; j++) {
+      let r = arrAt(rs, j);
+      let m: u32 = isObj(r) && r < tabHi ? load<u32>(r, 28) : 0;
+      vecPush(out, m >= 2 ? newNum(<f64>(m - 2)) : r);
+    }
+    store<u32>(e, vecArr(out), 8);
+  }
+  return d;
+}
+
+/** Entry i of the current data's plan.reason_table (0 when there is none). */
+export function reasonEntry(data: usize, i: u32): usize {
+  loadPlan(data);
+  let t = objGetS(pPlan, S_REASON_TABLE);
+  if (!isArr(t) || i >= alen(t)) return 0;
+  let r = arrAt(t, i);
+  return isObj(r) ? r : 0;
+}
+
 export function evaluate(ep: u32, data: usize, input: usize): usize {
   loadPlan(data);
   if (ep == EP_SUPPRESSED) return suppressed(input);

@@ -1,0 +1,57 @@
+// The runtime's compact decision call (docs/ir.md "Decision (output)"): reasons of the plan's
+// reason table come out of the module as indices, which the engine resolves; what a caller sees
+// is the decision the interpreter gives, and a bad index fails closed.
+import { describe, expect, it } from "vitest";
+import { writeBundle } from "../../compiler/bundle.js";
+import { emitPolicyWasm } from "../../compiler/emit/index.js";
+import { decide } from "../../compiler/ir/interpret.js";
+import { encodeBundleData } from "../../compiler/ir/reason-table.js";
+import { loadBundle } from "../../runtime/index.js";
+import type { JsonValue } from "../../runtime/json.js";
+import { smallIR, smallLists } from "./small-ir.js";
+
+const REV = "rev-compact";
+const send = { system: "crm", event: "policy.renewal_due", now: "2026-03-01T10:00:00Z", context: { "customer.id": "C-1", "consent.email": true, "policy.days_left": 90 } };
+const quiet = { ...send, now: "2026-03-01T22:30:00Z" };
+const badField = { ...send, context: { ...send.context, "customer.ssn": "x" } };
+
+async function bundle(tamper?: (plan: Record<string, unknown>) => void): Promise<Uint8Array> {
+  const ir = smallIR();
+  const data = encodeBundleData({ plan: ir.plan, lists: smallLists, revision: REV });
+  tamper?.(data.plan as Record<string, unknown>);
+  return writeBundle({
+    wasm: await emitPolicyWasm(ir),
+    data: { waypost: data } as unknown as JsonValue,
+    manifest: { revision: REV, roots: ["waypost"], wasm: ["waypost/decide", "waypost/suppressed", "waypost/consent"].map((entrypoint) => ({ entrypoint, module: "/policy.wasm" })), metadata: {} },
+  });
+}
+
+describe("compact decisions (reasons as reason-table indices)", () => {
+  it("a caller sees the interpreter's decision, byte for byte, and its own copies of the reasons", async () => {
+    const ir = smallIR();
+    const data = { plan: ir.plan, lists: smallLists, revision: REV };
+    const engine = await loadBundle(await bundle(), { skipVerify: true, dryRun: "swap" });
+    for (const req of [send, quiet, badField, send]) {
+      const d = engine.decide(req);
+      const { verified: _v, decision_id: _id, ...rest } = d;
+      expect(JSON.stringify(rest)).toBe(JSON.stringify(decide(ir, data, req, "waypost/decide")));
+      // Changing what was returned changes nothing the engine keeps.
+      for (const r of d.reasons) (r as { message: string }).message = "changed";
+    }
+    expect(engine.decide(send).reasons.map((r) => r.message)).toEqual(["policy renews in 90 days", "email consent given"]);
+  });
+
+  it("an index outside the reason table fails closed", async () => {
+    const engine = await loadBundle(
+      await bundle((plan) => {
+        const node = (plan.nodes as { conditions: { reason: number }[] }[])[0]!;
+        node.conditions[0]!.reason = 1_000_000;
+      }),
+      { skipVerify: true, dryRun: "swap" },
+    );
+    const d = engine.decide(send);
+    expect(d.outcome).toBe("deny");
+    expect(d.reasons.map((r) => r.code)).toEqual(["runtime-error"]);
+    expect(d.reasons[0]!.detail).toMatch(/^policy\.wasm returned an invalid decision: `reasons\[0\]`/);
+  });
+});
