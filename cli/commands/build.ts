@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { build } from "../../compiler/build.js";
+import { listSize } from "../../compiler/ir/compact-list.js";
 import { formatProblem } from "../render/problem.js";
 import { buildRevision } from "../../lifecycle/release.js";
 import { FsHost } from "../../compiler/source.js";
@@ -86,7 +87,7 @@ Options:
     const report = {
       ok: true, bundle: file, revision: r.revision, bytes: r.bundle.length, wasm_bytes: r.wasm!.length,
       source_digest: `sha256:${r.digest}`, nodes: plan.nodes.length, conditions: s.ir!.conds.length,
-      lists: Object.fromEntries(Object.entries(r.data!.waypost.lists).map(([k, v]) => [k, Object.keys(v).length])),
+      lists: Object.fromEntries(Object.entries(r.data!.waypost.lists).map(([k, v]) => [k, listSize(v)])),
       timings_ms: Object.fromEntries(r.timings.map((t) => [t.stage, Number(t.ms.toFixed(1))])),
     };
     if (format === "json") ctx.stdout(JSON.stringify(report, null, 2) + "\n");

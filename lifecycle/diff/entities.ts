@@ -12,6 +12,7 @@
  * When either side is a bundle both sides use the plan view, so like is compared with like.
  */
 import type { BundleData, JsonValue, Plan } from "../../compiler/ir/ir.js";
+import { isCompactList, keyDigest, listEntries } from "../../compiler/ir/compact-list.js";
 import { spanAt, type DocPath, type LoadedDocument } from "../../compiler/load.js";
 import type { Program } from "../../compiler/program.js";
 import type { ValidDocument } from "../../compiler/validate.js";
@@ -48,6 +49,8 @@ export interface Entity {
   refOf(path: readonly (string | number)[]): string;
   /** Suppression lists: key -> expiry or null. */
   entries?: ReadonlyMap<string, string | null>;
+  /** `entries` are a compact list's digests (compiler/ir/compact-list.ts), not its keys. */
+  digests?: boolean;
   /** For risk call-outs. */
   risk?: "low" | "medium" | "high";
 }
@@ -105,7 +108,7 @@ export function entitiesFromSources(documents: readonly ValidDocument[], program
           const id = String(obj(l)["id"]);
           const { entries: _e, entries_file: _f, ...rest } = obj(l);
           const list = program.lists.get(id);
-          add("suppression-list", id, d, ["lists", i], rest, list ? { entries: list.entries } : {});
+          add("suppression-list", id, d, ["lists", i], rest, list ? (list.compact ? { entries: listEntries(list.compact), digests: true } : { entries: list.entries }) : {});
         });
         arr(v["rules"]).forEach((r, i) => add("suppression-rule", String(obj(r)["id"]), d, ["rules", i], r));
         break;
@@ -180,8 +183,8 @@ export function entitiesFromPlan(data: BundleData): Map<string, Entity> {
     }, { risk: n.risk });
   }
   for (const [id, l] of Object.entries(plan.lists)) {
-    const entries = new Map(Object.entries(data.lists[id] ?? {}));
-    add(l.kind === "suppression" ? "suppression-list" : "value-list", id, l.reason.source, { match: l.match, reason: l.reason.message, ...(l.missing ? { missing: l.missing } : {}) }, l.kind === "suppression" ? { entries } : {});
+    const entries = listEntries(data.lists[id]);
+    add(l.kind === "suppression" ? "suppression-list" : "value-list", id, l.reason.source, { match: l.match, reason: l.reason.message, ...(l.missing ? { missing: l.missing } : {}) }, l.kind === "suppression" ? { entries, ...(isCompactList(data.lists[id]) ? { digests: true } : {}) } : {});
   }
   for (const q of plan.quiet_hours) add("quiet-hours", q.reason.policy.replace(/^.*\//, ""), q.reason.source, { start_min: q.start_min, end_min: q.end_min, channels: q.channels });
   add("send-offsets", "offsets", "data.json", plan.offsets_ms);
@@ -245,8 +248,12 @@ export function diffEntities(base: ReadonlyMap<string, Entity>, head: ReadonlyMa
     }));
     let entries: EntityChange["entries"];
     if (a.entries || b.entries) {
-      const ea = a.entries ?? new Map<string, string | null>();
-      const eb = b.entries ?? new Map<string, string | null>();
+      // A compact list holds digests, not keys (docs/ir.md "Bundle data"): against a plain
+      // one, compare the plain one's digests.
+      const digested = (e: Entity, other: Entity): ReadonlyMap<string, string | null> =>
+        e.entries && other.digests && !e.digests ? new Map([...e.entries].map(([k, v]) => [keyDigest(k), v])) : e.entries ?? new Map<string, string | null>();
+      const ea = digested(a, b);
+      const eb = digested(b, a);
       let added = 0;
       let removed = 0;
       let expiry = 0;

@@ -10,6 +10,7 @@
  * channel: those are the changes that can contact someone who was not contacted before.
  */
 import type { BundleData, JsonValue, Plan } from "../../compiler/ir/ir.js";
+import { listKeys as keysOfList } from "../../compiler/ir/compact-list.js";
 import type { Outcome, PolicyDecision } from "../../runtime/contract.js";
 
 export type { Outcome } from "../../runtime/contract.js";
@@ -231,7 +232,7 @@ export async function generateRequests(input: GenerateInput): Promise<Sample[]> 
     for (const [id, l] of Object.entries(d.plan.lists)) {
       if (l.match === null) continue;
       const keys = listKeys.get(l.match) ?? [];
-      keys.push(...Object.keys(d.lists[id] ?? {}));
+      keys.push(...keysOfList(d.lists[id])); // a compact list's keys are not in the bundle
       listKeys.set(l.match, keys);
     }
   }

@@ -16,6 +16,7 @@ import { fail, ok, openRepo, snapshotOf, subdirOf, type CommitInfo, type Result 
 import { decide as interpret } from "../../compiler/ir/interpret.js";
 import type { BundleData, IR, JsonValue } from "../../compiler/ir/ir.js";
 import { decodeBundleData } from "../../compiler/ir/reason-table.js";
+import { isCompactList } from "../../compiler/ir/compact-list.js";
 import { compile } from "../../compiler/pipeline.js";
 import { caseRequest } from "../testing/cases.js";
 import { loadSuites, type Suite } from "../testing/suite.js";
@@ -94,7 +95,9 @@ function hashListKeys(files: ReadonlyMap<string, Uint8Array>, data: { waypost: B
     const match = wp.plan.lists[id]?.match;
     const hashed = match !== null && match !== undefined && wp.plan.fields[match]?.mask === "hash";
     const mask = (k: string): string => (pseudonyms !== null ? pseudonyms.pseudonym(k) : `sha256:${sha256Hex(k)}`);
-    lists[id] = hashed ? Object.fromEntries(Object.entries(entries).map(([k, v]) => [mask(k), v])) : entries;
+    // A compact list holds digests of the keys, not the keys: a masked key cannot be looked up
+    // in it (it stays as built; docs/ir.md "Bundle data").
+    lists[id] = hashed && !isCompactList(entries) ? Object.fromEntries(Object.entries(entries).map(([k, v]) => [mask(k), v])) : entries;
   }
   const next = new Map(files);
   next.delete(".signatures.json");

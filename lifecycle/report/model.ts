@@ -13,6 +13,7 @@ import { fieldMatches, nodeScope } from "../../compiler/scope.js";
 import type { SourceFile } from "../../compiler/source-file.js";
 import type { SourceHost } from "../../compiler/source.js";
 import { formatDuration } from "../../compiler/units.js";
+import { listSize } from "../../compiler/ir/compact-list.js";
 import { runPolicyTests, type TestReport } from "../testing/index.js";
 
 /** `file:line`, relative to the policy repository root. */
@@ -284,7 +285,7 @@ export function policyViews(p: Program): Omit<ReportModel, "title" | "revision" 
       match: l.match,
       channels: scopeText(l.scope.channels),
       purposes: scopeText(l.scope.purposes),
-      entries: l.entries.size,
+      entries: l.compact ? listSize(l.compact) : l.entries.size,
       ref: refOf(l.origin),
     })),
     (l) => l.id,

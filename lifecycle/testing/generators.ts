@@ -9,6 +9,7 @@
  */
 import fc from "fast-check";
 import type { BundleData, Expr, FieldSpec, IR, PlanNode } from "../../compiler/ir/ir.js";
+import { listKeys } from "../../compiler/ir/compact-list.js";
 import { formatTime, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, parseTime } from "../../compiler/ir/time.js";
 import type { JsonValue, TestRequest } from "./suite.js";
 
@@ -108,7 +109,7 @@ export function harvest(ir: IR, lists: BundleData["lists"], exprs: readonly Expr
       }
       case "in_list": {
         const f = fieldOf(e.item);
-        if (f !== undefined) push(h.values, f, ...Object.keys(lists[e.list] ?? {}));
+        if (f !== undefined) push(h.values, f, ...listKeys(lists[e.list]));
         return;
       }
       default:

@@ -11,6 +11,7 @@ import { conditionEnv } from "../../compiler/check.js";
 import { checkCondition, lowerCondition, parseCondition, type ConditionEnv, type FieldInfo, type LocalDiagnostic } from "../../compiler/condition/index.js";
 import { bucket, evalExpr, type Env } from "../../compiler/ir/interpret.js";
 import type { BundleData, Expr, IR } from "../../compiler/ir/ir.js";
+import { compactHas, isCompactList } from "../../compiler/ir/compact-list.js";
 import { floorMod, MS_PER_MINUTE, parseTime, toLocal, toTime } from "../../compiler/ir/time.js";
 import { CHANNELS, covers, type Program } from "../../compiler/program.js";
 import type { InvariantSpec, JsonValue, TestRequest, Where } from "./suite.js";
@@ -47,6 +48,7 @@ const q = (s: string): string => `\`${s}\``;
 function onList(lists: BundleData["lists"], list: string, key: unknown, now: number): boolean {
   if (typeof key !== "string") return false;
   const l = lists[list];
+  if (isCompactList(l)) return compactHas(l, key, now);
   if (!l || !Object.prototype.hasOwnProperty.call(l, key)) return false;
   const until = l[key];
   if (until === null || until === undefined) return true;

@@ -299,7 +299,8 @@ describe("a list of COMPACT_MIN_ENTRIES or more from an entries_file: compact in
   // Byte order mark, CRLF, spaces, comments, a multi-byte key, no-break spaces (trimmed as
   // String.prototype.trim trims them), a comma-separated expiry with spaces.
   const head = "\ufeff# id,until (New York dates)\r\nC-NY,2026-11-01\r\n  C-NY-SPRING , 2026-03-08 \n\nC-NY-OPEN\nKÉY-😀\n\u00a0C-NBSP\u00a0\nC-NBSP-2\u00a0,2027-01-01\n";
-  const change = (extra = ""): RepoChange => ({ ...CHANGE, files: { "policies/data/pause-new-york.txt": head + extra + filler.join("\n") + "\n" } });
+  const head0Text = (extra = ""): string => head + extra + filler.join("\n") + "\n";
+  const change = (extra = ""): RepoChange => ({ ...CHANGE, files: { "policies/data/pause-new-york.txt": head0Text(extra) } });
   let state: Promise<CompileState> | undefined;
   const compact = (): Promise<CompileState> => (state ??= compile(patchedHost(change()), { until: "Plan" }));
 
@@ -323,6 +324,27 @@ describe("a list of COMPACT_MIN_ENTRIES or more from an entries_file: compact in
     const d = s.diagnostics.find((x) => x.code === "WP0007");
     expect(d?.message).toBe("`2026-02-30` is not a valid expiry date");
     expect(d?.span?.file).toBe("policies/data/pause-new-york.txt");
+  });
+
+  it("diff counts entries by digest, also against the plain list it was (a key added, one removed, an expiry changed)", async () => {
+    const data = (s: CompileState): BundleData => ({ plan: s.ir!.plan, lists: s.lists!, revision: "r" });
+    const base = await compile(patchedHost(CHANGE), { until: "Plan" }); // C-NY, C-NY-SPRING, C-NY-OPEN
+    const head = await compact();
+    const list = (a: CompileState, b: CompileState) => diffEntities(entitiesFromPlan(data(a)), entitiesFromPlan(data(b))).find((c) => c.kind === "suppression-list" && c.id === "pause-new-york");
+    expect(list(base, head)!.entries).toEqual({ added: 3 + filler.length, removed: 0, expiry_changed: 0 });
+    expect(list(head, base)!.entries).toEqual({ added: 0, removed: 3 + filler.length, expiry_changed: 0 });
+    const text = head0Text().replace("C-NY,2026-11-01", "C-NY,2026-11-02").replace("C-NY-OPEN\n", "C-NEW\n");
+    const edited = await compile(patchedHost({ ...CHANGE, files: { "policies/data/pause-new-york.txt": text } }), { until: "Plan" });
+    expect(list(head, edited)!.entries).toEqual({ added: 1, removed: 1, expiry_changed: 1 });
+  });
+
+  it("the suppression-respected invariant reads a compact list", async () => {
+    const s = await compact();
+    const inv = builtinInvariants({ program: s.program!, ir: s.ir!, lists: s.lists! }).find((i) => i.id === "suppression-respected")!;
+    const req = (id: string): TestRequest => ({ system: "crm-journeys", event: "marketing.daily_selection", now: "2026-10-01T12:00:00Z", context: { "customer.id": id } } as unknown as TestRequest);
+    const sent = { outcome: "send", node: "cross-sell-home", channel: "email", reasons: [] } as unknown as Decision;
+    expect(inv.check(req(filler[3]!), sent)).toContain("is on suppression list `pause-new-york`");
+    expect(inv.check(req("C-NOT-LISTED"), sent) ?? "").not.toContain("pause-new-york");
   });
 
   for (const ev of evaluators) {
