@@ -30,6 +30,16 @@
  * and fsync'd; appends issued while a write is in flight are group-committed. A last line
  * without its newline (a crash mid-write) is reported (WPL001) and never overwritten.
  *
+ * Off the caller's path: an `owned` append (the engine's) hands over the masked request's
+ * canonical text and a private copy of the decision, both taken when it decided, and gets its
+ * seq at once; the MAC, the chain link and the line are computed when the writer next runs,
+ * in seq order, before the group's write (`head` computes them at once when read). What is
+ * written and what the MAC proves are exactly as above. `Engine.decide` queues its entry
+ * without waiting (`enqueue`), as OPA's decision logger buffers events: a crash can lose
+ * entries not yet written, which no caller was told were durable; `decideDurable` (and
+ * `flush`) still resolve only once the entry is fsync'd. Lines carry the request and decision
+ * as their canonical JSON (keys sorted; the same values).
+ *
  * Masking: `hash` fields become pseudonyms "hmac:<kid>:<hex>", HMAC-SHA256 under a
  * pseudonymisation key kept apart from the log: nobody can reverse them by trying values.
  */

@@ -2,10 +2,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateKeyPairSync } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync } from "node:crypto";
 import { writeBundle } from "../../compiler/bundle.js";
 import { createEngine, createPseudonymiser, decisionId, loadBundle, maskRequest, verifyLog, WaypostRuntimeError, type Decision } from "../../runtime/index.js";
 import { fakePolicyWasm, type FakePolicyOptions } from "./fake-policy.js";
+import { canonicalJson } from "../../runtime/json.js";
 
 const dir = mkdtempSync(join(tmpdir(), "waypost-engine-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -228,6 +229,59 @@ describe("engine (hand-written ABI module)", () => {
     // Opening for writing needs the key (or the explicit unkeyed choice); the same key twice is refused.
     await expect(loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath })).rejects.toMatchObject({ code: "WPL011" });
     await expect(loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: join(dir, "other.jsonl"), logKey, pseudonymKey: logKey })).rejects.toMatchObject({ code: "WPL011" });
+  });
+
+  it("logs each decision as it was decided, though the entry is encoded after decide returns", async () => {
+    const logPath = join(dir, "deferred.jsonl");
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath, logKey, pseudonymKey });
+    const req = { ...request, context: { ...request.context }, history: [{ at: "2026-02-01T10:00:00Z", channel: "email" }] };
+    const d = engine.decide(req);
+    const decided = structuredClone(d);
+    const id = d.decision_id;
+    // The caller changes what it got, and its request, before the writer runs.
+    d.outcome = "deny";
+    d.reasons[0]!.code = "changed";
+    d.reasons.push({ code: "added", policy: "p", message: "m", source: "s" });
+    req.context["customer.id"] = "C-2";
+    req.history[0]!.channel = "sms";
+    req.now = "2030-01-01T00:00:00Z";
+    // The head is the entry's MAC even before the writer has run.
+    const head = engine.log!.head;
+    await engine.close();
+    const lines = readFileSync(logPath, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    expect(lines).toHaveLength(1);
+    const e = lines[0]!;
+    expect(e.decision).toEqual(decided);
+    expect(e.decision_id).toBe(id);
+    expect(e.ts).toBe(request.now);
+    expect(e.request.history[0].channel).toBe("email");
+    expect(e.request.context["customer.id"]).toBe(createPseudonymiser(pseudonymKey).pseudonym("C-1"));
+    expect(decisionId("rev-1", e.request)).toBe(id);
+    // The MAC is the documented one (runtime/log.ts), computed here from scratch.
+    const commitment = canonicalJson({ v: 2, kid: e.kid, seq: 1, ts: e.ts, decision_id: id, revision: "rev-1", request: createHash("sha256").update(canonicalJson(e.request)).digest("hex"), decision: e.decision, sealed: null });
+    expect(e.mac).toBe(createHmac("sha256", Buffer.from(logKey)).update(`waypost.log.v2\n${"0".repeat(64)}\n${commitment}`).digest("hex"));
+    expect(head).toBe(e.mac);
+    expect(await verifyLog(logPath, { key: logKey })).toMatchObject({ ok: true, proven: true, entries: 1 });
+  });
+
+  it("chains entries appended with and without a wait, in call order", async () => {
+    const logPath = join(dir, "mixed.jsonl");
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath, logKey, pseudonymKey });
+    const ids: string[] = [];
+    const waits: Promise<Decision>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = { ...request, now: `2026-03-01T10:00:${String(i).padStart(2, "0")}Z` };
+      if (i % 3 === 0) waits.push(engine.decideDurable(r));
+      else ids.push(engine.decide(r).decision_id);
+    }
+    const durable = await Promise.all(waits);
+    await engine.close();
+    const lines = readFileSync(logPath, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(lines.map((l) => l.ts)).toEqual(Array.from({ length: 30 }, (_, i) => `2026-03-01T10:00:${String(i).padStart(2, "0")}Z`));
+    expect(lines.filter((_, i) => i % 3 === 0).map((l) => l.decision_id)).toEqual(durable.map((d) => d.decision_id));
+    expect(lines.filter((_, i) => i % 3 !== 0).map((l) => l.decision_id)).toEqual(ids);
+    expect(await verifyLog(logPath, { key: logKey })).toMatchObject({ ok: true, proven: true, entries: 30 });
   });
 
   it("denies once the log cannot be written", async () => {

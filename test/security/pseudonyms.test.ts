@@ -2,7 +2,7 @@
  * Issue 8, item 6: masked values are keyed pseudonyms, not plain hashes anyone can reverse by
  * trying values; and an erasure request can be honoured without breaking verification.
  */
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,7 @@ import {
   keyId,
   maskRequest,
   parseEntry,
+  PSEUDONYM_CACHE_SIZE,
   REDACTED,
   unsealRequest,
   verifyLog,
@@ -106,6 +107,21 @@ describe("masked values are keyed pseudonyms", () => {
     // The low-entropy field: every candidate's plain hash misses.
     const logged = a.pseudonym("gold");
     for (const guess of ["gold", "silver", "bronze"]) expect(logged).not.toContain(sha256(guess));
+  });
+
+  it("remembered pseudonyms are the HMAC itself, across evictions and for every kind of value", () => {
+    const p = createPseudonymiser(PSEUDONYM_KEY);
+    const hmac = (text: string) => `hmac:${keyId(PSEUDONYM_KEY)}:` + createHmac("sha256", Buffer.from(PSEUDONYM_KEY)).update("waypost.pseudonym.v1\n" + text).digest("hex");
+    // Three passes over more distinct values than are remembered, then the first ones again.
+    const values: unknown[] = [...Array.from({ length: PSEUDONYM_CACHE_SIZE + 500 }, (_, i) => `C-${i}`), 5, "5", [1, "a"], { b: 1, a: 2 }, "x".repeat(300)];
+    for (let pass = 0; pass < 3; pass++) {
+      for (const [i, v] of values.entries()) {
+        if (i % 97 !== 0 && i < PSEUDONYM_CACHE_SIZE) p.pseudonym(v);
+        else expect(p.pseudonym(v)).toBe(hmac(typeof v === "string" ? v : canonicalJson(v)));
+      }
+    }
+    expect(p.pseudonym("C-0")).toBe(hmac("C-0"));
+    expect(p.pseudonym("C-0")).not.toBe(createPseudonymiser(OTHER_KEY).pseudonym("C-0"));
   });
 
   it("without a pseudonymisation key `hash` fields are redacted, never plainly hashed", () => {
