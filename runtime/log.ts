@@ -298,44 +298,14 @@ export function maskRequest(request: unknown, fields: FieldMasks, pseudonyms: Ps
   return out;
 }
 
-const REDACTED_JSON = JSON.stringify(REDACTED);
-
 /**
- * `canonicalJson(maskRequest(request, fields, pseudonyms))`, without building the masked
- * request: the decision id hashes this text on every decision, and the masked object is only
- * needed when a log is attached. Same text, same exceptions (same value rules).
+ * `canonicalJson(maskRequest(request, fields, pseudonyms))`: the text the decision id hashes
+ * and a logged entry's `request` is written as.
  */
 export function maskedCanonicalJson(request: unknown, fields: FieldMasks, pseudonyms: Pseudonymiser | null = null): string {
-  if (request === null || request === undefined) return "null";
-  if (!isJsonObject(request)) return REDACTED_JSON;
-  const src = request as Record<string, unknown>;
-  let out = "{";
-  for (const k of sortedKeys(src)) {
-    const v = src[k];
-    if (v === undefined) continue;
-    let text: string;
-    if (KEPT_KEYS.has(k)) text = canonicalJson(v);
-    else if (k === "context" && isJsonObject(v)) {
-      const c = v as Record<string, unknown>;
-      text = "{";
-      for (const name of sortedKeys(c)) {
-        const value = c[name];
-        if (value === undefined) continue;
-        let masked: string;
-        if (value === null) masked = "null";
-        else {
-          const mode = hasOwn.call(fields, name) ? (fields[name]?.mask ?? "redact") : "redact";
-          if (mode === "none") masked = canonicalJson(value);
-          else if (mode === "hash" && pseudonyms !== null) masked = quote(pseudonyms.pseudonym(value));
-          else masked = REDACTED_JSON;
-        }
-        text += (text.length === 1 ? "" : ",") + quote(name) + ":" + masked;
-      }
-      text += "}";
-    } else text = REDACTED_JSON;
-    out += (out.length === 1 ? "" : ",") + quote(k) + ":" + text;
-  }
-  return out + "}";
+  // The masked object shares the kept values and has its keys in order already, so
+  // canonicalJson hands it to JSON.stringify in one call: cheaper than writing it piece by piece.
+  return canonicalJson(maskRequest(request, fields, pseudonyms));
 }
 
 // ---------------------------------------------------------------------------------------------
