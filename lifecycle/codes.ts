@@ -24,6 +24,13 @@ export const TEST_CODES = {
   WP4012: e("a case's request has no `system`, `event` or `now` (neither in the case nor in `defaults`)", "give them in the case, or once for the file under `defaults:`"),
 } as const satisfies Record<string, CodeSpec>;
 
+export const PROOF_CODES = {
+  WP4101: e("a guarantee is refuted: a request breaks it, replayed on the Wasm bundle and the reference interpreter", "save the printed case under tests/, fix the policy until `waypost test` passes on it, then run `waypost prove` again"),
+  WP4102: w("a guarantee is neither proved nor refuted (solver time-out, an encoding that is not exact, or a model that does not replay)", "read the reason; raise `--timeout` for a time-out; docs/prove.md lists what the encoding abstracts"),
+  WP4103: w("a journey node can never deliver on a channel, for any request (dead trigger, contradictory eligibility, gates that always block)", "check the node's trigger, eligibility and gates against the data dictionary; remove the channel or the node if it is meant never to fire"),
+  WP4104: w("a journey can deliver in a frequency cap's scope when the customer's history already reached the cap: the cap does not bound all journeys together", "add the cap to that node's scope (its channel or purpose), or give the node its own cap; the printed request is the witness"),
+} as const satisfies Record<string, CodeSpec>;
+
 export const GIT_CODES = {
   WP5001: e("not a Git repository (or the folder does not exist)", "give the folder of a Git repository, or run `git init` there"),
   WP5002: e("unknown or unusable revision (ref, commit id, `~`/`^` step), or a repository without commits", "give a branch, a tag or a commit id, e.g. `main` or `HEAD~1`; list them with `git log --oneline --all`"),
@@ -40,10 +47,11 @@ export const GIT_CODES = {
   WP5013: w("a holdout's or experiment's salt or share changed: customers move between control and treatment", "a moved customer's earlier and later decisions belong to different groups, which biases the comparison; keep salt and share for the life of the measurement, or start a new holdout (new id and salt) and analyse the two separately"),
 } as const satisfies Record<string, CodeSpec>;
 
-export type LifecycleCode = keyof typeof TEST_CODES | keyof typeof GIT_CODES;
+export type LifecycleCode = keyof typeof TEST_CODES | keyof typeof PROOF_CODES | keyof typeof GIT_CODES;
 
 export const LIFECYCLE_FAMILIES: readonly CodeFamily[] = [
   { title: "WP40: policy tests", about: "Reported by `waypost test` for the test files under `tests/`.", codes: TEST_CODES },
+  { title: "WP41: proofs", about: "Reported by `waypost prove` (and its cadence findings by `waypost check --strict`).", codes: PROOF_CODES },
   { title: "WP50: builds, Git and releases", about: "Reported by `waypost build --rev`, `diff`, `replay`, `release`, `rollback` and `history`.", codes: GIT_CODES },
 ];
 

@@ -178,7 +178,8 @@ export function renderJunit(r: TestReport, v: Verdict, opts: JunitOptions = {}):
     const failures = cases.filter((k) => k.failure).length;
     const errors = cases.filter((k) => k.error).length;
     const ms = cases.reduce((a, k) => a + k.ms, 0);
-    const run = [["seed", String(r.seed)], ["runs", String(r.runs)], ...(r.revision ? [["revision", r.revision]] : []), ...props];
+    // A proof report (`waypost prove --format junit`) has no seed and no generated runs.
+    const run = [...(r.runs > 0 ? [["seed", String(r.seed)], ["runs", String(r.runs)]] : []), ...(r.revision ? [["revision", r.revision]] : []), ...props];
     const lines = [
       `  <testsuite package="waypost" id="${suites.length}" name="${xml(name)}" timestamp="${stamp}" hostname="${host}" tests="${cases.length}" failures="${failures}" errors="${errors}" time="${secs(ms)}">`,
       "    <properties>",

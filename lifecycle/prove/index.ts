@@ -14,19 +14,25 @@ import { stringify } from "yaml";
 import { build } from "../../compiler/build.js";
 import { conditionEnv } from "../../compiler/check.js";
 import { lowerCondition } from "../../compiler/condition/index.js";
-import { hasErrors, type Diagnostic } from "../../compiler/diagnostics.js";
+import { hasErrors, type Diagnostic, type Span } from "../../compiler/diagnostics.js";
+import { spanAt } from "../../compiler/load.js";
+import { diag } from "../../compiler/diagnostics.js";
+import { formatDuration } from "../../compiler/units.js";
 import { bucket, decide as interpret } from "../../compiler/ir/interpret.js";
-import type { BundleData, IR, JsonValue } from "../../compiler/ir/ir.js";
+import type { BundleData, Expr, IR, JsonValue } from "../../compiler/ir/ir.js";
 import { formatTime, parseTime } from "../../compiler/ir/time.js";
 import { covers, type Channel, type Program } from "../../compiler/program.js";
 import type { SourceHost } from "../../compiler/source.js";
 import type { SourceFile } from "../../compiler/source-file.js";
 import type { Decision } from "../../runtime/contract.js";
 import { loadBundle } from "../../runtime/engine.js";
-import { builtinInvariants, SENDING } from "../testing/invariants.js";
+import { builtinInvariants, SENDING, type Invariant } from "../testing/invariants.js";
+import { checkSuites } from "../testing/check.js";
+import { loadSuites } from "../testing/suite.js";
+import { sortDiagnostics } from "../../compiler/diagnostics.js";
 import { DEFAULT_REF_NOW } from "../testing/generators.js";
 import type { TestRequest } from "../testing/suite.js";
-import { encodeEvent, LIST_WITNESSES, World, type EventEncoding, type Z3 } from "./encode.js";
+import { Abstractions, encodeEvent, listWitnesses, NO_EXPIRY, World, type EventEncoding, type Z3 } from "./encode.js";
 
 export type ProofStatus = "proved" | "refuted" | "unknown";
 
@@ -55,10 +61,38 @@ export interface GuaranteeResult {
   ms: number;
   /** Solver queries (one per event and guarantee). */
   queries: number;
+  /** Where it is written (an author invariant) or the node whose decision broke it (a refuted built-in). */
+  span?: Span;
+}
+
+/** A frequency cap against every journey in its scope (issue 11, cadence feasibility). */
+export interface CadenceWindow {
+  cap: string;
+  /** What it counts: a channel, a purpose, a node, or everything. */
+  scope: string;
+  window: string;
+  max: number;
+  /** The most messages in scope one customer can be sent in any window: `max` when every sender is capped, else null (unbounded). */
+  most: number | null;
+  /** Nodes (and channels) that can deliver in its scope. */
+  nodes: string[];
+  /** Senders in scope that deliver with the cap already reached (replayed on the bundle). */
+  leaks: { node: string; channel: string; request: TestRequest }[];
+  /** Leaks the solver found that did not replay or timed out (so `most` is not claimed). */
+  unknown: string[];
+}
+
+export interface Cadence {
+  windows: CadenceWindow[];
+  /** Node and channel pairs no request can make deliver (dead triggers, contradictory eligibility). */
+  dead: Reach[];
+  /** WP4103 (dead) and WP4104 (a sender escapes a cap) diagnostics, located at the node. */
+  findings: Diagnostic[];
 }
 
 export interface ProveReport {
   results: GuaranteeResult[];
+  cadence?: Cadence;
   diagnostics: Diagnostic[];
   /** The source files the diagnostics point into (for rendering them). */
   files: Map<string, SourceFile>;
@@ -68,6 +102,10 @@ export interface ProveReport {
 export interface ProveOptions {
   /** Solver time-out per query, in ms. */
   timeoutMs?: number;
+  /** Also run the cadence analysis (proveRepository; default true). */
+  cadence?: boolean;
+  /** Only these guarantees or author invariants (by id). */
+  only?: readonly string[];
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -80,6 +118,8 @@ export interface ProveInput {
   ir: IR;
   data: BundleData;
   bundle: Uint8Array;
+  /** Author invariants from tests/*.yaml (checked; built-in ones are always proved). */
+  invariants?: readonly Invariant[];
 }
 
 /** Exit status: 0 all proved, 1 any refuted, 3 otherwise (some unknown). */
@@ -114,8 +154,18 @@ export async function proveRepository(host: SourceHost, opts: ProveOptions = {})
   if (built.bundle === undefined || built.data === undefined || built.state.ir === undefined || built.state.program === undefined) {
     return { results: [], diagnostics, files: built.state.files, ms: performance.now() - t0 };
   }
-  const r = await prove({ program: built.state.program, ir: built.state.ir, data: built.data.waypost, bundle: built.bundle }, opts);
-  return { ...r, diagnostics: [...diagnostics, ...r.diagnostics], files: built.state.files, ms: performance.now() - t0 };
+  // Author invariants: the test files are loaded and checked as `waypost test` does.
+  const loaded = await loadSuites(host);
+  const files = new Map(built.state.files);
+  for (const [k, v] of loaded.files) files.set(k, v);
+  const checked = checkSuites(loaded.suites, { program: built.state.program, ir: built.state.ir, lists: built.data.waypost.lists });
+  const all = [...diagnostics, ...loaded.diagnostics, ...checked.diagnostics];
+  sortDiagnostics(all);
+  if (hasErrors(all)) return { results: [], diagnostics: all, files, ms: performance.now() - t0 };
+  const input: ProveInput = { program: built.state.program, ir: built.state.ir, data: built.data.waypost, bundle: built.bundle, invariants: checked.invariants.filter((i) => !i.builtin) };
+  const r = await prove(input, opts);
+  const c = opts.cadence === false ? undefined : await cadence(input, opts);
+  return { ...r, ...(c ? { cadence: c } : {}), diagnostics: [...all, ...r.diagnostics], files, ms: performance.now() - t0 };
 }
 
 interface Spec {
@@ -126,6 +176,13 @@ interface Spec {
   check?: (req: TestRequest, d: Decision) => string | null;
   /** The violation over one event's request (false when the event cannot violate it). */
   violation(enc: EventEncoding, w: World): ReturnType<Z3["Bool"]["val"]>;
+  /** Conditions whose string constants the encoding must know (author invariants). */
+  exprs?: Expr[];
+  /** Only requests for these events (an author invariant's `nodes`). */
+  events?: string[];
+  /** Query each zone case on its own (local-time guarantees: smaller queries). */
+  split?: boolean;
+  span?: Span;
 }
 
 function specs(p: Program, ir: IR): Spec[] {
@@ -148,8 +205,11 @@ function specs(p: Program, ir: IR): Spec[] {
             for (const l of p.lists.values()) {
               if (!covers(l.scope.purposes, n.purpose) || !covers(l.scope.channels, ch as Channel)) continue;
               const key = enc.expr({ op: "field", name: l.match });
+              // A missing key (absent, null or "") suppresses unless the list says `missing: allow`.
+              const lacking = z.Or(z.Not(key.def), key.nul, key.kind === "str" ? key.s!.eq(w.id("") ?? -1) : z.Bool.val(false));
+              if (l.missing !== "allow") hits.push(lacking);
               if (key.kind !== "str") continue; // a key that is never a string is never on a list
-              hits.push(z.And(key.def, z.Not(key.nul), w.inList(l.id, key.s!)));
+              hits.push(z.And(key.def, z.Not(key.nul), w.inList(l.id, key.s!, enc.now)));
             }
             for (const r of p.rules) {
               if (!covers(r.scope.purposes, n.purpose) || !covers(r.scope.channels, ch as Channel)) continue;
@@ -161,6 +221,12 @@ function specs(p: Program, ir: IR): Spec[] {
               const v = enc.expr(e);
               if (v.kind === "bool") hits.push(z.And(v.def, z.Not(v.nul), v.b!));
               else w.incomplete.add(`suppression rule \`${r.id}\` is not a boolean condition`);
+              if (r.missing === "suppress") {
+                for (const f of r.when.reads ?? []) {
+                  const x = enc.expr({ op: "field", name: f.name });
+                  hits.push(z.Or(z.Not(x.def), x.nul));
+                }
+              }
             }
             if (hits.length > 0) bad.push(z.And(enc.delivers(i, ch), z.Or(...hits)));
           }
@@ -171,6 +237,7 @@ function specs(p: Program, ir: IR): Spec[] {
     {
       id: "consent",
       invariant: "consent-respected",
+      split: true,
       description: "nothing is sent without consent for its channel and purpose that is still valid at the send time",
       check: (req, d) => consentAtSend(p, ir, req, d),
       violation(enc, w) {
@@ -200,14 +267,119 @@ function specs(p: Program, ir: IR): Spec[] {
             }
             const at = v.n!;
             const send = enc.sendAt(i, ch);
-            const invalid = z.Or(z.Not(v.def), v.nul, at.gt(send), ...(c.maxAgeMs !== undefined ? [send.sub(at).gt(c.maxAgeMs)] : []));
-            bad.push(z.And(enc.delivers(i, ch), applies, invalid));
+            const invalid = [z.Not(v.def), v.nul, at.gt(send), ...(c.maxAgeMs !== undefined ? [send.sub(at).gt(c.maxAgeMs)] : [])];
+            // Consent states: withdrawn by the send time (and not before the grant), or not for the channel.
+            if (c.withdrawnField !== undefined) {
+              const wf = enc.expr({ op: "field", name: c.withdrawnField.replace(/\{channel\}/g, ch).replace(/\{purpose\}/g, purpose.id) });
+              if (wf.kind === "time") invalid.push(z.And(wf.def, z.Not(wf.nul), wf.n!.le(send), wf.n!.ge(at)));
+              else w.incomplete.add(`withdrawal field of \`${purpose.id}\` is not a time`);
+            }
+            if (c.channelsField !== undefined) {
+              const cf = enc.expr({ op: "field", name: c.channelsField.replace(/\{purpose\}/g, purpose.id) });
+              const chv = enc.expr({ op: "const", value: ch });
+              invalid.push(cf.kind === "arr" ? z.Or(z.Not(cf.def), cf.nul, z.Not(cf.has!(chv))) : z.Bool.val(true));
+            }
+            bad.push(z.And(enc.delivers(i, ch), applies, z.Or(...invalid)));
           }
         }
         return z.Or(z.Bool.val(false), ...bad);
       },
     },
+    {
+      id: "quiet-hours",
+      invariant: "quiet-hours-respected",
+      description: "no send time falls in quiet hours, in the customer's local time (their IANA zone's table, else the fixed offset)",
+      violation(enc, w) {
+        const z = w.z;
+        const bad = [];
+        for (const i of enc.candidates) {
+          const n = plan.nodes[i]!;
+          for (const ch of n.channels) {
+            const qs = p.contact.quietHours.filter((q) => covers(q.channels, ch as Channel));
+            if (qs.length === 0) continue;
+            const m = enc.sendMinute(ch);
+            const inside = qs.map((q) => (q.fromMin < q.toMin ? z.And(m.ge(q.fromMin), m.lt(q.toMin)) : z.Or(m.ge(q.fromMin), m.lt(q.toMin))));
+            bad.push(z.And(enc.delivers(i, ch), z.Or(...inside)));
+          }
+        }
+        return z.Or(z.Bool.val(false), ...bad);
+      },
+    },
+    {
+      id: "holdout",
+      invariant: "holdout-no-treatment",
+      description: "a customer held out of a node's experiment gets no treatment from it (and only held-out customers get `holdout`)",
+      violation(enc, w) {
+        const z = w.z;
+        const bad = [];
+        for (const i of enc.candidates) {
+          const n = p.nodes.find((x) => x.id === plan.nodes[i]!.id);
+          if (!n) continue;
+          const sends = z.Or(enc.outcomeBy(i, "send"), enc.outcomeBy(i, "defer"), enc.outcomeBy(i, "review"));
+          const heldOut = enc.outcomeBy(i, "holdout");
+          // Every control group of the node: the universal holdouts naming its purpose, then its experiment.
+          const groups = [...p.holdouts.filter((h) => h.purposes.includes(n.purpose)).map((h) => ({ salt: h.salt, bp: h.shareBp })), ...(n.experiment ? [{ salt: n.experiment.salt, bp: n.experiment.holdoutBp }] : [])];
+          if (groups.length === 0) {
+            bad.push(heldOut);
+            continue;
+          }
+          const held = z.Or(z.Bool.val(false), ...groups.map((g) => {
+            const b = enc.bucketOf(g.salt, g.bp);
+            return b === null ? z.Bool.val(false) : z.And(b.def, b.b.lt(g.bp));
+          }));
+          bad.push(z.And(held, sends), z.And(heldOut, z.Not(held)));
+        }
+        return z.Or(z.Bool.val(false), ...bad);
+      },
+    },
+    {
+      id: "high-risk",
+      invariant: "high-risk-reviewed",
+      description: "a high-risk node only goes to human review (never sends or defers directly), and only high-risk nodes do",
+      violation(enc, w) {
+        const z = w.z;
+        const bad = [];
+        for (const i of enc.candidates) {
+          const n = p.nodes.find((x) => x.id === plan.nodes[i]!.id);
+          if (!n) continue;
+          bad.push(n.risk === "high" ? z.Or(enc.outcomeBy(i, "send"), enc.outcomeBy(i, "defer")) : enc.outcomeBy(i, "review"));
+        }
+        return z.Or(z.Bool.val(false), ...bad);
+      },
+    },
   ];
+}
+
+/** An author invariant of tests/*.yaml as a guarantee: no request makes `when` hold and `then` fail. */
+function authorSpec(p: Program, ir: IR, inv: Invariant): Spec | null {
+  const c = inv.conditions;
+  if (!c) return null;
+  const byNode = new Map(p.nodes.map((n) => [n.id, n]));
+  const events = inv.nodes ? [...new Set(inv.nodes.map((id) => byNode.get(id)?.event).filter((e): e is string => e !== undefined))] : undefined;
+  const fieldsOf = new WeakMap<EventEncoding, ReturnType<EventEncoding["decisionFields"]>>();
+  return {
+    id: inv.id,
+    invariant: inv.id,
+    description: inv.description,
+    check: (req, d) => inv.check(req, d),
+    exprs: c.when ? [c.when, c.then] : [c.then],
+    ...(inv.where ? { span: spanAt(inv.where.doc, inv.where.path, "key") } : {}),
+    ...(events ? { events } : {}),
+    violation(enc, w) {
+      const z = w.z;
+      let f = fieldsOf.get(enc);
+      if (!f) {
+        f = enc.decisionFields({ purpose: (id) => byNode.get(id)?.purpose, risk: (id) => byNode.get(id)?.risk });
+        fieldsOf.set(enc, f);
+      }
+      const holds = (e: Expr): ReturnType<Z3["Bool"]["val"]> => {
+        const v = enc.withDecision(f!, e);
+        return v.kind === "bool" ? z.And(v.def, z.Not(v.nul), v.b!) : z.Bool.val(false);
+      };
+      void ir;
+      return z.And(c.when ? holds(c.when) : z.Bool.val(true), z.Not(holds(c.then)));
+    },
+  };
 }
 
 /**
@@ -237,6 +409,17 @@ export function consentAtSend(p: Program, ir: IR, req: TestRequest, d: Decision)
   if (at === undefined || send === undefined) return `consent \`${field}\` = \`${String(given)}\` or the send time is not a time, yet the decision is ${sent}`;
   if (at > send) return `consent \`${field}\` is given at ${String(given)}, after the send time, yet the decision is ${sent}`;
   if (c.maxAgeMs !== undefined && send - at > c.maxAgeMs) return `consent \`${field}\` = ${String(given)} is older than ${c.maxAgeMs} ms at the send time, yet the decision is ${sent}`;
+  if (c.withdrawnField !== undefined) {
+    const wf = c.withdrawnField.replace(/\{channel\}/g, d.channel).replace(/\{purpose\}/g, purpose.id);
+    const wv = req.context[wf];
+    const wt = typeof wv === "string" ? parseTime(wv) : undefined;
+    if (wt !== undefined && wt <= send && wt >= at) return `consent \`${field}\` is withdrawn at ${String(wv)}, by the send time, yet the decision is ${sent}`;
+  }
+  if (c.channelsField !== undefined) {
+    const cf = c.channelsField.replace(/\{purpose\}/g, purpose.id);
+    const set = req.context[cf];
+    if (!Array.isArray(set) || !set.includes(d.channel)) return `consent \`${cf}\` does not list \`${d.channel}\`, yet the decision is ${sent}`;
+  }
   return null;
 }
 
@@ -249,59 +432,100 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
   const { program, ir, data } = input;
   const engine = await loadBundle(input.bundle, { skipVerify: true }); // built just now, in this process
   const invariants = builtinInvariants({ program, ir, lists: data.lists });
-  const results: GuaranteeResult[] = [];
+  const all = [...specs(program, ir), ...(input.invariants ?? []).map((inv) => authorSpec(program, ir, inv)).filter((x): x is Spec => x !== null)].filter((x) => !opts.only || opts.only.includes(x.id));
+  // One symbolic request per event, shared by every guarantee (each query is pushed and popped).
+  const w = new World(z, ir, data.lists, program.jurisdictions.keys(), all.flatMap((x) => x.exprs ?? []));
+  const state = all.map((spec) => ({
+    spec,
+    res: { id: spec.id, invariant: spec.invariant, description: spec.description, status: "proved", abstractions: [], ms: 0, queries: 0, ...(spec.span ? { span: spec.span } : {}) } as GuaranteeResult,
+    unknowns: [] as string[],
+    incomplete: new Set<string>(),
+    abstractions: new Set<string>(),
+    inv: invariants.find((x) => x.id === spec.invariant),
+  }));
   try {
-    for (const spec of specs(program, ir)) {
-      const g0 = performance.now();
-      const w = new World(z, ir, data.lists, program.jurisdictions.keys());
-      const inv = invariants.find((x) => x.id === spec.invariant)!;
-      const check = spec.check ?? ((req: TestRequest, d: Decision) => inv.check(req, d));
-      const res: GuaranteeResult = { id: spec.id, invariant: spec.invariant, description: spec.description, status: "proved", abstractions: [], ms: 0, queries: 0 };
-      const unknowns: string[] = [];
-      for (const event of Object.keys(ir.plan.events).sort()) {
+    for (const event of Object.keys(ir.plan.events).sort()) {
+      for (const st of state) {
+        const { spec, res } = st;
+        if (res.status === "refuted" || (spec.events && !spec.events.includes(event))) continue;
+        const g0 = performance.now();
+        // A fresh encoding per guarantee: terms are built lazily, so each query holds only what it reads.
+        w.abstractions = new Abstractions();
         const { enc, facts } = encodeEvent(w, event);
-        const violation = spec.violation(enc, w);
         const s = new z.Solver();
         s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-        s.add(...facts, ...w.shared, enc.valid, violation);
-        res.queries++;
-        const r = await s.check();
-        if (r === "unsat") continue;
-        if (r === "unknown") {
-          unknowns.push(`event \`${event}\`: the solver gave up (${s.reasonUnknown() || "time-out"}); raise --timeout`);
-          continue;
+        s.add(enc.valid);
+        const flush = (): void => s.add(...facts, ...w.shared);
+        const before = new Set(w.incomplete);
+        const violation = spec.violation(enc, w);
+        for (const r of w.incomplete) if (!before.has(r) || spec.id === state[0]!.spec.id) st.incomplete.add(r);
+        const cases = spec.split ? enc.zoneCases() : [z.Bool.val(true)];
+        flush();
+        for (const a of w.abstractions.reasons) st.abstractions.add(a);
+        let r: "sat" | "unsat" | "unknown" = "unsat";
+        let hit = violation;
+        for (const c of cases) {
+          s.push();
+          s.add(violation, c);
+          res.queries++;
+          const rc = await s.check();
+          s.pop();
+          if (rc === "sat" || (rc === "unknown" && r === "unsat")) {
+            r = rc;
+            hit = z.And(violation, c);
+          }
+          if (rc === "sat") break;
         }
-        // sat: make it concrete over the bundle's own lists, then replay on both evaluators.
-        const cx = await concretise(z, w, enc, facts, violation, data, opts);
-        if (typeof cx === "string") {
-          unknowns.push(`event \`${event}\`: ${cx}`);
-          continue;
+        try {
+          if (r === "unsat") continue;
+          if (r === "unknown") {
+            st.unknowns.push(`event \`${event}\`: the solver gave up (${s.reasonUnknown() || "time-out"}); raise --timeout`);
+            continue;
+          }
+          // sat: make it concrete over the bundle's own lists, then replay on both evaluators.
+          const check = spec.check ?? ((req: TestRequest, d: Decision) => st.inv!.check(req, d));
+          const cx = await concretise(z, w, enc, facts, hit, data, opts);
+          if (typeof cx === "string") {
+            st.unknowns.push(`event \`${event}\`: ${cx}`);
+            continue;
+          }
+          const replay = replayed(cx, engine.decide(cx) as unknown as Decision, ir, data, check);
+          if (typeof replay === "string") {
+            st.unknowns.push(`event \`${event}\`: encoding disagreement: ${replay}${w.abstractions.reasons.size > 0 ? ` (abstracted: ${[...w.abstractions.reasons].join("; ")})` : ""}`);
+            continue;
+          }
+          res.status = "refuted";
+          const failsTest = (st.inv ?? { check }).check(cx, replay.decision) !== null;
+          res.counterexample = { request: cx, decision: replay.decision, violation: replay.violation, yaml: caseYaml(spec, cx, replay, failsTest), failsTest };
+          const origin = program.nodes.find((n) => n.id === replay.decision.node)?.origin;
+          if (!res.span && origin) res.span = spanAt(origin.doc, origin.path, "key");
+        } finally {
+          s.release(); // z3's memory is a fixed Wasm heap: free each query's solver now, not at GC
+          res.ms += performance.now() - g0;
         }
-        const replay = replayed(cx, engine.decide(cx) as unknown as Decision, ir, data, check);
-        if (typeof replay === "string") {
-          unknowns.push(`event \`${event}\`: encoding disagreement: ${replay}${w.abstractions.reasons.size > 0 ? ` (abstracted: ${[...w.abstractions.reasons].join("; ")})` : ""}`);
-          continue;
-        }
-        res.status = "refuted";
-        const failsTest = inv.check(cx, replay.decision) !== null;
-        res.counterexample = { request: cx, decision: replay.decision, violation: replay.violation, yaml: caseYaml(spec, cx, replay, failsTest), failsTest };
-        break;
       }
-      if (res.status !== "refuted") {
-        if (unknowns.length > 0) {
-          res.status = "unknown";
-          res.reason = unknowns.join("\n");
-        } else if (w.incomplete.size > 0) {
-          res.status = "unknown";
-          res.reason = `not every request is covered: ${[...w.incomplete].join("; ")}`;
-        }
-      }
-      res.abstractions = [...w.abstractions.reasons].sort();
-      res.ms = performance.now() - g0;
-      results.push(res);
     }
   } finally {
     await engine.close();
+  }
+  // Every guarantee shares the encoding, so its abstractions and the incompleteness of the
+  // request encoding (fields without a dictionary entry) concern each of them.
+  const global = new Set([...w.incomplete].filter((r) => r.startsWith("context field")));
+  const results: GuaranteeResult[] = [];
+  for (const st of state) {
+    const { res } = st;
+    if (res.status !== "refuted") {
+      const incomplete = [...new Set([...global, ...st.incomplete])];
+      if (st.unknowns.length > 0) {
+        res.status = "unknown";
+        res.reason = st.unknowns.join("\n");
+      } else if (incomplete.length > 0) {
+        res.status = "unknown";
+        res.reason = `not every request is covered: ${incomplete.join("; ")}`;
+      }
+    }
+    res.abstractions = [...st.abstractions].sort();
+    results.push(res);
   }
   return { results, diagnostics: [], files: new Map(), ms: performance.now() - t0 };
 }
@@ -418,18 +642,28 @@ function num(m: Model, e: Parameters<Model["eval"]>[0]): number {
 async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType<Z3["Bool"]["val"]>[], violation: ReturnType<Z3["Bool"]["val"]>, data: BundleData, opts: ProveOptions): Promise<TestRequest | string> {
   const s = new z.Solver();
   s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  try {
+    return await concretiseWith(s, z, w, enc, facts, violation, data);
+  } finally {
+    s.release();
+  }
+}
+
+async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, facts: ReturnType<Z3["Bool"]["val"]>[], violation: ReturnType<Z3["Bool"]["val"]>, data: BundleData): Promise<TestRequest | string> {
   s.add(...facts, ...w.shared, enc.valid, violation);
-  for (const { list, item } of w.listApps) {
-    const entries = Object.entries(data.lists[list] ?? {}).slice(0, LIST_WITNESSES);
+  // Only this encoding's list and bucket applications (the world outlives many encodings).
+  for (const { list, item } of w.listApps.slice(enc.listFrom)) {
+    const entries = listWitnesses(data.lists[list]);
+    // The list holds exactly its witness entries, each with its own expiry.
     const alts = [];
+    const expiry = w.listExpiry(list).call(item) as ReturnType<Z3["Real"]["const"]>;
     for (const [key, until] of entries) {
       const id = w.id(key);
       if (id === undefined) continue;
-      if (until === null) alts.push(item.eq(id));
-      else {
-        const t = parseTime(until);
-        if (t !== undefined) alts.push(z.And(item.eq(id), enc.now.lt(t)));
-      }
+      const t = until === null ? NO_EXPIRY : parseTime(until);
+      if (t === undefined) continue;
+      alts.push(item.eq(id));
+      s.add(z.Implies(item.eq(id), expiry.eq(t)));
     }
     s.add(w.listPred(list).call(item).eq(z.Or(z.Bool.val(false), ...alts)));
   }
@@ -458,10 +692,16 @@ async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType
   for (const fv of enc.fields.values()) {
     if (fv.spec.type === "timestamp" || fv.spec.type === "date") s.add(z.Implies(fv.present, z.And(fv.value.ge(ref - 10 * YEAR), fv.value.le(ref + 10 * YEAR))));
   }
-  // Without a named zone the customer's local time is the fixed offset, which is encoded exactly.
+  // Without a named zone first (the simpler case to read), then with one.
   const tz = w.ir.plan.keys.time_zone === undefined ? undefined : enc.fields.get(w.ir.plan.keys.time_zone);
-  if (tz !== undefined) s.add(z.Not(tz.present));
-  let r = await s.check();
+  let r: "sat" | "unsat" | "unknown" = "unknown";
+  if (tz !== undefined) {
+    s.push();
+    s.add(z.Not(tz.present));
+    r = await s.check();
+    if (r !== "sat") s.pop();
+  }
+  if (r !== "sat") r = await s.check();
   if (r !== "sat") {
     s.pop();
     r = await s.check();
@@ -487,11 +727,12 @@ async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType
     return str;
   };
   // Fresh customer ids must land in the buckets the model chose.
-  for (const app of w.bucketApps) {
+  const bucketApps = w.bucketApps.slice(enc.bucketFrom);
+  for (const app of bucketApps) {
     const id = num(m, app.item);
     if (id < w.strings.length || used.has(id)) continue;
     const want = app.thresholds.map((t) => num(m, w.buckets.get(app.salt)!.call(app.item)) < t);
-    const apps = w.bucketApps.filter((a) => num(m, a.item) === id);
+    const apps = bucketApps.filter((a) => num(m, a.item) === id);
     let found: string | undefined;
     for (let j = 0; j < 200_000 && found === undefined; j++) {
       const key = `prove-${id}-${j}`;
@@ -562,4 +803,70 @@ async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType
   const nf = num(m, enc.nodeFilter);
   if (nf >= 0 && plan.nodes[nf] !== undefined) req.node = plan.nodes[nf]!.id;
   return req;
+}
+
+/**
+ * Cadence feasibility: for each frequency cap, can a journey in its scope still deliver when the
+ * customer's history already holds `max` messages in the window? If no journey can (proved per
+ * node and channel), one customer gets at most `max` such messages in any window from all
+ * journeys together; if one can, the witness is replayed and reported (WP4104). Also every node
+ * and channel no request can make deliver (WP4103).
+ */
+export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promise<Cadence> {
+  const { Context } = await solverApi();
+  const z = Context("waypost") as Z3;
+  ctx = z;
+  const { program, ir, data } = input;
+  const plan = ir.plan;
+  const engine = await loadBundle(input.bundle, { skipVerify: true });
+  const findings: Diagnostic[] = [];
+  const nodeSpan = (id: string): Span | undefined => {
+    const o = program.nodes.find((n) => n.id === id)?.origin;
+    return o ? spanAt(o.doc, o.path, "key") : undefined;
+  };
+  const windows: CadenceWindow[] = [];
+  try {
+    const w = new World(z, ir, data.lists);
+    const encs = new Map(Object.keys(plan.events).sort().map((e) => [e, encodeEvent(w, e)]));
+    for (const cap of program.contact.caps) {
+      const scope = [cap.channel && `channel \`${cap.channel}\``, cap.purpose && `purpose \`${cap.purpose}\``, cap.node && `node \`${cap.node}\``].filter(Boolean).join(", ") || "every message";
+      const win: CadenceWindow = { cap: cap.id, scope, window: formatDuration(cap.perMs), max: cap.max, most: cap.max, nodes: [], leaks: [], unknown: [] };
+      const count: Extract<Expr, { op: "history_count" }> = { op: "history_count", window_ms: cap.perMs, ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}) };
+      for (const [event, { enc, facts }] of encs) {
+        for (const i of plan.events[event] ?? []) {
+          const n = plan.nodes[i]!;
+          if ((cap.purpose && n.purpose !== cap.purpose) || (cap.node && n.id !== cap.node)) continue;
+          for (const ch of n.channels) {
+            if (cap.channel && ch !== cap.channel) continue;
+            win.nodes.push(`${n.id}/${ch}`);
+            const goal = z.And(enc.delivers(i, ch), w.historyCount(count, facts).ge(cap.max));
+            const s = new z.Solver();
+            s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+            s.add(...facts, ...w.shared, enc.valid, goal);
+            const r = await s.check();
+            if (r === "unsat") continue;
+            if (r === "unknown") {
+              win.unknown.push(`${n.id}/${ch}: the solver gave up`);
+              continue;
+            }
+            const req = await concretise(z, w, enc, facts, goal, data, opts);
+            const d = typeof req === "string" ? undefined : (engine.decide(req) as unknown as Decision);
+            if (typeof req === "string" || !d || !SENDING.has(d.outcome) || d.node !== n.id || d.channel !== ch) {
+              win.unknown.push(`${n.id}/${ch}: ${typeof req === "string" ? req : "the witness does not replay"}`);
+              continue;
+            }
+            win.leaks.push({ node: n.id, channel: ch, request: req });
+            findings.push(diag("WP4104", "warning", `\`${n.id}\` can send via \`${ch}\` when the customer already had ${cap.max} message(s) in cap \`${cap.id}\`'s ${win.window} window (${scope})`, nodeSpan(n.id), `witness request: ${JSON.stringify(req)}`));
+          }
+        }
+      }
+      if (win.leaks.length > 0 || win.unknown.length > 0) win.most = null;
+      windows.push(win);
+    }
+  } finally {
+    await engine.close();
+  }
+  const dead = (await reachability(input, opts)).filter((r) => r.status === "unreachable");
+  for (const d of dead) findings.push(diag("WP4103", "warning", `\`${d.node}\` can never deliver via \`${d.channel}\`: no request makes it (dead trigger, contradictory eligibility, or gates that always block)`, nodeSpan(d.node)));
+  return { windows, dead, findings };
 }

@@ -32,20 +32,36 @@ const listOf = (ir: IR, cond: number): string | undefined => {
   return e.op === "in_list" ? e.list : undefined;
 };
 
-async function refutedAndReplayed(input: ProveInput): Promise<{ decision: Decision; request: Record<string, unknown> }> {
-  const report = await prove(input);
-  const a = report.results.find((r) => r.id === "suppression")!;
+/**
+ * The example has findings of its own (a customer id that is absent or "" is on no list, yet
+ * its field is not optional, so no missing-key gate; a cool-down deferral for held-out
+ * customers): close them in the plan first, so a refutation below is the planted bug's.
+ */
+function closeExampleFindings(ir: IR): void {
+  // A customer id that is missing or "" is looked up on no list: suppress it, as `missing: suppress` would.
+  const id = ir.plan.keys.customer;
+  const cond = ir.conds.length;
+  ir.conds.push({ op: "or", args: [{ op: "not", arg: { op: "call", fn: "exists", args: [{ op: "field", name: id }] } }, { op: "cmp", cmp: "==", left: { op: "field", name: id }, right: { op: "const", value: "" } }] });
+  for (const n of ir.plan.nodes) {
+    const reason = n.gates.find((g) => g.step === "suppression")!.reason;
+    n.gates = [{ step: "suppression", cond, outcome: "suppress", reason }, ...n.gates.filter((g) => !(g.channel === undefined && g.outcome === "defer"))];
+  }
+}
+
+async function refutedAndReplayed(input: ProveInput, id = "suppression", invariant = "suppression-respected"): Promise<{ decision: Decision; request: Record<string, unknown> }> {
+  const report = await prove(input, { only: [id] });
+  const a = report.results.find((r) => r.id === id)!;
   expect(a.status, a.reason).toBe("refuted");
   const cx = a.counterexample!;
   expect(cx.failsTest).toBe(true);
   // The printed case is a PolicyTests document whose request is the counterexample.
   const doc = parse(cx.yaml) as { kind: string; cases: { request: Record<string, unknown>; expect: { invariants: string[] } }[] };
   expect(doc.kind).toBe("PolicyTests");
-  expect(doc.cases[0]!.expect.invariants).toEqual(["suppression-respected"]);
+  expect(doc.cases[0]!.expect.invariants).toEqual([invariant]);
   const request = doc.cases[0]!.request;
   expect(request).toEqual(cx.request);
   // Replayed here on both evaluators, independently of the prover.
-  const inv = builtinInvariants({ program: input.program, ir: input.ir, lists: input.data.lists }).find((i) => i.id === "suppression-respected")!;
+  const inv = builtinInvariants({ program: input.program, ir: input.ir, lists: input.data.lists }).find((i) => i.id === invariant)!;
   const engine = await loadBundle(input.bundle, { skipVerify: true });
   const wasm = engine.decide(request) as Decision;
   await engine.close();
@@ -56,26 +72,64 @@ async function refutedAndReplayed(input: ProveInput): Promise<{ decision: Decisi
   return { decision: wasm, request };
 }
 
-describe("planted suppression bugs are refuted", () => {
-  test("a list gate on the wrong channel (email-opt-out guards push instead of email)", async () => {
+describe("planted bugs are refuted, each with a case that fails on both evaluators", () => {
+  test("the base (example findings closed) proves suppression, quiet hours and holdouts", async () => {
+    const input = await planted(closeExampleFindings);
+    const report = await prove(input, { only: ["suppression", "quiet-hours", "holdout"] });
+    const status = Object.fromEntries(report.results.map((r) => [r.id, [r.status, r.reason]]));
+    expect(status["suppression"]).toEqual(["proved", undefined]);
+    expect(status["quiet-hours"]).toEqual(["proved", undefined]);
+    expect(status["holdout"]).toEqual(["proved", undefined]);
+  }, 120_000);
+
+  test("a narrowed suppression scope: email-opt-out guards push instead of email", async () => {
     const input = await planted((ir) => {
-      const g = node(ir, "cross-sell-home").gates.find((x) => listOf(ir, x.cond) === "email-opt-out")!;
-      g.channel = "push";
+      closeExampleFindings(ir);
+      for (const g of node(ir, "cross-sell-home").gates.filter((x) => listOf(ir, x.cond) === "email-opt-out")) g.channel = "push";
     });
     const { decision, request } = await refutedAndReplayed(input);
     expect(decision.channel).toBe("email");
     expect(decision.node).toBe("cross-sell-home");
     const hashes = Object.keys(input.data.lists["email-opt-out"]!);
     expect(hashes).toContain((request["context"] as Record<string, unknown>)["customer.email_sha256"]);
-  }, 30_000);
+  }, 60_000);
 
   test("a node that lost its bereavement-register gate", async () => {
     const input = await planted((ir) => {
+      closeExampleFindings(ir);
       const n = node(ir, "claim-update-day3");
       n.gates = n.gates.filter((x) => listOf(ir, x.cond) !== "deceased");
     });
     const { decision, request } = await refutedAndReplayed(input);
     expect(decision.node).toBe("claim-update-day3");
     expect(Object.keys(input.data.lists["deceased"]!)).toContain((request["context"] as Record<string, unknown>)["customer.id"]);
-  }, 30_000);
+  }, 60_000);
+
+  test("a list keyed on an optional field without its missing-key gate", async () => {
+    const input = await planted((ir) => {
+      closeExampleFindings(ir);
+      for (const n of ir.plan.nodes) n.gates = n.gates.filter((g) => g.reason.code !== "suppressed-missing-key");
+    });
+    const { request } = await refutedAndReplayed(input);
+    const key = (request["context"] as Record<string, unknown>)["customer.email_sha256"];
+    expect(key === undefined || key === null || key === "").toBe(true);
+  }, 60_000);
+
+  test("a widened quiet-hours window: the plan defers only from 22:00, the policy says 21:00", async () => {
+    const input = await planted((ir) => {
+      closeExampleFindings(ir);
+      for (const q of ir.plan.quiet_hours) q.start_min = 22 * 60;
+    });
+    const { decision } = await refutedAndReplayed(input, "quiet-hours", "quiet-hours-respected");
+    expect(["sms", "push"]).toContain(decision.channel);
+  }, 120_000);
+
+  test("a holdout leak through a second node: renewal's experiment holds out nobody in the plan", async () => {
+    const input = await planted((ir) => {
+      closeExampleFindings(ir);
+      node(ir, "renewal-reminder-90").experiment!.holdout_bp = 0;
+    });
+    const { decision } = await refutedAndReplayed(input, "holdout", "holdout-no-treatment");
+    expect(decision.node).toBe("renewal-reminder-90");
+  }, 60_000);
 });
