@@ -243,7 +243,8 @@ describe("other entrypoints", () => {
     expect(run(req({ "customer.id": "C-OPT" }), "waypost/suppressed")).toEqual({ suppressed: true, lists: ["fraud", "optout"] });
     expect(run(req({ "customer.id": "C-LATER" }), "waypost/suppressed")).toEqual({ suppressed: true, lists: ["optout"] });
     expect(run(req({ "customer.id": "C-EXP" }), "waypost/suppressed")).toEqual({ suppressed: false, lists: [] });
-    expect(run(req({}), "waypost/suppressed")).toEqual({ suppressed: false, lists: [] });
+    // No customer id: every list keyed on it counts (`missing` undeclared means suppress, docs/ir.md).
+    expect(run(req({}), "waypost/suppressed")).toEqual({ suppressed: true, lists: ["fraud", "optout"] });
     expect(run(null, "waypost/suppressed")).toEqual(deny("invalid-request", "input"));
   });
   it("waypost/consent reports consent gates per channel", () => {
