@@ -7,7 +7,7 @@ import * as YAML from "yaml";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
 import { SourceFile } from "./source-file.js";
 import { scanHost, SourceRefusal, type RefusedEntry, type SourceHost } from "./source.js";
-import { fastParseYaml, type FastDocument, type FastNode } from "./source-yaml.js";
+import { fastParseYaml, type FastDocument, type FastNode, type FastPair } from "./source-yaml.js";
 
 export const MAX_YAML_BYTES = 5 * 1024 * 1024;
 export const MAX_ALIASES = 100;
@@ -293,22 +293,23 @@ export function spanAt(d: LoadedDocument, path: DocPath, part: "key" | "value" =
 /** `spanAt` on the fast reader's nodes: the same walk, the same ranges. */
 function fastSpanAt(d: LoadedDocument, tree: FastNode, path: DocPath, part: "key" | "value"): Span {
   let node: FastNode = tree;
-  let keyNode: FastNode | null = null;
+  let key: FastPair | null = null;
   for (const seg of path) {
     if (node.kind === "map") {
-      const pair = node.items.find((it) => String(it.key.value) === String(seg));
+      const name = String(seg);
+      const pair = node.items.find((it) => it.key === name);
       if (!pair) break;
-      keyNode = pair.key;
+      key = pair;
       node = pair.value;
     } else if (node.kind === "seq" && typeof seg === "number") {
       const item = node.items[seg];
       if (item === undefined) break;
-      keyNode = null;
+      key = null;
       node = item;
     } else break;
   }
-  const target = part === "key" && keyNode ? keyNode : node;
-  return { file: d.file.path, start: target.range[0], end: target.range[1] };
+  if (part === "key" && key) return { file: d.file.path, start: key.keyStart, end: key.keyEnd };
+  return { file: d.file.path, start: node.start, end: node.end };
 }
 
 /** The YAML scalar node at `path`, when it is one (conditions need their exact source). */
@@ -318,14 +319,14 @@ export function scalarAt(d: LoadedDocument, path: DocPath): YAML.Scalar | null {
     let node: FastNode | undefined = d.tree;
     for (const seg of path) {
       if (node === undefined) return null;
-      if (node.kind === "map") node = node.items.find((it) => it.key.value === seg)?.value;
+      if (node.kind === "map") node = node.items.find((it) => it.key === seg)?.value;
       else if (node.kind === "seq") {
         const idx: unknown = typeof seg === "string" && seg !== "" ? Number(seg) : seg;
         node = typeof idx === "number" && Number.isInteger(idx) && idx >= 0 ? node.items[idx] : undefined;
       } else return null;
     }
     // A Scalar of the yaml package with what a parsed one has: value, range, quoting.
-    return node?.kind === "scalar" ? Object.assign(new YAML.Scalar(node.value), { range: node.range, type: node.type }) : null;
+    return node?.kind === "scalar" ? Object.assign(new YAML.Scalar(node.value), { range: [node.start, node.end, node.after], type: node.type }) : null;
   }
   const n = d.doc.getIn(path, true);
   return YAML.isScalar(n) ? n : null;

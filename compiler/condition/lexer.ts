@@ -1,7 +1,8 @@
 /**
  * The lexer: text → tokens, with lexical problems turned into diagnostics (WP2001/2002).
  */
-import { Lexer, type IToken } from "chevrotain";
+import type { IToken } from "chevrotain";
+import { Lexer } from "./chevrotain.js";
 import { allTokens, UnterminatedString } from "./tokens.js";
 import { code, ldiag, type LocalDiagnostic } from "./codes.js";
 

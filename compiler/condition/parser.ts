@@ -15,7 +15,8 @@
  * The parser's error messages are JSON (see `errorMessageProvider`): parse.ts turns them into
  * plain-words diagnostics, which needs the structured facts chevrotain only hands to the provider.
  */
-import { CstParser, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
+import type { IParserErrorMessageProvider, IToken, TokenType } from "chevrotain";
+import { CstParser } from "./chevrotain.js";
 import * as T from "./tokens.js";
 
 /** What the provider records about a syntax error, for parse.ts to phrase. */

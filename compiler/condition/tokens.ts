@@ -6,7 +6,8 @@
  * and parsed like `and`, `or`, `not`, `==`, and the visitor then reports the spelling we want
  * (WP2007). Unterminated strings are a token too, so the lexer can name them (WP2002).
  */
-import { createToken, Lexer, type TokenType } from "chevrotain";
+import type { TokenType } from "chevrotain";
+import { createToken, Lexer } from "./chevrotain.js";
 
 export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\u00a0]+/, group: Lexer.SKIPPED });
 
@@ -122,4 +123,4 @@ export const allTokens: TokenType[] = [
 /** Words the language reserves; a field or function cannot be called exactly this. */
 export const KEYWORDS: readonly string[] = ["and", "or", "not", "in", "true", "false", "null", "now", "list"];
 
-export { EOF as EOF_TYPE } from "chevrotain";
+export { EOF as EOF_TYPE } from "./chevrotain.js";
