@@ -55,8 +55,8 @@ interface AbiExports {
 
 /** The runtime's decision calls (wasmlib/index.ts; docs/ir.md "Decision (output)", compact form). */
 interface CompactExports {
-  wp_decide(data: number, input: number, inputLen: number, heap: number): number;
-  wp_reason(data: number, index: number): number;
+  waypost_decide(data: number, input: number, inputLen: number, heap: number): number;
+  waypost_reason(data: number, index: number): number;
 }
 
 const PAGE = WASM_PAGE;
@@ -224,7 +224,7 @@ export class AbiPolicy {
   private readonly mem: WasmMemory | null;
   /** True when evaluations go straight to `opa_eval`; false: through `policy.evaluate`. */
   readonly fast: boolean;
-  /** The module's compact decision calls (`wp_decide`, `wp_reason`), when `fast` and it has them. */
+  /** The module's compact decision calls (`waypost_decide`, `waypost_reason`), when `fast` and it has them. */
   private readonly compactEx: CompactExports | null;
   private u8: Uint8Array = new Uint8Array(0);
   private buf: Buffer = Buffer.alloc(0);
@@ -257,7 +257,7 @@ export class AbiPolicy {
       typeof policy.dataAddr === "number" &&
       typeof policy.dataHeapPtr === "number";
     const ex = this.ex as unknown as Record<string, unknown> | null;
-    this.compactEx = this.fast && ex !== null && isFn(ex, "wp_decide") && isFn(ex, "wp_reason") ? (ex as unknown as CompactExports) : null;
+    this.compactEx = this.fast && ex !== null && isFn(ex, "waypost_decide") && isFn(ex, "waypost_reason") ? (ex as unknown as CompactExports) : null;
     this.refresh();
   }
 
@@ -278,7 +278,7 @@ export class AbiPolicy {
       const p = this.policy;
       const base = p.dataHeapPtr as number;
       const len = this.writeInput(input, base);
-      const ret = this.compactEx!.wp_decide(p.dataAddr as number, base, len, base + len);
+      const ret = this.compactEx!.waypost_decide(p.dataAddr as number, base, len, base + len);
       return this.readText(ret);
     } catch (e) {
       throw this.explain(e, "evaluation", f);
@@ -293,7 +293,7 @@ export class AbiPolicy {
   reasonText(index: number): string | null {
     this.refill(this.decisionFuel);
     try {
-      const ret = this.compactEx!.wp_reason(this.policy.dataAddr as number, index);
+      const ret = this.compactEx!.waypost_reason(this.policy.dataAddr as number, index);
       return ret === 0 ? null : this.readText(ret);
     } catch (e) {
       throw this.explain(e, "reading a reason", this.decisionFuel);

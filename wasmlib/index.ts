@@ -114,16 +114,16 @@ export function opa_eval(reserved: i32, ep: u32, data: usize, inputAddr: usize, 
 }
 
 // The runtime's decision call (runtime/abi.ts, docs/ir.md "Decision (output)"): `waypost/decide`
-// as opa_eval evaluates it, dumped as the decision itself (no result set) in its compact form,
+// as opa_eval evaluates it (not `wp_`: the emitter drops those exports), dumped as the decision itself (no result set) in its compact form,
 // where a reason of the plan's reason table is its index. The SDK entrypoints keep the full shape.
-export function wp_decide(data: usize, inputAddr: usize, inputLen: usize, heapAddr: usize): usize {
+export function waypost_decide(data: usize, inputAddr: usize, inputLen: usize, heapAddr: usize): usize {
   setHeap(heapAddr);
   let input: usize = inputLen > 0 ? parseJSON(inputAddr, inputLen) : 0;
   return dumpJSON(engine.compactDecision(evaluate(0, data, input)));
 }
 
 // Entry i of the plan's reason table as JSON text (NUL-terminated), or 0 when there is none.
-export function wp_reason(data: usize, i: u32): usize {
+export function waypost_reason(data: usize, i: u32): usize {
   let r = engine.reasonEntry(data, i);
   return r == 0 ? 0 : dumpJSON(r);
 }

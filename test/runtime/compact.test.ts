@@ -6,7 +6,8 @@ import { writeBundle } from "../../compiler/bundle.js";
 import { emitPolicyWasm } from "../../compiler/emit/index.js";
 import { decide } from "../../compiler/ir/interpret.js";
 import { encodeBundleData } from "../../compiler/ir/reason-table.js";
-import { loadBundle } from "../../runtime/index.js";
+import { loadBundle, readBundle } from "../../runtime/index.js";
+import { AbiPolicy, instantiateMetered, resolveBudget } from "../../runtime/abi.js";
 import type { JsonValue } from "../../runtime/json.js";
 import { smallIR, smallLists } from "./small-ir.js";
 
@@ -27,6 +28,18 @@ async function bundle(tamper?: (plan: Record<string, unknown>) => void): Promise
 }
 
 describe("compact decisions (reasons as reason-table indices)", () => {
+  it("a compiled module has the compact calls", async () => {
+    const { files } = await readBundle(await bundle(), { skipVerify: true });
+    const budget = resolveBudget({});
+    const abi = new AbiPolicy(await instantiateMetered(files.get("policy.wasm")!, budget), budget);
+    abi.setData(files.get("data.json")!);
+    expect(abi.compact).toBe(true);
+    const d = JSON.parse(abi.decideCompact(JSON.stringify(send))) as { reasons: unknown[] };
+    expect(d.reasons.every((r) => Number.isInteger(r))).toBe(true);
+    expect(JSON.parse(abi.reasonText(d.reasons[0] as number)!)).toEqual(smallIR().plan.nodes[0]!.conditions[0]!.reason);
+    expect(abi.reasonText(1_000_000)).toBeNull();
+  });
+
   it("a caller sees the interpreter's decision, byte for byte, and its own copies of the reasons", async () => {
     const ir = smallIR();
     const data = { plan: ir.plan, lists: smallLists, revision: REV };
