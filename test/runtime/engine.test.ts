@@ -7,6 +7,7 @@ import { writeBundle } from "../../compiler/bundle.js";
 import { createEngine, createPseudonymiser, decisionId, loadBundle, maskRequest, verifyLog, WaypostRuntimeError, type Decision } from "../../runtime/index.js";
 import { fakePolicyWasm, type FakePolicyOptions } from "./fake-policy.js";
 import { canonicalJson } from "../../runtime/json.js";
+import { parseEntry, unsealRequest, type LogEntry } from "../../runtime/log.js";
 
 const dir = mkdtempSync(join(tmpdir(), "waypost-engine-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -262,6 +263,23 @@ describe("engine (hand-written ABI module)", () => {
     expect(e.mac).toBe(createHmac("sha256", Buffer.from(logKey)).update(`waypost.log.v2\n${"0".repeat(64)}\n${commitment}`).digest("hex"));
     expect(head).toBe(e.mac);
     expect(await verifyLog(logPath, { key: logKey })).toMatchObject({ ok: true, proven: true, entries: 1 });
+  });
+
+  it("an unkeyed log with a replay key: the queued entry hashes and seals what was decided", async () => {
+    const logPath = join(dir, "deferred-unkeyed.jsonl");
+    const replayKey = Uint8Array.from({ length: 32 }, (_, i) => 77 + i);
+    const engine = await loadBundle(await fakeBundle("rev-1"), { skipVerify: true, log: logPath, unkeyedLog: true, replayKey, pseudonymKey });
+    const req = { ...request, context: { ...request.context } };
+    const d = engine.decide(req);
+    const decided = structuredClone(d);
+    req.context["customer.email"] = "changed@example.com";
+    d.reasons[0]!.message = "changed";
+    await engine.close();
+    const lines = readFileSync(logPath, "utf8").trimEnd().split("\n");
+    const e = parseEntry(lines[0]!) as LogEntry;
+    expect(e.decision).toEqual(decided);
+    expect(unsealRequest(e, replayKey)).toEqual({ ok: true, request: JSON.parse(JSON.stringify(request)) });
+    expect(await verifyLog(logPath)).toMatchObject({ ok: true, integrity: "unkeyed", entries: 1 });
   });
 
   it("chains entries appended with and without a wait, in call order", async () => {
