@@ -219,25 +219,27 @@ export class CompactListBuilder {
   /** The list in its data.json form. */
   finish(): CompactList {
     const n = this.count;
-    const order = sortByDigest(this.digests, n);
+    const { h1s, h2s, order } = sortByDigest(this.digests, n);
     const out = Buffer.allocUnsafe(n * DIGEST_HEX);
     const expiries: [string, string][] = [];
     let w = 0;
     for (let j = 0; j < n; ) {
-      const first = order[j]!;
-      const h1 = this.digests[2 * first]!, h2 = this.digests[2 * first + 1]!;
+      const h1 = h1s[j]!, h2 = h2s[j]!;
       // The run of entries with this digest, in source order (the sort is stable).
       let k = j + 1;
-      while (k < n && this.digests[2 * order[k]!] === h1 && this.digests[2 * order[k]! + 1] === h2) k++;
-      // Per distinct key (last line wins), then the longest over distinct keys.
+      while (k < n && h1s[k] === h1 && h2s[k] === h2) k++;
       let holds: string | null | undefined;
-      for (let a = j; a < k; a++) {
-        const ia = order[a]!;
-        let last = true;
-        for (let b = a + 1; b < k && last; b++) if (this.sameKey(ia, order[b]!)) last = false;
-        if (!last) continue;
-        const u = this.untilOf[ia]! < 0 ? null : this.untils[this.untilOf[ia]!]!;
-        holds = holds === undefined ? u : holds === null || u === null ? null : later(holds, u);
+      if (k === j + 1) holds = this.untilOf[order[j]!]! < 0 ? null : this.untils[this.untilOf[order[j]!]!]!;
+      else {
+        // Per distinct key (last line wins), then the longest over distinct keys.
+        for (let a = j; a < k; a++) {
+          const ia = order[a]!;
+          let last = true;
+          for (let b = a + 1; b < k && last; b++) if (this.sameKey(ia, order[b]!)) last = false;
+          if (!last) continue;
+          const u = this.untilOf[ia]! < 0 ? null : this.untils[this.untilOf[ia]!]!;
+          holds = holds === undefined ? u : holds === null || u === null ? null : later(holds, u);
+        }
       }
       putHex(out, w, h1);
       putHex(out, w + 8, h2);
@@ -264,27 +266,48 @@ function later(a: string, b: string): string {
   return tb > ta ? b : a;
 }
 
-/** Entry indexes ordered by (h1, h2), stable: an LSD radix sort on 16-bit digits. */
-function sortByDigest(d: Uint32Array, n: number): Uint32Array {
-  let idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  let tmp = new Uint32Array(n);
-  const counts = new Uint32Array(65536);
-  // Least significant first: h2 low, h2 high, h1 low, h1 high.
-  for (const [word, shift] of [[1, 0], [1, 16], [0, 0], [0, 16]] as const) {
-    counts.fill(0);
-    for (let i = 0; i < n; i++) counts[(d[2 * idx[i]! + word]! >>> shift) & 0xffff]!++;
-    let sum = 0;
-    for (let c = 0; c < 65536; c++) {
-      const x = counts[c]!;
-      counts[c] = sum;
-      sum += x;
-    }
-    for (let i = 0; i < n; i++) {
-      const e = idx[i]!;
-      tmp[counts[(d[2 * e + word]! >>> shift) & 0xffff]!++] = e;
-    }
-    [idx, tmp] = [tmp, idx];
+/**
+ * The digests ordered by (h1, h2), stable, with each one's entry index: one counting pass on
+ * the top bits of h1 (about 8 entries a bucket; digests are uniform), one scattering pass, then
+ * each bucket sorted on its own. Sequential passes over typed arrays: no per-entry objects.
+ */
+export function sortByDigest(d: Uint32Array, n: number): { h1s: Uint32Array; h2s: Uint32Array; order: Uint32Array } {
+  const bits = Math.min(24, Math.max(4, Math.ceil(Math.log2(Math.max(2, n / 8)))));
+  const shift = 32 - bits;
+  const buckets = 2 ** bits;
+  const start = new Uint32Array(buckets + 1);
+  for (let i = 0; i < n; i++) start[(d[2 * i]! >>> shift) + 1]!++;
+  for (let b = 0; b < buckets; b++) start[b + 1]! += start[b]!;
+  const at = start.slice(0, buckets);
+  const h1s = new Uint32Array(n), h2s = new Uint32Array(n), order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const h1 = d[2 * i]!;
+    const p = at[h1 >>> shift]!++;
+    h1s[p] = h1;
+    h2s[p] = d[2 * i + 1]!;
+    order[p] = i;
   }
-  return idx;
+  for (let b = 0; b < buckets; b++) {
+    const lo = start[b]!, hi = start[b + 1]!;
+    if (hi - lo < 2) continue;
+    if (hi - lo > 64) {
+      // Crafted keys can crowd one bucket: a comparison sort there, never quadratic.
+      const ix = Array.from(order.subarray(lo, hi), (_, k) => lo + k);
+      ix.sort((x, y) => h1s[x]! - h1s[y]! || h2s[x]! - h2s[y]! || x - y);
+      const t1 = ix.map((x) => h1s[x]!), t2 = ix.map((x) => h2s[x]!), to = ix.map((x) => order[x]!);
+      h1s.set(t1, lo); h2s.set(t2, lo); order.set(to, lo);
+      continue;
+    }
+    // Insertion sort, strict comparison: equal digests keep their source order.
+    for (let i = lo + 1; i < hi; i++) {
+      const a1 = h1s[i]!, a2 = h2s[i]!, ao = order[i]!;
+      let j = i - 1;
+      while (j >= lo && (h1s[j]! > a1 || (h1s[j] === a1 && h2s[j]! > a2))) {
+        h1s[j + 1] = h1s[j]!; h2s[j + 1] = h2s[j]!; order[j + 1] = order[j]!;
+        j--;
+      }
+      h1s[j + 1] = a1; h2s[j + 1] = a2; order[j + 1] = ao;
+    }
+  }
+  return { h1s, h2s, order };
 }

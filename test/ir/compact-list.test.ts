@@ -2,7 +2,7 @@
 // is MurmurHash3_x86_128 (seed 0) truncated to h1, h2; the builder sorts, merges duplicates and
 // keeps expiries; the binary search finds exactly the listed keys.
 import { describe, expect, it } from "vitest";
-import { COMPACT_FORMAT, CompactListBuilder, compactHas, compactIndex, isCompactList, keyDigest, listEntries, listSize } from "../../compiler/ir/compact-list.js";
+import { COMPACT_FORMAT, CompactListBuilder, compactHas, compactIndex, isCompactList, keyDigest, listEntries, listSize, sortByDigest } from "../../compiler/ir/compact-list.js";
 
 const enc = new TextEncoder();
 function build(lines: [string, string | null][]) {
@@ -54,6 +54,21 @@ describe("compact lists", () => {
     expect(compactHas(l, "A", Date.parse("2027-01-01T00:00:00Z"))).toBe(false);
     expect(compactHas(l, "B", now)).toBe(true);
     expect(compactHas(l, "D", now)).toBe(false); // malformed expiry: not listed, as for plain lists
+  });
+
+  it("sorts crowded buckets and repeated digests stably, as a comparison sort does", () => {
+    // Digests sharing their top bits (as crafted keys could) and repeated digests.
+    const n = 3000;
+    const d = new Uint32Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      d[2 * i] = i % 3 === 0 ? 0x12345678 : ((i * 2654435761) >>> 0) & 0x0000ffff;
+      d[2 * i + 1] = (i * 40503) % 7;
+    }
+    const want = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[2 * x]! - d[2 * y]! || d[2 * x + 1]! - d[2 * y + 1]! || x - y);
+    const got = sortByDigest(d, n);
+    expect([...got.order]).toEqual(want);
+    expect([...got.h1s]).toEqual(want.map((i) => d[2 * i]));
+    expect([...got.h2s]).toEqual(want.map((i) => d[2 * i + 1]));
   });
 
   it("a plain list is not compact, whatever its keys", () => {
