@@ -1,13 +1,20 @@
 /** A loaded text file with line starts, so spans (offsets) become line:col only when rendered. */
 export class SourceFile {
-  readonly lineStarts: number[];
+  private starts: number[] | undefined;
   constructor(
     readonly path: string,
     readonly text: string,
-  ) {
-    const starts = [0];
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
-    this.lineStarts = starts;
+  ) {}
+
+  /** Offsets where lines start, found on first use: most files never have a position rendered. */
+  get lineStarts(): readonly number[] {
+    if (this.starts === undefined) {
+      const starts = [0];
+      const text = this.text;
+      for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
+      this.starts = starts;
+    }
+    return this.starts;
   }
 
   /** 1-based line and column (column counts UTF-16 units, as editors and SARIF do). */
