@@ -467,26 +467,27 @@ function checkActions({ p, report, at }: CheckContext): void {
   for (const n of p.nodes) {
     const u = p.purposes.get(n.purpose);
     n.channels.forEach((ch, i) => {
-      const span = at(n.origin, ["action", "channels", i]);
-      if (a.channels.deny.includes(ch)) report(diag("WP3060", "error", `channel ${q(ch)} is on the deny-list`, span, "pick another channel; deny beats allow", a.channels.origin ? [{ message: "denied here", span: at(a.channels.origin, ["deny"]) }] : undefined));
-      else if (a.channels.allow && !a.channels.allow.includes(ch)) report(diag("WP3060", "error", `channel ${q(ch)} is not on the allow-list`, span, `allowed channels: ${list(a.channels.allow)}`));
+      // Spans are found only for what is reported.
+      const span = (): Span => at(n.origin, ["action", "channels", i]);
+      if (a.channels.deny.includes(ch)) report(diag("WP3060", "error", `channel ${q(ch)} is on the deny-list`, span(), "pick another channel; deny beats allow", a.channels.origin ? [{ message: "denied here", span: at(a.channels.origin, ["deny"]) }] : undefined));
+      else if (a.channels.allow && !a.channels.allow.includes(ch)) report(diag("WP3060", "error", `channel ${q(ch)} is not on the allow-list`, span(), `allowed channels: ${list(a.channels.allow)}`));
       const tid = n.templates.get(ch);
       if (tid === undefined) {
-        report(diag("WP3063", "error", `node ${q(n.id)} sends on ${q(ch)} but names no template for it`, span, `add \`${ch}: <template id>\` under \`action.templates\``));
+        report(diag("WP3063", "error", `node ${q(n.id)} sends on ${q(ch)} but names no template for it`, span(), `add \`${ch}: <template id>\` under \`action.templates\``));
         return;
       }
       const t = a.templates.get(tid);
       if (!t) return; // WP3013 already
-      const tspan = at(n.origin, ["action", "templates", ch]);
-      if (t.denied) report(diag("WP3061", "error", `template ${q(tid)} is withdrawn (denied)`, tspan, "use a current template", [{ message: "withdrawn here", span: at(t.origin, ["denied"]) }]));
-      if (t.channel !== ch) report(diag("WP3061", "error", `template ${q(tid)} is a ${t.channel} template, used here for ${q(ch)}`, tspan, `use a ${ch} template`));
+      const tspan = (): Span => at(n.origin, ["action", "templates", ch]);
+      if (t.denied) report(diag("WP3061", "error", `template ${q(tid)} is withdrawn (denied)`, tspan(), "use a current template", [{ message: "withdrawn here", span: at(t.origin, ["denied"]) }]));
+      if (t.channel !== ch) report(diag("WP3061", "error", `template ${q(tid)} is a ${t.channel} template, used here for ${q(ch)}`, tspan(), `use a ${ch} template`));
       const rules = p.contact.channels.get(ch);
       if (rules?.maxLength !== undefined && t.length !== undefined && t.length > rules.maxLength) {
-        report(diag("WP3064", "error", `template ${q(tid)} is up to ${t.length} characters; ${ch} allows ${rules.maxLength}`, tspan, "shorten the template and update its `length`", [{ message: "the channel limit", span: at(rules.origin, ["max_length"]) }]));
+        report(diag("WP3064", "error", `template ${q(tid)} is up to ${t.length} characters; ${ch} allows ${rules.maxLength}`, tspan(), "shorten the template and update its `length`", [{ message: "the channel limit", span: at(rules.origin, ["max_length"]) }]));
       }
       const footer = rules?.optOutFooter;
       if ((footer === "required" || (footer === "marketing" && u?.category === "marketing")) && !t.optOutFooter) {
-        report(diag("WP3065", "error", `template ${q(tid)} has no opt-out footer, which ${ch} ${footer === "marketing" ? "marketing " : ""}messages require`, tspan, "add an unsubscribe footer to the template and set `opt_out_footer: true`"));
+        report(diag("WP3065", "error", `template ${q(tid)} has no opt-out footer, which ${ch} ${footer === "marketing" ? "marketing " : ""}messages require`, tspan(), "add an unsubscribe footer to the template and set `opt_out_footer: true`"));
       }
     });
     for (const ch of n.templates.keys()) {
