@@ -32,10 +32,19 @@ const REASON_KEYS: Readonly<Record<string, readonly string[]>> = {
   arbitration: ["exhausted_reason"],
 };
 
+const REASON_FIELDS = ["code", "policy", "message", "source", "channel"] as const;
+
 /** Canonical text of a reason (its keys sorted): identical reasons share one table entry. */
 function reasonKey(r: Obj): string {
+  // The usual shape (string values under a reason's own keys) without sorting: each field's
+  // value or, when absent, 0 (no string is 0), in a fixed order. Any other shape: sorted entries.
+  let n = 0;
+  for (const k of REASON_FIELDS) if (k in r) n++;
+  if (n === Object.keys(r).length && REASON_FIELDS.every((k) => !(k in r) || typeof r[k] === "string")) {
+    return "r" + JSON.stringify(REASON_FIELDS.map((k) => (k in r ? r[k] : 0)));
+  }
   const keys = Object.keys(r).sort();
-  return JSON.stringify(keys.map((k) => [k, r[k]]));
+  return "o" + JSON.stringify(keys.map((k) => [k, r[k]]));
 }
 
 /**
