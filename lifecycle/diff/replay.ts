@@ -22,6 +22,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { checkDecision, headFileOf, parseEntry, unsealRequest, verifyLog, type VerifyLogResult } from "../../runtime/index.js";
+import { canonicalJson } from "../../runtime/json.js";
 import type { JsonValue } from "../../compiler/ir/ir.js";
 import { fail, ok, type Result } from "../git.js";
 import { measureImpact, type DecisionView, type ImpactReport, type Sample } from "./impact.js";
@@ -127,7 +128,8 @@ export async function readDecisionLog(file: string, replayKey?: Uint8Array, opti
 
 const sameView = (a: DecisionView, b: DecisionView): boolean =>
   a.outcome === b.outcome && a.node === b.node && a.channel === b.channel && a.template === b.template && a.variant === b.variant && a.send_at === b.send_at &&
-  JSON.stringify(a.reasons) === JSON.stringify(b.reasons);
+  // Canonically: a log line stores its decision with sorted keys, the engine answers in output order.
+  canonicalJson(a.reasons) === canonicalJson(b.reasons);
 
 export function replay(log: string, entries: readonly LoggedDecision[], candidate: Side, baseline: Side | null): ReplayReport {
   const before = new Map<JsonValue, DecisionView>();
