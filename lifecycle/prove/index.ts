@@ -138,11 +138,21 @@ function solverApi(): Promise<Z3Api> {
   return api;
 }
 
+let zctx: Z3 | undefined;
+/** One z3 context per process: its terms live in a fixed Wasm heap, so contexts are not made per call. */
+async function context(): Promise<Z3> {
+  const { Context } = await solverApi();
+  zctx ??= Context("waypost") as Z3;
+  ctx = zctx;
+  return zctx;
+}
+
 /** Stops z3's worker threads so the process can exit. */
 export async function shutdownSolver(): Promise<void> {
   if (api === undefined) return;
   const a = await api;
   api = undefined;
+  zctx = undefined;
   a.em.PThread.terminateAllThreads();
 }
 
@@ -426,9 +436,7 @@ export function consentAtSend(p: Program, ir: IR, req: TestRequest, d: Decision)
 /** Proves every built-in guarantee on built artifacts (the tests call it on planted bugs). */
 export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise<ProveReport> {
   const t0 = performance.now();
-  const { Context } = await solverApi();
-  const z = Context("waypost") as Z3;
-  ctx = z;
+  const z = await context();
   const { program, ir, data } = input;
   const engine = await loadBundle(input.bundle, { skipVerify: true }); // built just now, in this process
   const invariants = builtinInvariants({ program, ir, lists: data.lists });
@@ -445,13 +453,15 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
   }));
   try {
     for (const event of Object.keys(ir.plan.events).sort()) {
+      let encoded: ReturnType<typeof encodeEvent> | undefined;
       for (const st of state) {
         const { spec, res } = st;
         if (res.status === "refuted" || (spec.events && !spec.events.includes(event))) continue;
         const g0 = performance.now();
-        // A fresh encoding per guarantee: terms are built lazily, so each query holds only what it reads.
+        // One encoding per event, shared by the guarantees (z3's heap is fixed: terms are not
+        // rebuilt per query); each query gets its own solver with the facts built so far.
         w.abstractions = new Abstractions();
-        const { enc, facts } = encodeEvent(w, event);
+        const { enc, facts } = encoded ??= encodeEvent(w, event);
         const s = new z.Solver();
         s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
         s.add(enc.valid);
@@ -545,9 +555,7 @@ export interface Reach {
  * proved over an encoding in which nothing could be sent would prove nothing.
  */
 export async function reachability(input: ProveInput, opts: ProveOptions = {}): Promise<Reach[]> {
-  const { Context } = await solverApi();
-  const z = Context("waypost") as Z3;
-  ctx = z;
+  const z = await context();
   const { ir, data } = input;
   const engine = await loadBundle(input.bundle, { skipVerify: true });
   const out: Reach[] = [];
@@ -813,9 +821,7 @@ async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, en
  * and channel no request can make deliver (WP4103).
  */
 export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promise<Cadence> {
-  const { Context } = await solverApi();
-  const z = Context("waypost") as Z3;
-  ctx = z;
+  const z = await context();
   const { program, ir, data } = input;
   const plan = ir.plan;
   const engine = await loadBundle(input.bundle, { skipVerify: true });

@@ -1,6 +1,10 @@
-import { describe, expect, test } from "vitest";
-import { parse } from "yaml";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main } from "../../cli/main.js";
+import { FsHost } from "../../compiler/source.js";
+import { proofDiagnostics, proveTestReport, renderProveText } from "../../cli/render/prove.js";
+import { renderGithub, renderSarif } from "../../cli/render/diagnostics.js";
+import { renderJunit } from "../../cli/render/test-report.js";
+import { proveRepository, shutdownSolver, type ProveReport } from "../../lifecycle/prove/index.js";
 import { EXAMPLE } from "../support/repo.js";
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -10,32 +14,49 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
   return { code, out, err };
 }
 
+afterAll(() => shutdownSolver());
+
 describe("waypost prove", () => {
-  test("the example: suppression proved, consent at send time refuted with a replayed case (exit 1), as text and json", async () => {
+  test("the example as text: a line per guarantee and author invariant, counterexamples as cases, cadence, exit 1 on a refutation", async () => {
     const t = await run(["prove", EXAMPLE]);
     expect(t.err).toBe("");
-    expect(t.out).toMatch(/✔ proved +suppression: /);
-    // cross-sell-home checks the consent's age at decision time; the email leaves 15 minutes
-    // later, by which time a consent at the edge of its two years has lapsed.
-    expect(t.out).toMatch(/✖ refuted +consent: /);
-    expect(t.out).toMatch(/is older than 63072000000 ms at the send time, yet the decision is send via `email` by `cross-sell-home`/);
-    expect(t.out).toMatch(/replayed on the Wasm bundle and the interpreter: send via email by cross-sell-home/);
-    expect(t.out).toMatch(/1 proved, 1 refuted, 0 unknown/);
-    expect(t.code).toBe(1);
-    const j = await run(["prove", EXAMPLE, "--format", "json", "--timeout", "20000"]);
-    expect(j.code).toBe(1);
-    const doc = JSON.parse(j.out) as { status: string; results: { id: string; status: string; queries: number; counterexample?: { request: { now: string; context: Record<string, string> }; case: string } }[] };
-    expect(doc.status).toBe("refuted");
-    expect(doc.results.map((r) => [r.id, r.status])).toEqual([["suppression", "proved"], ["consent", "refuted"]]);
-    const cx = doc.results[1]!.counterexample!;
-    const age = Date.parse(cx.request.now) + 15 * 60_000 - Date.parse(cx.request.context["consent.email.marketing"]!);
-    expect(age).toBeGreaterThan(63072000000);
-    expect(Date.parse(cx.request.now) - Date.parse(cx.request.context["consent.email.marketing"]!)).toBeLessThanOrEqual(63072000000);
-    expect(parse(cx.case)).toMatchObject({ kind: "PolicyTests", cases: [{ request: cx.request, expect: { outcome: "send", channel: "email" } }] });
-  }, 90_000);
+    expect(t.out).toMatch(/✔ proved +quiet-hours: /);
+    expect(t.out).toMatch(/✔ proved +vouchers-are-reviewed: /);
+    expect(t.out).toMatch(/^cadence \(messages one customer can be sent, all journeys together\):$/m);
+    expect(t.out).toMatch(/channel `email` per 7d \(cap `email-weekly`, max 3\)/);
+    expect(t.out).toMatch(/\d+ proved, \d+ refuted, \d+ unknown in/);
+    expect(t.code).toBe(t.out.includes("✖ refuted") ? 1 : t.out.includes("? unknown") ? 3 : 0);
+  }, 600_000);
 
   test("usage errors exit 2", async () => {
     expect((await run(["prove", EXAMPLE, "--timeout", "0"])).code).toBe(2);
-    expect((await run(["prove", EXAMPLE, "--format", "sarif"])).code).toBe(2);
+    expect((await run(["prove", EXAMPLE, "--format", "xml"])).code).toBe(2);
+  });
+});
+
+describe("prove output formats reuse the check and test renderers", () => {
+  let report: ProveReport;
+  beforeAll(async () => {
+    report = await proveRepository(new FsHost(EXAMPLE), { cadence: false, timeoutMs: 2000 });
+  }, 600_000);
+
+  test("sarif and github: a refuted guarantee is a WP4101 error at the node or invariant, an unknown one a WP4102 warning", () => {
+    const ds = proofDiagnostics(report);
+    expect(ds.length).toBe(report.results.filter((r) => r.status !== "proved").length);
+    for (const d of ds) expect(d.code).toBe(d.severity === "error" ? "WP4101" : "WP4102");
+    const sarif = JSON.parse(renderSarif(ds, report.files, "0.0.0")) as { runs: { results: { ruleId: string; locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }[] }[] };
+    expect(sarif.runs[0]!.results.map((r) => r.ruleId).sort()).toEqual(ds.map((d) => d.code).sort());
+    for (const r of sarif.runs[0]!.results.filter((x) => x.ruleId === "WP4101")) expect(r.locations[0]!.physicalLocation.artifactLocation.uri).toMatch(/^(journeys|tests)\//);
+    const gh = renderGithub(ds, report.files);
+    expect(gh.split("\n").filter((l) => l.startsWith("::error ")).length).toBe(ds.filter((d) => d.severity === "error").length);
+  });
+
+  test("junit: one test case per guarantee, failures for refutations, errors for unknowns", () => {
+    const xml = renderJunit(proveTestReport(report, []), { ok: false, coverageOk: true });
+    expect(xml.match(/<testcase /g)!.length).toBe(report.results.length);
+    expect((xml.match(/<failure /g) ?? []).length).toBe(report.results.filter((r) => r.status === "refuted").length);
+    expect((xml.match(/<error /g) ?? []).length).toBe(report.results.filter((r) => r.status === "unknown").length);
+    expect(xml).not.toContain('name="seed"');
+    expect(renderProveText(report)).toContain(`${report.results.filter((r) => r.status === "proved").length} proved`);
   });
 });
