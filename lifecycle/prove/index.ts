@@ -247,7 +247,6 @@ function specs(p: Program, ir: IR): Spec[] {
     {
       id: "consent",
       invariant: "consent-respected",
-      split: true,
       description: "nothing is sent without consent for its channel and purpose that is still valid at the send time",
       check: (req, d) => consentAtSend(p, ir, req, d),
       violation(enc, w) {
