@@ -295,13 +295,16 @@ function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (
   };
   const absent = (name: string): Expr => ({ op: "not", arg: { op: "call", fn: "exists", args: [f(name)] } });
   for (const { list, channels } of scope.lists) {
-    if (list.missing === "suppress" && mayLack(list.match)) {
+    // Also for a required key (undeclared `missing` means suppress): a present but empty key
+    // passes steps 4-5 and would never match an entry, so without this gate `""` failed open.
+    if ((list.missing ?? "suppress") === "suppress") {
       // No usable key: absent, null, or "" (no entry can be empty, so "" would never match).
       const missing = add({ op: "or", args: [absent(list.match), { op: "cmp", cmp: "==", left: f(list.match), right: c("") }] });
+      const declared = list.missing === "suppress";
       perChannel(channels, (ch) => ({
         step: "suppression", cond: missing, outcome: "suppress", ...(ch ? { channel: ch } : {}),
         reason: reason("suppressed-missing-key", `suppression/${list.id}`,
-          `no \`${list.match}\` to look up on suppression list \`${list.id}\`: treated as suppressed (\`missing: suppress\`)`, source(list.origin, ["missing"]), ch),
+          `no \`${list.match}\` to look up on suppression list \`${list.id}\`: treated as suppressed${declared ? " (\`missing: suppress\`)" : ""}`, source(list.origin, declared ? ["missing"] : ["match"]), ch),
       }));
     }
     const cond = add({ op: "in_list", list: list.id, item: f(list.match) });

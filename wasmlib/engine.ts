@@ -1111,6 +1111,21 @@ function evaluateNode(n: usize, R: usize): usize {
           let t = toTime(condVal(sl(g, G_UNTIL, S_UNTIL)));
           let at: usize = timeOk ? formatTime(t) : 0;
           if (at == 0) return decision(S_O_SUPPRESS, R, id, 0, 0, 0, 0, 0, 0);
+          // A deferral is a treatment that leaves later: a control customer gets `holdout`
+          // (the would-be channel and template), as at step 7.
+          if (held) {
+            let hc: usize = 0;
+            for (let i: u32 = 0; i < chN; i++) {
+              hc = load<u32>(rem + (<usize>i << 2));
+              if (hc != 0) break;
+            }
+            let ht: usize = 0;
+            if (hc != 0 && isStr(hc)) {
+              ht = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), hc);
+              if (!isStr(ht)) ht = 0;
+            }
+            return decision(S_O_HOLDOUT, R, id, hc, ht, 0, 0, 0, 0);
+          }
           return decision(S_O_DEFER, R, id, 0, 0, 0, 0, at, 0);
         }
         return decision(orNull(outcome), R, id, 0, 0, 0, 0, 0, 0);

@@ -608,6 +608,13 @@ class Interp {
             const until = toTime(this.cond(g.until, env));
             const at = until === undefined ? undefined : formatTime(until);
             if (at === undefined) return decision(this.revision, "suppress", r, { node: n.id });
+            // A deferral is a treatment that leaves later: a control customer gets `holdout`
+            // (the would-be channel and template), as at step 7.
+            if (held) {
+              const ch = channels.length > 0 ? (channels[0] as string) : null;
+              const t = ch === null ? undefined : own(n.templates, ch);
+              return decision(this.revision, "holdout", r, { node: n.id, channel: ch, template: typeof t === "string" ? t : null });
+            }
             return decision(this.revision, "defer", r, { node: n.id, send_at: at });
           }
           return decision(this.revision, g.outcome, r, { node: n.id });

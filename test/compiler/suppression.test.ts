@@ -183,9 +183,11 @@ describe("`missing`: what a request without the key means", () => {
     expect(s.ir!.plan.lists["push-opt-out"]!.missing).toBe("allow");
   });
 
-  it("a required, non-nullable match field needs no gate (steps 4 and 5 already refuse a request without it)", async () => {
+  it("a required match field still gets the missing-key gate: a present but empty key would match no entry", async () => {
     const s = await build();
-    expect(gatesOf(node(s, "cross-sell-home"), "suppression/pause-sydney").map((g) => g.reason.code)).toEqual(["suppressed"]);
+    const gates = gatesOf(node(s, "cross-sell-home"), "suppression/pause-sydney");
+    expect(gates.map((g) => g.reason.code)).toEqual(["suppressed-missing-key", "suppressed"]);
+    expect(gates[0]!.reason.message).toMatch(/^no `customer.id` to look up on suppression list `pause-sydney`: treated as suppressed/);
     // Undeclared means suppress.
     expect(s.ir!.plan.lists["fraud-suspected"]!.missing).toBe("suppress");
   });
