@@ -1242,7 +1242,10 @@ function evaluateNode(n: usize, R: usize): usize {
     }
   }
 
-  // 11. Outcome.
+  // 11. Outcome. A send time past 9999-12-31 cannot be written: no send without one (as a
+  // deferral whose `until` is not a time).
+  let sendAt = formatTime(t);
+  if (sendAt == 0) return decision(S_O_SUPPRESS, R, id, 0, 0, 0, 0, 0, 0);
   let outcome = deferred ? S_O_DEFER : S_O_SEND;
   let risk = sl(n, N_RISK, S_RISK);
   if (isStr(risk) && strEq(risk, S_HIGH)) {
@@ -1252,7 +1255,7 @@ function evaluateNode(n: usize, R: usize): usize {
   }
   // Deferred only by quiet hours: a block the arbitration may name (step 5).
   if (outcome == S_O_DEFER) vecPush(gBlocked, S_K_QUIET_HOURS);
-  return decision(outcome, R, id, channel, template, sl(n, N_OFFER, S_OFFER), variant, formatTime(t),
+  return decision(outcome, R, id, channel, template, sl(n, N_OFFER, S_OFFER), variant, sendAt,
     sl(n, N_EXPLANATION, S_EXPLANATION));
 }
 

@@ -702,7 +702,10 @@ class Interp {
       sendTmpl = typeof tp === "string" ? tp : null;
     }
 
-    // 11. Outcome.
+    // 11. Outcome. A send time past 9999-12-31 cannot be written: no send without one (as a
+    // deferral whose `until` is not a time).
+    const sendAt = formatTime(t);
+    if (sendAt === undefined) return decision(this.revision, "suppress", r, { node: n.id });
     let outcome: Decision["outcome"] = deferred ? "defer" : "send";
     if (n.risk === "high") {
       outcome = "review";
@@ -716,7 +719,7 @@ class Interp {
       template: sendTmpl,
       offer: n.offer,
       variant,
-      send_at: formatTime(t) ?? null,
+      send_at: sendAt,
       explanation: n.explanation,
     });
   }
