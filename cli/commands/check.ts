@@ -12,19 +12,7 @@ import { UsageError, type Command } from "../command.js";
 import { FORMATS, renderGithub, renderJson, renderSarif, renderText, summary } from "../render/diagnostics.js";
 import { displayPrefix, rebaseDiagnostics, rebaseFiles } from "../paths.js";
 import { failureExit, resolveDir, VERSION } from "../util.js";
-import { build } from "../../compiler/build.js";
-import { hasErrors } from "../../compiler/diagnostics.js";
-import { cadence, shutdownSolver } from "../../lifecycle/prove/index.js";
 
-async function cadenceFindings(dir: string): Promise<Diagnostic[]> {
-  const b = await build(new FsHost(dir));
-  if (!b.bundle || !b.data || !b.state.ir || !b.state.program) return [];
-  try {
-    return (await cadence({ program: b.state.program, ir: b.state.ir, data: b.data.waypost, bundle: b.bundle })).findings;
-  } finally {
-    await shutdownSolver();
-  }
-}
 
 export const command: Command = {
   name: "check",
@@ -38,8 +26,8 @@ shares, allow-lists, retention, residency, arbitration).
 
 Options:
   --format FORMAT   text (default), json, sarif (code scanning) or github (annotations)
-  --strict          warnings fail the check too; also the cadence analysis of \`waypost prove\`
-                    (WP4103 nodes that never deliver, WP4104 journeys a frequency cap does not bind)
+  --strict          warnings fail the check too (the cadence analysis, WP4103/WP4104, is
+                    \`waypost prove\`'s: check never starts the solver)
   --timings         print how long each compiler stage took
   --base DIR        report paths relative to DIR (default: the Git repository root holding
                     the policy folder, so code scanning and annotations find the files)
@@ -63,9 +51,7 @@ file cannot be read, or it holds no policy files).`,
       s.diagnostics.push(...shiftDiagnostics(base.value.data.plan, s.ir.plan, s.program));
     }
     const prefix = await displayPrefix(dir, flags["base"] as string | undefined, ctx.cwd);
-    // --strict also asks the prover's cadence questions (WP4103 dead nodes, WP4104 caps a journey escapes).
-    const found = flags["strict"] === true && !hasErrors(s.diagnostics) ? await cadenceFindings(dir) : [];
-    const ds = rebaseDiagnostics([...s.diagnostics, ...found], prefix);
+    const ds = rebaseDiagnostics(s.diagnostics, prefix);
     const files = rebaseFiles(s.files, prefix);
     const sum = summary(ds, files.size);
     switch (format) {
