@@ -1114,17 +1114,8 @@ function evaluateNode(n: usize, R: usize): usize {
           // A deferral is a treatment that leaves later: a control customer gets `holdout`
           // (the would-be channel and template), as at step 7.
           if (held) {
-            let hc: usize = 0;
-            for (let i: u32 = 0; i < chN; i++) {
-              hc = load<u32>(rem + (<usize>i << 2));
-              if (hc != 0) break;
-            }
-            let ht: usize = 0;
-            if (hc != 0 && isStr(hc)) {
-              ht = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), hc);
-              if (!isStr(ht)) ht = 0;
-            }
-            return decision(S_O_HOLDOUT, R, id, hc, ht, 0, 0, 0, 0);
+            let hc = firstLeft(rem, chN);
+            return decision(S_O_HOLDOUT, R, id, hc, templateOf(n, hc), 0, 0, 0, 0);
           }
           return decision(S_O_DEFER, R, id, 0, 0, 0, 0, at, 0);
         }
@@ -1160,16 +1151,8 @@ function evaluateNode(n: usize, R: usize): usize {
     gBlocked = removedBy;
     return decision(anySuppress ? S_O_SUPPRESS : S_O_DENY, R, id, 0, 0, 0, 0, 0, 0);
   }
-  let channel: usize = 0;
-  for (let i: u32 = 0; i < chN; i++) {
-    channel = load<u32>(rem + (<usize>i << 2));
-    if (channel != 0) break;
-  }
-  let template: usize = 0;
-  if (isStr(channel)) {
-    template = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), channel);
-    if (!isStr(template)) template = 0;
-  }
+  let channel = firstLeft(rem, chN);
+  let template = templateOf(n, channel);
 
   // 7. Holdout (membership was recorded in step 6), else the experiment's variant. Without a
   // customer id both bucket tests fail: no holdout, no variant.
@@ -1231,15 +1214,8 @@ function evaluateNode(n: usize, R: usize): usize {
       gBlocked = removedBy;
       return decision(anySuppress ? S_O_SUPPRESS : S_O_DENY, R, id, 0, 0, 0, 0, 0, 0);
     }
-    for (let i: u32 = 0; i < chN; i++) {
-      channel = load<u32>(rem + (<usize>i << 2));
-      if (channel != 0) break;
-    }
-    template = 0;
-    if (isStr(channel)) {
-      template = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), channel);
-      if (!isStr(template)) template = 0;
-    }
+    channel = firstLeft(rem, chN);
+    template = templateOf(n, channel);
   }
 
   // 11. Outcome. A send time past 9999-12-31 cannot be written: no send without one (as a
@@ -1257,6 +1233,22 @@ function evaluateNode(n: usize, R: usize): usize {
   if (outcome == S_O_DEFER) vecPush(gBlocked, S_K_QUIET_HOURS);
   return decision(outcome, R, id, channel, template, sl(n, N_OFFER, S_OFFER), variant, sendAt,
     sl(n, N_EXPLANATION, S_EXPLANATION));
+}
+
+/** The first channel still in `rem` (0 marks a removed slot), or 0. */
+function firstLeft(rem: usize, chN: u32): usize {
+  for (let i: u32 = 0; i < chN; i++) {
+    let c = load<u32>(rem + (<usize>i << 2));
+    if (c != 0) return c;
+  }
+  return 0;
+}
+
+/** Node n's template for channel ch, or 0 (none, or not a string). */
+function templateOf(n: usize, ch: usize): usize {
+  if (!isStr(ch)) return 0;
+  let t = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), ch);
+  return isStr(t) ? t : 0;
 }
 
 /** A gate's block kind for arbitration: its `kind`, else its step. */

@@ -331,6 +331,12 @@ function copyReason(r: Reason, detail?: string): { [k: string]: JsonValue } {
 }
 
 /** Builds a decision object with the exact key order of docs/ir.md ("Decision"). */
+/** Node n's template for channel ch (null when none, or not a string). */
+function templateOf(n: PlanNode, ch: string): string | null {
+  const t = own(n.templates, ch);
+  return typeof t === "string" ? t : null;
+}
+
 function decision(
   revision: JsonValue,
   outcome: Decision["outcome"],
@@ -612,8 +618,7 @@ class Interp {
             // (the would-be channel and template), as at step 7.
             if (held) {
               const ch = channels.length > 0 ? (channels[0] as string) : null;
-              const t = ch === null ? undefined : own(n.templates, ch);
-              return decision(this.revision, "holdout", r, { node: n.id, channel: ch, template: typeof t === "string" ? t : null });
+              return decision(this.revision, "holdout", r, { node: n.id, channel: ch, template: ch === null ? null : templateOf(n, ch) });
             }
             return decision(this.revision, "defer", r, { node: n.id, send_at: at });
           }
@@ -638,8 +643,7 @@ class Interp {
       return decision(this.revision, outcome, r, { node: n.id });
     }
     const channel = channels[0] as string;
-    const template = own(n.templates, channel);
-    const tmpl = typeof template === "string" ? template : null;
+    const tmpl = templateOf(n, channel);
 
     // 7. Holdout (membership was recorded in step 6), else the experiment's variant. Without a
     // customer id both bucket tests fail: no holdout, no variant.
@@ -698,8 +702,7 @@ class Interp {
         return decision(this.revision, outcome, r, { node: n.id });
       }
       sendCh = channels[0] as string;
-      const tp = own(n.templates, sendCh);
-      sendTmpl = typeof tp === "string" ? tp : null;
+      sendTmpl = templateOf(n, sendCh);
     }
 
     // 11. Outcome. A send time past 9999-12-31 cannot be written: no send without one (as a
