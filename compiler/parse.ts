@@ -389,7 +389,7 @@ function readContact(cd: ValidDocument, c: Contact): void {
   });
   arr<Obj>(v["caps"]).forEach((q, i) => {
     c.caps.push({
-      id: String(q["id"]), max: Number(q["max"]), perMs: durationMs(String(q["per"])),
+      id: String(q["id"]), max: Number(q["max"]), perMs: durationMs(String(q["per"])), per: String(q["per"]),
       reason: str(q["reason"]) ?? `at most ${String(q["max"])} per ${String(q["per"])}`,
       origin: { doc: cd, path: ["caps", i] },
       ...(typeof q["channel"] === "string" ? { channel: q["channel"] as Channel } : {}),

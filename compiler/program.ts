@@ -176,6 +176,8 @@ export interface Cap {
   id: string;
   max: number;
   perMs: number;
+  /** The window as written (`7d`), for messages. */
+  per: string;
   channel?: Channel;
   purpose?: string;
   node?: string;

@@ -9,7 +9,6 @@
  *    content or history the concretiser does not build), with the reason. Never proved by default.
  */
 import { createHash } from "node:crypto";
-import { init } from "z3-solver";
 import { stringify } from "yaml";
 import { build } from "../../compiler/build.js";
 import { conditionEnv } from "../../compiler/check.js";
@@ -17,7 +16,6 @@ import { lowerCondition } from "../../compiler/condition/index.js";
 import { hasErrors, type Diagnostic, type Span } from "../../compiler/diagnostics.js";
 import { spanAt } from "../../compiler/load.js";
 import { diag } from "../../compiler/diagnostics.js";
-import { formatDuration } from "../../compiler/units.js";
 import { bucket, decide as interpret } from "../../compiler/ir/interpret.js";
 import type { BundleData, Expr, IR, JsonValue } from "../../compiler/ir/ir.js";
 import { formatTime, parseTime } from "../../compiler/ir/time.js";
@@ -32,6 +30,8 @@ import { loadSuites } from "../testing/suite.js";
 import { sortDiagnostics } from "../../compiler/diagnostics.js";
 import { DEFAULT_REF_NOW } from "../testing/generators.js";
 import type { TestRequest } from "../testing/suite.js";
+import { context, shutdownSolver } from "./solver.js";
+export { shutdownSolver };
 import { Abstractions, encodeEvent, listWitnesses, NO_EXPIRY, World, type EventEncoding, type Z3 } from "./encode.js";
 
 export type ProofStatus = "proved" | "refuted" | "unknown";
@@ -127,33 +127,6 @@ export function proveExit(report: ProveReport): number {
   if (hasErrors(report.diagnostics)) return 1;
   if (report.results.some((r) => r.status === "refuted")) return 1;
   return report.results.every((r) => r.status === "proved") ? 0 : 3;
-}
-
-type Z3Api = Awaited<ReturnType<typeof init>>;
-let api: Promise<Z3Api> | undefined;
-
-/** z3's Wasm build, loaded once per process. */
-function solverApi(): Promise<Z3Api> {
-  api ??= init();
-  return api;
-}
-
-let zctx: Z3 | undefined;
-/** One z3 context per process: its terms live in a fixed Wasm heap, so contexts are not made per call. */
-async function context(): Promise<Z3> {
-  const { Context } = await solverApi();
-  zctx ??= Context("waypost") as Z3;
-  ctx = zctx;
-  return zctx;
-}
-
-/** Stops z3's worker threads so the process can exit. */
-export async function shutdownSolver(): Promise<void> {
-  if (api === undefined) return;
-  const a = await api;
-  api = undefined;
-  zctx = undefined;
-  a.em.PThread.terminateAllThreads();
 }
 
 /** Builds the repository, then proves the guarantees on what it built. */
@@ -628,16 +601,15 @@ function caseYaml(spec: Spec, req: TestRequest, replay: { decision: Decision; vi
 
 type Model = ReturnType<InstanceType<Z3["Solver"]>["model"]>;
 
-let ctx: Z3 | undefined;
 
 /** A real or integer value of the model, as a JS number (times in ms are exact as doubles). */
-function num(m: Model, e: Parameters<Model["eval"]>[0]): number {
+function num(ctx: Z3, m: Model, e: Parameters<Model["eval"]>[0]): number {
   const v = m.eval(e, true);
-  if (ctx!.isRealVal(v)) {
+  if (ctx.isRealVal(v)) {
     const { numerator, denominator } = v.value();
     return Number(numerator) / Number(denominator);
   }
-  if (ctx!.isIntVal(v)) return Number(v.value());
+  if (ctx.isIntVal(v)) return Number(v.value());
   return Number.NaN;
 }
 
@@ -736,15 +708,15 @@ async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, en
   // Fresh customer ids must land in the buckets the model chose.
   const bucketApps = w.bucketApps.slice(enc.bucketFrom);
   for (const app of bucketApps) {
-    const id = num(m, app.item);
+    const id = num(z, m, app.item);
     if (id < w.strings.length || used.has(id)) continue;
-    const want = app.thresholds.map((t) => num(m, w.buckets.get(app.salt)!.call(app.item)) < t);
-    const apps = bucketApps.filter((a) => num(m, a.item) === id);
+    const want = app.thresholds.map((t) => num(z, m, w.buckets.get(app.salt)!.call(app.item)) < t);
+    const apps = bucketApps.filter((a) => num(z, m, a.item) === id);
     let found: string | undefined;
     for (let j = 0; j < 200_000 && found === undefined; j++) {
       const key = `prove-${id}-${j}`;
       if (w.id(key) !== undefined) continue;
-      if (apps.every((a) => a.thresholds.every((t, k) => (bucket(a.salt, key) < t) === (a === app ? want[k] : num(m, w.buckets.get(a.salt)!.call(a.item)) < t)))) found = key;
+      if (apps.every((a) => a.thresholds.every((t, k) => (bucket(a.salt, key) < t) === (a === app ? want[k] : num(z, m, w.buckets.get(a.salt)!.call(a.item)) < t)))) found = key;
     }
     if (found === undefined) return "no customer id found that lands in the buckets the model chose";
     used.set(id, found);
@@ -756,7 +728,7 @@ async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, en
       context[name] = null;
       continue;
     }
-    const v = num(m, fv.value);
+    const v = num(z, m, fv.value);
     switch (fv.spec.type) {
       case "boolean":
         context[name] = v === 1;
@@ -790,14 +762,14 @@ async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, en
       }
     }
   }
-  const sys = enc.systems[num(m, enc.system)];
-  const nowT = formatTime(num(m, enc.now));
+  const sys = enc.systems[num(z, m, enc.system)];
+  const nowT = formatTime(num(z, m, enc.now));
   if (sys === undefined || nowT === undefined) return "the model's system or time cannot be written";
   const req: TestRequest = { system: sys, event: enc.event, now: nowT, context };
   const history: JsonValue[] = [];
-  const at = formatTime(num(m, enc.now) - 1);
+  const at = formatTime(num(z, m, enc.now) - 1);
   for (const g of groups.values()) {
-    const n = num(m, g.x);
+    const n = num(z, m, g.x);
     for (let k = 0; k < n && at !== undefined; k++) {
       const e: Record<string, JsonValue> = { at };
       if (g.channel !== null) e["channel"] = g.channel;
@@ -807,7 +779,7 @@ async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, en
     }
   }
   if (history.length > 0) req.history = history;
-  const nf = num(m, enc.nodeFilter);
+  const nf = num(z, m, enc.nodeFilter);
   if (nf >= 0 && plan.nodes[nf] !== undefined) req.node = plan.nodes[nf]!.id;
   return req;
 }
@@ -835,7 +807,7 @@ export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promi
     const encs = new Map(Object.keys(plan.events).sort().map((e) => [e, encodeEvent(w, e)]));
     for (const cap of program.contact.caps) {
       const scope = [cap.channel && `channel \`${cap.channel}\``, cap.purpose && `purpose \`${cap.purpose}\``, cap.node && `node \`${cap.node}\``].filter(Boolean).join(", ") || "every message";
-      const win: CadenceWindow = { cap: cap.id, scope, window: formatDuration(cap.perMs), max: cap.max, most: cap.max, nodes: [], leaks: [], unknown: [] };
+      const win: CadenceWindow = { cap: cap.id, scope, window: cap.per, max: cap.max, most: cap.max, nodes: [], leaks: [], unknown: [] };
       const count: Extract<Expr, { op: "history_count" }> = { op: "history_count", window_ms: cap.perMs, ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}) };
       for (const [event, { enc, facts }] of encs) {
         for (const i of plan.events[event] ?? []) {
