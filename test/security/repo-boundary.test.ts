@@ -163,6 +163,15 @@ describe.skipIf(!posix)("working directory", () => {
     expect(files).toContain("journeys/cross-sell-home.yaml");
     expect(files).toContain("journeys/more/onboarding-nudge.yaml");
   });
+
+  it("a folder swapped for a link out after the host read from it: refused, the outside file not returned", async () => {
+    const dir = await repo();
+    const host = new FsHost(dir);
+    expect(await host.readFile("journeys/cross-sell-home.yaml")).not.toBeNull(); // the folder's real path is now known
+    await fs.rename(path.join(dir, "journeys"), path.join(dir, "journeys-before"));
+    await fs.symlink(path.join(outside, "journeys"), path.join(dir, "journeys"));
+    await expect(host.readFile("journeys/stolen.yaml")).rejects.toBeInstanceOf(SourceRefusal);
+  });
 });
 
 describe.skipIf(!posix)("a build from a Git commit (symlink entries, mode 120000)", () => {
