@@ -706,15 +706,21 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
     // Node-wide gates end the decision at the first that holds, whatever the channel gates did.
     const stops: NodeTerms["stops"] = [];
     let none: B = T;
+    // Per channel, "removed by a channel gate earlier in plan order": the channels a node-wide
+    // gate sees (a held customer's deferral names the first one left).
+    const removedSoFar = new Map<string, B>();
     for (const g of n.gates) {
-      if (g.channel !== undefined) continue;
+      if (g.channel !== undefined) {
+        removedSoFar.set(g.channel, z.Or(removedSoFar.get(g.channel) ?? F, condHolds(g.cond)));
+        continue;
+      }
       const h = condHolds(g.cond);
       let until: SVal | undefined;
       if (g.outcome === "defer") {
         const u = typeof g.until === "number" && w.ir.conds[g.until] !== undefined ? toTime(expr(w.ir.conds[g.until]!)) : null;
         until = u === null ? havoc("a deferral's `until` that is not a time field or number", "num") : { def: z.And(u.def, u.t.ge(MIN_TIME), u.t.lt(MAX_TIME + 1)), nul: F, kind: "time", n: u.t };
       }
-      stops.push({ fires: z.And(none, h), outcome: g.outcome, until, kind: kindOf(g) });
+      stops.push({ fires: z.And(none, h), outcome: g.outcome, until, kind: kindOf(g), removedBefore: new Map(removedSoFar) });
       none = z.And(none, z.Not(h));
     }
     // Channel gates (step 6): a channel is removed by the first of its gates that holds.
@@ -780,12 +786,28 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
     const chosenHeld = new Map<string, B>();
     let beforeSend: B = T;
     let beforeHeld: B = T;
-    for (const ch of channels) {
-      chosen.set(ch, z.And(open, z.Not(holdout), survives.get(ch)!, beforeSend));
-      chosenHeld.set(ch, z.And(open, holdout, z.Not(removed.get(ch)!), beforeHeld));
+    // A node-wide deferral of a held customer is `holdout` (docs/ir.md step 6), naming the first
+    // channel left when that gate held.
+    const heldDefers = stops.filter((x) => x.outcome === "defer").map((x) => z.And(x.fires, x.until!.def, holdout));
+    const heldAt = channels.map(() => F as B);
+    stops.forEach((x) => {
+      if (x.outcome !== "defer") return;
+      let before: B = T;
+      channels.forEach((ch, k) => {
+        const gone = x.removedBefore.get(ch) ?? F;
+        heldAt[k] = z.Or(heldAt[k]!, z.And(x.fires, x.until!.def, holdout, z.Not(gone), before));
+        before = z.And(before, gone);
+      });
+    });
+    // The channel steps 8-10 settle on, but its send time cannot be written (step 11: suppress).
+    const lateAt: B[] = [];
+    channels.forEach((ch, k) => {
+      chosen.set(ch, z.And(open, z.Not(holdout), survives.get(ch)!, beforeSend, sendAtOk(ch)));
+      chosenHeld.set(ch, z.Or(z.And(open, holdout, z.Not(removed.get(ch)!), beforeHeld), heldAt[k]!));
+      lateAt.push(z.And(open, z.Not(holdout), survives.get(ch)!, beforeSend, z.Not(sendAtOk(ch))));
       beforeSend = z.And(beforeSend, z.Not(survives.get(ch)!));
       beforeHeld = z.And(beforeHeld, removed.get(ch)!);
-    }
+    });
     const allGone = z.And(T, ...channels.map((ch) => z.Not(survives.get(ch)!)));
     const suppress6 = z.Or(F, ...channels.flatMap((ch) => firstBlock.get(ch)!.filter((x) => x.g.outcome === "suppress").map((x) => x.first)));
     const suppress10 = z.Or(F, ...channels.map((ch) => z.And(z.Not(removed.get(ch)!), sendBlock.get(ch)!.suppress)));
@@ -805,11 +827,11 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
     const local = (o: Outcome): B => {
       switch (o) {
         case "holdout":
-          return z.And(open, z.Not(allRemoved), holdout);
+          return z.Or(z.And(open, z.Not(allRemoved), holdout), ...heldDefers);
         case "send":
         case "defer":
         case "review": {
-          const byStop = o === "defer" ? stops.filter((x) => x.outcome === "defer").map((x) => z.And(x.fires, x.until!.def)) : [];
+          const byStop = o === "defer" ? stops.filter((x) => x.outcome === "defer").map((x) => z.And(x.fires, x.until!.def, z.Not(holdout))) : [];
           if (n.risk === "high") return o === "review" ? z.Or(F, ...[...chosen.values()]) : z.Or(F, ...byStop);
           if (o === "review") return F;
           const byChannel = [...chosen].map(([ch, c]) => z.And(c, o === "defer" ? sendOf(ch).deferred : z.Not(sendOf(ch).deferred)));
@@ -820,6 +842,7 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
             ...stops.map((x) => (x.outcome === "suppress" ? x.fires : x.outcome === "defer" ? z.And(x.fires, z.Not(x.until!.def)) : F)),
             z.And(open, allRemoved, suppress6),
             z.And(open, z.Not(allRemoved), z.Not(holdout), allGone, z.Or(suppress6, suppress10)),
+            ...lateAt,
           );
         case "deny":
           return z.Or(
@@ -868,6 +891,8 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
     sends.set(ch, r);
     return r;
   };
+  // Step 11: a send time that cannot be written (after 9999-12-31) suppresses.
+  const sendAtOk = (ch: string): B => z.And(sendOf(ch).t.ge(MIN_TIME), sendOf(ch).t.le(MAX_TIME));
 
   // The local minute of day of the send time, without the instant: after a quiet-hours deferral
   // it is the window's end, moved forward by a DST gap when the end falls in one (the gaps of
@@ -926,7 +951,9 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
     const v = z.Real.const(w.freshName(`${pfx}send-relaxed:${ch}`));
     // A deferral moves the time forward by less than a day plus a DST gap: within two days.
     const t0 = now.add(plan.offsets_ms[ch] ?? 0);
-    facts.push(z.IsInt(v), v.ge(t0), v.le(t0.add(2 * MS_PER_DAY)));
+    // Undeferred it is exact; it is writable exactly when the send time is (step 11).
+    const { deferred } = sendOf(ch);
+    facts.push(z.IsInt(v), v.ge(t0), v.le(t0.add(2 * MS_PER_DAY)), z.Implies(z.Not(deferred), v.eq(t0)), z.Implies(deferred, v.gt(t0)), z.Implies(sendAtOk(ch), v.le(MAX_TIME)));
     relaxed.set(ch, v);
     relaxedMinute.set(v.id(), sendMinuteOf(ch).m);
     return v;
@@ -980,7 +1007,6 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
     if (!candidates.includes(i)) return F;
     return z.And(selected.get(i) ?? F, termsOf(i).chosen.get(ch) ?? F);
   };
-  const sendAtOk = (ch: string): B => z.And(sendOf(ch).t.ge(MIN_TIME), sendOf(ch).t.le(MAX_TIME));
 
   /**
    * The decision's fields as an author invariant reads them (lifecycle/testing/invariants.ts
@@ -1012,8 +1038,8 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
       "decision.offer": () => strOf(byChannel((_i, n, _ch, c) => [[c, n.node.offer]])),
       "decision.variant": () => strOf(byChannel((_i, n, _ch, c) => n.variants.map((v) => [z.And(c, v.is), v.id] as [B, string]))),
       "decision.send_at": () => {
-        const cases: [B, A][] = byChannel((_i, _n, ch, c) => [[z.And(c, relaxedSend(ch).le(MAX_TIME)), relaxedSend(ch)]]);
-        for (const i of candidates) for (const x of termsOf(i).stops) if (x.outcome === "defer") cases.push([z.And(selected.get(i) ?? F, x.fires, x.until!.def), x.until!.n!]);
+        const cases: [B, A][] = byChannel((_i, _n, ch, c) => [[c, relaxedSend(ch)]]);
+        for (const i of candidates) for (const x of termsOf(i).stops) if (x.outcome === "defer") cases.push([z.And(selected.get(i) ?? F, x.fires, x.until!.def, z.Not(termsOf(i).holdout)), x.until!.n!]);
         let sa: A = z.Real.val(0);
         for (const [c, t] of cases) sa = z.If(c, t, sa) as A;
         return { def: T, nul: z.Not(z.Or(F, ...cases.map(([c]) => c))), kind: "time", n: sa };
@@ -1094,7 +1120,7 @@ export interface DecisionFields {
 interface NodeTerms {
   node: PlanNode;
   /** Node-wide gates: the first that holds ends the decision (a `defer` with a defined `until`, else suppress). */
-  stops: { fires: B; outcome: PlanNode["gates"][number]["outcome"]; until?: SVal; kind: string }[];
+  stops: { fires: B; outcome: PlanNode["gates"][number]["outcome"]; until?: SVal; kind: string; removedBefore: Map<string, B> }[];
   /** No node-wide gate held. */
   open: B;
   /** Held out (a universal holdout of its purpose, or its experiment). */

@@ -473,6 +473,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
           }
           const replay = replayed(cx, engine.decide(cx) as unknown as Decision, ir, data, check);
           if (typeof replay === "string") {
+            if (process.env["WAYPOST_PROVE_DEBUG"]) console.error(JSON.stringify({ spec: spec.id, event, request: cx, decision: engine.decide(cx) }, null, 1));
             st.unknowns.push(`event \`${event}\`: encoding disagreement: ${replay}${w.abstractions.reasons.size > 0 ? ` (abstracted: ${[...w.abstractions.reasons].join("; ")})` : ""}`);
             continue;
           }
