@@ -10,7 +10,7 @@ import type { Arbitration, BundleData, CandidateReasons, Experiment, PlanHoldout
 import { spanAt } from "./load.js";
 import { ENGINE_REASONS, type EngineReasonCode, type EngineReasonSource } from "../runtime/contract.js";
 import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
-import { consentField, nodeScope } from "./scope.js";
+import { consentField, nodeScope, type NodeScope } from "./scope.js";
 import { formatDuration } from "./units.js";
 
 export interface PlanResult {
@@ -19,9 +19,19 @@ export interface PlanResult {
   lists: BundleData["lists"];
 }
 
+// A shared policy (a list, a rule, a purpose's consent, a cap...) is a reason's source once per
+// node it applies to: each place is found once.
+const sources = new WeakMap<Origin, Map<string, string>>();
 const source = (o: Origin, extra: (string | number)[] = []): string => {
-  const s = spanAt(o.doc, [...o.path, ...extra]);
-  return o.doc.file.ref(s.start);
+  let known = sources.get(o);
+  if (known === undefined) sources.set(o, (known = new Map()));
+  const key = extra.length === 0 ? "" : extra.map((x) => (typeof x === "number" ? `#${x}` : `.${x}`)).join("\0");
+  let ref = known.get(key);
+  if (ref === undefined) {
+    const s = spanAt(o.doc, [...o.path, ...extra]);
+    known.set(key, (ref = o.doc.file.ref(s.start)));
+  }
+  return ref;
 };
 
 /** An object with sorted keys, so key order never depends on file order. */
@@ -96,10 +106,17 @@ export function plan(p: Program): PlanResult {
     intern.set(key, conds.length - 1);
     return conds.length - 1;
   };
-  const lower = (site: ConditionSite): number => add(site.ast ? lowerCondition(site.ast, env) : c(false));
+  // A rule's or a restriction's condition is lowered once, not once per node in its scope.
+  const lowered = new WeakMap<ConditionSite, number>();
+  const lower = (site: ConditionSite): number => {
+    let i = lowered.get(site);
+    if (i === undefined) lowered.set(site, (i = add(site.ast ? lowerCondition(site.ast, env) : c(false))));
+    return i;
+  };
 
   const nodes = [...p.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
-  const planNodes: PlanNode[] = nodes.map((n) => planNode(p, n, add, lower));
+  const scopes = nodes.map((n) => nodeScope(p, n));
+  const planNodes: PlanNode[] = nodes.map((n, i) => planNode(p, n, scopes[i]!, add, lower));
   // Gates re-checked at the send time (docs/ir.md step 10): the ones that can start to block
   // as time passes. Contact-policy conditions (caps, cool-downs) only stop holding as time
   // passes, and a condition that reads no time has the same value at the send time.
@@ -109,10 +126,13 @@ export function plan(p: Program): PlanResult {
   const events = new Map<string, number[]>();
   const eventFields = new Map<string, Set<string>>();
   nodes.forEach((n, i) => {
-    events.set(n.event, [...(events.get(n.event) ?? []), i]);
-    const fs = eventFields.get(n.event) ?? new Set<string>();
-    for (const x of [...n.context, ...nodeScope(p, n).implied.keys()]) fs.add(x);
-    eventFields.set(n.event, fs);
+    const idx = events.get(n.event);
+    if (idx === undefined) events.set(n.event, [i]);
+    else idx.push(i);
+    let fs = eventFields.get(n.event);
+    if (fs === undefined) eventFields.set(n.event, (fs = new Set<string>()));
+    for (const x of n.context) fs.add(x);
+    for (const x of scopes[i]!.implied.keys()) fs.add(x);
   });
   for (const idx of events.values()) {
     idx.sort((a, b) => planNodes[b]!.priority - planNodes[a]!.priority || (planNodes[a]!.id < planNodes[b]!.id ? -1 : 1));
@@ -260,9 +280,8 @@ function planExperiment(nodeId: string, x: NonNullable<JourneyNode["experiment"]
   };
 }
 
-function planNode(p: Program, n: JourneyNode, add: (e: Expr) => number, lower: (s: ConditionSite) => number): PlanNode {
+function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) => number, lower: (s: ConditionSite) => number): PlanNode {
   const dict = p.dictionary!;
-  const scope = nodeScope(p, n);
   const nid = `node/${n.id}`;
   const conditions: NodeCondition[] = [];
   if (n.trigger) {
