@@ -106,6 +106,14 @@ export function plan(p: Program): PlanResult {
     intern.set(key, conds.length - 1);
     return conds.length - 1;
   };
+  // The gates of shared policies (lists, consent, caps...) repeat their expressions on every node
+  // in scope: built and interned once per key, a string that determines the expression.
+  const known = new Map<string, number>();
+  const addAs = (key: string, make: () => Expr): number => {
+    let i = known.get(key);
+    if (i === undefined) known.set(key, (i = add(make())));
+    return i;
+  };
   // A rule's or a restriction's condition is lowered once, not once per node in its scope.
   const lowered = new WeakMap<ConditionSite, number>();
   const lower = (site: ConditionSite): number => {
@@ -116,7 +124,7 @@ export function plan(p: Program): PlanResult {
 
   const nodes = [...p.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
   const scopes = nodes.map((n) => nodeScope(p, n));
-  const planNodes: PlanNode[] = nodes.map((n, i) => planNode(p, n, scopes[i]!, add, lower));
+  const planNodes: PlanNode[] = nodes.map((n, i) => planNode(p, n, scopes[i]!, addAs, lower));
   // Gates re-checked at the send time (docs/ir.md step 10): the ones that can start to block
   // as time passes. Contact-policy conditions (caps, cool-downs) only stop holding as time
   // passes, and a condition that reads no time has the same value at the send time.
@@ -280,7 +288,9 @@ function planExperiment(nodeId: string, x: NonNullable<JourneyNode["experiment"]
   };
 }
 
-function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) => number, lower: (s: ConditionSite) => number): PlanNode {
+type AddAs = (key: string, make: () => Expr) => number;
+
+function planNode(p: Program, n: JourneyNode, scope: NodeScope, addAs: AddAs, lower: (s: ConditionSite) => number): PlanNode {
   const dict = p.dictionary!;
   const nid = `node/${n.id}`;
   const conditions: NodeCondition[] = [];
@@ -318,7 +328,7 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) =
     // passes steps 4-5 and would never match an entry, so without this gate `""` failed open.
     if ((list.missing ?? "suppress") === "suppress") {
       // No usable key: absent, null, or "" (no entry can be empty, so "" would never match).
-      const missing = add({ op: "or", args: [absent(list.match), { op: "cmp", cmp: "==", left: f(list.match), right: c("") }] });
+      const missing = addAs(`no-key\0${list.match}`, () => ({ op: "or", args: [absent(list.match), { op: "cmp", cmp: "==", left: f(list.match), right: c("") }] }));
       const declared = list.missing === "suppress";
       perChannel(channels, (ch) => ({
         step: "suppression", cond: missing, outcome: "suppress", ...(ch ? { channel: ch } : {}),
@@ -326,7 +336,7 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) =
           `no \`${list.match}\` to look up on suppression list \`${list.id}\`: treated as suppressed${declared ? " (\`missing: suppress\`)" : ""}`, source(list.origin, declared ? ["missing"] : ["match"]), ch),
       }));
     }
-    const cond = add({ op: "in_list", list: list.id, item: f(list.match) });
+    const cond = addAs(`in-list\0${list.id}\0${list.match}`, () => ({ op: "in_list", list: list.id, item: f(list.match) }));
     perChannel(channels, (ch) => ({
       step: "suppression", cond, outcome: "suppress", ...(ch ? { channel: ch } : {}),
       reason: reason("suppressed", `suppression/${list.id}`, list.reason, source(list.origin), ch),
@@ -337,7 +347,7 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) =
       // One gate per field the rule reads that a request may lack (absent or null), in reading order.
       for (const name of new Set((rule.when.reads ?? []).map((r) => r.name))) {
         if (!mayLack(name)) continue;
-        const missing = add(absent(name));
+        const missing = addAs(`absent\0${name}`, () => absent(name));
         perChannel(channels, (ch) => ({
           step: "suppression", cond: missing, outcome: "suppress", ...(ch ? { channel: ch } : {}),
           reason: reason("suppressed-missing-key", `suppression-rule/${rule.id}`,
@@ -356,7 +366,8 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) =
   const basisOk = scope.basisJurisdictions;
   gates.push({
     step: "lawful-basis",
-    cond: add(basisOk.length === allJ.length ? c(false) : { op: "not", arg: { op: "in", item: f(dict.keys.jurisdiction), set: c(basisOk) } }),
+    cond: addAs(`basis\0${basisOk.length === allJ.length}\0${basisOk.join("\0")}`,
+      () => (basisOk.length === allJ.length ? c(false) : { op: "not", arg: { op: "in", item: f(dict.keys.jurisdiction), set: c(basisOk) } })),
     outcome: "deny",
     reason: reason("lawful-basis-not-permitted", `purpose/${purpose.id}`, `lawful basis \`${n.lawfulBasis}\` is not permitted for \`${purpose.id}\` in this jurisdiction`, source(purpose.origin, ["lawful_basis"])),
     pass: reason("lawful-basis", `purpose/${purpose.id}`, `processing for \`${purpose.id}\` on the basis of \`${n.lawfulBasis}\``, source(n.origin, ["lawful_basis"])),
@@ -367,8 +378,9 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) =
       reason: reason("restricted", `purpose/${purpose.id}/restriction/${r.id}`, r.reason, source(r.origin, ["when"])),
     });
   }
+  // The consent gates' expressions are determined by the purpose and the channel (addAs keys).
   for (const { channel, field, withdrawn, channels: covered } of scope.consent) {
-    const missing: Expr = scope.consentMaxAgeMs === undefined
+    const missing = (): Expr => scope.consentMaxAgeMs === undefined
       ? { op: "not", arg: { op: "call", fn: "exists", args: [f(field)] } }
       : { op: "or", args: [{ op: "not", arg: { op: "call", fn: "exists", args: [f(field)] } }, { op: "cmp", cmp: ">", left: { op: "call", fn: "since", args: [f(field)] }, right: c(scope.consentMaxAgeMs) }] };
     const inScope = (e: Expr): Expr => scope.consentJurisdictions === "all" ? e : { op: "and", args: [{ op: "in", item: f(dict.keys.jurisdiction), set: c([...scope.consentJurisdictions].sort()) }, e] };
@@ -378,23 +390,25 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) =
     // One gate per way consent can fail (docs/ir.md "Consent states"), each with its own reason;
     // the channel's `consent-granted` goes on the last, reported once all of them pass.
     const consentGates: Gate[] = [{
-      step: "consent", cond: add(inScope(missing)), channel, outcome: "deny",
+      step: "consent", cond: addAs(`consent-missing\0${purpose.id}\0${channel}`, () => inScope(missing())), channel, outcome: "deny",
       reason: reason("consent-missing", policy, `no ${channel} consent for \`${purpose.id}\`${age}`, src, channel),
     }];
     if (withdrawn !== undefined) {
       // Withdrawn when the withdrawal time is not after now (at send time: step 10) and not
       // before the grant; a withdrawal before the grant was superseded by a new grant.
-      const at: Expr = { op: "call", fn: "time", args: [f(withdrawn)] };
-      const cond: Expr = { op: "and", args: [{ op: "cmp", cmp: "<=", left: at, right: { op: "now" } }, { op: "cmp", cmp: ">=", left: at, right: { op: "call", fn: "time", args: [f(field)] } }] };
+      const cond = (): Expr => {
+        const at: Expr = { op: "call", fn: "time", args: [f(withdrawn)] };
+        return { op: "and", args: [{ op: "cmp", cmp: "<=", left: at, right: { op: "now" } }, { op: "cmp", cmp: ">=", left: at, right: { op: "call", fn: "time", args: [f(field)] } }] };
+      };
       consentGates.push({
-        step: "consent", cond: add(inScope(cond)), channel, outcome: "deny",
+        step: "consent", cond: addAs(`consent-withdrawn\0${purpose.id}\0${channel}`, () => inScope(cond())), channel, outcome: "deny",
         reason: reason("consent-withdrawn", policy, `the customer withdrew ${channel} consent for \`${purpose.id}\``, source(purpose.consent!.origin, ["withdrawn_field"]), channel),
       });
     }
     if (covered !== undefined) {
       // The consent lists the channels it covers; absent or not a list covers none (fail closed).
       consentGates.push({
-        step: "consent", cond: add(inScope({ op: "not", arg: { op: "in", item: c(channel), set: f(covered) } })), channel, outcome: "deny",
+        step: "consent", cond: addAs(`consent-channels\0${purpose.id}\0${channel}`, () => inScope({ op: "not", arg: { op: "in", item: c(channel), set: f(covered) } })), channel, outcome: "deny",
         reason: reason("consent-not-for-channel", policy, `the customer's consent for \`${purpose.id}\` does not cover ${channel}`, source(purpose.consent!.origin, ["channels_field"]), channel),
       });
     }
@@ -404,19 +418,20 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, add: (e: Expr) =
   for (const cd of scope.cooldowns) {
     gates.push({
       step: "contact-policy", kind: "cool-down",
-      cond: add({ op: "cmp", cmp: "<", left: { op: "call", fn: "since", args: [f(cd.after)] }, right: c(cd.forMs) }),
-      until: add({ op: "add_ms", time: f(cd.after), ms: cd.forMs }),
+      cond: addAs(`cool-down\0${cd.after}\0${cd.forMs}`, () => ({ op: "cmp", cmp: "<", left: { op: "call", fn: "since", args: [f(cd.after)] }, right: c(cd.forMs) })),
+      until: addAs(`cool-down-until\0${cd.after}\0${cd.forMs}`, () => ({ op: "add_ms", time: f(cd.after), ms: cd.forMs })),
       outcome: "defer",
       reason: reason("cool-down", `contact/cooldown/${cd.id}`, cd.reason, source(cd.origin)),
     });
   }
   for (const { cap, channel } of scope.caps) {
-    const count: Expr = {
+    const count = (): Expr => ({
       op: "history_count", window_ms: cap.perMs,
       ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}),
-    };
+    });
+    const key = `cap\0${cap.perMs}\0${cap.channel || ""}\0${cap.purpose || ""}\0${cap.node || ""}\0${cap.max}`;
     gates.push({
-      step: "contact-policy", kind: "cap", cond: add({ op: "cmp", cmp: ">=", left: count, right: c(cap.max) }), outcome: "suppress",
+      step: "contact-policy", kind: "cap", cond: addAs(key, () => ({ op: "cmp", cmp: ">=", left: count(), right: c(cap.max) })), outcome: "suppress",
       ...(channel ? { channel } : {}),
       reason: reason("frequency-cap", `contact/cap/${cap.id}`, cap.reason, source(cap.origin), channel),
     });
