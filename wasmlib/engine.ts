@@ -8,7 +8,7 @@ import {
   isTrue, isStr, isNum, isArr, isObj, boolV, arrAt, newNum, newStr, newObj, objPush, objPushS,
   objGet, objGetC, objGetV, objGetS, objGetH, objIndex, keyHash, strEq, deepEq, bytesEq, bytesCmp,
 } from "./value";
-import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN, MS_DAY } from "./time";
+import { parseTime, toTime, timeOk, formatTime, floorModF, MS_MIN, MS_DAY, resetTimeMemo } from "./time";
 import {
   S_WAYPOST, S_PLAN, S_LISTS, S_REVISION, S_SYSTEMS, S_EVENTS, S_EVENT_FIELDS, S_NODES, S_FIELDS,
   S_OFFSETS_MS, S_QUIET_HOURS, S_KEYS, S_CUSTOMER, S_UTC_OFFSET, S_REASONS, S_SYSTEM, S_EVENT,
@@ -31,7 +31,7 @@ import {
   S_EXHAUSTED_REASON, S_K_QUIET_HOURS, S_K_VALIDITY, S_HOLDOUTS, S_CONTROL_REASON, S_TREATMENT_REASON,
 } from "./strings";
 import { tableOk, toLocal, fromLocal } from "./zone";
-import { S_MISSING, S_ALLOW, S_REASON_TABLE } from "./strings";
+import { S_MISSING, S_ALLOW, S_REASON_TABLE, S_NODE_PARTS, S_TITLE } from "./strings";
 import { S_LIST_MURMUR3_64 } from "./strings";
 import { listDigest } from "./hash";
 
@@ -121,7 +121,11 @@ const N_ID: u32 = 0, N_VALID_FROM: u32 = 1, N_VALID_UNTIL: u32 = 2, N_ROLLOUT_BP
   N_ROLLOUT_SALT: u32 = 4, N_REQUIRED: u32 = 5, N_CONDITIONS: u32 = 6, N_CHANNELS: u32 = 7,
   N_GATES: u32 = 8, N_TEMPLATES: u32 = 9, N_EXPERIMENT: u32 = 10, N_RISK: u32 = 11,
   N_REVIEW_REASON: u32 = 12, N_OFFER: u32 = 13, N_EXPLANATION: u32 = 14,
-  N_REQUIRED_H: u32 = 15, N_SLOTS: u32 = 16; // N_REQUIRED_H: keyHash of each required string (u32s)
+  N_REQUIRED_H: u32 = 15, // keyHash of each required string (u32s)
+  N_EVENT: u32 = 16, N_FILE: u32 = 17, // template variables 1 and 2 (reasonFill); N_ID is 0
+  N_INDEX: u32 = 18, // the node's position in plan.nodes (a u32, not a value)
+  N_CANDIDATE: u32 = 19, N_ID_H: u32 = 20, // N_ID_H: keyHash of the id (a u32), 0 when not a string
+  N_SLOTS: u32 = 21;
 const C_COND: u32 = 0, C_REASON: u32 = 1, C_FAIL: u32 = 2, C_SLOTS: u32 = 3;
 const G_CHANNEL: u32 = 0, G_COND: u32 = 1, G_REASON: u32 = 2, G_OUTCOME: u32 = 3, G_UNTIL: u32 = 4,
   G_PASS: u32 = 5, G_STEP: u32 = 6, G_AT_SEND: u32 = 7, G_SLOTS: u32 = 8;
@@ -166,6 +170,15 @@ function tyCode(ty: usize): u32 {
   if (strEq(ty, S_TY_STRING_ARR)) return TY_STRING_ARR;
   if (strEq(ty, S_TY_NUMBER_ARR)) return TY_NUMBER_ARR;
   return TY_BAD;
+}
+
+// @28 of a reason_table entry that is a template (a `policy`, `message` or `source` given as
+// pieces, docs/ir.md "Bundle data"): TPL | its index. reasonOut fills it in for the node gRN.
+const TPL: u32 = 0x80000000;
+
+/** Table entry r is a template: one of its text fields is a list of pieces. */
+function isTemplate(r: usize): bool {
+  return isArr(objGetS(r, S_POLICY)) || isArr(objGetS(r, S_MESSAGE)) || isArr(objGetS(r, S_SOURCE));
 }
 
 /** Marks (@28 = 1) a plan reason object that reasonOut may return as is. */
@@ -243,8 +256,10 @@ function canonicalOrder(r: usize, index: u32): void {
     // Its source text (json.ts: dumped as is) has the old key order: dump the entries instead.
     store<u32>(r, 0, 20);
   }
-  // Marked canonical (reasonOut) with its table index: 2 + index (compactDecision).
-  if (canonicalReason(r)) store<u32>(r, index + 2, 28);
+  // Marked canonical (reasonOut) with its table index: 2 + index (compactDecision); a template
+  // with TPL | index (never returned as is).
+  if (isTemplate(r)) store<u32>(r, TPL | index, 28);
+  else if (canonicalReason(r)) store<u32>(r, index + 2, 28);
 }
 
 function indexCond(c: usize): void {
@@ -272,11 +287,72 @@ function indexGate(g: usize): void {
   store<u32>(t, objGetS(g, S_AT_SEND), G_AT_SEND << 2);
 }
 
-function indexNode(n: usize): void {
+// plan.node_parts of the plan being indexed, and one byte per part: its conditions or gates
+// already indexed (a part is shared by many nodes; its objects get one slot table).
+let tabParts: usize = 0;
+let tabPartSeen: usize = 0;
+// Set when a node holds a part index that is not in node_parts: the data is refused.
+let tabBad = false;
+
+/** Node keys data.json may store as an index into plan.node_parts (reason-table.ts NODE_PART_KEYS). */
+function partKey(e: usize): bool {
+  return keyIs(e, S_CANDIDATE) || keyIs(e, S_CHANNELS) || keyIs(e, S_CONDITIONS) || keyIs(e, S_EXPLANATION)
+    || keyIs(e, S_GATES) || keyIs(e, S_REQUIRED) || keyIs(e, S_TEMPLATES) || keyIs(e, S_TITLE);
+}
+
+/**
+ * Replaces each part index of node n by the part (in place, like a reason index); returns a
+ * bit per part key that came from a part seen before (its objects are already indexed):
+ * 1 conditions, 2 gates.
+ */
+function resolveParts(n: usize): u32 {
+  let seen: u32 = 0;
+  let k = load<u32>(n, 4);
+  let e = <usize>load<u32>(n, 8);
+  let pn = alen(tabParts);
+  for (let i: u32 = 0; i < k; i++, e += 16) {
+    let v = <usize>load<u32>(e, 8);
+    if (!isNum(v) || !partKey(e)) continue;
+    let x = load<f64>(v, 16);
+    if (!(x >= 0 && x < <f64>pn) || x != Math.floor(x)) { tabBad = true; continue; }
+    let j = <u32>x;
+    store<u32>(e, arrAt(tabParts, j), 8);
+    let mark = tabPartSeen + <usize>j;
+    if (load<u8>(mark) != 0) {
+      if (keyIs(e, S_CONDITIONS)) seen |= 1;
+      else if (keyIs(e, S_GATES)) seen |= 2;
+    }
+    store<u8>(mark, 1);
+  }
+  return seen;
+}
+
+/** The file of a node's `source` (without its trailing `:line:col`) as a string value, or 0. */
+function sourceFile(src: usize): usize {
+  if (!isStr(src)) return 0;
+  let p = <usize>load<u32>(src, 8);
+  let i = <i32>load<u32>(src, 4) - 1;
+  for (let part = 0; part < 2; part++) {
+    let d = i;
+    while (i >= 0 && load<u8>(p + <usize>i) >= 0x30 && load<u8>(p + <usize>i) <= 0x39) i--;
+    if (i == d || i < 0 || load<u8>(p + <usize>i) != 0x3a) return 0;
+    i--;
+  }
+  return i < 0 ? 0 : newStr(p, <u32>(i + 1));
+}
+
+function indexNode(n: usize, index: u32): void {
   if (!isObj(n)) return;
+  let seen = resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
   let t = slotTab(n, N_SLOTS);
-  store<u32>(t, objGetS(n, S_ID), N_ID << 2);
+  let id = objGetS(n, S_ID);
+  store<u32>(t, id, N_ID << 2);
+  store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, N_ID_H << 2);
+  store<u32>(t, objGetS(n, S_CANDIDATE), N_CANDIDATE << 2);
+  store<u32>(t, objGetS(n, S_EVENT), N_EVENT << 2);
+  store<u32>(t, sourceFile(objGetS(n, S_SOURCE)), N_FILE << 2);
+  store<u32>(t, index, N_INDEX << 2);
   store<u32>(t, objGetS(n, S_VALID_FROM), N_VALID_FROM << 2);
   store<u32>(t, objGetS(n, S_VALID_UNTIL), N_VALID_UNTIL << 2);
   store<u32>(t, objGetS(n, S_ROLLOUT_BP), N_ROLLOUT_BP << 2);
@@ -301,10 +377,14 @@ function indexNode(n: usize): void {
   store<u32>(t, objGetS(n, S_REVIEW_REASON), N_REVIEW_REASON << 2);
   store<u32>(t, objGetS(n, S_OFFER), N_OFFER << 2);
   store<u32>(t, objGetS(n, S_EXPLANATION), N_EXPLANATION << 2);
-  let cn = alen(conds);
-  for (let i: u32 = 0; i < cn; i++) indexCond(arrAt(conds, i));
-  let gn = alen(gates);
-  for (let i: u32 = 0; i < gn; i++) indexGate(arrAt(gates, i));
+  if ((seen & 1) == 0) {
+    let cn = alen(conds);
+    for (let i: u32 = 0; i < cn; i++) indexCond(arrAt(conds, i));
+  }
+  if ((seen & 2) == 0) {
+    let gn = alen(gates);
+    for (let i: u32 = 0; i < gn; i++) indexGate(arrAt(gates, i));
+  }
   // Why the node lost (step 5) and its experiment's membership reasons (step 6): copied as is.
   resolveValues(objGetS(n, S_CANDIDATE));
   let x = objGetS(n, S_EXPERIMENT);
@@ -335,17 +415,27 @@ function indexSpec(f: usize): void {
  * Called by opa_json_parse on each parsed value (v != 0): when it holds a Waypost plan, builds
  * the slot tables of its objects and records it as tabData.
  */
-export function planIndex(v: usize): void {
-  if (!isObj(v)) return;
+export function planIndex(v: usize): bool {
+  if (!isObj(v)) return true;
   let plan = objGetS(objGetS(v, S_WAYPOST), S_PLAN);
-  if (!isObj(plan)) return;
+  if (!isObj(plan)) return true;
   // The reason table first: its entries put in output order, then every index resolved to one.
   tabReasonTable = objGetS(plan, S_REASON_TABLE);
   let rtn = alen(tabReasonTable);
   for (let i: u32 = 0; i < rtn; i++) canonicalOrder(arrAt(tabReasonTable, i), i);
+  tabParts = objGetS(plan, S_NODE_PARTS);
+  let pn = alen(tabParts);
+  tabPartSeen = alloc(<usize>pn | 1);
+  memory.fill(tabPartSeen, 0, <usize>pn);
+  tabBad = false;
   let nodes = objGetS(plan, S_NODES);
   let nn = alen(nodes);
-  for (let i: u32 = 0; i < nn; i++) indexNode(arrAt(nodes, i));
+  for (let i: u32 = 0; i < nn; i++) indexNode(arrAt(nodes, i), i);
+  tabNodes = nodes;
+  tabTableLen = rtn;
+  // A part index that is not in node_parts: the plan cannot be read as written (the
+  // interpreter's decodePlan throws); the data is refused.
+  if (tabBad) return false;
   let fields = objGetS(plan, S_FIELDS);
   if (isObj(fields)) {
     let n = load<u32>(fields, 4);
@@ -421,7 +511,12 @@ export function planIndex(v: usize): void {
   }
   tabData = v;
   tabHi = heapPtr;
+  return true;
 }
+
+// The indexed plan's nodes and reason table length (a template instance's compact code).
+let tabNodes: usize = 0;
+let tabTableLen: u32 = 0;
 
 // plan.systems as sets (planIndex), and the request system's set while gTab (check).
 let tabSysSets: usize = 0;
@@ -585,6 +680,7 @@ function canonicalReason(r: usize): bool {
  */
 function reasonOut(r: usize, detail: usize): usize {
   if (!isObj(r)) return V_NULL;
+  if (gTab && (load<u32>(r, 28) & TPL) != 0) return templateOut(r, load<u32>(r, 28) & ~TPL, gRN, detail);
   // Plan reasons are almost always already canonical: check the keys in place (one compare
   // per entry) before looking each one up.
   if (detail == 0 && ((gTab && load<u32>(r, 28) != 0) || canonicalReason(r))) return r;
@@ -602,6 +698,79 @@ function reasonOut(r: usize, detail: usize): usize {
   if (policy != 0) objPushS(o, S_POLICY, policy);
   if (message != 0) objPushS(o, S_MESSAGE, message);
   if (source != 0) objPushS(o, S_SOURCE, source);
+  if (channel != 0) objPushS(o, S_CHANNEL, channel);
+  if (detail != 0) objPushS(o, S_DETAIL, detail);
+  return o;
+}
+
+// The node whose reasons are being reported (a template's variables).
+let gRN: usize = 0;
+// waypost_decide is evaluating: a template instance may be written as its compact code.
+let gCompact = false;
+// @24 of a compact template instance (an object with no entries; compactDecision).
+const INSTANCE: u32 = 0x57504931;
+
+/** Text field v of a template for node n: v itself when a string, its pieces filled in when a list; 0 when a piece has no value. */
+function reasonFill(v: usize, n: usize): usize {
+  if (!isArr(v)) return v;
+  let t: usize = isObj(n) ? <usize>load<u32>(n, 28) : 0;
+  if (t == 0) return 0;
+  let k = alen(v);
+  let total: u32 = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    let out: usize = pass == 0 ? 0 : alloc(<usize>total | 1);
+    let w = out;
+    for (let i: u32 = 0; i < k; i++) {
+      let p = arrAt(v, i);
+      let s: usize = 0;
+      if (isStr(p)) s = p;
+      else if (isNum(p)) {
+        let x = load<f64>(p, 16);
+        s = x == 0 ? load<u32>(t, N_ID << 2) : x == 1 ? load<u32>(t, N_EVENT << 2) : x == 2 ? load<u32>(t, N_FILE << 2) : 0;
+      }
+      if (!isStr(s)) return 0;
+      let l = load<u32>(s, 4);
+      if (pass == 0) total += l;
+      else { memory.copy(w, load<u32>(s, 8), l); w += l; }
+    }
+    if (pass == 1) return newStr(out, total);
+  }
+  return 0;
+}
+
+/**
+ * Table entry r (index e), a template, reported for node n: in waypost_decide's compact form an
+ * instance standing for code e + len(reason_table) * (1 + n's position), which waypost_reason
+ * reads back; otherwise (or when the code does not fit in 32 bits) the reason itself, its
+ * pieces filled in (V_NULL when one has no value: the runtime refuses it).
+ */
+function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
+  let t: usize = isObj(n) ? <usize>load<u32>(n, 28) : 0;
+  if (t == 0) return V_NULL;
+  let code = <f64>e + <f64>tabTableLen * (<f64>load<u32>(t, N_INDEX << 2) + 1);
+  if (gCompact && detail == 0 && code < 4294967296) {
+    let o = alloc(40);
+    store<u32>(o, T_OBJ);
+    store<u32>(o, 0, 4);
+    store<u32>(o, 0, 8);
+    store<u32>(o, 0, 12);
+    store<u32>(o, 0, 16);
+    store<u32>(o, 0, 20);
+    store<u32>(o, INSTANCE, 24);
+    store<u32>(o, 0, 28);
+    store<f64>(o, code, 32);
+    return o;
+  }
+  let code_ = objGetS(r, S_CODE), channel = objGetS(r, S_CHANNEL);
+  let policy = reasonFill(objGetS(r, S_POLICY), n);
+  let message = reasonFill(objGetS(r, S_MESSAGE), n);
+  let source = reasonFill(objGetS(r, S_SOURCE), n);
+  if (!isStr(code_) || policy == 0 || message == 0 || source == 0) return V_NULL;
+  let o = newObj(6);
+  objPushS(o, S_CODE, code_);
+  objPushS(o, S_POLICY, policy);
+  objPushS(o, S_MESSAGE, message);
+  objPushS(o, S_SOURCE, source);
   if (channel != 0) objPushS(o, S_CHANNEL, channel);
   if (detail != 0) objPushS(o, S_DETAIL, detail);
   return o;
@@ -951,7 +1120,8 @@ let gSendKind: usize = 0; // the block kind of the last channel sendTimeBlock bl
 
 /** Appends n.candidate[key] (why candidate n did not win) to R when the node has it. */
 function candidateReason(R: usize, n: usize, key: usize): void {
-  let c = objGetS(n, S_CANDIDATE);
+  gRN = n;
+  let c = sl(n, N_CANDIDATE, S_CANDIDATE);
   if (!isObj(c)) return;
   let r = objGetS(c, key);
   if (isObj(r)) vecPush(R, reasonOut(r, 0));
@@ -981,7 +1151,11 @@ function yields(on: usize): bool {
  * each eligible one (steps 6-10) and returns the decision, letting a node blocked in a way the
  * event's arbitration names yield to the next. Returns 0 with selDecision set otherwise.
  */
+// The required list last found complete in this evaluation's context (step 5e).
+let gReqOk: usize = 0;
+
 function candidates(R: usize, evaluate: bool): usize {
+  gReqOk = 0;
   let m = load<u32>(gEventNodes, 4);
   let nodesLen = alen(pNodes);
   let on: usize = 0;
@@ -998,8 +1172,14 @@ function candidates(R: usize, evaluate: bool): usize {
     let idx = load<f64>(idxV, 16);
     if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
     let n = arrAt(pNodes, <u32>idx);
+    gRN = n;
     let id = sl(n, N_ID, S_ID);
-    if (!hasStr(gSystemNodes, id)) { candidateReason(R, n, S_NOT_FOR_SYSTEM); continue; }
+    let nt: usize = gTab && isObj(n) ? <usize>load<u32>(n, 28) : 0;
+    // The system's node set (planIndex) looked up with the id's hash from the node's table.
+    let forSystem = nt != 0 && gSystemSet != 0 && isStr(id)
+      ? objGetH(gSystemSet, load<u32>(id, 8), load<u32>(id, 4), load<u32>(nt, N_ID_H << 2)) != 0
+      : hasStr(gSystemNodes, id);
+    if (!forSystem) { candidateReason(R, n, S_NOT_FOR_SYSTEM); continue; }
     if (gReqNode != 0 && !strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
     let vf = sl(n, N_VALID_FROM, S_VALID_FROM);
     let vu = sl(n, N_VALID_UNTIL, S_VALID_UNTIL);
@@ -1016,8 +1196,8 @@ function candidates(R: usize, evaluate: bool): usize {
       }
     }
     let req = sl(n, N_REQUIRED, S_REQUIRED);
-    let rn = alen(req);
-    let nt: usize = gTab && isObj(n) ? <usize>load<u32>(n, 28) : 0;
+    // Candidates sharing a required list (a node part) check it once per evaluation.
+    let rn: u32 = req == gReqOk ? 0 : alen(req);
     let rh: usize = nt != 0 ? <usize>load<u32>(nt, N_REQUIRED_H << 2) : 0;
     for (let i: u32 = 0; i < rn; i++) {
       let f = arrAt(req, i);
@@ -1029,6 +1209,7 @@ function candidates(R: usize, evaluate: bool): usize {
         return 0;
       }
     }
+    if (isArr(req)) gReqOk = req;
     let conds = sl(n, N_CONDITIONS, S_CONDITIONS);
     let cn = alen(conds);
     let failed = false;
@@ -1082,6 +1263,7 @@ function decide(input: usize): usize {
 
 /** Steps 6-10 for eligible candidate n, its reasons appended to R; gBlocked says what blocked it. */
 function evaluateNode(n: usize, R: usize): usize {
+  gRN = n;
   let id = sl(n, N_ID, S_ID);
 
   // 6. Selected node: condition reasons, holdout membership, then gates in order.
@@ -1426,25 +1608,45 @@ export function compactDecision(d: usize): usize {
     let out = vecNew(k > 0 ? k : 1);
     for (let j: u32 = 0; j < k; j++) {
       let r = arrAt(rs, j);
+      if (isObj(r) && load<u32>(r, 4) == 0 && r >= tabHi && load<u32>(r, 24) == INSTANCE) {
+        vecPush(out, newNum(load<f64>(r, 32))); // a template instance (templateOut)
+        continue;
+      }
       let m: u32 = isObj(r) && r < tabHi ? load<u32>(r, 28) : 0;
-      vecPush(out, m >= 2 ? newNum(<f64>(m - 2)) : r);
+      vecPush(out, m >= 2 && (m & TPL) == 0 ? newNum(<f64>(m - 2)) : r);
     }
     store<u32>(e, vecArr(out), 8);
   }
   return d;
 }
 
-/** Entry i of the current data's plan.reason_table (0 when there is none). */
+/**
+ * Entry i of the current data's plan.reason_table (0 when there is none, or when it is a
+ * template); for i >= the table's length, the template instance of that compact code
+ * (templateOut), its pieces filled in.
+ */
 export function reasonEntry(data: usize, i: u32): usize {
   loadPlan(data);
   let t = objGetS(pPlan, S_REASON_TABLE);
-  if (!isArr(t) || i >= alen(t)) return 0;
-  let r = arrAt(t, i);
-  return isObj(r) ? r : 0;
+  let tn = alen(t);
+  if (!isArr(t) || tn == 0) return 0;
+  if (i < tn) {
+    let r = arrAt(t, i);
+    return isObj(r) && !(gTab && (load<u32>(r, 28) & TPL) != 0) ? r : 0;
+  }
+  if (!gTab) return 0;
+  let e = i % tn, k = i / tn - 1;
+  let r = arrAt(t, e);
+  if (!isObj(r) || (load<u32>(r, 28) & TPL) == 0 || k >= alen(tabNodes)) return 0;
+  gCompact = false;
+  let o = templateOut(r, e, arrAt(tabNodes, k), 0);
+  return o == V_NULL ? 0 : o;
 }
 
-export function evaluate(ep: u32, data: usize, input: usize): usize {
+export function evaluate(ep: u32, data: usize, input: usize, compact: bool = false): usize {
   loadPlan(data);
+  gCompact = compact;
+  resetTimeMemo();
   if (ep == EP_SUPPRESSED) return suppressed(input);
   if (ep == EP_CONSENT) return consent(input);
   return decide(input);

@@ -27,7 +27,8 @@ export function opa_json_parse(addr: usize, len: usize): usize {
   // Allocating below the end of the indexed data may overwrite it or its slot tables.
   if (heapPtr < engine.tabHi) engine.tabData = 0;
   let v = parseJSON(addr, len);
-  if (v != 0) engine.planIndex(v);
+  // A plan that cannot be read as written (a node part index outside node_parts) is refused.
+  if (v != 0 && !engine.planIndex(v)) return 0;
   return v;
 }
 
@@ -119,7 +120,7 @@ export function opa_eval(reserved: i32, ep: u32, data: usize, inputAddr: usize, 
 export function waypost_decide(data: usize, inputAddr: usize, inputLen: usize, heapAddr: usize): usize {
   setHeap(heapAddr);
   let input: usize = inputLen > 0 ? parseJSON(inputAddr, inputLen) : 0;
-  return dumpJSON(engine.compactDecision(evaluate(0, data, input)));
+  return dumpJSON(engine.compactDecision(evaluate(0, data, input, true)));
 }
 
 // Entry i of the plan's reason table as JSON text (NUL-terminated), or 0 when there is none.

@@ -25,11 +25,38 @@ let clean = true;
 let sPtr: usize = 0;
 let sLen: u32 = 0;
 
+// Scratch stack of u32 words for the members of the arrays and objects being parsed (a value
+// address per element; key length, key address and value address per member), so a container
+// is allocated once, at its final size, after its members: nothing is allocated for a member
+// that does not stay (a linked list cell per member was a third of a large plan's memory).
+// Allocated in the arena per parse, small, and moved to a region twice the size when full.
+let S0: usize = 0; // base
+let SN: u32 = 0; // words in use
+let SCAP: u32 = 0; // capacity in words
+
+// @ts-ignore: decorator
+@inline function spush(x: u32): void {
+  if (SN == SCAP) sgrow();
+  store<u32>(S0 + (<usize>SN << 2), x);
+  SN++;
+}
+
+function sgrow(): void {
+  let cap = SCAP < 64 ? 64 : SCAP << 1;
+  let nb = alloc(<usize>cap << 2);
+  if (SN > 0) memory.copy(nb, S0, <usize>SN << 2);
+  S0 = nb;
+  SCAP = cap;
+}
+
 /** Parses len bytes at addr; 0 when they are not exactly one valid JSON text. */
 export function parseJSON(addr: usize, n: usize): usize {
   P = addr;
   E = addr + n;
   depth = 0;
+  S0 = 0;
+  SN = 0;
+  SCAP = 0;
   skipWs();
   let v = parseValue();
   if (v == 0) return 0;
@@ -80,22 +107,16 @@ function parseArr(): usize {
   if (++depth > MAX_DEPTH) return 0;
   P++;
   skipWs();
-  // Elements are collected in a temporary linked list ([value, next]) because nested values
-  // are allocated in between; the final contiguous element array is built at the end.
-  let head: usize = 0, tail: usize = 0;
-  let n: u32 = 0;
+  // Elements go to the scratch stack (nested values are allocated in between); the array is
+  // built at the end.
+  let base = SN;
   if (P < E && load<u8>(P) == 0x5d) {
     P++;
   } else {
     while (true) {
       let v = parseValue();
       if (v == 0) return 0;
-      let node = alloc(8);
-      store<u32>(node, v);
-      store<u32>(node, 0, 4);
-      if (tail == 0) head = node; else store<u32>(tail, node, 4);
-      tail = node;
-      n++;
+      spush(<u32>v);
       skipWs();
       if (P >= E) return 0;
       let c = load<u8>(P);
@@ -106,17 +127,13 @@ function parseArr(): usize {
     }
   }
   depth--;
+  let n = SN - base;
   let a = alloc(12 + (<usize>n << 2));
   store<u32>(a, T_ARR);
   store<u32>(a, n, 4);
   store<u32>(a, a + 12, 8);
-  let dst = a + 12;
-  let node = head;
-  while (node != 0) {
-    store<u32>(dst, load<u32>(node));
-    dst += 4;
-    node = load<u32>(node, 4);
-  }
+  if (n > 0) memory.copy(a + 12, S0 + (<usize>base << 2), <usize>n << 2);
+  SN = base;
   return a;
 }
 
@@ -127,9 +144,8 @@ function parseObj(): usize {
   clean = true;
   P++;
   skipWs();
-  // Members go to a temporary linked list [keyLen, keyPtr, value, next] first (see parseArr).
-  let head: usize = 0, tail: usize = 0;
-  let n: u32 = 0;
+  // Members go to the scratch stack as [keyLen, keyPtr, value] first (see parseArr).
+  let base = SN;
   if (P < E && load<u8>(P) == 0x7d) {
     P++;
   } else {
@@ -143,14 +159,9 @@ function parseObj(): usize {
       skipWs();
       let v = parseValue();
       if (v == 0) return 0;
-      let node = alloc(16);
-      store<u32>(node, kl);
-      store<u32>(node, kp, 4);
-      store<u32>(node, v, 8);
-      store<u32>(node, 0, 12);
-      if (tail == 0) head = node; else store<u32>(tail, node, 12);
-      tail = node;
-      n++;
+      spush(kl);
+      spush(<u32>kp);
+      spush(<u32>v);
       skipWs();
       if (P >= E) return 0;
       let c = load<u8>(P);
@@ -161,6 +172,10 @@ function parseObj(): usize {
     }
   }
   depth--;
+  let n: u32 = (SN - base) / 3;
+  SN = base;
+  // The members stay in the stack's words above SN while the object is built below (only
+  // spush moves or overwrites them).
   // Parsed objects carry their source span (value.ts): when the text is exactly what dumpValue
   // would write (compact, no duplicate keys, only escapes dumpStr writes the same way), a dump
   // of the object is one copy. The text stays where the host put it, below the values.
@@ -173,10 +188,10 @@ function parseObj(): usize {
   store<u32>(o, src, 24);
   store<u32>(o, 0, 28); // engine.ts slot table (plan objects only)
   let m: u32 = 0; // distinct keys so far
-  let node = head;
   if (n <= HASH_MIN) {
     // Duplicate keys: the last value wins, kept at the first key's position (JSON.parse).
-    while (node != 0) {
+    for (let j: u32 = 0; j < n; j++) {
+      let node = S0 + (<usize>(base + j * 3) << 2);
       let kl = load<u32>(node), kp = <usize>load<u32>(node, 4), v = load<u32>(node, 8);
       let e = entries, end = entries + (<usize>m << 4);
       let dup = false;
@@ -191,7 +206,6 @@ function parseObj(): usize {
         store<u32>(end, 0, 12);
         m++;
       }
-      node = load<u32>(node, 12);
     }
     store<u32>(o, m, 4);
     return endObj(o, src, outer);
@@ -203,7 +217,8 @@ function parseObj(): usize {
   let mask = cap - 1;
   let table = alloc(<usize>cap << 2);
   memory.fill(table, 0, <usize>cap << 2);
-  while (node != 0) {
+  for (let j: u32 = 0; j < n; j++) {
+    let node = S0 + (<usize>(base + j * 3) << 2);
     let kl = load<u32>(node), kp = <usize>load<u32>(node, 4), v = load<u32>(node, 8);
     let h = keyHash(kp, kl);
     let i = h & mask;
@@ -228,7 +243,6 @@ function parseObj(): usize {
       }
       i = (i + 1) & mask;
     }
-    node = load<u32>(node, 12);
   }
   store<u32>(o, m, 4);
   store<u32>(o, table, 12);

@@ -93,17 +93,35 @@ export function parseTime(p: usize, n: u32): f64 {
   return <f64>(local - <i64>off * 60000);
 }
 
+// The last string value toTime parsed in this evaluation and its result: conditions of many
+// candidates read the same context time (resetTimeMemo at each evaluation: the heap, and so
+// the value at an address, is reused).
+let memoV: usize = 0;
+let memoT: f64 = 0;
+let memoOk = false;
+
+export function resetTimeMemo(): void { memoV = 0; }
+
 /** A value as a time: a finite number as is, a string parsed; sets timeOk. */
 export function toTime(v: usize): f64 {
   timeOk = false;
   if (v == 0) return 0;
+  if (v == memoV) {
+    timeOk = memoOk;
+    return memoT;
+  }
   let t = load<u32>(v);
   if (t == T_NUM) {
     let x = load<f64>(v, 16);
     timeOk = isFinite(x);
     return x;
   }
-  if (t == T_STR) return parseTime(load<u32>(v, 8), load<u32>(v, 4));
+  if (t == T_STR) {
+    memoT = parseTime(load<u32>(v, 8), load<u32>(v, 4));
+    memoOk = timeOk;
+    memoV = v;
+    return memoT;
+  }
   return 0;
 }
 

@@ -7,8 +7,17 @@
  * lawful-basis reasons on every node: inline, they were nine tenths of its data.json (43 MB),
  * which every build compresses and every load copies and parses into Wasm memory.
  *
+ * A node's own reasons (its candidate, condition, gate, experiment and review reasons) mostly
+ * differ from another node's only by the node's id, event or file: the table stores them as
+ * templates, whose `policy`, `message` or `source` is a list of pieces (text, or 0/1/2 for the
+ * node's id, event and file), so 10,000 nodes share a few hundred entries. The node keys in
+ * NODE_PART_KEYS then hold values that repeat across nodes (the same gates, required fields,
+ * channels...): data.json writes each distinct value once, in `plan.node_parts`, and the node
+ * holds its index (docs/ir.md "Bundle data").
+ *
  * The evaluators decide on the decoded plan (the Wasm engine resolves the indices once, when the
- * data is parsed), so a decision does not depend on which form the data was written in.
+ * data is parsed, and a template when it reports it), so a decision does not depend on which
+ * form the data was written in.
  */
 import type { BundleData, Plan, Reason } from "./ir.js";
 
@@ -52,10 +61,11 @@ function reasonKey(r: Obj): string {
  * table is numbered: the order of first occurrence in the plan's canonical JSON (object keys
  * sorted, arrays in order).
  */
-function eachReasonSlot(plan: Obj, visit: (holder: Obj, key: string) => void): void {
+function eachReasonSlot(plan: Obj, visit: (holder: Obj, key: string, node: Obj | null) => void): void {
+  let node: Obj | null = null; // the node whose reasons are being visited
   const slots = (o: unknown, kind: string): void => {
     if (!isObj(o)) return;
-    for (const k of REASON_KEYS[kind] ?? []) if (k in o) visit(o, k);
+    for (const k of REASON_KEYS[kind] ?? []) if (k in o) visit(o, k, node);
   };
   const sorted = (o: Obj): string[] => Object.keys(o).sort();
   for (const top of sorted(plan)) {
@@ -64,13 +74,14 @@ function eachReasonSlot(plan: Obj, visit: (holder: Obj, key: string) => void): v
     else if (top === "holdouts" && Array.isArray(v)) for (const h of v) slots(h, "holdout");
     else if (top === "lists" && isObj(v)) for (const l of sorted(v)) slots(v[l], "list");
     else if (top === "quiet_hours" && Array.isArray(v)) for (const q of v) slots(q, "quiet");
-    else if (top === "reasons" && isObj(v)) for (const code of sorted(v)) visit(v, code);
+    else if (top === "reasons" && isObj(v)) for (const code of sorted(v)) visit(v, code, null);
     else if (top === "nodes" && Array.isArray(v)) {
       for (const n of v) {
         if (!isObj(n)) continue;
+        node = n;
         // A node's keys in sorted order: candidate, conditions, experiment, gates, review_reason.
         const cand = n.candidate;
-        if (isObj(cand)) for (const k of sorted(cand)) visit(cand, k);
+        if (isObj(cand)) for (const k of sorted(cand)) visit(cand, k, n);
         if (Array.isArray(n.conditions)) for (const c of n.conditions) slots(c, "condition");
         const x = n.experiment;
         if (isObj(x)) {
@@ -79,6 +90,7 @@ function eachReasonSlot(plan: Obj, visit: (holder: Obj, key: string) => void): v
         }
         if (Array.isArray(n.gates)) for (const g of n.gates) slots(g, "gate");
         slots(n, "node");
+        node = null;
       }
     }
   }
@@ -111,47 +123,174 @@ function holdersCopied(plan: Obj): Obj {
 }
 
 /**
+ * Node keys whose value data.json writes once in `plan.node_parts`, the node holding its index
+ * (in the encoded plan, after its reasons became indices: equal gates of two nodes are then
+ * equal). Sorted, the order parts are numbered in.
+ */
+export const NODE_PART_KEYS = ["candidate", "channels", "conditions", "explanation", "gates", "required", "templates", "title"] as const;
+
+/** The reason fields a template may split into pieces. */
+const TEMPLATE_FIELDS = ["policy", "message", "source"] as const;
+// A shorter id, event or file is left in the text (a template of it would rarely be shared).
+const MIN_VAR = 4;
+
+/**
+ * A node's template variables (docs/ir.md "Bundle data"): 0 its `id`, 1 its `event`, 2 its file
+ * (`source` without the trailing `:line:col`); undefined when the node has none.
+ */
+export function nodeVars(n: Obj): readonly (string | undefined)[] {
+  const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+  let file: string | undefined;
+  if (typeof n.source === "string") {
+    const m = /:[0-9]+:[0-9]+$/.exec(n.source);
+    if (m && m.index > 0) file = n.source.slice(0, m.index);
+  }
+  return [str(n.id), str(n.event), file];
+}
+
+/** `s` as pieces (text, or a variable's number) when a variable occurs in it, else null. */
+function pieces(s: string, vars: readonly (string | undefined)[]): (string | number)[] | null {
+  const out: (string | number)[] = [];
+  let i = 0;
+  for (;;) {
+    let best = -1;
+    let at = -1;
+    vars.forEach((v, k) => {
+      if (v === undefined || v.length < MIN_VAR) return;
+      const j = s.indexOf(v, i);
+      if (j >= 0 && (best < 0 || j < at || (j === at && v.length > vars[best]!.length))) {
+        best = k;
+        at = j;
+      }
+    });
+    if (best < 0) break;
+    if (at > i) out.push(s.slice(i, at));
+    out.push(best);
+    i = at + vars[best]!.length;
+  }
+  if (out.length === 0) return null;
+  if (i < s.length) out.push(s.slice(i));
+  return out;
+}
+
+/** Reason `r` of node `n` as a template, or `r` itself when no field names the node. */
+function template(r: Obj, n: Obj | null): Obj {
+  if (n === null) return r;
+  const vars = nodeVars(n);
+  let out: Obj | null = null;
+  for (const k of TEMPLATE_FIELDS) {
+    const v = r[k];
+    if (typeof v !== "string") continue;
+    const p = pieces(v, vars);
+    if (p === null) continue;
+    out ??= { ...r };
+    out[k] = p;
+  }
+  return out ?? r;
+}
+
+/** Reason `t` (a table entry, maybe a template) for node `n`; throws on a piece `n` cannot fill. */
+function instantiate(t: Obj, n: Obj | null): Obj {
+  let out: Obj | null = null;
+  for (const k of TEMPLATE_FIELDS) {
+    const v = t[k];
+    if (!Array.isArray(v)) continue;
+    const vars = n === null ? [] : nodeVars(n);
+    let s = "";
+    for (const p of v) {
+      if (typeof p === "string") s += p;
+      else if (typeof p === "number" && vars[p] !== undefined) s += vars[p];
+      else throw new Error(`plan reason template piece ${JSON.stringify(p)} has no value${n === null ? " outside a node" : ` on node ${String(n.id)}`}`);
+    }
+    out ??= { ...t };
+    out[k] = s;
+  }
+  return out ?? t;
+}
+
+/**
  * The plan as `data.json` stores it: each reason replaced by its index in `reason_table`
- * (distinct reasons, numbered by first occurrence). `null` (a node without a review reason)
+ * (distinct reasons, a node's own as templates, numbered by first occurrence), then each
+ * node's NODE_PART_KEYS values by their index in `node_parts` (distinct values, numbered by
+ * first occurrence: nodes in order, keys sorted). `null` (a node without a review reason)
  * stays `null`. The input is not modified.
  */
 export function encodePlan(plan: Plan): Obj {
   const out = holdersCopied(plan as unknown as Obj);
   const table: Obj[] = [];
   const index = new Map<string, number>();
-  eachReasonSlot(out, (holder, key) => {
+  eachReasonSlot(out, (holder, key, node) => {
     const r = holder[key];
     if (!isObj(r)) return;
-    const k = reasonKey(r);
+    const t = template(r, node);
+    const k = reasonKey(t);
     let i = index.get(k);
     if (i === undefined) {
       i = table.length;
       index.set(k, i);
-      table.push(r);
+      table.push(t);
     }
     holder[key] = i;
   });
   out.reason_table = table;
+  const parts: unknown[] = [];
+  const partIndex = new Map<string, number>();
+  if (Array.isArray(out.nodes)) {
+    out.nodes = out.nodes.map((n: unknown) => {
+      if (!isObj(n)) return n;
+      const c: Obj = { ...n };
+      for (const k of NODE_PART_KEYS) {
+        if (!(k in c)) continue;
+        const text = JSON.stringify(c[k]);
+        let i = partIndex.get(text);
+        if (i === undefined) {
+          i = parts.length;
+          partIndex.set(text, i);
+          parts.push(c[k]);
+        }
+        c[k] = i;
+      }
+      return c;
+    });
+  }
+  out.node_parts = parts;
   return out;
 }
 
 /**
- * The in-memory plan of an encoded one (`encodePlan`'s inverse): indices replaced by their
- * table entries (shared objects), `reason_table` removed. A plan without a table, or a reason
- * already inline, is taken as is. Throws on an index that is not in the table.
+ * The in-memory plan of an encoded one (`encodePlan`'s inverse): node parts and reason indices
+ * replaced by their entries (templates filled in for their node), `reason_table` and
+ * `node_parts` removed. A plan without them, or a value already inline, is taken as is. Throws
+ * on an index that is not in its table or a template piece its node cannot fill.
  */
 export function decodePlan(encoded: unknown): Plan {
   if (!isObj(encoded)) return encoded as Plan;
-  const out = holdersCopied(encoded);
+  const withParts: Obj = { ...encoded };
+  const parts = withParts.node_parts;
+  delete withParts.node_parts;
+  if (Array.isArray(parts) && Array.isArray(withParts.nodes)) {
+    withParts.nodes = withParts.nodes.map((n: unknown) => {
+      if (!isObj(n)) return n;
+      const c: Obj = { ...n };
+      for (const k of NODE_PART_KEYS) {
+        const i = c[k];
+        if (typeof i !== "number") continue;
+        if (!Number.isInteger(i) || i < 0 || i >= parts.length) throw new Error(`plan node part index ${i} is not in node_parts (${parts.length} entries)`);
+        c[k] = parts[i];
+      }
+      return c;
+    });
+  }
+  const out = holdersCopied(withParts);
   const table = out.reason_table;
   delete out.reason_table;
   if (!Array.isArray(table)) return out as unknown as Plan;
-  eachReasonSlot(out, (holder, key) => {
+  eachReasonSlot(out, (holder, key, node) => {
     const i = holder[key];
     if (typeof i !== "number") return;
     const r: unknown = Number.isInteger(i) ? table[i] : undefined;
     if (!isObj(r)) throw new Error(`plan reason index ${i} is not in reason_table (${table.length} entries)`);
-    holder[key] = r as Reason;
+    holder[key] = instantiate(r, node) as unknown as Reason;
   });
   return out as unknown as Plan;
 }

@@ -2,7 +2,7 @@
 // stores each distinct reason once and every reason place as an index into the table.
 import { describe, expect, it } from "vitest";
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
-import { decodePlan, encodePlan } from "../../compiler/ir/reason-table.js";
+import { NODE_PART_KEYS, decodePlan, encodePlan } from "../../compiler/ir/reason-table.js";
 import { dataJsonText } from "../../compiler/bundle.js";
 import { canonicalJson, type JsonValue } from "../../runtime/json.js";
 import { emitPolicyWasm } from "../../compiler/emit/index.js";
@@ -31,10 +31,20 @@ function richPlan(): Plan {
   return plan;
 }
 
+/** The encoded plan's nodes with their node parts in place (shared, not copied). */
+function withParts(p: Obj): Obj[] {
+  const parts = p.node_parts as unknown[];
+  return (p.nodes as Obj[]).map((n) => {
+    const c: Obj = { ...n };
+    for (const k of NODE_PART_KEYS) if (typeof c[k] === "number") c[k] = parts[c[k] as number];
+    return c;
+  });
+}
+
 /** Every reason place of an encoded plan, by path. */
 function places(p: Obj): [string, unknown][] {
   const out: [string, unknown][] = [];
-  const nodes = p.nodes as Obj[];
+  const nodes = withParts(p);
   nodes.forEach((n, i) => {
     for (const [k, v] of Object.entries((n.candidate as Obj | undefined) ?? {})) out.push([`nodes[${i}].candidate.${k}`, v]);
     (n.conditions as Obj[]).forEach((c, j) => (out.push([`nodes[${i}].conditions[${j}].reason`, c.reason]), out.push([`nodes[${i}].conditions[${j}].fail`, c.fail])));
@@ -63,7 +73,7 @@ describe("the plan's reason table", () => {
       expect(Number.isInteger(v), where).toBe(true);
       expect(table[v as number], where).toBeDefined();
     }
-    const x = (enc.nodes as Obj[])[1]!.experiment as Obj;
+    const x = withParts(enc)[1]!.experiment as Obj;
     expect(typeof ((x.variants as Obj[])[0]!.reason)).toBe("number");
     expect(typeof ((enc.holdouts as Obj[])[0]!.control_reason)).toBe("number");
     expect(typeof ((enc.arbitration as Obj).ev as Obj).exhausted_reason).toBe("number");
@@ -83,7 +93,7 @@ describe("the plan's reason table", () => {
     };
     const enc = encodePlan(plan);
     const table = enc.reason_table as Reason[];
-    const nodes = enc.nodes as { gates: { reason: number }[]; conditions: { reason: number; fail: number }[] }[];
+    const nodes = withParts(enc) as unknown as { gates: { reason: number }[]; conditions: { reason: number; fail: number }[] }[];
     expect(nodes[0]!.gates[0]!.reason).toBe(nodes[1]!.gates[0]!.reason);
     // Distinct: the table has no two equal entries.
     const texts = table.map((t) => JSON.stringify(Object.entries(t).sort()));
@@ -101,8 +111,33 @@ describe("the plan's reason table", () => {
 
   it("refuses to decode an index outside the table", () => {
     const enc = encodePlan(fixture().ir.plan);
-    ((enc.nodes as Obj[])[0]!.conditions as Obj[])[0]!.fail = (enc.reason_table as unknown[]).length;
+    (withParts(enc)[0]!.conditions as Obj[])[0]!.fail = (enc.reason_table as unknown[]).length;
     expect(() => decodePlan(enc)).toThrow(/not in reason_table/);
+  });
+
+  it("refuses to decode a node part index outside node_parts", () => {
+    const enc = encodePlan(fixture().ir.plan);
+    (enc.nodes as Obj[])[0]!.gates = (enc.node_parts as unknown[]).length;
+    expect(() => decodePlan(enc)).toThrow(/not in node_parts/);
+  });
+
+  it("stores a node's own reasons as templates shared by nodes, and node parts once", () => {
+    const { ir } = fixture();
+    const mk = (id: string, event: string) => node(id, {
+      event,
+      source: `journeys/${id}.yaml:4:5`,
+      conditions: [{ kind: "trigger", cond: 1, reason: r("trigger-matched", { policy: `node/${id}`, message: `trigger \`${event}\` matched`, source: `journeys/${id}.yaml:12:9` }), fail: r("trigger-not-matched", { policy: `node/${id}`, source: `journeys/${id}.yaml:12:9` }) }],
+      gates: [{ step: "lawful-basis", cond: 0, outcome: "deny", reason: r("lawful-basis-not-permitted"), pass: r("lawful-basis", { source: `journeys/${id}.yaml:8:15` }) }],
+    });
+    const plan: Plan = { ...ir.plan, nodes: [mk("node-one", "ev.first"), mk("node-two", "ev.second")] };
+    const enc = encodePlan(plan);
+    const nodes = enc.nodes as Obj[];
+    // Both nodes hold the same parts: their reasons differ only by their id, event and file.
+    expect(nodes[0]!.conditions).toBe(nodes[1]!.conditions);
+    expect(nodes[0]!.gates).toBe(nodes[1]!.gates);
+    const cond = (withParts(enc)[0]!.conditions as Obj[])[0]!;
+    expect((enc.reason_table as Obj[])[cond.reason as number]).toEqual({ ...r("trigger-matched"), policy: ["node/", 0], message: ["trigger `", 1, "` matched"], source: [2, ":12:9"] });
+    expect(decodePlan(enc)).toEqual(plan);
   });
 
   it("the Wasm engine decides the same on the encoded and the inline plan, as the interpreter does", async () => {

@@ -57,8 +57,10 @@ describe("compact decisions (reasons as reason-table indices)", () => {
   it("an index outside the reason table fails closed", async () => {
     const engine = await loadBundle(
       await bundle((plan) => {
-        const node = (plan.nodes as { conditions: { reason: number }[] }[])[0]!;
-        node.conditions[0]!.reason = 1_000_000;
+        // The node's conditions are a node part (docs/ir.md "Bundle data").
+        const node = (plan.nodes as { conditions: number }[])[0]!;
+        const conditions = (plan.node_parts as { reason: number }[][])[node.conditions]!;
+        conditions[0]!.reason = 1_000_000;
       }),
       { skipVerify: true, dryRun: "swap" },
     );
