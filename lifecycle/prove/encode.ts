@@ -883,7 +883,10 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
       const day = floorDiv(local, MS_PER_DAY).add(z.If(m.lt(q.end_min), z.Real.val(0), z.Real.val(1)) as A);
       const moved = fromLocal(day.mul(MS_PER_DAY).add(q.end_min * MS_PER_MINUTE), t);
       const v = near(z.Real.const(w.freshName(`${pfx}send:${ch}`)));
-      facts.push(v.eq(z.If(inWindow, moved, t)));
+      // A deferral ends strictly later than the time it moves (a fact of fromLocal's "never
+      // back in time", tested in test/ir/tz.test.ts): stated, z3 need not rediscover it
+      // through the zone tables for every consent and cap query.
+      facts.push(v.eq(z.If(inWindow, moved, t)), z.Implies(inWindow, v.gt(t)));
       t = v;
       deferred = z.Or(deferred, inWindow);
     }

@@ -79,6 +79,29 @@ describe("zone tables from the pinned database", () => {
       { numRuns: 2000 },
     );
   });
+  // waypost prove relies on this (lifecycle/prove/encode.ts, sendOf): a quiet-hours deferral
+  // ends strictly later than the time it moves, in every zone, across DST changes.
+  it("a deferral to the next local end of a window is later than the time deferred (property)", () => {
+    const tables = Object.fromEntries(ZONES.map((name) => [name, { table: compileZone(name)! }]));
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ZONES),
+        fc.integer({ min: at("1970-01-01"), max: at("2040-12-31") }),
+        fc.integer({ min: 0, max: 1439 }),
+        fc.integer({ min: 0, max: 1439 }),
+        (name, t, start, end) => {
+          const zone = tables[name]!;
+          const local = toLocal(zone, t);
+          const m = (((Math.floor(local / 60_000)) % 1440) + 1440) % 1440;
+          const inWindow = start < end ? start <= m && m < end : m >= start || m < end;
+          if (!inWindow) return;
+          const day = Math.floor(local / 86_400_000) + (m < end ? 0 : 1);
+          expect(fromLocal(zone, day * 86_400_000 + end * 60_000, t)).toBeGreaterThan(t);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
 });
 
 describe("local wall times", () => {
