@@ -6,9 +6,8 @@
  * or at `until`, and times every stage (`--timings`).
  */
 import { check } from "./check.js";
-import { bundleProgram, sourceDigest, type BundleOptions, type BundleOutput } from "./bundle.js";
+import type { BundleOptions, BundleOutput } from "./bundle.js";
 import { hasErrors, sortDiagnostics, type Diagnostic } from "./diagnostics.js";
-import { emitPolicyWasm } from "./emit/index.js";
 import { load, type LoadResult } from "./load.js";
 import { parse } from "./parse.js";
 import { plan, type PlanResult } from "./plan.js";
@@ -119,6 +118,9 @@ export const STAGES: readonly Stage[] = [
     needs: ["ir"],
     makes: ["wasm"],
     async run(s) {
+      // Emit and Bundle load their modules (the Wasm toolchain, the bundle writer) when they
+      // run: `waypost check` stops before them and never loads them.
+      const { emitPolicyWasm } = await import("./emit/index.js");
       s.wasm = await emitPolicyWasm(need(s, "ir"));
     },
   },
@@ -127,6 +129,7 @@ export const STAGES: readonly Stage[] = [
     needs: ["ir", "lists", "wasm"],
     makes: ["bundle"],
     async run(s) {
+      const { bundleProgram, sourceDigest } = await import("./bundle.js");
       const planned = { ir: need(s, "ir"), lists: need(s, "lists") };
       s.bundle = await bundleProgram(planned, need(s, "wasm"), sourceDigest(s.host.read), s.options.bundle ?? {});
     },

@@ -3,8 +3,6 @@ import { diag, type Diagnostic } from "../../compiler/diagnostics.js";
 import { spanAt } from "../../compiler/load.js";
 import type { Program } from "../../compiler/program.js";
 import type { Plan } from "../../compiler/ir/ir.js";
-import { openGitSide } from "../../lifecycle/diff/index.js";
-import { holdoutShifts, shiftMessage } from "../../lifecycle/diff/holdouts.js";
 import { formatProblem } from "../render/problem.js";
 import { FsHost } from "../../compiler/source.js";
 import { parseArgs, oneOf } from "../args.js";
@@ -46,9 +44,11 @@ file cannot be read, or it holds no policy files).`,
     // With --against the head is planned too: the groups are compared as the engine sees them.
     const s = await compile(new FsHost(dir), { until: against !== undefined ? "Plan" : "Check" });
     if (against !== undefined && s.ir && s.program) {
+      // Loaded only here: the Git reader (isomorphic-git) and the diff are no part of a plain check.
+      const { openGitSide } = await import("../../lifecycle/diff/index.js");
       const base = await openGitSide(dir, against);
       if (!base.ok) return ctx.stderr(formatProblem(base.error)), 2;
-      s.diagnostics.push(...shiftDiagnostics(base.value.data.plan, s.ir.plan, s.program));
+      s.diagnostics.push(...(await shiftDiagnostics(base.value.data.plan, s.ir.plan, s.program)));
     }
     const prefix = await displayPrefix(dir, flags["base"] as string | undefined, ctx.cwd);
     const ds = rebaseDiagnostics(s.diagnostics, prefix);
@@ -76,7 +76,8 @@ file cannot be read, or it holds no policy files).`,
 };
 
 /** WP5013 for every holdout or experiment whose salt or share moved customers, at its head location. */
-function shiftDiagnostics(base: Plan, head: Plan, p: Program): Diagnostic[] {
+async function shiftDiagnostics(base: Plan, head: Plan, p: Program): Promise<Diagnostic[]> {
+  const { holdoutShifts, shiftMessage } = await import("../../lifecycle/diff/holdouts.js");
   return holdoutShifts(base, head).map((sh) => {
     const id = sh.key.split("/")[1]!;
     const h = sh.key.startsWith("holdout/") ? p.holdouts.find((x) => x.id === id) : undefined;
