@@ -611,6 +611,16 @@ const DIGITS: usize = memory.data(32);
 
 function putU64(x: u64): void {
   let i: usize = 32;
+  if (x <= 0xffffffff) {
+    // 32-bit division is several times cheaper (reason codes, counts, years).
+    let y = <u32>x;
+    do {
+      store<u8>(DIGITS + --i, <u8>(0x30 + y % 10));
+      y /= 10;
+    } while (y != 0);
+    putBytes(DIGITS + i, 32 - i);
+    return;
+  }
   do {
     store<u8>(DIGITS + --i, <u8>(0x30 + <u32>(x % 10)));
     x /= 10;

@@ -1,7 +1,7 @@
 // Helpers the generated condition functions call (one per IR operation or builtin). Exported
 // from index.ts under `wp_*` names so -O3 keeps them; compiler/emit/names.ts lists them.
 // Every helper takes and returns value addresses; 0 is "undefined".
-import { alloc } from "./mem";
+import { alloc, staticEnd } from "./mem";
 import {
   T_NULL, T_NUM, T_STR, T_ARR, V_TRUE, V_FALSE, isTrue, isStr, isNum, isArr, boolV, arrAt,
   newNum, newStr, objGet, objGetC, objGetV, objGetS, strEq, strCmp, deepEq, arrHas, bytesEq,
@@ -12,7 +12,31 @@ import { toLocal, localDay } from "./zone";
 import { S_AT, S_CHANNEL, S_PURPOSE, S_NODE } from "./strings";
 import { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE } from "./contract";
 
-export function field(kp: usize, kl: u32): usize { return objGetC(gCtx, kp, kl); }
+// context[key] by static key text (the generated code's constants, below staticEnd), kept for
+// the evaluation: the conditions of many candidates read the same fields. Direct-mapped
+// [keyPtr, keyLen, generation, value] * 64; resetFieldMemo starts a generation (gCtx changes).
+const FC: usize = memory.data(64 * 16, 16);
+let fGen: u32 = 1;
+
+export function resetFieldMemo(): void {
+  if (++fGen == 0) {
+    memory.fill(FC, 0, 64 * 16);
+    fGen = 1;
+  }
+}
+
+export function field(kp: usize, kl: u32): usize {
+  let c = FC + ((((kp >> 2) ^ <usize>kl) & 63) << 4);
+  if (load<u32>(c) == kp && load<u32>(c, 4) == kl && load<u32>(c, 8) == fGen) return load<u32>(c, 12);
+  let v = objGetC(gCtx, kp, kl);
+  if (kp != 0 && kp + <usize>kl <= staticEnd) {
+    store<u32>(c, kp);
+    store<u32>(c, kl, 4);
+    store<u32>(c, fGen, 8);
+    store<u32>(c, v, 12);
+  }
+  return v;
+}
 export function now(): usize { return gNowV; }
 export function toBool(b: i32): usize { return b != 0 ? V_TRUE : V_FALSE; }
 export function truthy(v: usize): i32 { return isTrue(v) ? 1 : 0; }
