@@ -3,9 +3,11 @@
  * The same schemas ship in `schemas/` for editors (yaml-language-server `$schema` comments).
  * ajv errors are translated into located diagnostics a non-programmer can act on.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import * as path from "node:path";
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { Ajv2020 as Ajv, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { diag, didYouMean, type Diagnostic } from "./diagnostics.js";
 import { copyDocument, spanAt, type LoadedDocument } from "./load.js";
 import { packageRoot } from "./package-root.js";
@@ -29,21 +31,59 @@ type SchemaObject = Record<string, unknown>;
 let validators: Map<Kind, ValidateFunction> | undefined;
 const schemaById = new Map<string, SchemaObject>();
 
+/** The validators' ajv options; `ajvCode` adds standalone code generation to them. */
+const AJV_OPTIONS = { allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, validateSchema: false } as const;
+
+/** The precompiled validators (scripts/build-validators.mjs), next to this file in dist/. */
+export const PRECOMPILED_VALIDATORS = "schema-validators.cjs";
+
+/** Every schema file's text, common first, and a digest of them all (the precompiled module records it). */
+export function schemaTexts(): { texts: Map<string, string>; digest: string } {
+  const dir = path.join(packageRoot(), "schemas");
+  const texts = new Map<string, string>();
+  const h = createHash("sha256");
+  for (const file of ["common.schema.json", ...Object.values(KINDS)]) {
+    const text = readFileSync(path.join(dir, file), "utf8");
+    texts.set(file, text);
+    h.update(`${file}\0${text.length}\0${text}`);
+  }
+  return { texts, digest: h.digest("hex") };
+}
+
+// ajv and the precompiled module are CommonJS: loaded synchronously, and ajv only when the
+// precompiled module is missing or stale.
+const requireHere = createRequire(import.meta.url);
+
+/** An ajv instance holding every schema (`code`: for scripts/build-validators.mjs). */
+export function schemaAjv(texts: ReadonlyMap<string, string>, code?: { source: true }): Ajv {
+  const { Ajv2020 } = requireHere("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
+  const ajv = new Ajv2020(code ? { ...AJV_OPTIONS, code } : AJV_OPTIONS);
+  for (const [, text] of texts) ajv.addSchema(JSON.parse(text) as SchemaObject);
+  return ajv;
+}
+
 function getValidators(): Map<Kind, ValidateFunction> {
   if (validators) return validators;
   // The schemas ship with the compiler, so checking them against the draft 2020-12 meta-schema
-  // on every run only repeats test/compiler/schemas.test.ts (and compiling the meta-schema
-  // was a third of this function).
-  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, validateSchema: false });
-  const dir = path.join(packageRoot(), "schemas");
-  const common = JSON.parse(readFileSync(path.join(dir, "common.schema.json"), "utf8")) as SchemaObject;
-  ajv.addSchema(common);
-  schemaById.set("common.schema.json", common);
+  // on every run only repeats test/compiler/schemas.test.ts. The build compiles them once to
+  // standalone code (ajv's compile was most of this stage's time on a small repository); it is
+  // used when it was made from these very schema files, otherwise ajv compiles them here.
+  const { texts, digest } = schemaTexts();
+  for (const [file, text] of texts) schemaById.set(file, JSON.parse(text) as SchemaObject);
+  let pre: (Record<Kind, ValidateFunction> & { SCHEMA_DIGEST?: string }) | undefined;
+  try {
+    pre = requireHere(`./${PRECOMPILED_VALIDATORS}`) as typeof pre;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw e;
+  }
   validators = new Map();
+  if (pre !== undefined && pre.SCHEMA_DIGEST === digest) {
+    for (const kind of Object.keys(KINDS) as Kind[]) validators.set(kind, pre[kind]);
+    return validators;
+  }
+  const ajv = schemaAjv(texts);
   for (const [kind, file] of Object.entries(KINDS) as [Kind, string][]) {
-    const schema = JSON.parse(readFileSync(path.join(dir, file), "utf8")) as SchemaObject;
-    schemaById.set(file, schema);
-    validators.set(kind, ajv.compile(schema));
+    validators.set(kind, ajv.getSchema(String(schemaById.get(file)!["$id"]))!);
   }
   return validators;
 }

@@ -28,4 +28,5 @@ for (const file of readdirSync(path.join(root, "runtime"))) {
   writeFileSync(path.join(root, "dist/runtime", `${name}.js`), text);
   writeFileSync(path.join(root, "dist/runtime", `${name}.d.ts`), text);
 }
+execFileSync(process.execPath, ["scripts/build-validators.mjs"], { cwd: root, stdio: "inherit" });
 execFileSync(process.execPath, ["scripts/build-wasmlib.mjs"], { cwd: root, stdio: "inherit" });
