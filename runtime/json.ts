@@ -196,6 +196,8 @@ function inOrder(v: unknown, depth: number): unknown {
 
 // Pieces of text are turned into bytes once this much has accumulated.
 const BYTES_CHUNK = 1 << 16;
+// Not a character JSON escapes, nor beyond ASCII: the string's Latin-1 bytes are its UTF-8.
+const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
  * `canonicalJson(value)` as UTF-8 bytes (the same bytes, the same errors), written in pieces:
@@ -214,6 +216,13 @@ export function canonicalJsonBytes(value: unknown): Buffer {
     }
   };
   const walk = (v: unknown, depth: number, open: Set<object> | null): void => {
+    if (typeof v === "string" && v.length >= BYTES_CHUNK && PLAIN_TEXT.test(v)) {
+      // A long string with nothing to escape and only ASCII (a compact list's keys: 16 bytes
+      // an id): its bytes straight from the string, not scanned and re-encoded piece by piece.
+      chunks.push(Buffer.from(acc + '"', "utf8"), Buffer.from(v, "latin1"));
+      acc = '"';
+      return;
+    }
     // Scalars and the cycle rule exactly as in canon.
     if (v === null || typeof v !== "object") {
       put(canon(v, depth, open));

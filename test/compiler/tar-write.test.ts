@@ -5,7 +5,11 @@ import { gunzipSync } from "node:zlib";
 import { writeBundle } from "../../compiler/bundle.js";
 import { build } from "../../compiler/build.js";
 import { MemoryHost } from "../../compiler/source.js";
-import { gzipDeterministic, writeTar, writeTarGz } from "../../compiler/tar-write.js";
+import { HEX_RUN_MIN, gzipDeterministic, hexRuns, huffmanBlocks, huffmanLengths, writeTar, writeTarGz } from "../../compiler/tar-write.js";
+import { inflateRawSync } from "node:zlib";
+import { gunzipSync as fflateGunzip } from "fflate";
+import { CompactListBuilder } from "../../compiler/ir/compact-list.js";
+import { canonicalJsonBytes } from "../../runtime/json.js";
 import { readTar, readTarGz } from "../../runtime/tar.js";
 import { exampleFiles } from "../support/repo.js";
 
@@ -19,6 +23,7 @@ const files = (o: Record<string, string | Uint8Array>) =>
 const PINNED_TAR_GZ = "be1e3227bed7d7b24402228dec0425f272f1ad4a3d4e5298f7fa1c6b131463c3";
 const PINNED_LARGE = "a0fbb4f9e4016e96e9f3aaa0cb1fa21e0afa0ec2390fd6fe52104b5cfd82e667";
 const PINNED_BUNDLE = "17049dc8a66282420784871c5045c8f3ba0a3ead1678cb2ac9742021aec768dd";
+const PINNED_HEX_RUNS = "6754924b128ed69244311ef1e8b918bebc91cd671daf4a82bb49faed19b7a221";
 
 /** ~300 KB of deterministic pseudo-random JSON: ids, dates, numbers and repeated structure. */
 function largeJson(): Uint8Array {
@@ -74,6 +79,106 @@ describe("gzip (fflate, fixed header)", () => {
     expect(gzipDeterministic(json).length).toBeLessThan(json.length * 0.25);
     const hex = Buffer.from(randomBytes(200_000).toString("hex"));
     expect(gzipDeterministic(hex).length).toBeLessThan(hex.length * 0.6);
+  });
+});
+
+/** Deterministic pseudo-random lowercase hex digits (a compact list's keys look like this). */
+function hexDigits(n: number, seed: number): Uint8Array {
+  let x = seed;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = "0123456789abcdef".charCodeAt(x >>> 28);
+  }
+  return out;
+}
+
+/** JSON text around hex runs: `{"a":"<hex>","b":[1,2,...],"c":"<hex>"}` and variations. */
+const withRuns = (...parts: (string | number)[]): Uint8Array =>
+  Buffer.concat(parts.map((p, i) => (typeof p === "number" ? hexDigits(p, i + 1) : enc.encode(p))));
+
+describe("gzip of long hex runs (Huffman-only blocks)", () => {
+  it("finds exactly the maximal runs of HEX_RUN_MIN lowercase hex digits or more", () => {
+    const min = HEX_RUN_MIN;
+    expect(hexRuns(withRuns('{"k":"', min - 1, '"}'))).toEqual([]);
+    expect(hexRuns(withRuns('{"k":"', min, '"}'))).toEqual([6, 6 + min]);
+    expect(hexRuns(withRuns(min + 3))).toEqual([0, min + 3]);
+    // Upper case and other letters end a run; a run may touch the end of the input.
+    const d = withRuns("x", 3 * min, "G", 2 * min + 5);
+    expect(hexRuns(d)).toEqual([1, 1 + 3 * min, 2 + 3 * min, d.length]);
+    // The same bytes at an odd offset in their buffer.
+    const shifted = new Uint8Array(d.length + 3);
+    shifted.set(d, 3);
+    expect(hexRuns(shifted.subarray(3))).toEqual(hexRuns(d));
+    // Many short runs (64-digit ids in JSON) are no run.
+    expect(hexRuns(largeJson())).toEqual([]);
+  });
+
+  it("round-trips through zlib's and fflate's gunzip, runs anywhere", () => {
+    const min = HEX_RUN_MIN;
+    const cases = [
+      withRuns(min),
+      withRuns('{"waypost":{"lists":{"a":{"format":"murmur3-64","keys":"', 5 * min + 7, '"}},"plan":{"x":[1,2,3]}}'),
+      withRuns("[", min, '","', 2 * min, '","', min + 1, "]"),
+      withRuns(min, "tail that is not hex: xyz".repeat(50)),
+      withRuns("head ".repeat(20000), min * 3),
+      Buffer.concat([withRuns(2 * min), new Uint8Array(min).fill(0x30), enc.encode("g"), new Uint8Array(70_000).fill(0x61)]),
+    ];
+    for (const c of cases) {
+      expect(hexRuns(c).length).toBeGreaterThan(0);
+      const gz = gzipDeterministic(c);
+      expect(Buffer.from(gunzipSync(gz)).equals(Buffer.from(c))).toBe(true);
+      expect(Buffer.from(fflateGunzip(gz)).equals(Buffer.from(c))).toBe(true);
+      expect(Buffer.from(gzipDeterministic(c)).equals(Buffer.from(gz))).toBe(true);
+      expect([...gz.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
+    }
+    // Huffman-only blocks alone, ending the stream or not (then byte-aligned: a stream may follow).
+    for (const bytes of [hexDigits(10, 3), hexDigits(3 << 20, 4), randomBytes(200_000), new Uint8Array(5000).fill(7)]) {
+      expect(Buffer.from(inflateRawSync(huffmanBlocks(bytes, true))).equals(Buffer.from(bytes))).toBe(true);
+      const open = huffmanBlocks(bytes, false);
+      const rest = Buffer.from([0x03, 0x00]); // an empty fixed-code block that ends the stream
+      expect(Buffer.from(inflateRawSync(Buffer.concat([open, rest]))).equals(Buffer.from(bytes))).toBe(true);
+    }
+  });
+
+  it("pins its output bytes (golden) and compresses hex digits to half", () => {
+    const input = withRuns('{"k":"', 3 * HEX_RUN_MIN, '","plan":', JSON.stringify(Array.from({ length: 300 }, (_, i) => ({ i, s: `n${i % 7}` }))), "}");
+    const gz = gzipDeterministic(input);
+    expect(sha256(gz)).toBe(PINNED_HEX_RUNS);
+    expect(gz.length).toBeLessThan(input.length * 0.52);
+  });
+
+  it("code lengths stay within the limit and form a complete code", () => {
+    const kraft = (l: Uint8Array) => [...l].reduce((a, x) => a + (x > 0 ? 2 ** -x : 0), 0);
+    const fib = [1, 1];
+    while (fib.length < 40) fib.push(fib.at(-1)! + fib.at(-2)!);
+    for (const [freq, limit] of [[fib, 15], [fib.slice(0, 19), 7], [[5, 0, 0, 9], 15], [Array(257).fill(1), 15], [[0, 3], 7]] as [number[], number][]) {
+      const l = huffmanLengths(freq, limit);
+      expect(Math.max(...l)).toBeLessThanOrEqual(limit);
+      freq.forEach((f, i) => expect(l[i]! > 0).toBe(f > 0));
+      if (freq.filter((f) => f > 0).length > 1) expect(kraft(l)).toBe(1);
+    }
+  });
+
+  it("a bundle with a compact list reads back as written, twice the same bytes", async () => {
+    const b = new CompactListBuilder();
+    const keys = enc.encode(Array.from({ length: 60_000 }, (_, i) => `C-${i}`).join("\n"));
+    for (let s = 0; s < keys.length; ) {
+      let e = keys.indexOf(10, s);
+      if (e < 0) e = keys.length;
+      b.add(keys, s, e, null);
+      s = e + 1;
+    }
+    const data = { waypost: { plan: { version: 1 }, lists: { "opt-out": b.finish() }, revision: "r1" } };
+    const input = {
+      wasm: new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]),
+      data,
+      manifest: { revision: "r1", roots: ["waypost"], wasm: [{ entrypoint: "waypost/decide", module: "/policy.wasm" }], metadata: {} },
+    };
+    const [x, y] = [await writeBundle(input), await writeBundle(input)];
+    expect(Buffer.from(x).equals(Buffer.from(y))).toBe(true);
+    expect(Buffer.from(readTarGz(x, { rooted: true }).get("data.json")!).equals(canonicalJsonBytes(data))).toBe(true);
+    expect(x.length).toBeLessThan(60_000 * 16 * 0.55);
   });
 });
 

@@ -71,6 +71,22 @@ describe("compact lists", () => {
     expect([...got.h2s]).toEqual(want.map((i) => d[2 * i + 1]));
   });
 
+  it("without expiries: the sorted distinct digests, as with expiries; a builder finishes once", () => {
+    const keys = Array.from({ length: 20_000 }, (_, i) => `K-${(i * 7919) % 15_000}`); // repeats
+    const plain = build(keys.map((k) => [k, null]));
+    const want = [...new Set(keys.map(keyDigest))].sort();
+    expect(plain.keys).toBe(want.join(""));
+    expect(Object.keys(plain).sort()).toEqual(["format", "keys"]);
+    // One entry with an expiry takes the other path; the keys are the same.
+    const mixed = build([...keys.map((k): [string, string | null] => [k, null]), ["K-1", "2027-01-01T00:00:00Z"]]);
+    expect(mixed.keys).toBe(plain.keys);
+    const b = new CompactListBuilder();
+    b.add(enc.encode("A"), 0, 1, null);
+    b.finish();
+    expect(() => b.finish()).toThrow();
+    expect(() => b.add(enc.encode("B"), 0, 1, null)).toThrow();
+  });
+
   it("a plain list is not compact, whatever its keys", () => {
     expect(isCompactList({ format: null, keys: null })).toBe(false);
     expect(isCompactList({ "C-1": null })).toBe(false);

@@ -124,6 +124,14 @@ describe("canonicalJsonBytes", () => {
     expect(bytes.length).toBeGreaterThan(1 << 20);
     expect(Buffer.compare(bytes, Buffer.from(canonicalJson(v), "utf8"))).toBe(0);
   });
+
+  it("writes long strings (a compact list's keys) as they are, or escaped where they must be", () => {
+    const long = (c: string) => "0123456789abcdef".repeat(5000) + c + "f".repeat(1 << 16);
+    for (const tail of ["", '"', "\\", "\n", "\u007f", "é", "😀", "\ud800", "~ !#[]"]) {
+      const v = { lists: { a: { format: "murmur3-64", keys: long(tail) }, b: [long(tail), "x"] }, z: long(tail).slice(0, 1 << 16) };
+      expect(Buffer.compare(canonicalJsonBytes(v), Buffer.from(canonicalJson(v), "utf8")), JSON.stringify(tail)).toBe(0);
+    }
+  });
 });
 
 describe("maskedCanonicalJson", () => {
