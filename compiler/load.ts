@@ -169,7 +169,12 @@ function fastDocument(file: SourceFile, fast: FastDocument): LoadedDocument {
 
 /** `d` with `extra` added, keeping a lazily composed `doc` lazy (a spread would compose it). */
 export function copyDocument<T extends object>(d: LoadedDocument, extra: T): LoadedDocument & T {
-  return Object.defineProperties(Object.assign({}, extra), Object.getOwnPropertyDescriptors(d)) as LoadedDocument & T;
+  const lazy = d.tree !== undefined ? Object.getOwnPropertyDescriptor(d, "doc") : undefined;
+  if (lazy?.get === undefined) return Object.defineProperties(Object.assign({}, extra), Object.getOwnPropertyDescriptors(d)) as LoadedDocument & T;
+  // A fast reader's document (fastDocument's shape, in its key order): one descriptor to copy,
+  // not six (10,000 journey files: a tenth of the Validate stage).
+  const out = Object.assign({}, extra, { file: d.file, index: d.index, tree: d.tree, value: d.value, span: d.span });
+  return Object.defineProperty(out, "doc", lazy) as unknown as LoadedDocument & T;
 }
 
 /**
