@@ -555,17 +555,29 @@ interface Insertion {
   target?: number;
 }
 
-/** Emits `fuel -= cost; if (fuel < 0) throw out_of_fuel` (stack-neutral). */
-function emitCharge(w: Writer, a: Added, cost: number): void {
+/**
+ * Emits `fuel -= cost; if (fuel < 0) throw out_of_fuel` (stack-neutral). The new value is kept
+ * in the function's i64 local `left` for the test instead of read back from the global: one
+ * memory load fewer on every function entry and loop iteration (a third of what metering cost
+ * a decision).
+ */
+function emitCharge(w: Writer, a: Added, cost: number, left: number): void {
   w.byte(0x23).u32(a.fuelGlobal); // global.get fuel
   w.byte(0x42).s64(cost); // i64.const cost
   w.byte(0x7d); // i64.sub
+  w.byte(0x22).u32(left); // local.tee left
   w.byte(0x24).u32(a.fuelGlobal); // global.set fuel
-  emitCheck(w, a);
+  w.byte(0x20).u32(left); // local.get left
+  emitOutOfFuel(w, a);
 }
 
 function emitCheck(w: Writer, a: Added): void {
   w.byte(0x23).u32(a.fuelGlobal); // global.get fuel
+  emitOutOfFuel(w, a);
+}
+
+/** With the fuel left on the stack: throw out_of_fuel when it is below zero. */
+function emitOutOfFuel(w: Writer, a: Added): void {
   w.byte(0x42).byte(0x00); // i64.const 0
   w.byte(0x53); // i64.lt_s
   w.byte(0x04).byte(0x40); // if
@@ -682,7 +694,7 @@ function zeroByte(r: Reader, what: string): void {
 /** What decoding one function body found. */
 interface BodyPlan {
   body: Uint8Array;
-  /** Locals (params included) before ours: the scratch local's index. */
+  /** Locals (params included) before ours: the index of the first we add. */
   locals: number;
   localGroups: number;
   localsEnd: number;
@@ -705,7 +717,7 @@ function planBody(body: Uint8Array, params: number, info: ModuleInfo, index: num
     const n = r.u32();
     valtype(r);
     locals += n;
-    if (locals > 50000 - 1) refuse(`function ${index} declares too many locals`);
+    if (locals > 50000 - 2) refuse(`function ${index} declares too many locals`); // V8's limit, less the two we may add
   }
   const localsEnd = r.pos;
   const globals = info.importedGlobals + info.definedGlobals;
@@ -947,22 +959,21 @@ function priceFunctions(plans: BodyPlan[], imports: number, entered: Set<number>
 function emitBody(p: BodyPlan, charges: number[], chargeEntry: boolean, a: Added): Uint8Array {
   const body = p.body;
   const w = new Writer();
-  // Our scratch local (memory.grow's and bulk operations' operand) goes at the end, so the
-  // indices of params and existing locals do not move.
-  const scratch = p.locals;
-  if (p.scratchNeeded) {
-    w.u32(p.localGroups + 1).bytes(body.subarray(leb32Length(body), p.localsEnd)).u32(1).byte(0x7f);
-  } else {
-    w.bytes(body.subarray(0, p.localsEnd));
-  }
+  // Our locals go at the end, so the indices of params and existing locals do not move: the
+  // fuel left after a charge (i64), then, when needed, the scratch operand of memory.grow and
+  // bulk operations (i32).
+  const left = p.locals;
+  const scratch = p.locals + 1;
+  w.u32(p.localGroups + (p.scratchNeeded ? 2 : 1)).bytes(body.subarray(leb32Length(body), p.localsEnd)).u32(1).byte(0x7e);
+  if (p.scratchNeeded) w.u32(1).byte(0x7f);
   let from = p.localsEnd;
   for (const ins of p.inserts) {
     w.bytes(body.subarray(from, ins.at));
     from = ins.at;
     if (ins.site === Site.Fuel) {
-      if (ins.region !== 0 || chargeEntry) emitCharge(w, a, charges[ins.region]!);
+      if (ins.region !== 0 || chargeEntry) emitCharge(w, a, charges[ins.region]!, left);
     } else if (ins.site === Site.Host) {
-      emitCharge(w, a, HOST_CALL_FUEL);
+      emitCharge(w, a, HOST_CALL_FUEL, left);
       if (ins.target !== undefined) {
         w.byte(0x10).u32(ins.target); // call the wrapper instead
         from = ins.end!;
