@@ -34,7 +34,7 @@ import { createPseudonymiser, DecisionLog, keyId, maskedCanonicalJson, type Fiel
 import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, type DryRunOptions } from "./dry-run.js";
 import { runLoad, type LoadFuel } from "./load.js";
 import type { TarLimits } from "./tar.js";
-import { DECISION_KEYS, DECISION_NULLABLE_KEYS, ENTRYPOINTS, OUTCOMES, REASON_KEYS, RUNTIME_ERROR, type Decision } from "./contract.js";
+import { DECISION_KEYS, DECISION_NULLABLE_KEYS, ENTRYPOINTS, OUTCOMES, REASON_KEYS, RUNTIME_ERROR, type Decision, type PolicyDecision, type Reason } from "./contract.js";
 
 interface Active {
   policy: AbiPolicy;
@@ -52,9 +52,17 @@ interface Active {
   source: string;
   /**
    * The plan's reason table entries read so far (docs/ir.md "Decision (output)", compact form),
-   * by index: each read from the module once, on first use, and frozen; decisions get copies.
+   * by index: each read from the module once, on first use, checked and frozen; decisions get
+   * copies, log entries the entry itself (nobody can change it).
    */
-  reasonTable: (Readonly<Record<string, JsonValue>> | undefined)[];
+  reasonTable: (TableReason | undefined)[];
+}
+
+/** A reason table entry as kept: frozen, and whether copyReason copies it exactly. */
+interface TableReason {
+  readonly reason: Readonly<Reason>;
+  /** Its keys are in REASON_KEYS order (as the Wasm library writes them). */
+  readonly inOrder: boolean;
 }
 
 /** How bundles are verified: a key, or an explicit `skipVerify: true`; neither is refused (WPR018). */
@@ -117,21 +125,55 @@ export type EvaluationResult =
   | { ok: true; /** undefined when the entrypoint is undefined for this input */ value: JsonValue | undefined; revision: string }
   | { ok: false; error: string; revision: string | null };
 
-/** Replaces `decision_id` by an enumerable getter that computes the id on first read and keeps it. */
-function lazyDecisionId(d: Decision, compute: () => string): void {
-  Object.defineProperty(d, "decision_id", {
-    enumerable: true,
-    configurable: true,
-    get(this: Decision): string {
-      const id = compute();
-      Object.defineProperty(this, "decision_id", { value: id, enumerable: true, writable: true, configurable: true });
-      return id;
-    },
-    set(this: Decision, v: string): void {
-      Object.defineProperty(this, "decision_id", { value: v, enumerable: true, writable: true, configurable: true });
-    },
-  });
+/**
+ * Gives an object a private slot: the base constructor returns the object it was given, so a
+ * subclass's private field lands on that object (invisible to keys, JSON, spread and equality).
+ */
+class Carrier {
+  constructor(o: object) {
+    return o;
+  }
 }
+
+/**
+ * `decision_id` computed on first read: an enumerable accessor, the same for every decision
+ * (a per-decision getter made each decision cost ~1.5 µs more: V8 cannot share the shape), whose
+ * computation waits in a private slot; read or written, it becomes a plain data property.
+ */
+class LazyId extends Carrier {
+  readonly #compute: () => string;
+  private constructor(o: object, compute: () => string) {
+    super(o);
+    this.#compute = compute;
+  }
+  static attach(d: DecisionCore, compute: () => string): Decision {
+    new LazyId(d, compute);
+    Object.defineProperty(d, "decision_id", LAZY_ID);
+    return d as Decision;
+  }
+  static compute(o: object): string {
+    return #compute in o ? (o as LazyId).#compute() : "";
+  }
+}
+
+const settle = (o: object, v: string): void => {
+  Object.defineProperty(o, "decision_id", { value: v, enumerable: true, writable: true, configurable: true });
+};
+const LAZY_ID: PropertyDescriptor = Object.freeze({
+  enumerable: true,
+  configurable: true,
+  get(this: object): string {
+    const id = LazyId.compute(this);
+    settle(this, id);
+    return id;
+  },
+  set(this: object, v: string): void {
+    settle(this, v);
+  },
+});
+
+/** A decision before its id is attached. */
+type DecisionCore = Omit<Decision, "decision_id"> & { decision_id?: string };
 
 /** The `deny` every failure turns into; `detail` says what failed. */
 export function failClosedDecision(detail: string, revision: string, decisionId: string, verified = false): Decision {
@@ -163,6 +205,27 @@ function decisionCopy(d: Decision): JsonValue {
     c[k] = k === "reasons" && Array.isArray(v) ? v.map((r) => (isFlat(r) ? { ...(r as JsonObject) } : structuredClone(r))) : structuredClone(v);
   }
   return c;
+}
+
+/**
+ * decisionCopy of a decision whose reasons the log already holds unchangeable (`reasons`: the
+ * frozen reason table entries, copies of the others): the rest are strings, null and a boolean.
+ */
+function logCopy(d: Decision, reasons: readonly Readonly<Reason>[]): JsonValue {
+  return {
+    outcome: d.outcome,
+    node: d.node,
+    channel: d.channel,
+    template: d.template,
+    offer: d.offer,
+    variant: d.variant,
+    send_at: d.send_at,
+    reasons: reasons as unknown as JsonValue[],
+    explanation: d.explanation,
+    revision: d.revision,
+    verified: d.verified,
+    decision_id: d.decision_id,
+  };
 }
 
 function isFlat(r: JsonValue): boolean {
@@ -202,17 +265,95 @@ export function checkDecision(v: unknown): string | null {
   const reasons = v.reasons;
   if (!Array.isArray(reasons)) return "`reasons` is not an array";
   for (let i = 0; i < reasons.length; i++) {
-    const r = reasons[i];
-    if (!isJsonObject(r)) return `\`reasons[${i}]\` is not an object`;
-    for (const k of Object.keys(r)) if (!REASON_KEY_SET.has(k)) return `\`reasons[${i}]\` has unexpected key \`${k}\``;
-    if (typeof r.code !== "string") return `\`reasons[${i}].code\` is not a string`;
-    if (typeof r.policy !== "string") return `\`reasons[${i}].policy\` is not a string`;
-    if (typeof r.message !== "string") return `\`reasons[${i}].message\` is not a string`;
-    if (typeof r.source !== "string") return `\`reasons[${i}].source\` is not a string`;
-    if (hasOwn.call(r, "channel") && typeof r.channel !== "string") return `\`reasons[${i}].channel\` is not a string`;
-    if (hasOwn.call(r, "detail") && typeof r.detail !== "string") return `\`reasons[${i}].detail\` is not a string`;
+    const problem = checkReason(reasons[i], i);
+    if (problem !== null) return problem;
   }
   return null;
+}
+
+/** Why `r` is not the reason at `reasons[i]` of a decision, or null when it is one. */
+function checkReason(r: unknown, i: number): string | null {
+  if (!isJsonObject(r)) return `\`reasons[${i}]\` is not an object`;
+  for (const k of Object.keys(r)) if (!REASON_KEY_SET.has(k)) return `\`reasons[${i}]\` has unexpected key \`${k}\``;
+  if (typeof r.code !== "string") return `\`reasons[${i}].code\` is not a string`;
+  if (typeof r.policy !== "string") return `\`reasons[${i}].policy\` is not a string`;
+  if (typeof r.message !== "string") return `\`reasons[${i}].message\` is not a string`;
+  if (typeof r.source !== "string") return `\`reasons[${i}].source\` is not a string`;
+  if (hasOwn.call(r, "channel") && typeof r.channel !== "string") return `\`reasons[${i}].channel\` is not a string`;
+  if (hasOwn.call(r, "detail") && typeof r.detail !== "string") return `\`reasons[${i}].detail\` is not a string`;
+  return null;
+}
+
+/** Whether a checked reason's keys are in REASON_KEYS order (then copyReason copies it exactly). */
+function reasonInOrder(r: Readonly<Reason>): boolean {
+  const keys = Object.keys(r);
+  let at = 0;
+  for (const k of keys) {
+    while (at < REASON_KEYS.length && REASON_KEYS[at] !== k) at++;
+    if (at === REASON_KEYS.length) return false;
+    at++;
+  }
+  return true;
+}
+
+/** A checked reason's copy, keys in REASON_KEYS order; a literal, not a spread (a spread of a frozen object is ~10x slower). */
+function copyReason(r: Readonly<Reason>): Reason {
+  const c: Reason = { code: r.code, policy: r.policy, message: r.message, source: r.source };
+  if (r.channel !== undefined) c.channel = r.channel;
+  if (r.detail !== undefined) c.detail = r.detail;
+  return c;
+}
+
+/**
+ * Entry `x` of the reason table, read from the module on first use and then kept; undefined
+ * when `x` is not an index the table has, or its entry is not a reason.
+ */
+function tableReason(active: Active, x: number): TableReason | undefined {
+  if (!Number.isInteger(x) || x < 0 || x >= 2 ** 32) return undefined;
+  let entry = active.reasonTable[x];
+  if (entry !== undefined) return entry;
+  const text = active.policy.reasonText(x);
+  const v: unknown = text === null ? null : JSON.parse(text);
+  if (!isJsonObject(v) || checkReason(v, 0) !== null) return undefined;
+  const reason = Object.freeze(v) as unknown as Readonly<Reason>;
+  entry = { reason, inOrder: reasonInOrder(reason) };
+  active.reasonTable[x] = entry;
+  return entry;
+}
+
+const COMPACT_NULLABLE = DECISION_NULLABLE_KEYS;
+
+/**
+ * The compact decision `d` (docs/ir.md "Decision (output)") when it is exactly a decision as
+ * the Wasm library writes it (DECISION_KEYS in order, reasons as table indices or reason
+ * objects): the caller's reasons (copies) and the log's (the frozen table entries, copies of
+ * the others). Null for anything else, which the general path then explains.
+ */
+function compactReasons(active: Active, d: unknown): { reasons: Reason[]; logReasons: Readonly<Reason>[] } | null {
+  if (!isJsonObject(d)) return null;
+  const keys = Object.keys(d);
+  if (keys.length !== DECISION_KEYS.length) return null;
+  for (let i = 0; i < keys.length; i++) if (keys[i] !== DECISION_KEYS[i]) return null;
+  if (typeof d.outcome !== "string" || !OUTCOME_SET.has(d.outcome) || typeof d.revision !== "string") return null;
+  for (let i = 0; i < COMPACT_NULLABLE.length; i++) if (!strOrNull(d[COMPACT_NULLABLE[i]!])) return null;
+  const rs = d.reasons;
+  if (!Array.isArray(rs)) return null;
+  const reasons = new Array<Reason>(rs.length);
+  const logReasons = new Array<Readonly<Reason>>(rs.length);
+  for (let i = 0; i < rs.length; i++) {
+    const x = rs[i];
+    if (typeof x === "number") {
+      const entry = tableReason(active, x);
+      if (entry === undefined) return null;
+      reasons[i] = entry.inOrder ? copyReason(entry.reason) : ({ ...entry.reason } as Reason);
+      logReasons[i] = entry.reason;
+    } else {
+      if (checkReason(x, i) !== null) return null;
+      reasons[i] = x as unknown as Reason; // parsed here: nobody else holds it
+      logReasons[i] = { ...(x as unknown as Reason) }; // string values only (checked)
+    }
+  }
+  return { reasons, logReasons };
 }
 
 /**
@@ -227,16 +368,17 @@ function resolveReasons(active: Active, d: unknown): string | null {
   for (let i = 0; i < rs.length; i++) {
     const x = rs[i];
     if (typeof x !== "number") continue;
-    if (!Number.isInteger(x) || x < 0 || x >= 2 ** 32) return `\`reasons[${i}]\` is not an index into the reason table`;
-    let entry = active.reasonTable[x];
+    const entry = tableReason(active, x);
     if (entry === undefined) {
+      // Not an index, or an entry that is not a reason: said as before (checkDecision's words for the latter).
+      if (!Number.isInteger(x) || x < 0 || x >= 2 ** 32) return `\`reasons[${i}]\` is not an index into the reason table`;
       const text = active.policy.reasonText(x);
       const v: unknown = text === null ? null : JSON.parse(text);
       if (!isJsonObject(v)) return `\`reasons[${i}]\` is not an index into the reason table`;
-      entry = Object.freeze(v);
-      active.reasonTable[x] = entry;
+      rs[i] = v;
+      continue;
     }
-    rs[i] = { ...entry };
+    rs[i] = { ...entry.reason } as unknown as JsonObject;
   }
   return null;
 }
@@ -246,10 +388,11 @@ function fieldMasks(plan: JsonValue): FieldMasks {
   const fields = isJsonObject(plan) ? plan.fields : undefined;
   if (isJsonObject(fields)) {
     for (const [k, spec] of Object.entries(fields)) {
-      if (isJsonObject(spec) && typeof spec.mask === "string") out[k] = { mask: spec.mask };
+      if (isJsonObject(spec) && typeof spec.mask === "string") out[k] = Object.freeze({ mask: spec.mask });
     }
   }
-  return out;
+  // Frozen, entries too: the masked text keeps each field's mask once read (runtime/log.ts).
+  return Object.freeze(out);
 }
 
 const NO_MASKS: FieldMasks = {};
@@ -406,21 +549,27 @@ export class Engine {
     const revision = active?.revision ?? "";
     const masks = active?.masks ?? NO_MASKS;
     const prefix = active?.idPrefix ?? idPrefix(revision);
-    let decision: Decision;
-    if (active === null) decision = failClosedDecision("no bundle is loaded", revision, "");
-    else if (this.logHandle?.error) decision = failClosedDecision(`decision log unavailable: ${this.logHandle.error.message}`, revision, "");
-    else decision = this.evaluateDecision(active, request, "");
+    let core: DecisionCore;
+    let logReasons: readonly Readonly<Reason>[] | null = null;
+    if (active === null) core = failClosedDecision("no bundle is loaded", revision, "");
+    else if (this.logHandle?.error) core = failClosedDecision(`decision log unavailable: ${this.logHandle.error.message}`, revision, "");
+    else {
+      const ev = this.evaluateDecision(active, request);
+      core = ev.decision;
+      logReasons = ev.logReasons;
+    }
     // Set by the runtime, never by the module (checkDecision refuses the key in Wasm output).
-    decision.verified = active?.verified ?? false;
+    core.verified = active?.verified ?? false;
     if (this.logHandle === null) {
       // Without a log nobody needs the id yet: it is computed (once) when first read, which
       // keeps a third of the per-decision cost off callers that never look at it.
-      lazyDecisionId(decision, () => {
+      const pseudonyms = this.pseudonyms;
+      const decision = LazyId.attach(core, () => {
         try {
           // The masked request's canonical text straight from the request (no masked object):
           // equal to canonicalJson(maskRequest(request, masks)), what decisionId hashes. Throws
           // for a request that is not JSON.
-          return "wpd_" + sha256Hex(prefix + maskedCanonicalJson(request, masks, this.pseudonyms)).slice(0, 32);
+          return "wpd_" + sha256Hex(prefix + maskedCanonicalJson(request, masks, pseudonyms)).slice(0, 32);
         } catch {
           return "wpd_" + sha256Hex(randomUUID()).slice(0, 32); // not JSON: nothing to replay anyway
         }
@@ -429,16 +578,20 @@ export class Engine {
     }
     // The masked request's canonical text serves both the id and the entry (its `request`).
     let maskedText: string;
+    let id: string;
     try {
       maskedText = maskedCanonicalJson(request, masks, this.pseudonyms);
-      decision.decision_id = "wpd_" + sha256Hex(prefix + maskedText).slice(0, 32);
+      id = "wpd_" + sha256Hex(prefix + maskedText).slice(0, 32);
     } catch (e) {
       // Not JSON: nothing to replay or log faithfully.
-      return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, "wpd_" + sha256Hex(randomUUID()).slice(0, 32), decision.verified), logged: null };
+      return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, revision, "wpd_" + sha256Hex(randomUUID()).slice(0, 32), core.verified), logged: null };
     }
+    core.decision_id = id;
+    const decision = core as Decision;
     // The log encodes the entry (MAC, line) off this path: it gets a copy the caller cannot change.
     const ts = isJsonObject(request) && typeof request.now === "string" ? request.now : null;
-    const entry = { decision_id: decision.decision_id, revision, ts, decision: decisionCopy(decision), replay: request, requestText: maskedText, owned: true as const };
+    const snapshot = logReasons !== null ? logCopy(decision, logReasons) : decisionCopy(decision);
+    const entry = { decision_id: id, revision, ts, decision: snapshot, replay: request, requestText: maskedText, owned: true as const };
     if (!wait) {
       this.logHandle.enqueue(entry); // a failure is kept in log.error and denies what follows
       return { decision, logged: null };
@@ -448,34 +601,57 @@ export class Engine {
     return { decision, logged };
   }
 
-
-  private evaluateDecision(active: Active, request: unknown, id: string): Decision {
+  /**
+   * The decision on `request` (its id not attached yet), and, when it came out of the compact
+   * call, reasons for the log that nobody can change (null: the log copies the decision's).
+   */
+  private evaluateDecision(active: Active, request: unknown): { decision: DecisionCore; logReasons: readonly Readonly<Reason>[] | null } {
     let input: string | undefined;
     try {
       input = JSON.stringify(request);
     } catch (e) {
-      return failClosedDecision(`request is not JSON: ${describeThrown(e)}`, active.revision, id);
+      return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, active.revision, ""), logReasons: null };
     }
     try {
       let d: unknown;
       if (active.policy.compact) {
         // The compact form: a reason of the plan's reason table comes as its index.
         d = JSON.parse(active.policy.decideCompact(input));
+        const fast = compactReasons(active, d);
+        if (fast !== null) {
+          // compactReasons checked every key: what checkDecision checks, reasons included.
+          const r = d as unknown as PolicyDecision;
+          const decision: DecisionCore = {
+            outcome: r.outcome,
+            node: r.node,
+            channel: r.channel,
+            template: r.template,
+            offer: r.offer,
+            variant: r.variant,
+            send_at: r.send_at,
+            reasons: fast.reasons,
+            explanation: r.explanation,
+            revision: active.revision,
+            verified: active.verified,
+          };
+          return { decision, logReasons: fast.logReasons };
+        }
+        // Anything else takes the general path below, which says what is wrong.
         const bad = resolveReasons(active, d);
-        if (bad !== null) return failClosedDecision(`policy.wasm returned an invalid decision: ${bad}`, active.revision, id);
+        if (bad !== null) return this.failed(`policy.wasm returned an invalid decision: ${bad}`, active);
       } else {
         const rs = active.policy.evaluate(input, 0);
-        if (!Array.isArray(rs)) return failClosedDecision("policy.wasm returned no result set", active.revision, id);
-        if (rs.length === 0) return failClosedDecision(`\`${ENTRYPOINTS.decide}\` is undefined for this request`, active.revision, id);
+        if (!Array.isArray(rs)) return this.failed("policy.wasm returned no result set", active);
+        if (rs.length === 0) return this.failed(`\`${ENTRYPOINTS.decide}\` is undefined for this request`, active);
         const first: unknown = rs[0];
-        if (rs.length !== 1 || !isJsonObject(first)) return failClosedDecision("policy.wasm returned a malformed result set", active.revision, id);
+        if (rs.length !== 1 || !isJsonObject(first)) return this.failed("policy.wasm returned a malformed result set", active);
         d = first.result;
       }
       // Resolved or not, the decision is checked as a whole: a table entry is a reason too.
       const problem = checkDecision(d);
-      if (problem !== null) return failClosedDecision(`policy.wasm returned an invalid decision: ${problem}`, active.revision, id);
+      if (problem !== null) return this.failed(`policy.wasm returned an invalid decision: ${problem}`, active);
       const r = d as unknown as Decision;
-      return {
+      const decision: DecisionCore = {
         outcome: r.outcome,
         node: r.node,
         channel: r.channel,
@@ -487,12 +663,16 @@ export class Engine {
         explanation: r.explanation,
         revision: active.revision,
         verified: active.verified,
-        decision_id: id,
       };
+      return { decision, logReasons: null };
     } catch (e) {
       // A budget stop says so ("evaluation exceeded its budget of N fuel units"); the next decision starts afresh.
-      return failClosedDecision(e instanceof BudgetExceeded ? e.message : `evaluation failed: ${describeThrown(e)}`, active.revision, id);
+      return this.failed(e instanceof BudgetExceeded ? e.message : `evaluation failed: ${describeThrown(e)}`, active);
     }
+  }
+
+  private failed(detail: string, active: Active): { decision: DecisionCore; logReasons: null } {
+    return { decision: failClosedDecision(detail, active.revision, ""), logReasons: null };
   }
 
   /**

@@ -236,7 +236,7 @@ export function createPseudonymiser(key: Uint8Array, options: { ephemeral?: bool
     kid,
     ephemeral: options.ephemeral === true,
     pseudonym: (v: unknown): string => {
-      const text = typeof v === "string" ? v : canonicalJson(v);
+      const text = typeof v === "string" ? v : typeof v === "boolean" ? (v ? "true" : "false") : canonicalJson(v);
       if (text.length > PSEUDONYM_CACHE_MAX_INPUT) return prefix + hmacHex(obj, PSEUDONYM_DOMAIN + text);
       let p = current.get(text);
       if (p !== undefined) return p;
@@ -303,9 +303,198 @@ export function maskRequest(request: unknown, fields: FieldMasks, pseudonyms: Ps
  * and a logged entry's `request` is written as.
  */
 export function maskedCanonicalJson(request: unknown, fields: FieldMasks, pseudonyms: Pseudonymiser | null = null): string {
-  // The masked object shares the kept values and has its keys in order already, so
-  // canonicalJson hands it to JSON.stringify in one call: cheaper than writing it piece by piece.
-  return canonicalJson(maskRequest(request, fields, pseudonyms));
+  // Runs on every logged decision (the id hashes it, the entry stores it). Written as text
+  // straight from the request: building the masked object and then a canonical copy of it
+  // (history entries arrive with their keys out of order) cost twice as much as writing it.
+  if (request === null || request === undefined) return "null";
+  if (!isJsonObject(request)) return REDACTED_TEXT;
+  const src = request as Record<string, unknown>;
+  const keys = keysInOrder(src);
+  let out = "{";
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = src[k];
+    if (v === undefined) continue;
+    let piece: string;
+    if (KEPT_KEYS.has(k)) piece = canonText(v, 0);
+    else if (k === "context" && isJsonObject(v)) piece = maskedContextText(v as Record<string, unknown>, fields, pseudonyms);
+    else if (k === "__proto__") continue; // maskRequest's assignment of a string to it creates no key
+    else piece = REDACTED_TEXT;
+    out += (out.length === 1 ? "" : ",") + keyText(k) + piece;
+  }
+  return out + "}";
+}
+
+const REDACTED_TEXT = quoteText(REDACTED);
+const keyText = (k: string): string => quoteText(k) + ":";
+
+/** A dictionary field as the masked text needs it: its `"name":` and its mask. */
+interface FieldText {
+  readonly text: string;
+  readonly mode: string;
+}
+
+/**
+ * Per FieldMasks that cannot change (frozen, entries too, as the engine's): each field's text
+ * and mask, worked out on first use. Only dictionary fields are kept, so its size is bounded
+ * by the dictionary whatever keys requests bring.
+ */
+const fieldTexts = new WeakMap<FieldMasks, Map<string, FieldText>>();
+
+function fieldTextsOf(fields: FieldMasks): Map<string, FieldText> | null {
+  let m = fieldTexts.get(fields);
+  if (m !== undefined) return m;
+  if (!Object.isFrozen(fields)) return null;
+  for (const k of Object.keys(fields)) {
+    const f = fields[k];
+    if (typeof f === "object" && f !== null && !Object.isFrozen(f)) return null;
+  }
+  m = new Map();
+  fieldTexts.set(fields, m);
+  return m;
+}
+
+const maskOf = (fields: FieldMasks, name: string): string => (hasOwn.call(fields, name) ? (fields[name]?.mask ?? "redact") : "redact");
+
+// The last context's keys and their sorted order: a service sends the same fields, in the
+// same order, request after request (JSON.parse gives the same key strings).
+let lastContextKeys: string[] = [];
+let lastContextSorted: string[] = [];
+
+function sortedContextKeys(c: Record<string, unknown>): string[] {
+  const keys = Object.keys(c);
+  const last = lastContextKeys;
+  if (keys.length === last.length) {
+    let same = true;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] !== last[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastContextSorted;
+  }
+  const sorted = keysInOrder(c);
+  lastContextKeys = keys;
+  lastContextSorted = sorted;
+  return sorted;
+}
+
+/** The masked context's canonical text (maskRequest's `context`). */
+function maskedContextText(c: Record<string, unknown>, fields: FieldMasks, pseudonyms: Pseudonymiser | null): string {
+  const texts = fieldTextsOf(fields);
+  const names = sortedContextKeys(c);
+  let out = "{";
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const value = c[name];
+    if (value === undefined) continue;
+    let f = texts?.get(name);
+    if (f === undefined) {
+      f = { text: keyText(name), mode: maskOf(fields, name) };
+      if (texts !== null && hasOwn.call(fields, name)) texts.set(name, f);
+    }
+    let piece: string;
+    if (value === null) piece = "null";
+    else if (f.mode === "none") piece = canonText(value, 0);
+    else if (f.mode === "hash" && pseudonyms !== null) piece = quoteText(pseudonyms.pseudonym(value));
+    else piece = REDACTED_TEXT;
+    // maskRequest's `ctx[name] = ...` cannot create an own "__proto__" (it sets the prototype,
+    // or nothing): the key is dropped, after pseudonymising it as maskRequest does.
+    if (name === "__proto__") continue;
+    out += (out.length === 1 ? "" : ",") + f.text + piece;
+  }
+  return out + "}";
+}
+
+// Objects of one shape (history entries) follow each other: the last shape's sorted keys and
+// their texts are kept.
+let lastShapeKeys: string[] = [];
+let lastShapeSorted: string[] = [];
+let lastShapeTexts: string[] = [];
+
+// Past this depth the rest is left to canonicalJson, which tells a cycle from deep nesting.
+const TEXT_DEPTH = 32;
+
+/**
+ * canonicalJson(v), written directly (canonicalJson is compositional: a container's text is its
+ * members' texts in canonical order); the same text and the same TypeErrors.
+ */
+function canonText(v: unknown, depth: number): string {
+  switch (typeof v) {
+    case "string":
+      return quoteText(v);
+    case "boolean":
+      return v ? "true" : "false";
+    case "number":
+      return Number.isFinite(v) ? JSON.stringify(v) : canonicalJson(v);
+    case "object": {
+      if (v === null) return "null";
+      if (depth > TEXT_DEPTH) return canonicalJson(v);
+      if (Array.isArray(v)) {
+        let out = "[";
+        for (let i = 0; i < v.length; i++) out += (i === 0 ? "" : ",") + canonText(v[i], depth + 1);
+        return out + "]";
+      }
+      const obj = v as Record<string, unknown>;
+      const keys = Object.keys(obj);
+      let sorted: string[];
+      let texts: string[];
+      const last = lastShapeKeys;
+      let same = keys.length === last.length;
+      for (let i = 0; same && i < keys.length; i++) same = keys[i] === last[i];
+      if (same) {
+        sorted = lastShapeSorted;
+        texts = lastShapeTexts;
+      } else {
+        sorted = keysInOrder(obj);
+        texts = sorted.map(keyText);
+        lastShapeKeys = keys;
+        lastShapeSorted = sorted;
+        lastShapeTexts = texts;
+      }
+      let out = "{";
+      for (let i = 0; i < sorted.length; i++) {
+        const item = obj[sorted[i]!];
+        if (item === undefined) continue; // as JSON.stringify: an undefined property is absent
+        out += (out.length === 1 ? "" : ",") + texts[i]! + canonText(item, depth + 1);
+      }
+      return out + "}";
+    }
+    default:
+      return canonicalJson(v); // throws its TypeError
+  }
+}
+
+// Own copies of json.ts's quote and sortedKeys for the writer above: V8 keeps type feedback per
+// function, and a compiler in the same process (a build, then decisions) leaves the shared
+// ones tuned for everything it wrote: the masked text took 2.5x as long after a build.
+
+/** quote(s): JSON.stringify(s) for a string, without the native call when nothing needs escaping. */
+function quoteText(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return '"' + s + '"';
+}
+
+/** sortedKeys(obj): own enumerable keys in UTF-16 code unit order. */
+function keysInOrder(obj: object): string[] {
+  const keys = Object.keys(obj);
+  const n = keys.length;
+  for (let i = 1; i < n; i++) {
+    const k = keys[i]!;
+    if (keys[i - 1]! <= k) continue;
+    if (n > 32) return keys.sort();
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -162,6 +162,35 @@ describe("maskedCanonicalJson", () => {
     }), { numRuns: 500 });
   });
 
+  it("is the same text with frozen masks (whose fields it keeps once read) and on objects of one shape after another (property)", () => {
+    const frozen: FieldMasks = Object.freeze(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Object.freeze({ ...v })])));
+    const entry = fc.record({ at: value, channel: value, purpose: value, node: value }, { requiredKeys: [] });
+    const shaped = fc.record({ now: value, history: fc.array(fc.oneof(entry, value), { maxLength: 4 }), context: fc.dictionary(ctxKey, value, { maxKeys: 5 }) }, { requiredKeys: [] });
+    fc.assert(fc.property(fc.array(fc.oneof(shaped, request), { minLength: 1, maxLength: 4 }), (rs) => {
+      for (const r of rs) {
+        let expected: string | Error;
+        try {
+          expected = canonicalJson(maskRequest(r, frozen, pseudonyms));
+        } catch (e) {
+          expected = e as Error;
+        }
+        if (expected instanceof Error) expect(() => maskedCanonicalJson(r, frozen, pseudonyms)).toThrow(TypeError);
+        else expect(maskedCanonicalJson(r, frozen, pseudonyms)).toBe(expected);
+      }
+    }), { numRuns: 500 });
+  });
+
+  it("drops a `__proto__` key as maskRequest does, at the top and in the context", () => {
+    const withProto = JSON.parse('{"__proto__":{"a":1},"now":"2026-01-01T00:00:00Z","context":{"__proto__":{"x":1},"customer.id":"C-1","customer.region":{"__proto__":2,"b":[1,{"__proto__":3}]}}}') as unknown;
+    const masks: FieldMasks = { ...fields, ["__proto__"]: { mask: "none" } };
+    Object.defineProperty(masks, "__proto__", { value: { mask: "none" }, enumerable: true });
+    for (const f of [fields, masks]) {
+      expect(maskedCanonicalJson(withProto, f, pseudonyms)).toBe(canonicalJson(maskRequest(withProto, f, pseudonyms)));
+      expect(maskedCanonicalJson(withProto, f)).toBe(canonicalJson(maskRequest(withProto, f)));
+    }
+    expect(maskedCanonicalJson(withProto, fields, pseudonyms)).not.toContain('"x"');
+  });
+
   it("throws where maskRequest + canonicalJson throw", () => {
     for (const bad of [{ context: { "customer.id": 1n } }, { history: [1n] }, { now: NaN }]) {
       expect(() => canonicalJson(maskRequest(bad, fields, pseudonyms))).toThrow(TypeError);
