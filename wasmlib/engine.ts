@@ -31,7 +31,7 @@ import {
   S_EXHAUSTED_REASON, S_K_QUIET_HOURS, S_K_VALIDITY, S_HOLDOUTS, S_CONTROL_REASON, S_TREATMENT_REASON,
 } from "./strings";
 import { tableOk, toLocal, fromLocal } from "./zone";
-import { S_MISSING, S_ALLOW, S_REASON_TABLE, S_NODE_PARTS, S_TITLE } from "./strings";
+import { S_MISSING, S_ALLOW, S_REASON_TABLE, S_NODE_PARTS, S_TITLE, S_SHAPE } from "./strings";
 import { S_LIST_MURMUR3_64 } from "./strings";
 import { listDigest } from "./hash";
 import { resetFieldMemo } from "./ops";
@@ -127,7 +127,8 @@ const N_ID: u32 = 0, N_VALID_FROM: u32 = 1, N_VALID_UNTIL: u32 = 2, N_ROLLOUT_BP
   N_INDEX: u32 = 18, // the node's position in plan.nodes (a u32, not a value)
   N_CANDIDATE: u32 = 19, N_ID_H: u32 = 20, // N_ID_H: keyHash of the id (a u32), 0 when not a string
   N_SYS_MASK: u32 = 21, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
-  N_SLOTS: u32 = 22;
+  N_HOLDOUTS: u32 = 22,
+  N_SLOTS: u32 = 23;
 const C_COND: u32 = 0, C_REASON: u32 = 1, C_FAIL: u32 = 2, C_SLOTS: u32 = 3;
 const G_CHANNEL: u32 = 0, G_COND: u32 = 1, G_REASON: u32 = 2, G_OUTCOME: u32 = 3, G_UNTIL: u32 = 4,
   G_PASS: u32 = 5, G_STEP: u32 = 6, G_AT_SEND: u32 = 7, G_SLOTS: u32 = 8;
@@ -148,7 +149,15 @@ let gTab = false;
     let t = <usize>load<u32>(o, 28);
     if (t != 0) return load<u32>(t + (<usize>i << 2));
   }
-  return objGetS(o, key);
+  return slowGet(o, key);
+}
+
+/** Field `key` of a plan object without a slot table: its own, else (a node) its shape's. */
+function slowGet(o: usize, key: usize): usize {
+  let v = objGetS(o, key);
+  if (v != 0 || !isObj(o)) return v;
+  let sh = objGetS(o, S_SHAPE);
+  return isObj(sh) ? objGetS(sh, key) : 0;
 }
 
 function slotTab(o: usize, n: u32): usize {
@@ -302,31 +311,77 @@ function partKey(e: usize): bool {
     || keyIs(e, S_GATES) || keyIs(e, S_REQUIRED) || keyIs(e, S_TEMPLATES) || keyIs(e, S_TITLE);
 }
 
+/** Part j of node_parts, first seen now (marked seen). */
+// @ts-ignore: decorator
+@inline function firstSeen(j: u32): bool {
+  let mark = tabPartSeen + <usize>j;
+  let first = load<u8>(mark) == 0;
+  store<u8>(mark, 1);
+  return first;
+}
+
+/** Part index value v as a part number, or -1 (tabBad set) when it is not one. */
+function partNo(v: usize): i32 {
+  let x = load<f64>(v, 16);
+  if (!(x >= 0 && x < <f64>alen(tabParts)) || x != Math.floor(x)) { tabBad = true; return -1; }
+  return <i32>x;
+}
+
 /**
- * Replaces each part index of node n by the part (in place, like a reason index); returns a
- * bit per part key that came from a part seen before (its objects are already indexed):
- * 1 conditions, 2 gates.
+ * Replaces each part index among the members of o (a node or a node shape) by the part (in
+ * place, like a reason index); returns a bit per part key whose part was seen before (its
+ * objects are already indexed): 1 conditions, 2 gates.
  */
-function resolveParts(n: usize): u32 {
+function resolveParts(o: usize): u32 {
   let seen: u32 = 0;
-  let k = load<u32>(n, 4);
-  let e = <usize>load<u32>(n, 8);
-  let pn = alen(tabParts);
+  let k = load<u32>(o, 4);
+  let e = <usize>load<u32>(o, 8);
   for (let i: u32 = 0; i < k; i++, e += 16) {
     let v = <usize>load<u32>(e, 8);
     if (!isNum(v) || !partKey(e)) continue;
-    let x = load<f64>(v, 16);
-    if (!(x >= 0 && x < <f64>pn) || x != Math.floor(x)) { tabBad = true; continue; }
-    let j = <u32>x;
-    store<u32>(e, arrAt(tabParts, j), 8);
-    let mark = tabPartSeen + <usize>j;
-    if (load<u8>(mark) != 0) {
+    let j = partNo(v);
+    if (j < 0) continue;
+    store<u32>(e, arrAt(tabParts, <u32>j), 8);
+    if (!firstSeen(<u32>j)) {
       if (keyIs(e, S_CONDITIONS)) seen |= 1;
       else if (keyIs(e, S_GATES)) seen |= 2;
     }
-    store<u8>(mark, 1);
   }
   return seen;
+}
+
+/**
+ * Node n's shape (docs/ir.md "Bundle data": the object holding its keys other than id, event,
+ * priority, rollout salt and source), its index replaced by the part; 0 when it has none. Sets
+ * gShapeSeen: the shape was resolved before (all its parts too).
+ */
+let gShapeSeen = false;
+function resolveShape(n: usize): usize {
+  gShapeSeen = false;
+  let k = load<u32>(n, 4);
+  let e = <usize>load<u32>(n, 8);
+  for (let i: u32 = 0; i < k; i++, e += 16) {
+    if (!keyIs(e, S_SHAPE)) continue;
+    let v = <usize>load<u32>(e, 8);
+    if (isNum(v)) {
+      let j = partNo(v);
+      if (j < 0) return 0;
+      v = arrAt(tabParts, <u32>j);
+      store<u32>(e, v, 8);
+      gShapeSeen = !firstSeen(<u32>j);
+    }
+    if (!isObj(v)) { tabBad = true; return 0; }
+    return v;
+  }
+  return 0;
+}
+
+/** Field `key` of node n: its own, else its shape's (resolveShape). */
+function nodeGet(n: usize, key: usize): usize {
+  let v = objGetS(n, key);
+  if (v != 0) return v;
+  let sh = objGetS(n, S_SHAPE);
+  return isObj(sh) ? objGetS(sh, key) : 0;
 }
 
 /** The file of a node's `source` (without its trailing `:line:col`) as a string value, or 0. */
@@ -345,21 +400,33 @@ function sourceFile(src: usize): usize {
 
 function indexNode(n: usize, index: u32): void {
   if (!isObj(n)) return;
-  let seen = resolveParts(n);
+  // Its shape (shared by nodes of one template) and parts: resolved, and their objects
+  // indexed, once.
+  let shape = resolveShape(n);
+  let seen: u32 = 0;
+  if (shape != 0) {
+    if (gShapeSeen) seen = 3;
+    else {
+      seen = resolveParts(shape);
+      resolveKey(shape, S_REVIEW_REASON);
+    }
+  }
+  seen |= resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
   let t = slotTab(n, N_SLOTS);
-  let id = objGetS(n, S_ID);
+  let id = nodeGet(n, S_ID);
   store<u32>(t, id, N_ID << 2);
   store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, N_ID_H << 2);
-  store<u32>(t, objGetS(n, S_CANDIDATE), N_CANDIDATE << 2);
-  store<u32>(t, objGetS(n, S_EVENT), N_EVENT << 2);
-  store<u32>(t, sourceFile(objGetS(n, S_SOURCE)), N_FILE << 2);
+  store<u32>(t, nodeGet(n, S_CANDIDATE), N_CANDIDATE << 2);
+  store<u32>(t, nodeGet(n, S_EVENT), N_EVENT << 2);
+  store<u32>(t, sourceFile(nodeGet(n, S_SOURCE)), N_FILE << 2);
   store<u32>(t, index, N_INDEX << 2);
-  store<u32>(t, objGetS(n, S_VALID_FROM), N_VALID_FROM << 2);
-  store<u32>(t, objGetS(n, S_VALID_UNTIL), N_VALID_UNTIL << 2);
-  store<u32>(t, objGetS(n, S_ROLLOUT_BP), N_ROLLOUT_BP << 2);
-  store<u32>(t, objGetS(n, S_ROLLOUT_SALT), N_ROLLOUT_SALT << 2);
-  let req = objGetS(n, S_REQUIRED);
+  store<u32>(t, 0, N_SYS_MASK << 2); // planIndex sets it once the systems are known
+  store<u32>(t, nodeGet(n, S_VALID_FROM), N_VALID_FROM << 2);
+  store<u32>(t, nodeGet(n, S_VALID_UNTIL), N_VALID_UNTIL << 2);
+  store<u32>(t, nodeGet(n, S_ROLLOUT_BP), N_ROLLOUT_BP << 2);
+  store<u32>(t, nodeGet(n, S_ROLLOUT_SALT), N_ROLLOUT_SALT << 2);
+  let req = nodeGet(n, S_REQUIRED);
   store<u32>(t, req, N_REQUIRED << 2);
   let rn = alen(req);
   let rh = alloc(<usize>rn << 2 | 4);
@@ -368,17 +435,18 @@ function indexNode(n: usize, index: u32): void {
     store<u32>(rh + (<usize>i << 2), isStr(f) ? keyHash(load<u32>(f, 8), load<u32>(f, 4)) : 0);
   }
   store<u32>(t, rh, N_REQUIRED_H << 2);
-  let conds = objGetS(n, S_CONDITIONS);
+  let conds = nodeGet(n, S_CONDITIONS);
   store<u32>(t, conds, N_CONDITIONS << 2);
-  store<u32>(t, objGetS(n, S_CHANNELS), N_CHANNELS << 2);
-  let gates = objGetS(n, S_GATES);
+  store<u32>(t, nodeGet(n, S_CHANNELS), N_CHANNELS << 2);
+  let gates = nodeGet(n, S_GATES);
   store<u32>(t, gates, N_GATES << 2);
-  store<u32>(t, objGetS(n, S_TEMPLATES), N_TEMPLATES << 2);
-  store<u32>(t, objGetS(n, S_EXPERIMENT), N_EXPERIMENT << 2);
-  store<u32>(t, objGetS(n, S_RISK), N_RISK << 2);
-  store<u32>(t, objGetS(n, S_REVIEW_REASON), N_REVIEW_REASON << 2);
-  store<u32>(t, objGetS(n, S_OFFER), N_OFFER << 2);
-  store<u32>(t, objGetS(n, S_EXPLANATION), N_EXPLANATION << 2);
+  store<u32>(t, nodeGet(n, S_TEMPLATES), N_TEMPLATES << 2);
+  store<u32>(t, nodeGet(n, S_EXPERIMENT), N_EXPERIMENT << 2);
+  store<u32>(t, nodeGet(n, S_RISK), N_RISK << 2);
+  store<u32>(t, nodeGet(n, S_REVIEW_REASON), N_REVIEW_REASON << 2);
+  store<u32>(t, nodeGet(n, S_OFFER), N_OFFER << 2);
+  store<u32>(t, nodeGet(n, S_EXPLANATION), N_EXPLANATION << 2);
+  store<u32>(t, nodeGet(n, S_HOLDOUTS), N_HOLDOUTS << 2);
   if ((seen & 1) == 0) {
     let cn = alen(conds);
     for (let i: u32 = 0; i < cn; i++) indexCond(arrAt(conds, i));
@@ -388,8 +456,8 @@ function indexNode(n: usize, index: u32): void {
     for (let i: u32 = 0; i < gn; i++) indexGate(arrAt(gates, i));
   }
   // Why the node lost (step 5) and its experiment's membership reasons (step 6): copied as is.
-  resolveValues(objGetS(n, S_CANDIDATE));
-  let x = objGetS(n, S_EXPERIMENT);
+  resolveValues(nodeGet(n, S_CANDIDATE));
+  let x = nodeGet(n, S_EXPERIMENT);
   if (isObj(x)) {
     resolveKey(x, S_HOLDOUT_REASON);
     resolveKey(x, S_TREATMENT_REASON);
@@ -493,7 +561,9 @@ export function planIndex(v: usize): bool {
   // candidates was a million string compares per decision).
   tabSysSets = 0;
   let systems = objGetS(plan, S_SYSTEMS);
-  if (isObj(systems)) {
+  // The compiler lists each system's nodes in plan.nodes order: the masks come from one walk
+  // along the nodes per system, without sets (two sets of 10,000 ids were 0.9 MB).
+  if (isObj(systems) && !sysWalk(systems, nodes, nn)) {
     let n = load<u32>(systems, 4);
     let e = <usize>load<u32>(systems, 8);
     let sets = newObj(n);
@@ -533,6 +603,42 @@ export function planIndex(v: usize): bool {
   return true;
 }
 
+/**
+ * Sets each node's N_SYS_MASK by walking each system's ids along the nodes (at most 32
+ * systems, each listing its nodes in node order); false when the plan is not so (then every
+ * mask is set again from sets).
+ */
+function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
+  let n = load<u32>(systems, 4);
+  if (n > 32) return false;
+  for (let i: u32 = 0; i < nn; i++) {
+    let nd = arrAt(nodes, i);
+    let t: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
+    if (t != 0) store<u32>(t, 0, N_SYS_MASK << 2);
+  }
+  let e = <usize>load<u32>(systems, 8);
+  for (let s: u32 = 0; s < n; s++, e += 16) {
+    let ids = <usize>load<u32>(e, 8);
+    let m = alen(ids);
+    let j: u32 = 0;
+    for (let k: u32 = 0; k < m; k++) {
+      let id = arrAt(ids, k);
+      if (!isStr(id)) continue;
+      let t: usize = 0;
+      while (j < nn) {
+        let nd = arrAt(nodes, j++);
+        let nt: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
+        if (nt == 0) continue;
+        let nid = load<u32>(nt, N_ID << 2);
+        if (isStr(nid) && strEq(nid, id)) { t = nt; break; }
+      }
+      if (t == 0) return false;
+      store<u32>(t, load<u32>(t, N_SYS_MASK << 2) | (<u32>1 << s), N_SYS_MASK << 2);
+    }
+  }
+  return true;
+}
+
 // The indexed plan's nodes and reason table length (a template instance's compact code).
 let tabNodes: usize = 0;
 let tabTableLen: u32 = 0;
@@ -554,7 +660,18 @@ function vecNew(cap: u32): usize {
   return v;
 }
 
-function vecPush(v: usize, x: usize): void {
+// @ts-ignore: decorator
+@inline function vecPush(v: usize, x: usize): void {
+  let n = load<u32>(v);
+  if (n < load<u32>(v, 4)) {
+    store<u32>(load<u32>(v, 8) + (<usize>n << 2), x);
+    store<u32>(v, n + 1);
+    return;
+  }
+  vecGrowPush(v, x);
+}
+
+function vecGrowPush(v: usize, x: usize): void {
   let n = load<u32>(v), cap = load<u32>(v, 4);
   if (n == cap) {
     let nd = alloc(<usize>cap << 3);
@@ -594,7 +711,8 @@ function hasStr(a: usize, s: usize): bool {
 }
 
 /** Condition `idx` (a number value) holds: its value is exactly true. */
-function holds(idx: usize): bool {
+// @ts-ignore: decorator
+@inline function holds(idx: usize): bool {
   return isTrue(condVal(idx));
 }
 
@@ -728,8 +846,6 @@ function reasonOut(r: usize, detail: usize): usize {
 let gRN: usize = 0;
 // waypost_decide is evaluating: a template instance may be written as its compact code.
 let gCompact = false;
-// @24 of a compact template instance (an object with no entries; compactDecision).
-const INSTANCE: u32 = 0x57504931;
 
 /** Text field v of a template for node n: v itself when a string, its pieces filled in when a list; 0 when a piece has no value. */
 function reasonFill(v: usize, n: usize): usize {
@@ -760,28 +876,17 @@ function reasonFill(v: usize, n: usize): usize {
 }
 
 /**
- * Table entry r (index e), a template, reported for node n: in waypost_decide's compact form an
- * instance standing for code e + len(reason_table) * (1 + n's position), which waypost_reason
- * reads back; otherwise (or when the code does not fit in 32 bits) the reason itself, its
+ * Table entry r (index e), a template, reported for node n: in waypost_decide's compact form
+ * the number e + len(reason_table) * (1 + n's position), which waypost_reason reads back; otherwise (or when the code does not fit in 32 bits) the reason itself, its
  * pieces filled in (V_NULL when one has no value: the runtime refuses it).
  */
 function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
   let t: usize = isObj(n) ? <usize>load<u32>(n, 28) : 0;
   if (t == 0) return V_NULL;
   let code = <f64>e + <f64>tabTableLen * (<f64>load<u32>(t, N_INDEX << 2) + 1);
-  if (gCompact && detail == 0 && code < 4294967296) {
-    let o = alloc(40);
-    store<u32>(o, T_OBJ);
-    store<u32>(o, 0, 4);
-    store<u32>(o, 0, 8);
-    store<u32>(o, 0, 12);
-    store<u32>(o, 0, 16);
-    store<u32>(o, 0, 20);
-    store<u32>(o, INSTANCE, 24);
-    store<u32>(o, 0, 28);
-    store<f64>(o, code, 32);
-    return o;
-  }
+  // The code itself stands in the reasons (nothing reads a reason before compactDecision, which
+  // keeps numbers as they are).
+  if (gCompact && detail == 0 && code < 4294967296) return newNum(code);
   let code_ = objGetS(r, S_CODE), channel = objGetS(r, S_CHANNEL);
   let policy = reasonFill(objGetS(r, S_POLICY), n);
   let message = reasonFill(objGetS(r, S_MESSAGE), n);
@@ -1055,12 +1160,13 @@ function check(input: usize): usize {
   // 2. System. 3. Event.
   gSystemNodes = objGetV(pSystems, sys);
   if (!isArr(gSystemNodes)) return deny(S_R_SYSTEM_NOT_ALLOWED, sys, 0);
-  gSystemSet = gTab ? objGetV(tabSysSets, sys) : 0;
+  gSystemSet = gTab && tabSysSets != 0 ? objGetV(tabSysSets, sys) : 0;
   gSysBit = -1;
-  if (gSystemSet != 0) {
-    let sn = load<u32>(tabSysSets, 4);
-    let se = <usize>load<u32>(tabSysSets, 8);
-    for (let s: u32 = 0; s < sn && s < 32; s++) if (load<u32>(se + (<usize>s << 4), 8) == gSystemSet) { gSysBit = <i32>s; break; }
+  if (gTab) {
+    // The system's position among plan.systems' members: its bit in N_SYS_MASK (planIndex).
+    let sn = load<u32>(pSystems, 4);
+    let se = <usize>load<u32>(pSystems, 8);
+    for (let s: u32 = 0; s < sn && s < 32; s++) if (load<u32>(se + (<usize>s << 4), 8) == gSystemNodes) { gSysBit = <i32>s; break; }
   }
   gEventNodes = objGetV(pEvents, ev);
   if (!isArr(gEventNodes)) return deny(S_R_UNKNOWN_EVENT, ev, 0);
@@ -1475,7 +1581,7 @@ function gateKind(g: usize): usize {
 function membership(n: usize, R: usize): bool {
   if (gCustomer == 0) return false;
   let held = false;
-  let hs = objGetS(n, S_HOLDOUTS);
+  let hs = gTab && isObj(n) && load<u32>(n, 28) != 0 ? load<u32>(load<u32>(n, 28), N_HOLDOUTS << 2) : nodeGet(n, S_HOLDOUTS);
   let hn = alen(hs);
   let pn = alen(pHoldouts);
   for (let i: u32 = 0; i < hn; i++) {
@@ -1632,19 +1738,15 @@ export function compactDecision(d: usize): usize {
   let e = <usize>load<u32>(d, 8);
   for (let i: u32 = 0; i < n; i++, e += 16) {
     if (!keyIs(e, S_REASONS)) continue;
+    // In place: the reasons array was built for this evaluation (decision, setReasons).
     let rs = <usize>load<u32>(e, 8);
     let k = alen(rs);
-    let out = vecNew(k > 0 ? k : 1);
+    let el: usize = k > 0 ? <usize>load<u32>(rs, 8) : 0;
     for (let j: u32 = 0; j < k; j++) {
-      let r = arrAt(rs, j);
-      if (isObj(r) && load<u32>(r, 4) == 0 && r >= tabHi && load<u32>(r, 24) == INSTANCE) {
-        vecPush(out, newNum(load<f64>(r, 32))); // a template instance (templateOut)
-        continue;
-      }
+      let r = <usize>load<u32>(el + (<usize>j << 2));
       let m: u32 = isObj(r) && r < tabHi ? load<u32>(r, 28) : 0;
-      vecPush(out, m >= 2 && (m & TPL) == 0 ? newNum(<f64>(m - 2)) : r);
+      if (m >= 2 && (m & TPL) == 0) store<u32>(el + (<usize>j << 2), newNum(<f64>(m - 2)));
     }
-    store<u32>(e, vecArr(out), 8);
   }
   return d;
 }

@@ -57,6 +57,10 @@ export function parseJSON(addr: usize, n: usize): usize {
   S0 = 0;
   SN = 0;
   SCAP = 0;
+  if (++NGEN == 0) {
+    memory.fill(NCACHE, 0, NCACHE_N * 8);
+    NGEN = 1;
+  }
   skipWs();
   let v = parseValue();
   if (v == 0) return 0;
@@ -414,6 +418,14 @@ const POW10: usize = memory.data<f64>([
   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ], 8);
 
+// Small non-negative integers written plainly (`0`, `154`; no sign, fraction or exponent) are
+// one value per parse: a plan repeats its priorities, basis points and indices thousands of
+// times (24 bytes each). [generation, value] by integer; a value is never modified, and its
+// text is the same for every occurrence.
+const NCACHE_N: u32 = 1024;
+const NCACHE: usize = memory.data(1024 * 8, 8);
+let NGEN: u32 = 0;
+
 function parseNum(): usize {
   let start = P;
   let neg = false;
@@ -471,11 +483,20 @@ function parseNum(): usize {
     x = decimalToF64(mant, exp10);
   }
   if (neg) x = -x;
+  // Plain: every character a digit counted in mant ("0" counts none).
+  let plain = <usize>digits == P - start || (P - start == 1 && mant == 0);
+  let small = !neg && exp10 == 0 && plain && mant < <u64>NCACHE_N;
+  let slot: usize = small ? NCACHE + (<usize>mant << 3) : 0;
+  if (small && load<u32>(slot) == NGEN) return load<u32>(slot, 4);
   let v = alloc(24);
   store<u32>(v, T_NUM);
   store<u32>(v, <u32>(P - start), 4);
   store<u32>(v, start, 8);
   store<f64>(v, x, 16);
+  if (small) {
+    store<u32>(slot, NGEN);
+    store<u32>(slot, <u32>v, 4);
+  }
   return v;
 }
 
@@ -612,13 +633,18 @@ const DIGITS: usize = memory.data(32);
 function putU64(x: u64): void {
   let i: usize = 32;
   if (x <= 0xffffffff) {
-    // 32-bit division is several times cheaper (reason codes, counts, years).
+    // 32-bit division is several times cheaper (reason codes, counts, years), and the digits
+    // go straight to the output, last first.
     let y = <u32>x;
+    let n: usize = y < 10 ? 1 : y < 100 ? 2 : y < 1000 ? 3 : y < 10000 ? 4 : y < 100000 ? 5
+      : y < 1000000 ? 6 : y < 10000000 ? 7 : y < 100000000 ? 8 : y < 1000000000 ? 9 : 10;
+    reserve(n);
+    let w = W + n;
+    W = w;
     do {
-      store<u8>(DIGITS + --i, <u8>(0x30 + y % 10));
+      store<u8>(--w, <u8>(0x30 + y % 10));
       y /= 10;
     } while (y != 0);
-    putBytes(DIGITS + i, 32 - i);
     return;
   }
   do {

@@ -19,6 +19,7 @@ const FC: usize = memory.data(64 * 16, 16);
 let fGen: u32 = 1;
 
 export function resetFieldMemo(): void {
+  dArg = 0;
   if (++fGen == 0) {
     memory.fill(FC, 0, 64 * 16);
     fGen = 1;
@@ -78,15 +79,30 @@ function dayOf(a: usize, t: f64): f64 {
   if (load<u32>(a) == T_STR && load<u32>(a, 4) == 10) return Math.floor(t / MS_DAY);
   return localDay(gZone, gOffsetMin, t);
 }
-export function daysSince(a: usize): usize {
+// The last days_since/days_until argument, the `now` it was taken at and its days_since value
+// (0: not a time), for this evaluation (resetFieldMemo): each candidate's trigger may ask again.
+// The zone and offset do not change during an evaluation.
+let dArg: usize = 0;
+let dNow: f64 = 0;
+let dVal: usize = 0;
+
+function daysBetween(a: usize): usize {
+  if (a == dArg && gNow == dNow) return dVal;
   let t = toTime(a);
-  if (!timeOk) return 0;
-  return newNum(localDay(gZone, gOffsetMin, gNow) - dayOf(a, t));
+  let v: usize = timeOk ? newNum(localDay(gZone, gOffsetMin, gNow) - dayOf(a, t)) : 0;
+  dArg = a;
+  dNow = gNow;
+  dVal = v;
+  return v;
+}
+export function daysSince(a: usize): usize {
+  return a == 0 ? 0 : daysBetween(a);
 }
 export function daysUntil(a: usize): usize {
-  let t = toTime(a);
-  if (!timeOk) return 0;
-  return newNum(dayOf(a, t) - localDay(gZone, gOffsetMin, gNow));
+  if (a == 0) return 0;
+  let v = daysBetween(a);
+  // -x of a day count (an integer) is exact, and 0 - 0 is 0 as the subtraction wrote it.
+  return v == 0 ? 0 : newNum(0 - load<f64>(v, 16));
 }
 export function hoursSince(a: usize): usize {
   let t = toTime(a);

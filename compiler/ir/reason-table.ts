@@ -13,7 +13,9 @@
  * node's id, event and file), so 10,000 nodes share a few hundred entries. The node keys in
  * NODE_PART_KEYS then hold values that repeat across nodes (the same gates, required fields,
  * channels...): data.json writes each distinct value once, in `plan.node_parts`, and the node
- * holds its index (docs/ir.md "Bundle data").
+ * holds its index. Last, a node's keys other than NODE_OWN_KEYS (its id, event, priority,
+ * rollout salt and source) form its *shape*, a node part too: nodes of one template share it
+ * (docs/ir.md "Bundle data").
  *
  * The evaluators decide on the decoded plan (the Wasm engine resolves the indices once, when the
  * data is parsed, and a template when it reports it), so a decision does not depend on which
@@ -129,6 +131,9 @@ function holdersCopied(plan: Obj): Obj {
  */
 export const NODE_PART_KEYS = ["candidate", "channels", "conditions", "explanation", "gates", "required", "templates", "title"] as const;
 
+/** The node keys data.json keeps on the node itself; every other key is in its shape (`shape`). */
+export const NODE_OWN_KEYS: readonly string[] = ["event", "id", "priority", "rollout_salt", "source"];
+
 /** The reason fields a template may split into pieces. */
 const TEMPLATE_FIELDS = ["policy", "message", "source"] as const;
 // A shorter id, event or file is left in the text (a template of it would rarely be shared).
@@ -212,8 +217,10 @@ function instantiate(t: Obj, n: Obj | null): Obj {
  * The plan as `data.json` stores it: each reason replaced by its index in `reason_table`
  * (distinct reasons, a node's own as templates, numbered by first occurrence), then each
  * node's NODE_PART_KEYS values by their index in `node_parts` (distinct values, numbered by
- * first occurrence: nodes in order, keys sorted). `null` (a node without a review reason)
- * stays `null`. The input is not modified.
+ * first occurrence: nodes in order, keys sorted), then each node's keys but NODE_OWN_KEYS by
+ * `shape`, the index in `node_parts` of an object holding them (keys sorted; a part numbered
+ * after the node's other parts). `null` (a node without a review reason) stays `null`. The
+ * input is not modified.
  */
 export function encodePlan(plan: Plan): Obj {
   const out = holdersCopied(plan as unknown as Obj);
@@ -235,22 +242,26 @@ export function encodePlan(plan: Plan): Obj {
   out.reason_table = table;
   const parts: unknown[] = [];
   const partIndex = new Map<string, number>();
+  const part = (v: unknown): number => {
+    const text = JSON.stringify(v);
+    let i = partIndex.get(text);
+    if (i === undefined) {
+      i = parts.length;
+      partIndex.set(text, i);
+      parts.push(v);
+    }
+    return i;
+  };
   if (Array.isArray(out.nodes)) {
     out.nodes = out.nodes.map((n: unknown) => {
       if (!isObj(n)) return n;
       const c: Obj = { ...n };
-      for (const k of NODE_PART_KEYS) {
-        if (!(k in c)) continue;
-        const text = JSON.stringify(c[k]);
-        let i = partIndex.get(text);
-        if (i === undefined) {
-          i = parts.length;
-          partIndex.set(text, i);
-          parts.push(c[k]);
-        }
-        c[k] = i;
-      }
-      return c;
+      for (const k of NODE_PART_KEYS) if (k in c) c[k] = part(c[k]);
+      const own: Obj = {};
+      const shape: Obj = {};
+      for (const k of Object.keys(c).sort()) (NODE_OWN_KEYS.includes(k) ? own : shape)[k] = c[k];
+      own.shape = part(shape);
+      return own;
     });
   }
   out.node_parts = parts;
@@ -258,8 +269,8 @@ export function encodePlan(plan: Plan): Obj {
 }
 
 /**
- * The in-memory plan of an encoded one (`encodePlan`'s inverse): node parts and reason indices
- * replaced by their entries (templates filled in for their node), `reason_table` and
+ * The in-memory plan of an encoded one (`encodePlan`'s inverse): node shapes merged into their
+ * nodes, node parts and reason indices replaced by their entries (templates filled in for their node), `reason_table` and
  * `node_parts` removed. A plan without them, or a value already inline, is taken as is. Throws
  * on an index that is not in its table or a template piece its node cannot fill.
  */
@@ -268,16 +279,22 @@ export function decodePlan(encoded: unknown): Plan {
   const withParts: Obj = { ...encoded };
   const parts = withParts.node_parts;
   delete withParts.node_parts;
+  const partAt = (i: unknown, parts: unknown[]): unknown => {
+    if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= parts.length) throw new Error(`plan node part index ${String(i)} is not in node_parts (${parts.length} entries)`);
+    return parts[i];
+  };
   if (Array.isArray(parts) && Array.isArray(withParts.nodes)) {
     withParts.nodes = withParts.nodes.map((n: unknown) => {
       if (!isObj(n)) return n;
-      const c: Obj = { ...n };
-      for (const k of NODE_PART_KEYS) {
-        const i = c[k];
-        if (typeof i !== "number") continue;
-        if (!Number.isInteger(i) || i < 0 || i >= parts.length) throw new Error(`plan node part index ${i} is not in node_parts (${parts.length} entries)`);
-        c[k] = parts[i];
+      let c: Obj = { ...n };
+      if ("shape" in c) {
+        // The node's own keys win over its shape's (the encoder never writes both).
+        const shape = partAt(c.shape, parts);
+        if (!isObj(shape)) throw new Error(`plan node shape ${String(c.shape)} is not an object`);
+        const { shape: _s, ...own } = c;
+        c = { ...shape, ...own };
       }
+      for (const k of NODE_PART_KEYS) if (typeof c[k] === "number") c[k] = partAt(c[k], parts);
       return c;
     });
   }

@@ -31,11 +31,12 @@ function richPlan(): Plan {
   return plan;
 }
 
-/** The encoded plan's nodes with their node parts in place (shared, not copied). */
+/** The encoded plan's nodes with their shapes and node parts in place (shared, not copied). */
 function withParts(p: Obj): Obj[] {
   const parts = p.node_parts as unknown[];
   return (p.nodes as Obj[]).map((n) => {
-    const c: Obj = { ...n };
+    const { shape, ...own } = n;
+    const c: Obj = { ...(parts[shape as number] as Obj), ...own };
     for (const k of NODE_PART_KEYS) if (typeof c[k] === "number") c[k] = parts[c[k] as number];
     return c;
   });
@@ -117,8 +118,22 @@ describe("the plan's reason table", () => {
 
   it("refuses to decode a node part index outside node_parts", () => {
     const enc = encodePlan(fixture().ir.plan);
-    (enc.nodes as Obj[])[0]!.gates = (enc.node_parts as unknown[]).length;
+    (enc.nodes as Obj[])[0]!.shape = (enc.node_parts as unknown[]).length;
     expect(() => decodePlan(enc)).toThrow(/not in node_parts/);
+    const again = encodePlan(fixture().ir.plan);
+    const shape = (again.node_parts as Obj[])[(again.nodes as Obj[])[0]!.shape as number]!;
+    shape.gates = (again.node_parts as unknown[]).length;
+    expect(() => decodePlan(again)).toThrow(/not in node_parts/);
+  });
+
+  it("the Wasm engine refuses data whose node part or shape index is not in node_parts", async () => {
+    const { ir, data } = fixture();
+    const enc = encodePlan(ir.plan);
+    (enc.nodes as Obj[])[0]!.shape = (enc.node_parts as unknown[]).length;
+    const policy = await loadPolicy(await emitPolicyWasm(ir));
+    expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
+    const ok = await loadPolicy(await emitPolicyWasm(ir));
+    expect(() => ok.setData({ waypost: { ...data, plan: encodePlan(ir.plan) } })).not.toThrow();
   });
 
   it("stores a node's own reasons as templates shared by nodes, and node parts once", () => {
@@ -131,10 +146,12 @@ describe("the plan's reason table", () => {
     });
     const plan: Plan = { ...ir.plan, nodes: [mk("node-one", "ev.first"), mk("node-two", "ev.second")] };
     const enc = encodePlan(plan);
-    const nodes = enc.nodes as Obj[];
+    const nodes = withParts(enc);
     // Both nodes hold the same parts: their reasons differ only by their id, event and file.
     expect(nodes[0]!.conditions).toBe(nodes[1]!.conditions);
     expect(nodes[0]!.gates).toBe(nodes[1]!.gates);
+    // A node keeps its own keys; the rest is its shape.
+    expect(Object.keys((enc.nodes as Obj[])[0]!)).toEqual(["event", "id", "priority", "rollout_salt", "source", "shape"]);
     const cond = (withParts(enc)[0]!.conditions as Obj[])[0]!;
     expect((enc.reason_table as Obj[])[cond.reason as number]).toEqual({ ...r("trigger-matched"), policy: ["node/", 0], message: ["trigger `", 1, "` matched"], source: [2, ":12:9"] });
     expect(decodePlan(enc)).toEqual(plan);
