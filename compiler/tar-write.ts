@@ -86,6 +86,7 @@ export function hexRuns(data: Uint8Array): number[] {
 function hexEnd(data: Uint8Array, i: number): number {
   const n = data.length;
   for (; i < n && (data.byteOffset + i) % 4 !== 0; i++) if (IS_HEX[data[i]!] === 0) return i;
+  if (i === n) return n; // (a view may not start at an offset that is not 4-aligned, even empty)
   const words = new Uint32Array(data.buffer, data.byteOffset + i, (n - i) >>> 2);
   let k = 0;
   while (k < words.length) {
@@ -223,7 +224,7 @@ function histogram(bytes: Uint8Array, s: number, e: number): Float64Array {
   let i = s;
   for (; i < e && (bytes.byteOffset + i) % 4 !== 0; i++) c[bytes[i]!]!++;
   const words = (e - i) >>> 2;
-  const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+  const w = words === 0 ? new Uint32Array(0) : new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
   for (let k = 0; k < words; k++) {
     const x = w[k]!;
     c[x & 255]!++;

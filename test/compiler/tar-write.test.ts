@@ -110,6 +110,27 @@ describe("gzip of long hex runs (Huffman-only blocks)", () => {
     const shifted = new Uint8Array(d.length + 3);
     shifted.set(d, 3);
     expect(hexRuns(shifted.subarray(3))).toEqual(hexRuns(d));
+    // A probe on the last byte, and a one-byte piece between two runs, at every alignment.
+    for (let k = 0; k < 4; k++) {
+      const tail = new Uint8Array(40_000).fill(0x78);
+      tail[k + 32767] = 0x61;
+      expect(hexRuns(tail.subarray(k, k + 32768))).toEqual([]);
+      const gap = new Uint8Array(3 * HEX_RUN_MIN).fill(0x61);
+      gap[k + HEX_RUN_MIN + 1] = 0x78;
+      const v = gap.subarray(k);
+      expect(hexRuns(v)).toEqual([0, HEX_RUN_MIN + 1, HEX_RUN_MIN + 2, v.length]);
+      expect(Buffer.from(gunzipSync(gzipDeterministic(v))).equals(Buffer.from(v))).toBe(true);
+    }
+    // Runs that end the input at every alignment, probes on the last bytes.
+    for (let k = 0; k < 8; k++) {
+      const buf = new Uint8Array(4 * HEX_RUN_MIN + 8);
+      buf.set(hexDigits(buf.length, 9));
+      for (const len of [HEX_RUN_MIN, HEX_RUN_MIN + 1, 2 * HEX_RUN_MIN - 1, 2 * HEX_RUN_MIN, 2 * HEX_RUN_MIN + 2]) {
+        const v = buf.subarray(k, k + len);
+        expect(hexRuns(v)).toEqual([0, len]);
+        expect(Buffer.from(gunzipSync(gzipDeterministic(v))).equals(Buffer.from(v))).toBe(true);
+      }
+    }
     // Many short runs (64-digit ids in JSON) are no run.
     expect(hexRuns(largeJson())).toEqual([]);
   });
