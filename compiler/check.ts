@@ -9,7 +9,7 @@ import { literalValue, type Cond } from "./condition/ast.js";
 import { diag, didYouMean, type Diagnostic, type RelatedInfo, type Span } from "./diagnostics.js";
 import { spanAt } from "./load.js";
 import { CHANNELS, covers, type ConditionSite, type Field, type JourneyNode, type Origin, type Program } from "./program.js";
-import { fieldMatches, nodeScope, systemsFor, type NodeScope } from "./scope.js";
+import { fieldMatches, nodeScopes, systemsFor, type NodeScope } from "./scope.js";
 import { formatDuration } from "./units.js";
 
 type Report = (d: Diagnostic) => void;
@@ -58,12 +58,13 @@ export function check(p: Program): Diagnostic[] {
 }
 
 // Several checks need each node's scope; the program does not change while it is checked, so
-// each is computed once per run.
-let scopes = new WeakMap<JourneyNode, NodeScope>();
+// each is computed once per run (and shared by nodes alike: nodeScopes), after CheckConditions
+// has filled in the fields each condition reads.
+let scopes = new WeakMap<Program, (n: JourneyNode) => NodeScope>();
 function scopeOf(p: Program, n: JourneyNode): NodeScope {
-  let s = scopes.get(n);
-  if (s === undefined) scopes.set(n, (s = nodeScope(p, n)));
-  return s;
+  let of = scopes.get(p);
+  if (of === undefined) scopes.set(p, (of = nodeScopes(p)));
+  return of(n);
 }
 
 const q = (s: string): string => `\`${s}\``;

@@ -10,7 +10,7 @@ import type { Arbitration, BundleData, CandidateReasons, Experiment, PlanHoldout
 import { spanAt } from "./load.js";
 import { ENGINE_REASONS, type EngineReasonCode, type EngineReasonSource } from "../runtime/contract.js";
 import { CHANNELS, covers, type ConditionSite, type JourneyNode, type Origin, type Program } from "./program.js";
-import { consentField, nodeScope, type NodeScope } from "./scope.js";
+import { consentField, nodeScopes, type NodeScope } from "./scope.js";
 import { formatDuration } from "./units.js";
 
 export interface PlanResult {
@@ -123,7 +123,8 @@ export function plan(p: Program): PlanResult {
   };
 
   const nodes = [...p.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
-  const scopes = nodes.map((n) => nodeScope(p, n));
+  const scopeOf = nodeScopes(p);
+  const scopes = nodes.map(scopeOf);
   const planNodes: PlanNode[] = nodes.map((n, i) => planNode(p, n, scopes[i]!, addAs, lower));
   // Gates re-checked at the send time (docs/ir.md step 10): the ones that can start to block
   // as time passes. Contact-policy conditions (caps, cool-downs) only stop holding as time

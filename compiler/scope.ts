@@ -117,6 +117,25 @@ export function nodeScope(p: Program, node: JourneyNode): NodeScope {
   return out;
 }
 
+/**
+ * `nodeScope` for many nodes of one program: a scope depends on the node only through its
+ * purpose, lawful basis and channels (and its id, when a cap names it), so nodes alike share one
+ * (10,000 generated nodes: a handful of scopes). Scopes are read-only. Make one per run: the
+ * scope reads the conditions' fields, which the check stage fills in.
+ */
+export function nodeScopes(p: Program): (node: JourneyNode) => NodeScope {
+  const capped = new Set<string>();
+  for (const cap of p.contact.caps) if (cap.node !== undefined) capped.add(cap.node);
+  const known = new Map<string, NodeScope>();
+  return (node) => {
+    if (capped.has(node.id)) return nodeScope(p, node);
+    const key = `${node.purpose}\0${node.lawfulBasis}\0${node.channels.join("\0")}`;
+    let s = known.get(key);
+    if (s === undefined) known.set(key, (s = nodeScope(p, node)));
+    return s;
+  };
+}
+
 /** `customer.*` matches `customer.region`; anything else matches exactly. */
 export function fieldMatches(pattern: string, name: string): boolean {
   return pattern.endsWith(".*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name;
