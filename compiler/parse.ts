@@ -602,6 +602,13 @@ function makeSite(src: string, node: YAML.Scalar, origin: Origin, span: Span): C
   const text = String(node.value);
   const [start, end] = node.range ?? [span.start, span.end];
   const raw = src.slice(start, end);
+  // The usual one-line scalar holds its value verbatim (after the opening quote, if quoted):
+  // offsets map by a shift, as the alignment below would find.
+  const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE";
+  if (text.length > 0 && (quoted ? raw.length === text.length + 2 && raw.startsWith(text, 1) : raw === text)) {
+    const base = start + (quoted ? 1 : 0);
+    return { text, origin, span, offsetOf: (i) => base + Math.max(0, Math.min(i, text.length)), ast: null };
+  }
   const pos = new Array<number>(text.length + 1);
   let j = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE" ? 1 : 0;
   for (let i = 0; i < text.length; i++) {
