@@ -413,6 +413,9 @@ let lastShapeKeys: string[] = [];
 let lastShapeSorted: string[] = [];
 let lastShapeTexts: string[] = [];
 
+/** Canonical texts of frozen objects whose values are all primitives (see canonText). */
+const frozenTexts = new WeakMap<object, string>();
+
 // Past this depth the rest is left to canonicalJson, which tells a cycle from deep nesting.
 const TEXT_DEPTH = 32;
 
@@ -437,6 +440,11 @@ function canonText(v: unknown, depth: number): string {
         return out + "]";
       }
       const obj = v as Record<string, unknown>;
+      const frozen = Object.isFrozen(obj);
+      if (frozen) {
+        const t = frozenTexts.get(obj);
+        if (t !== undefined) return t;
+      }
       const keys = Object.keys(obj);
       let sorted: string[];
       let texts: string[];
@@ -454,12 +462,18 @@ function canonText(v: unknown, depth: number): string {
         lastShapeTexts = texts;
       }
       let out = "{";
+      let flat = true;
       for (let i = 0; i < sorted.length; i++) {
         const item = obj[sorted[i]!];
         if (item === undefined) continue; // as JSON.stringify: an undefined property is absent
+        if (typeof item === "object" && item !== null) flat = false;
         out += (out.length === 1 ? "" : ",") + texts[i]! + canonText(item, depth + 1);
       }
-      return out + "}";
+      out += "}";
+      // A frozen object of primitive data properties (no getters) cannot change: its text is
+      // kept (the reason table's entries, which every logged decision names).
+      if (frozen && flat && keys.every((k) => hasOwn.call(Object.getOwnPropertyDescriptor(obj, k), "value"))) frozenTexts.set(obj, out);
+      return out;
     }
     default:
       return canonicalJson(v); // throws its TypeError
@@ -1165,7 +1179,8 @@ export class DecisionLog {
         continue;
       }
       try {
-        const decisionText = canonicalJson(o.decision);
+        // canonicalJson's text; the reason table's frozen entries are written once (canonText).
+        const decisionText = canonText(o.decision, 0);
         if (this.key !== null) {
           const e = {
             v: 2 as const,

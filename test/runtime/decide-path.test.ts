@@ -10,7 +10,7 @@ import { writeBundle } from "../../compiler/bundle.js";
 import { emitPolicyWasm } from "../../compiler/emit/index.js";
 import { decide } from "../../compiler/ir/interpret.js";
 import { encodeBundleData } from "../../compiler/ir/reason-table.js";
-import { decisionId, loadBundle, maskRequest, createPseudonymiser, verifyLog, type Decision } from "../../runtime/index.js";
+import { decisionId, DecisionLog, loadBundle, maskRequest, createPseudonymiser, verifyLog, type Decision } from "../../runtime/index.js";
 import type { JsonValue } from "../../runtime/json.js";
 import { canonicalJson } from "../../runtime/json.js";
 import { smallIR, smallLists } from "./small-ir.js";
@@ -78,5 +78,21 @@ describe("the decision path", () => {
     const lines = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { decision: JsonValue; decision_id: string });
     expect(lines.map((l) => canonicalJson(l.decision))).toEqual(returned);
     expect(await verifyLog(path, { key: logKey })).toMatchObject({ ok: true, proven: true, entries: requests.length + 1 });
+  });
+
+  it("an owned entry's decision is written as canonicalJson writes it, frozen parts included, getters read each time", async () => {
+    const path = join(dir, "b.jsonl");
+    const log = await DecisionLog.open(path, { key: logKey });
+    const reason = Object.freeze({ code: "c", policy: "p", message: "m\u00e9\"", source: "s", channel: "email" });
+    let n = 0;
+    const getter = Object.freeze(Object.defineProperty({ a: 1 }, "b", { get: () => ++n, enumerable: true }));
+    const nested = Object.freeze({ z: [1, { y: 2 }], a: null });
+    const decisions = [0, 1].map((i) => ({ outcome: "send", reasons: [reason, { ...reason }], extra: [getter, nested], i }));
+    for (const [i, d] of decisions.entries()) log.append({ decision_id: `wpd_${i}`, revision: "r", requestText: "{}", decision: d, owned: true });
+    await log.close();
+    const lines = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { decision: JsonValue });
+    expect(lines.map((l) => canonicalJson(l.decision))).toEqual([0, 1].map((i) => canonicalJson({ ...decisions[i], extra: [{ a: 1, b: i + 1 }, nested] })));
+    expect(readFileSync(path, "utf8")).toContain(canonicalJson(reason));
+    expect(await verifyLog(path, { key: logKey })).toMatchObject({ ok: true, proven: true });
   });
 });
