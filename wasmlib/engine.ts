@@ -31,7 +31,7 @@ import {
   S_EXHAUSTED_REASON, S_K_QUIET_HOURS, S_K_VALIDITY, S_HOLDOUTS, S_CONTROL_REASON, S_TREATMENT_REASON,
 } from "./strings";
 import { tableOk, toLocal, fromLocal } from "./zone";
-import { S_MISSING, S_ALLOW, S_REASON_TABLE, S_NODE_PARTS, S_TITLE, S_SHAPE } from "./strings";
+import { S_MISSING, S_ALLOW, S_REASON_TABLE, S_NODE_PARTS, S_TITLE, S_SHAPE, S_PRIORITY } from "./strings";
 import { S_LIST_MURMUR3_64 } from "./strings";
 import { listDigest } from "./hash";
 import { resetFieldMemo } from "./ops";
@@ -356,6 +356,7 @@ function resolveParts(o: usize): u32 {
  * gShapeSeen: the shape was resolved before (all its parts too).
  */
 let gShapeSeen = false;
+let gShapeNo: u32 = 0; // its number in node_parts
 function resolveShape(n: usize): usize {
   gShapeSeen = false;
   let k = load<u32>(n, 4);
@@ -369,7 +370,8 @@ function resolveShape(n: usize): usize {
       v = arrAt(tabParts, <u32>j);
       store<u32>(e, v, 8);
       gShapeSeen = !firstSeen(<u32>j);
-    }
+      gShapeNo = <u32>j;
+    } else gShapeNo = 0xffffffff; // inline (a hand-made plan): no template
     if (!isObj(v)) { tabBad = true; return 0; }
     return v;
   }
@@ -398,6 +400,33 @@ function sourceFile(src: usize): usize {
   return i < 0 ? 0 : newStr(p, <u32>(i + 1));
 }
 
+// Per node_parts entry, the slot table of a shape (its nodes' slots but their own keys'), built
+// once per planIndex (0: not yet).
+let tabShapeTabs: usize = 0;
+
+/** Node n has no keys but a shape's companions (NODE_OWN_KEYS and `shape`). */
+function ownKeysOnly(n: usize): bool {
+  let k = load<u32>(n, 4);
+  let e = <usize>load<u32>(n, 8);
+  for (let i: u32 = 0; i < k; i++, e += 16) {
+    if (!(keyIs(e, S_ID) || keyIs(e, S_EVENT) || keyIs(e, S_SOURCE) || keyIs(e, S_ROLLOUT_SALT)
+      || keyIs(e, S_PRIORITY) || keyIs(e, S_SHAPE))) return false;
+  }
+  return true;
+}
+
+/** The slots that depend on node n's own keys and position. */
+function ownSlots(n: usize, t: usize, index: u32): void {
+  let id = nodeGet(n, S_ID);
+  store<u32>(t, id, N_ID << 2);
+  store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, N_ID_H << 2);
+  store<u32>(t, nodeGet(n, S_EVENT), N_EVENT << 2);
+  store<u32>(t, sourceFile(nodeGet(n, S_SOURCE)), N_FILE << 2);
+  store<u32>(t, nodeGet(n, S_ROLLOUT_SALT), N_ROLLOUT_SALT << 2);
+  store<u32>(t, index, N_INDEX << 2);
+  store<u32>(t, 0, N_SYS_MASK << 2); // planIndex sets it once the systems are known
+}
+
 function indexNode(n: usize, index: u32): void {
   if (!isObj(n)) return;
   // Its shape (shared by nodes of one template) and parts: resolved, and their objects
@@ -410,22 +439,40 @@ function indexNode(n: usize, index: u32): void {
       seen = resolveParts(shape);
       resolveKey(shape, S_REVIEW_REASON);
     }
+    if (gShapeNo != 0xffffffff && ownKeysOnly(n)) {
+      // The usual node: its shape's slots (built with the first node of that shape), then its
+      // own. Looking each slot's key up in the node and then in its shape was most of a
+      // 10,000-node load.
+      let at = tabShapeTabs + (<usize>gShapeNo << 2);
+      let st = <usize>load<u32>(at);
+      if (st == 0) {
+        st = alloc(<usize>N_SLOTS << 2);
+        fillSlots(shape, st, seen);
+        store<u32>(at, st);
+      }
+      let t = slotTab(n, N_SLOTS);
+      memory.copy(t, st, <usize>N_SLOTS << 2);
+      ownSlots(n, t, index);
+      return;
+    }
   }
   seen |= resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
   let t = slotTab(n, N_SLOTS);
-  let id = nodeGet(n, S_ID);
-  store<u32>(t, id, N_ID << 2);
-  store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, N_ID_H << 2);
+  fillSlots(n, t, seen);
+  ownSlots(n, t, index);
+}
+
+/**
+ * Fills slot table t of node n (or of a shape: the slots of its nodes but the own ones),
+ * indexes its conditions and gates unless `seen` says they are (1 conditions, 2 gates), and
+ * resolves its candidate and experiment reasons.
+ */
+function fillSlots(n: usize, t: usize, seen: u32): void {
   store<u32>(t, nodeGet(n, S_CANDIDATE), N_CANDIDATE << 2);
-  store<u32>(t, nodeGet(n, S_EVENT), N_EVENT << 2);
-  store<u32>(t, sourceFile(nodeGet(n, S_SOURCE)), N_FILE << 2);
-  store<u32>(t, index, N_INDEX << 2);
-  store<u32>(t, 0, N_SYS_MASK << 2); // planIndex sets it once the systems are known
   store<u32>(t, nodeGet(n, S_VALID_FROM), N_VALID_FROM << 2);
   store<u32>(t, nodeGet(n, S_VALID_UNTIL), N_VALID_UNTIL << 2);
   store<u32>(t, nodeGet(n, S_ROLLOUT_BP), N_ROLLOUT_BP << 2);
-  store<u32>(t, nodeGet(n, S_ROLLOUT_SALT), N_ROLLOUT_SALT << 2);
   let req = nodeGet(n, S_REQUIRED);
   store<u32>(t, req, N_REQUIRED << 2);
   let rn = alen(req);
@@ -497,6 +544,8 @@ export function planIndex(v: usize): bool {
   let pn = alen(tabParts);
   tabPartSeen = alloc(<usize>pn | 1);
   memory.fill(tabPartSeen, 0, <usize>pn);
+  tabShapeTabs = alloc(<usize>pn << 2 | 4);
+  memory.fill(tabShapeTabs, 0, <usize>pn << 2);
   tabBad = false;
   let nodes = objGetS(plan, S_NODES);
   let nn = alen(nodes);

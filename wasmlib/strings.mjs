@@ -43,7 +43,7 @@ export const STRINGS = {
   // the plan's reason table (docs/ir.md "Bundle data")
   REASON_TABLE: "reason_table",
   // node parts (docs/ir.md "Bundle data"): the node keys data.json may store as an index
-  NODE_PARTS: "node_parts", TITLE: "title", SHAPE: "shape",
+  NODE_PARTS: "node_parts", TITLE: "title", SHAPE: "shape", PRIORITY: "priority",
   // result keys
   RESULT: "result", SUPPRESSED: "suppressed", VARIANT_SUFFIX: "#variant",
   // ABI objects, parsed from these texts on demand (ENTRYPOINTS_JSON: from the contract)
