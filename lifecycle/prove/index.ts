@@ -23,7 +23,7 @@ import { covers, type Channel, type Program } from "../../compiler/program.js";
 import type { SourceHost } from "../../compiler/source.js";
 import type { SourceFile } from "../../compiler/source-file.js";
 import type { Decision } from "../../runtime/contract.js";
-import { loadBundle } from "../../runtime/engine.js";
+import { loadBundle, type Engine } from "../../runtime/engine.js";
 import { builtinInvariants, SENDING, type Invariant } from "../testing/invariants.js";
 import { checkSuites } from "../testing/check.js";
 import { loadSuites } from "../testing/suite.js";
@@ -109,6 +109,8 @@ export interface ProveOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Time an incremental query gets before it is asked again standalone (EventQueries). */
+const INCREMENTAL_BUDGET_MS = 3_000;
 /** The most history entries of one kind a counterexample carries. */
 const MAX_HISTORY = 50;
 
@@ -410,6 +412,100 @@ export function consentAtSend(p: Program, ir: IR, req: TestRequest, d: Decision)
   return null;
 }
 
+type B = ReturnType<Z3["Bool"]["val"]>;
+
+/**
+ * One incremental solver per event, shared by every question asked of it (guarantees, cadence,
+ * reachability): the encoding's facts are asserted once, as they are built, and each goal is
+ * pushed and popped. z3 keeps what it learnt about the decision between goals, so the first
+ * query pays for the encoding and the next ones mostly do not.
+ */
+class EventQueries {
+  private readonly s: InstanceType<Z3["Solver"]>;
+  private facts = 0;
+  private shared = 0;
+  private asked = 0;
+  /** The goal a fresh solver last found satisfiable, and that solver (for its concretisation). */
+  private fresh: { goal: B; s: InstanceType<Z3["Solver"]> } | undefined;
+  /** Why the last query was unknown. */
+  why = "";
+  constructor(private readonly w: World, private readonly encoded: { enc: EventEncoding; facts: B[] }, private readonly timeoutMs: number) {
+    this.s = new w.z.Solver();
+    this.s.add(encoded.enc.valid);
+  }
+  /** Asserts the facts that terms built since the last query (send times, zone lookups, list applications) added. */
+  private sync(): void {
+    const { facts } = this.encoded;
+    if (facts.length > this.facts) this.s.add(...facts.slice(this.facts));
+    if (this.w.shared.length > this.shared) this.s.add(...this.w.shared.slice(this.shared));
+    this.facts = facts.length;
+    this.shared = this.w.shared.length;
+  }
+  /** A solver of its own holding the encoding and the goal (z3 preprocesses it as a whole). */
+  private standalone(goal: B): InstanceType<Z3["Solver"]> {
+    const s = new this.w.z.Solver();
+    s.set("timeout", this.timeoutMs);
+    s.add(this.encoded.enc.valid, ...this.encoded.facts, ...this.w.shared, goal);
+    return s;
+  }
+  private dropFresh(): void {
+    this.fresh?.s.release();
+    this.fresh = undefined;
+  }
+  /**
+   * Incrementally first. After the first query, with a short budget: z3's incremental mode
+   * skips the preprocessing a standalone query gets, and a few goals (satisfiable ones, mostly)
+   * are much harder for it; those go to a standalone solver with the whole time-out.
+   */
+  async check(goal: B, label: string): Promise<"sat" | "unsat" | "unknown"> {
+    this.dropFresh();
+    this.sync();
+    const budget = this.asked++ === 0 ? this.timeoutMs : Math.min(this.timeoutMs, INCREMENTAL_BUDGET_MS);
+    this.s.set("timeout", budget);
+    this.s.push();
+    const q0 = performance.now();
+    let r: "sat" | "unsat" | "unknown";
+    try {
+      this.s.add(goal);
+      r = await this.s.check();
+      this.why = r === "unknown" ? this.s.reasonUnknown() || "time-out" : "";
+    } finally {
+      this.s.pop();
+    }
+    if (r === "unknown" && budget < this.timeoutMs) {
+      const s = this.standalone(goal);
+      r = await s.check();
+      this.why = r === "unknown" ? s.reasonUnknown() || "time-out" : "";
+      if (r === "sat") this.fresh = { goal, s };
+      else s.release();
+    }
+    if (process.env["WAYPOST_PROVE_DEBUG"]) console.error(`${this.encoded.enc.event} ${label}: ${r}${this.fresh ? " (standalone)" : ""} ${(performance.now() - q0).toFixed(0)} ms`);
+    return r;
+  }
+  /** A request that makes `goal` hold over the bundle's own lists (concretiseWith), in a scope of the solver that found it. */
+  async concretise(goal: B, data: BundleData): Promise<TestRequest | string> {
+    const s = this.fresh?.goal === goal ? this.fresh.s : this.s;
+    if (s === this.s) {
+      this.sync();
+      this.s.set("timeout", this.timeoutMs);
+    }
+    const level = s.numScopes();
+    s.push();
+    try {
+      if (s === this.s) s.add(goal);
+      return await concretiseWith(s, this.w.z, this.w, this.encoded.enc, data);
+    } finally {
+      s.pop(s.numScopes() - level);
+      this.dropFresh();
+    }
+  }
+  /** z3's memory is one Wasm heap: free the solvers now, not at GC. */
+  release(): void {
+    this.dropFresh();
+    this.s.release();
+  }
+}
+
 /** Proves every built-in guarantee on built artifacts (the tests call it on planted bugs). */
 export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise<ProveReport> {
   const t0 = performance.now();
@@ -431,51 +527,46 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
   try {
     for (const event of Object.keys(ir.plan.events).sort()) {
       let encoded: ReturnType<typeof encodeEvent> | undefined;
+      let queries: EventQueries | undefined;
+      try {
       for (const st of state) {
         const { spec, res } = st;
         if (res.status === "refuted" || (spec.events && !spec.events.includes(event))) continue;
         const g0 = performance.now();
-        // One encoding per event, shared by the guarantees (z3's heap is fixed: terms are not
-        // rebuilt per query); each query gets its own solver with the facts built so far.
+        // One encoding and one solver per event, shared by the guarantees (z3's heap is fixed:
+        // terms are not rebuilt per query).
         w.abstractions = new Abstractions();
-        const { enc, facts } = encoded ??= encodeEvent(w, event);
-        const s = new z.Solver();
-        s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-        s.add(enc.valid);
-        const flush = (): void => s.add(...facts, ...w.shared);
+        const { enc } = encoded ??= encodeEvent(w, event);
+        const q = queries ??= new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
         const before = new Set(w.incomplete);
         const violation = spec.violation(enc, w);
         for (const r of w.incomplete) if (!before.has(r) || spec.id === state[0]!.spec.id) st.incomplete.add(r);
         const zones = spec.split ? enc.zoneCases() : [z.Bool.val(true)];
         const parts = Array.isArray(violation) ? violation : [violation];
         const cases = parts.flatMap((v) => zones.map((c) => z.And(v, c)));
-        flush();
         for (const a of w.abstractions.reasons) st.abstractions.add(a);
         let r: "sat" | "unsat" | "unknown" = "unsat";
         let hit = cases[0] ?? z.Bool.val(false);
-        for (const c of cases) {
-          s.push();
-          s.add(c);
+        let why = "";
+        for (const [k, c] of cases.entries()) {
           res.queries++;
-          const q0 = performance.now();
-          const rc = await s.check();
-          if (process.env["WAYPOST_PROVE_DEBUG"]) console.error(`${spec.id} ${event} case ${cases.indexOf(c)}/${cases.length}: ${rc} ${(performance.now() - q0).toFixed(0)} ms`);
-          s.pop();
+          const rc = await q.check(c, `${spec.id} ${k + 1}/${cases.length}`);
           if (rc === "sat" || (rc === "unknown" && r === "unsat")) {
             r = rc;
             hit = c;
+            why = q.why;
           }
           if (rc === "sat") break;
         }
         try {
           if (r === "unsat") continue;
           if (r === "unknown") {
-            st.unknowns.push(`event \`${event}\`: the solver gave up (${s.reasonUnknown() || "time-out"}); raise --timeout`);
+            st.unknowns.push(`event \`${event}\`: the solver gave up (${why}); raise --timeout`);
             continue;
           }
           // sat: make it concrete over the bundle's own lists, then replay on both evaluators.
           const check = spec.check ?? ((req: TestRequest, d: Decision) => st.inv!.check(req, d));
-          const cx = await concretise(z, w, enc, facts, hit, data, opts);
+          const cx = await q.concretise(hit, data);
           if (typeof cx === "string") {
             st.unknowns.push(`event \`${event}\`: ${cx}`);
             continue;
@@ -492,9 +583,11 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
           const origin = program.nodes.find((n) => n.id === replay.decision.node)?.origin;
           if (!res.span && origin) res.span = spanAt(origin.doc, origin.path, "key");
         } finally {
-          s.release(); // z3's memory is a fixed Wasm heap: free each query's solver now, not at GC
           res.ms += performance.now() - g0;
         }
+      }
+      } finally {
+        queries?.release();
       }
     }
   } finally {
@@ -540,37 +633,49 @@ export async function reachability(input: ProveInput, opts: ProveOptions = {}): 
   const z = await context();
   const { ir, data } = input;
   const engine = await loadBundle(input.bundle, { skipVerify: true });
-  const out: Reach[] = [];
+  const w = new World(z, ir, data.lists);
+  const events = encodeEvents(w, opts);
   try {
-    const w = new World(z, ir, data.lists);
-    for (const event of Object.keys(ir.plan.events).sort()) {
-      const { enc, facts } = encodeEvent(w, event);
-      for (const i of ir.plan.events[event] ?? []) {
-        const n = ir.plan.nodes[i];
-        if (!n) continue;
-        for (const ch of n.channels) {
-          const goal = enc.delivers(i, ch);
-          const s = new z.Solver();
-          s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-          s.add(...facts, ...w.shared, enc.valid, goal);
-          const r = await s.check();
-          if (r !== "sat") {
-            out.push(r === "unsat" && w.incomplete.size === 0 ? { node: n.id, channel: ch, status: "unreachable" } : { node: n.id, channel: ch, status: "unknown", reason: r === "unsat" ? [...w.incomplete].join("; ") : s.reasonUnknown() || "time-out" });
-            continue;
-          }
-          const req = await concretise(z, w, enc, facts, goal, data, opts);
-          if (typeof req === "string") {
-            out.push({ node: n.id, channel: ch, status: "unknown", reason: req });
-            continue;
-          }
-          const d = engine.decide(req) as unknown as Decision;
-          const ok = SENDING.has(d.outcome) && d.node === n.id && d.channel === ch;
-          out.push(ok ? { node: n.id, channel: ch, status: "reachable", request: req } : { node: n.id, channel: ch, status: "unknown", reason: `encoding disagreement: the bundle decides ${d.outcome} via ${d.channel ?? "-"} by ${d.node ?? "-"}`, request: req });
+    return await reachWith(w, events, engine, data);
+  } finally {
+    for (const { q } of events.values()) q.release();
+    await engine.close();
+  }
+}
+
+type EncodedEvents = Map<string, { enc: EventEncoding; facts: B[]; q: EventQueries }>;
+
+/** Every event's encoding, in name order, each with its solver. */
+function encodeEvents(w: World, opts: ProveOptions): EncodedEvents {
+  return new Map(Object.keys(w.ir.plan.events).sort().map((e) => {
+    const encoded = encodeEvent(w, e);
+    return [e, { ...encoded, q: new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) }];
+  }));
+}
+
+async function reachWith(w: World, events: EncodedEvents, engine: Engine, data: BundleData): Promise<Reach[]> {
+  const out: Reach[] = [];
+  for (const [event, { enc, q }] of events) {
+    for (const i of w.ir.plan.events[event] ?? []) {
+      const n = w.ir.plan.nodes[i];
+      if (!n) continue;
+      for (const ch of n.channels) {
+        const goal = enc.delivers(i, ch);
+        const r = await q.check(goal, `reach ${n.id}/${ch}`);
+        if (r !== "sat") {
+          out.push(r === "unsat" && w.incomplete.size === 0 ? { node: n.id, channel: ch, status: "unreachable" } : { node: n.id, channel: ch, status: "unknown", reason: r === "unsat" ? [...w.incomplete].join("; ") : q.why });
+          continue;
         }
+        const req = await q.concretise(goal, data);
+        if (typeof req === "string") {
+          out.push({ node: n.id, channel: ch, status: "unknown", reason: req });
+          continue;
+        }
+        const d = engine.decide(req) as unknown as Decision;
+        const ok = SENDING.has(d.outcome) && d.node === n.id && d.channel === ch;
+        out.push(ok ? { node: n.id, channel: ch, status: "reachable", request: req } : { node: n.id, channel: ch, status: "unknown", reason: `encoding disagreement: the bundle decides ${d.outcome} via ${d.channel ?? "-"} by ${d.node ?? "-"}`, request: req });
       }
     }
-  } finally {
-    await engine.close();
   }
   return out;
 }
@@ -628,18 +733,8 @@ function num(ctx: Z3, m: Model, e: Parameters<Model["eval"]>[0]): number {
  * history, and known strings where possible; turns the model into a request. A string when
  * the violation needs something the concretiser does not build.
  */
-async function concretise(z: Z3, w: World, enc: EventEncoding, facts: ReturnType<Z3["Bool"]["val"]>[], violation: ReturnType<Z3["Bool"]["val"]>, data: BundleData, opts: ProveOptions): Promise<TestRequest | string> {
-  const s = new z.Solver();
-  s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  try {
-    return await concretiseWith(s, z, w, enc, facts, violation, data);
-  } finally {
-    s.release();
-  }
-}
-
-async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, facts: ReturnType<Z3["Bool"]["val"]>[], violation: ReturnType<Z3["Bool"]["val"]>, data: BundleData): Promise<TestRequest | string> {
-  s.add(...facts, ...w.shared, enc.valid, violation);
+/** Called in a scope of the event's solver that holds the goal; leaves pushed scopes to the caller. */
+async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, data: BundleData): Promise<TestRequest | string> {
   // Only this encoding's list and bucket applications (the world outlives many encodings).
   for (const { list, item } of w.listApps.slice(enc.listFrom)) {
     const entries = listWitnesses(data.lists[list]);
@@ -812,14 +907,17 @@ export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promi
     return o ? spanAt(o.doc, o.path, "key") : undefined;
   };
   const windows: CadenceWindow[] = [];
+  let queries: EventQueries[] = [];
+  let dead: Reach[] = [];
   try {
     const w = new World(z, ir, data.lists);
-    const encs = new Map(Object.keys(plan.events).sort().map((e) => [e, encodeEvent(w, e)]));
+    const encs = encodeEvents(w, opts);
+    queries = [...encs.values()].map((x) => x.q);
     for (const cap of program.contact.caps) {
       const scope = [cap.channel && `channel \`${cap.channel}\``, cap.purpose && `purpose \`${cap.purpose}\``, cap.node && `node \`${cap.node}\``].filter(Boolean).join(", ") || "every message";
       const win: CadenceWindow = { cap: cap.id, scope, window: cap.per, max: cap.max, most: cap.max, nodes: [], leaks: [], unknown: [] };
       const count: Extract<Expr, { op: "history_count" }> = { op: "history_count", window_ms: cap.perMs, ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}) };
-      for (const [event, { enc, facts }] of encs) {
+      for (const [event, { enc, facts, q }] of encs) {
         for (const i of plan.events[event] ?? []) {
           const n = plan.nodes[i]!;
           if ((cap.purpose && n.purpose !== cap.purpose) || (cap.node && n.id !== cap.node)) continue;
@@ -827,16 +925,13 @@ export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promi
             if (cap.channel && ch !== cap.channel) continue;
             win.nodes.push(`${n.id}/${ch}`);
             const goal = z.And(enc.delivers(i, ch), w.historyCount(count, facts).ge(cap.max));
-            const s = new z.Solver();
-            s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-            s.add(...facts, ...w.shared, enc.valid, goal);
-            const r = await s.check();
+            const r = await q.check(goal, `cap ${cap.id} ${n.id}/${ch}`);
             if (r === "unsat") continue;
             if (r === "unknown") {
               win.unknown.push(`${n.id}/${ch}: the solver gave up`);
               continue;
             }
-            const req = await concretise(z, w, enc, facts, goal, data, opts);
+            const req = await q.concretise(goal, data);
             const d = typeof req === "string" ? undefined : (engine.decide(req) as unknown as Decision);
             if (typeof req === "string" || !d || !SENDING.has(d.outcome) || d.node !== n.id || d.channel !== ch) {
               win.unknown.push(`${n.id}/${ch}: ${typeof req === "string" ? req : "the witness does not replay"}`);
@@ -850,10 +945,12 @@ export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promi
       if (win.leaks.length > 0 || win.unknown.length > 0) win.most = null;
       windows.push(win);
     }
+    // Dead senders, on the same solvers (what they learnt about each event is reused).
+    dead = (await reachWith(w, encs, engine, data)).filter((r) => r.status === "unreachable");
   } finally {
+    for (const q of queries) q.release();
     await engine.close();
   }
-  const dead = (await reachability(input, opts)).filter((r) => r.status === "unreachable");
   for (const d of dead) findings.push(diag("WP4103", "warning", `\`${d.node}\` can never deliver via \`${d.channel}\`: no request makes it (dead trigger, contradictory eligibility, or gates that always block)`, nodeSpan(d.node)));
   return { windows, dead, findings };
 }
