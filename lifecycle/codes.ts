@@ -51,7 +51,7 @@ export type LifecycleCode = keyof typeof TEST_CODES | keyof typeof PROOF_CODES |
 
 export const LIFECYCLE_FAMILIES: readonly CodeFamily[] = [
   { title: "WP40: policy tests", about: "Reported by `waypost test` for the test files under `tests/`.", codes: TEST_CODES },
-  { title: "WP41: proofs", about: "Reported by `waypost prove`.", codes: PROOF_CODES },
+  { title: "WP41: proofs", about: "Reported by `waypost prove` (and its cadence findings by `waypost check --strict`).", codes: PROOF_CODES },
   { title: "WP50: builds, Git and releases", about: "Reported by `waypost build --rev`, `diff`, `replay`, `release`, `rollback` and `history`.", codes: GIT_CODES },
 ];
 

@@ -1,5 +1,5 @@
 import { compile } from "../../compiler/pipeline.js";
-import { diag, type Diagnostic } from "../../compiler/diagnostics.js";
+import { diag, hasErrors, type Diagnostic } from "../../compiler/diagnostics.js";
 import { spanAt } from "../../compiler/load.js";
 import type { Program } from "../../compiler/program.js";
 import type { Plan } from "../../compiler/ir/ir.js";
@@ -24,8 +24,8 @@ shares, allow-lists, retention, residency, arbitration).
 
 Options:
   --format FORMAT   text (default), json, sarif (code scanning) or github (annotations)
-  --strict          warnings fail the check too (the cadence analysis, WP4103/WP4104, is
-                    \`waypost prove\`'s: check never starts the solver)
+  --strict          warnings fail the check too; also the cadence analysis of \`waypost prove\`
+                    (WP4103 nodes that never deliver, WP4104 journeys a frequency cap does not bind)
   --timings         print how long each compiler stage took
   --base DIR        report paths relative to DIR (default: the Git repository root holding
                     the policy folder, so code scanning and annotations find the files)
@@ -51,7 +51,9 @@ file cannot be read, or it holds no policy files).`,
       s.diagnostics.push(...(await shiftDiagnostics(base.value.data.plan, s.ir.plan, s.program)));
     }
     const prefix = await displayPrefix(dir, flags["base"] as string | undefined, ctx.cwd);
-    const ds = rebaseDiagnostics(s.diagnostics, prefix);
+    // --strict also asks the prover's cadence questions (WP4103 dead nodes, WP4104 caps a journey escapes).
+    const found = flags["strict"] === true && !hasErrors(s.diagnostics) ? await cadenceFindings(dir) : [];
+    const ds = rebaseDiagnostics([...s.diagnostics, ...found], prefix);
     const files = rebaseFiles(s.files, prefix);
     const sum = summary(ds, files.size);
     switch (format) {
@@ -74,6 +76,18 @@ file cannot be read, or it holds no policy files).`,
     return flags["strict"] === true && sum.warnings > 0 ? 1 : 0;
   },
 };
+
+/** The cadence findings of `waypost prove` (loaded only here: the build, the bundle and the solver are no part of a plain check). */
+async function cadenceFindings(dir: string): Promise<Diagnostic[]> {
+  const [{ build }, { cadence, shutdownSolver }] = await Promise.all([import("../../compiler/build.js"), import("../../lifecycle/prove/index.js")]);
+  const b = await build(new FsHost(dir));
+  if (!b.bundle || !b.data || !b.state.ir || !b.state.program) return [];
+  try {
+    return (await cadence({ program: b.state.program, ir: b.state.ir, data: b.data.waypost, bundle: b.bundle })).findings;
+  } finally {
+    await shutdownSolver();
+  }
+}
 
 /** WP5013 for every holdout or experiment whose salt or share moved customers, at its head location. */
 async function shiftDiagnostics(base: Plan, head: Plan, p: Program): Promise<Diagnostic[]> {

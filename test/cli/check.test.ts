@@ -75,7 +75,7 @@ describe("waypost check", () => {
     const strict = await runCli(["check", dir, "--strict"]);
     expect(strict.code).toBe(1);
     expect(strict.stdout).toContain("warning[WP3090]");
-  });
+  }, 300_000); // --strict also runs the prover's cadence analysis
 
   it("a missing directory is a usage error (exit 2) with no stack trace", async () => {
     const r = await runCli(["check", "/nonexistent/policies"]);

@@ -1,3 +1,6 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main } from "../../cli/main.js";
 import { FsHost } from "../../compiler/source.js";
@@ -27,7 +30,25 @@ describe("waypost prove", () => {
     expect(t.out).toMatch(/^cadence \(messages one customer can be sent, all journeys together\):$/m);
     expect(t.out).toMatch(/channel `email` per 7d \(cap `email-weekly`, max 3\): at most 3;/);
     expect(t.out).toMatch(/^11 proved, 0 refuted, 0 unknown in [\d.]+ s$/m);
+    // No dead sender and no journey that escapes a cap in the example.
+    expect(t.out).not.toMatch(/never deliver|unbounded|not proved|WP410[34]/);
     expect(t.code).toBe(0);
+  }, 600_000);
+
+  test("check --strict shows the cadence findings: a journey whose eligibility contradicts itself is dead on each channel (WP4103)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "waypost-strict-"));
+    cpSync(path.join(EXAMPLE, "policies"), path.join(dir, "policies"), { recursive: true });
+    cpSync(path.join(EXAMPLE, "journeys"), path.join(dir, "journeys"), { recursive: true });
+    const file = path.join(dir, "journeys/service-recovery.yaml");
+    const src = readFileSync(file, "utf8");
+    expect(src).toContain("when: hours_since(customer.last_negative_interaction_at) < 48\n");
+    writeFileSync(file, src.replace("when: hours_since(customer.last_negative_interaction_at) < 48\n", "when: hours_since(customer.last_negative_interaction_at) < 48 and hours_since(customer.last_negative_interaction_at) > 72\n"));
+    expect((await run(["check", dir])).code).toBe(0);
+    const t = await run(["check", dir, "--strict"]);
+    expect(t.code).toBe(1);
+    for (const ch of ["email", "letter"]) expect(t.out).toContain(`warning[WP4103]: \`service-recovery\` can never deliver via \`${ch}\``);
+    expect(t.out).toContain("journeys/service-recovery.yaml:");
+    expect(t.out).not.toContain("WP4104");
   }, 600_000);
 
   test("usage errors exit 2", async () => {

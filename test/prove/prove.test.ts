@@ -33,5 +33,5 @@ describe("the encoding is faithful, not vacuous", () => {
       const d = interpret(built.state.ir!, built.data!.waypost, r.request) as { node: string; channel: string };
       expect([d.node, d.channel]).toEqual([r.node, r.channel]);
     }
-  }, 120_000);
+  }, 600_000);
 });
