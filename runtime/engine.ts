@@ -323,83 +323,6 @@ function tableReason(active: Active, x: number): TableReason | undefined {
 
 const COMPACT_NULLABLE = DECISION_NULLABLE_KEYS;
 
-/** The compact decision's fields as readCompact finds them (reasons: table indices). */
-export interface CompactText {
-  outcome: string;
-  node: string | null;
-  channel: string | null;
-  template: string | null;
-  offer: string | null;
-  variant: string | null;
-  send_at: string | null;
-  reasons: number[];
-  explanation: string | null;
-  revision: string;
-}
-
-// Text the Wasm library writes between the values, in DECISION_KEYS order.
-const COMPACT_KEY_TEXT = DECISION_KEYS.map((k, i) => (i === 0 ? "{" : ",") + JSON.stringify(k) + ":");
-// Where the generic JSON.parse is needed: an escape, or a character JSON refuses unescaped.
-const NEEDS_PARSER = /[\\\u0000-\u001f]/;
-
-/**
- * The compact decision text read without JSON.parse (a third of the cost of its output), when
- * it is exactly what the Wasm library writes for a decision whose reasons are all table indices:
- * DECISION_KEYS in order, no whitespace, strings without escapes, indices as plain integers.
- * Null for any other text, which JSON.parse then reads: what is accepted here is read as
- * JSON.parse reads it.
- */
-export function readCompact(t: string): CompactText | null {
-  if (NEEDS_PARSER.test(t)) return null;
-  let at = 0;
-  // The string or null at `at`, after the key text `key`; undefined when it is neither.
-  const value = (key: string): string | null | undefined => {
-    if (!t.startsWith(key, at)) return undefined;
-    at += key.length;
-    if (t.charCodeAt(at) === 0x22) {
-      const end = t.indexOf('"', at + 1);
-      if (end < 0) return undefined;
-      const v = t.slice(at + 1, end);
-      at = end + 1;
-      return v;
-    }
-    if (!t.startsWith("null", at)) return undefined;
-    at += 4;
-    return null;
-  };
-  const k = COMPACT_KEY_TEXT;
-  const outcome = value(k[0]!);
-  const node = value(k[1]!);
-  const channel = value(k[2]!);
-  const template = value(k[3]!);
-  const offer = value(k[4]!);
-  const variant = value(k[5]!);
-  const sendAt = value(k[6]!);
-  if (typeof outcome !== "string" || node === undefined || channel === undefined || template === undefined || offer === undefined || variant === undefined || sendAt === undefined) return null;
-  if (!t.startsWith(k[7]!, at) || t.charCodeAt(at + k[7]!.length) !== 0x5b) return null;
-  at += k[7]!.length + 1;
-  const reasons: number[] = [];
-  if (t.charCodeAt(at) === 0x5d) at++;
-  else {
-    for (;;) {
-      // A plain integer: digits, no leading zero (JSON's own rule), at most 10 of them.
-      const start = at;
-      let n = 0;
-      for (let c = t.charCodeAt(at); c >= 0x30 && c <= 0x39; c = t.charCodeAt(++at)) n = n * 10 + (c - 0x30);
-      const len = at - start;
-      if (len === 0 || len > 10 || (len > 1 && t.charCodeAt(start) === 0x30)) return null;
-      reasons.push(n);
-      const c = t.charCodeAt(at++);
-      if (c === 0x5d) break;
-      if (c !== 0x2c) return null;
-    }
-  }
-  const explanation = value(k[8]!);
-  const revision = value(k[9]!);
-  if (explanation === undefined || typeof revision !== "string" || at !== t.length - 1 || t.charCodeAt(at) !== 0x7d) return null;
-  return { outcome, node, channel, template, offer, variant, send_at: sendAt, reasons, explanation, revision };
-}
-
 /**
  * The compact decision `d` (docs/ir.md "Decision (output)") when it is exactly a decision as
  * the Wasm library writes it (DECISION_KEYS in order, reasons as table indices or reason
@@ -693,36 +616,7 @@ export class Engine {
       let d: unknown;
       if (active.policy.compact) {
         // The compact form: a reason of the plan's reason table comes as its index.
-        const text = active.policy.decideCompact(input);
-        const c = readCompact(text);
-        if (c !== null && OUTCOME_SET.has(c.outcome)) {
-          const reasons = new Array<Reason>(c.reasons.length);
-          const logReasons = new Array<Readonly<Reason>>(c.reasons.length);
-          let i = 0;
-          for (; i < reasons.length; i++) {
-            const entry = tableReason(active, c.reasons[i]!);
-            if (entry === undefined) break; // the general path says why
-            reasons[i] = entry.inOrder ? copyReason(entry.reason) : ({ ...entry.reason } as Reason);
-            logReasons[i] = entry.reason;
-          }
-          if (i === reasons.length) {
-            const decision: DecisionCore = {
-              outcome: c.outcome as Decision["outcome"],
-              node: c.node,
-              channel: c.channel,
-              template: c.template,
-              offer: c.offer,
-              variant: c.variant,
-              send_at: c.send_at,
-              reasons,
-              explanation: c.explanation,
-              revision: active.revision,
-              verified: active.verified,
-            };
-            return { decision, logReasons };
-          }
-        }
-        d = JSON.parse(text);
+        d = JSON.parse(active.policy.decideCompact(input));
         const fast = compactReasons(active, d);
         if (fast !== null) {
           // compactReasons checked every key: what checkDecision checks, reasons included.
