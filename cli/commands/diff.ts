@@ -1,5 +1,6 @@
 import * as path from "node:path";
-import { diffSides, openSide } from "../../lifecycle/diff/index.js";
+import { diffSides, openSide, type DiffOptions } from "../../lifecycle/diff/index.js";
+import type { JsonValue } from "../../compiler/ir/ir.js";
 import { renderHtml, renderJson, renderMarkdown, renderText } from "../../lifecycle/diff/render.js";
 import { viewsOf } from "../../lifecycle/report/compare.js";
 import { linkBaseFor } from "../../lifecycle/report/links.js";
@@ -13,7 +14,7 @@ import { VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
 export const command: Command = {
   name: "diff",
   summary: "what a policy change does: changes by entity, decisions that flip, risks to approve",
-  usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json|html] [--seed N] [--runs N] [--out FILE]
+  usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json|html] [--seed N] [--runs N] [--prove] [--out FILE]
                     [--public-key KEY [--alg ALG] [--key-id ID] [--scope S] | --skip-verify]
 
 BASE and HEAD are Git revisions of the repository in DIR (a branch, tag, commit id, HEAD~1...)
@@ -35,12 +36,16 @@ Options:
   --runs N             how many requests to generate (default 2000; 0 for none)
   --out FILE           write the report to FILE instead of standard output
   --fail-on-widening   exit 1 when a decision newly sends
+  --prove              also ask an SMT solver, over every request both versions accept, whether
+                       any newly sends or no longer sends on a node and channel; its witness
+                       requests join the decision impact (origin \`proof\`), so a widening change
+                       is found whatever the sample size (Git revisions only)
 A bundle file (BASE or HEAD) is read only with one of these (Git revisions need neither):
 ${VERIFY_USAGE}
 
 Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
   async run(ctx) {
-    const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean", ...VERIFY_FLAGS });
+    const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean", prove: "boolean", ...VERIFY_FLAGS });
     if (positionals.length !== 2) throw new UsageError("give two revisions or bundle files: BASE and HEAD");
     const format = oneOf("format", flags["format"], ["text", "markdown", "json", "html"] as const, "text");
     const runs = (flags["runs"] as number | undefined) ?? 2000;
@@ -54,8 +59,27 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     if (!base.ok) return ctx.stderr(formatProblem(base.error)), 2;
     const head = await openSide(dir, ctx.cwd, headSpec, verify);
     if (!head.ok) return ctx.stderr(formatProblem(head.error)), 2;
+    let proof: DiffOptions["proof"];
+    if (flags["prove"] === true) {
+      const b = base.value;
+      const h = head.value;
+      if (b.ir === null || h.ir === null) throw new UsageError("`--prove` needs two Git revisions: a bundle file holds no decision plan to encode");
+      // Loaded only here: the solver is no part of a plain diff.
+      const { proveDiff } = await import("../../lifecycle/prove/diff.js");
+      const { shutdownSolver } = await import("../../lifecycle/prove/solver.js");
+      try {
+        const r = await proveDiff({ ir: b.ir, data: b.data }, { ir: h.ir, data: h.data });
+        const dir = (k: "widening" | "narrowing"): "none" | "found" | "unknown" => (r.proved[k] ? "none" : r.witnesses.some((w) => w.kind === k) ? "found" : "unknown");
+        proof = {
+          witnesses: r.witnesses.map((w) => ({ request: w.request as unknown as JsonValue, origin: "proof", label: `${w.kind} ${w.node}/${w.channel}` })),
+          summary: { widening: dir("widening"), narrowing: dir("narrowing"), witnesses: r.witnesses.length, unknown: r.unknown, ms: r.ms },
+        };
+      } finally {
+        await shutdownSolver();
+      }
+    }
     // Examples in the checkout count too (in CI, the pull request's own examples).
-    const report = await diffSides(base.value, head.value, { seed, runs, requestHosts: [new FsHost(dir)] });
+    const report = await diffSides(base.value, head.value, { seed, runs, requestHosts: [new FsHost(dir)], ...(proof ? { proof } : {}) });
     let text: string;
     if (format === "html") {
       // The views of both trees (Git revisions only: a bundle has no sources to show).

@@ -20,7 +20,7 @@ export type DecisionView = Pick<PolicyDecision, "outcome" | "node" | "channel" |
 
 export type Decider = (request: JsonValue) => DecisionView;
 
-export type RequestOrigin = "example" | "test" | "generated" | "log";
+export type RequestOrigin = "example" | "test" | "generated" | "log" | "proof";
 
 export interface Sample {
   request: JsonValue;

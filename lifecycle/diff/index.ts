@@ -58,6 +58,17 @@ export interface DiffReport {
   risks: RiskCallout[];
   impact: ImpactReport;
   generator: { seed: number; runs: number };
+  /** `--prove`: what the solver established over every request (lifecycle/prove/diff.ts). */
+  proof?: ProofSummary;
+}
+
+export interface ProofSummary {
+  /** Per direction: `none` proved (no request flips that way), `found` (witnesses, replayed in the impact), `unknown`. */
+  widening: "none" | "found" | "unknown";
+  narrowing: "none" | "found" | "unknown";
+  witnesses: number;
+  unknown: string[];
+  ms: number;
 }
 
 export const toView = (d: unknown): DecisionView => {
@@ -292,6 +303,8 @@ export interface DiffOptions {
   runs?: number;
   /** Extra hosts to read examples and tests from (e.g. the working directory). */
   requestHosts?: SourceHost[];
+  /** `--prove`: the solver's witness requests (decided on both sides like the others) and its summary. */
+  proof?: { witnesses: Sample[]; summary: ProofSummary };
 }
 
 export async function diffSides(base: Side, head: Side, opts: DiffOptions = {}): Promise<DiffReport> {
@@ -303,10 +316,10 @@ export async function diffSides(base: Side, head: Side, opts: DiffOptions = {}):
   const runs = opts.runs ?? 2000;
   const consts = irConstants([...(base.ir?.conds ?? []), ...(head.ir?.conds ?? [])]);
   const generated = runs > 0 ? await generateRequests({ plans: [base.data, head.data], seeds: handWritten.map((s) => s.request), constants: consts, seed, runs }) : [];
-  const impact = measureImpact([...handWritten, ...generated], base.decide, head.decide);
+  const impact = measureImpact([...handWritten, ...(opts.proof?.witnesses ?? []), ...generated], base.decide, head.decide);
   // WP5013: a salt or share change moves customers between control and treatment.
   const shifts = holdoutShifts(base.data.plan, head.data.plan).map((s): RiskCallout => ({ kind: "holdout-shift", message: `WP5013 ${shiftMessage(s)}`, ref: null }));
-  return { base: base.info, head: head.info, view, entities, risks: [...risks(entities, base, head, impact), ...shifts], impact, generator: { seed, runs } };
+  return { base: base.info, head: head.info, view, entities, risks: [...risks(entities, base, head, impact), ...shifts], impact, generator: { seed, runs }, ...(opts.proof ? { proof: opts.proof.summary } : {}) };
 }
 
 /** Working-directory examples (the checkout), when the folder exists. */

@@ -32,6 +32,13 @@ export function impactSummary(i: ImpactReport): string {
   return `${total} requests evaluated (${origins(i.evaluated) || "none"}): ${i.flipped} flipped (${i.widening} widening), ${i.minor} minor changes, ${i.unchanged} unchanged`;
 }
 
+/** What `--prove` established, per direction. */
+function proofSummary(p: NonNullable<DiffReport["proof"]>): string {
+  const dir = (d: "none" | "found" | "unknown", what: string): string => (d === "none" ? `no request ${what} (proved)` : d === "found" ? `requests ${what}: the solver's witnesses are among the flips above (origin \`proof\`)` : `not settled whether any request ${what}`);
+  const unknown = p.unknown.length ? `; unknown: ${p.unknown.join("; ")}` : "";
+  return `${dir(p.widening, "newly sends")}; ${dir(p.narrowing, "no longer sends")}; ${p.witnesses} witness request(s), ${(p.ms / 1000).toFixed(1)} s${unknown}`;
+}
+
 export function renderMarkdown(r: DiffReport): string {
   const out: string[] = [];
   const widening = r.impact.groups.filter((g) => g.widening);
@@ -48,6 +55,7 @@ export function renderMarkdown(r: DiffReport): string {
   out.push(`### Decision impact`);
   out.push(impactSummary(r.impact) + `. Generated requests: seed ${r.generator.seed}, ${r.generator.runs} runs.`);
   out.push("");
+  if (r.proof) out.push(`**Exact (every request, \`--prove\`):** ${proofSummary(r.proof)}`, "");
   if (r.impact.groups.length) {
     out.push(`| | change | node | channel | requests |`);
     out.push(`|---|---|---|---|---|`);
@@ -80,6 +88,7 @@ export function renderText(r: DiffReport): string {
     for (const k of r.risks) out.push(`  ${k.kind}: ${k.message.replace(/`/g, "")}${k.ref ? `  ${k.ref}` : ""}`);
   }
   out.push("", `decision impact: ${impactSummary(r.impact)} (seed ${r.generator.seed}, ${r.generator.runs} generated)`);
+  if (r.proof) out.push(`exact (every request, --prove): ${proofSummary(r.proof).replace(/`/g, "")}`);
   for (const g of r.impact.groups) {
     out.push(`  ${g.widening ? "⚠ " : "  "}${groupTitle(g).replace(/`/g, "")}: ${g.count} (${origins(g.by_origin)})`);
     out.push(`      e.g. ${g.example.label}: ${compact(g.example.request)}`);

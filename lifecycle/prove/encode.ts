@@ -200,6 +200,8 @@ export class World {
     listEntries: Record<string, Record<string, string | null>>,
     extraStrings: Iterable<string> = [],
     extraExprs: readonly Expr[] = [],
+    /** Names this world's own symbols apart from another world's in the same context (`waypost diff --prove`). */
+    readonly tag = "",
   ) {
     const set = new Set<string>([...extraStrings, ""]);
     for (const e of [...ir.conds, ...extraExprs]) exprStrings(e, set);
@@ -229,7 +231,7 @@ export class World {
   }
 
   freshName(p: string): string {
-    return `${p}!${this.fresh++}`;
+    return `${p}!${this.tag}${this.fresh++}`;
   }
 
   listPred(list: string): FuncDecl<"waypost"> {
@@ -303,10 +305,11 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
   const bucketFrom = w.bucketApps.length;
 
   const systems = Object.keys(plan.systems).sort();
-  const system = z.Real.const(`${pfx}system`);
+  // Indexes into this plan's systems and nodes: per world (another plan numbers them otherwise).
+  const system = z.Real.const(`${pfx}${w.tag}system`);
   facts.push(z.IsInt(system), system.ge(0), system.lt(systems.length));
   const candidates = (plan.events[event] ?? []).filter((i) => plan.nodes[i] !== undefined);
-  const nodeFilter = z.Real.const(`${pfx}node`);
+  const nodeFilter = z.Real.const(`${pfx}${w.tag}node`);
   facts.push(z.IsInt(nodeFilter), nodeFilter.ge(-1), nodeFilter.lt(plan.nodes.length));
   const now = z.Real.const(`${pfx}now`);
   facts.push(z.IsInt(now), now.ge(MIN_TIME), now.le(MAX_TIME));

@@ -734,7 +734,7 @@ function num(ctx: Z3, m: Model, e: Parameters<Model["eval"]>[0]): number {
  * the violation needs something the concretiser does not build.
  */
 /** Called in a scope of the event's solver that holds the goal; leaves pushed scopes to the caller. */
-async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, data: BundleData): Promise<TestRequest | string> {
+export async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, data: BundleData): Promise<TestRequest | string> {
   // Only this encoding's list and bucket applications (the world outlives many encodings).
   for (const { list, item } of w.listApps.slice(enc.listFrom)) {
     const entries = listWitnesses(data.lists[list]);

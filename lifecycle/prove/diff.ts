@@ -1,0 +1,157 @@
+/**
+ * `waypost diff --prove`: the exact semantic diff. For every node and channel, is there any
+ * request that one version makes send (outcome `send` or `defer`) on it and the other does not?
+ * Both decisions are encoded over ONE symbolic request (the two worlds share the request's
+ * variables by name: context fields, `now`, history counts, list and bucket functions), so a
+ * satisfying model is a request that flips. Each model is made concrete and returned as a
+ * witness; `waypost diff` then replays it on both sides like any other request, so a witness
+ * that does not flip simply does not show (and is counted as unconfirmed here).
+ *
+ * Covered: requests that both versions accept at steps 1-4 (a system both allow, the event's
+ * fields under both dictionaries) and list contents that are the same on both sides (a proof is
+ * for every content); a list's entries changing is shown by the entity diff, not proved here.
+ */
+import type { BundleData, IR } from "../../compiler/ir/ir.js";
+import type { TestRequest } from "../testing/suite.js";
+import { encodeEvent, World, type EventEncoding, type Z3 } from "./encode.js";
+import { concretiseWith, DEFAULT_TIMEOUT_MS } from "./index.js";
+import { context } from "./solver.js";
+
+type B = ReturnType<Z3["Bool"]["val"]>;
+
+export interface ProveDiffSide {
+  ir: IR;
+  data: BundleData;
+}
+
+export interface FlipWitness {
+  /** `widening`: head sends on (node, channel) where base does not; `narrowing`: the reverse. */
+  kind: "widening" | "narrowing";
+  event: string;
+  node: string;
+  channel: string;
+  request: TestRequest;
+}
+
+export interface ProveDiffResult {
+  witnesses: FlipWitness[];
+  /** Per direction: no request flips that way (every query unsat, nothing left unknown). */
+  proved: { widening: boolean; narrowing: boolean };
+  /** Queries neither proved nor made concrete, with the reason. */
+  unknown: string[];
+  queries: number;
+  ms: number;
+}
+
+/** Sends (not review, which waits for a person) on this node and channel, in this encoding. */
+function sendsOn(z: Z3, enc: EventEncoding, ir: IR, node: string, ch: string): B {
+  const i = ir.plan.nodes.findIndex((n) => n.id === node);
+  const n = ir.plan.nodes[i];
+  if (i < 0 || !n || n.risk === "high" || !(ir.plan.events[enc.event] ?? []).includes(i) || !n.channels.includes(ch)) return z.Bool.val(false);
+  return enc.delivers(i, ch);
+}
+
+// What a decision's outcome, node and channel cannot depend on: the texts of reasons and explanations.
+const TEXT = new Set(["reason", "pass", "fail", "review_reason", "explanation", "source", "holdout_reason", "treatment_reason", "control_reason", "exhausted_reason", "reasons", "title", "message"]);
+
+function behaviourOf(v: unknown, conds: readonly unknown[]): unknown {
+  if (Array.isArray(v)) return v.map((x) => behaviourOf(x, conds));
+  if (v === null || typeof v !== "object") return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) {
+    if (TEXT.has(k)) continue;
+    const x = (v as Record<string, unknown>)[k];
+    // Condition indexes differ between builds: compare the conditions themselves.
+    out[k] = (k === "cond" || k === "until") && typeof x === "number" ? behaviourOf(conds[x], conds) : behaviourOf(x, conds);
+  }
+  return out;
+}
+
+/**
+ * Everything one event's decisions read (the plan's shared parts, the event's candidates in
+ * order with their conditions), without the texts: two plans with the same behaviour for an
+ * event decide every request of that event alike (on the same list contents), so no query is
+ * needed to prove it.
+ */
+export function eventBehaviour(ir: IR, event: string): string {
+  const plan = ir.plan;
+  const nodes = (plan.events[event] ?? []).map((i) => plan.nodes[i]);
+  const ids = new Set(nodes.map((n) => n?.id));
+  const { events: _e, nodes: _n, event_fields: _f, systems, arbitration, ...shared } = plan;
+  void _e;
+  void _n;
+  void _f;
+  return JSON.stringify(behaviourOf({
+    ...shared,
+    event_fields: plan.event_fields[event] ?? null,
+    arbitration: arbitration?.[event] ?? null,
+    systems: Object.fromEntries(Object.entries(systems).map(([s, xs]) => [s, xs.filter((id) => ids.has(id))])),
+    nodes,
+  }, ir.conds));
+}
+
+export async function proveDiff(base: ProveDiffSide, head: ProveDiffSide, opts: { timeoutMs?: number } = {}): Promise<ProveDiffResult> {
+  const t0 = performance.now();
+  const z = await context();
+  // One string table for both (the same string, the same id), each world's own symbols apart.
+  const probe = new World(z, head.ir, head.data.lists);
+  const wb = new World(z, base.ir, base.data.lists, probe.strings, [], "base:");
+  const wh = new World(z, head.ir, head.data.lists, wb.strings, [], "head:");
+  const out: ProveDiffResult = { witnesses: [], proved: { widening: true, narrowing: true }, unknown: [], queries: 0, ms: 0 };
+  const events = [...new Set([...Object.keys(base.ir.plan.events), ...Object.keys(head.ir.plan.events)])].sort();
+  for (const event of events) {
+    if (eventBehaviour(base.ir, event) === eventBehaviour(head.ir, event)) continue;
+    const hb = encodeEvent(wb, event);
+    const hh = encodeEvent(wh, event);
+    const eb = hb.enc;
+    const eh = hh.enc;
+    // The same request on both sides: a system both allow (by name), no node filter.
+    const link: B[] = [eb.nodeFilter.eq(-1), eh.nodeFilter.eq(-1)];
+    const common = eh.systems.filter((s) => eb.systems.includes(s));
+    link.push(z.Or(z.Bool.val(false), ...common.map((s) => z.And(eb.system.eq(eb.systems.indexOf(s)), eh.system.eq(eh.systems.indexOf(s))))));
+    const pairs = new Map<string, [string, string]>();
+    for (const side of [base.ir, head.ir]) {
+      for (const i of side.plan.events[event] ?? []) {
+        const n = side.plan.nodes[i];
+        if (n) for (const ch of n.channels) pairs.set(`${n.id}\0${ch}`, [n.id, ch]);
+      }
+    }
+    const s = new z.Solver();
+    s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    try {
+      const goals: { kind: FlipWitness["kind"]; node: string; channel: string; goal: B }[] = [];
+      for (const [node, ch] of [...pairs.values()].sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1))) {
+        const before = sendsOn(z, eb, base.ir, node, ch);
+        const after = sendsOn(z, eh, head.ir, node, ch);
+        goals.push({ kind: "widening", node, channel: ch, goal: z.And(after, z.Not(before)) }, { kind: "narrowing", node, channel: ch, goal: z.And(before, z.Not(after)) });
+      }
+      s.add(eb.valid, eh.valid, ...link, ...hb.facts, ...hh.facts, ...wb.shared, ...wh.shared);
+      for (const g of goals) {
+        out.queries++;
+        s.push();
+        try {
+          s.add(g.goal);
+          const r = await s.check();
+          if (r === "unsat") continue;
+          out.proved[g.kind] = false;
+          if (r === "unknown") {
+            out.unknown.push(`${g.kind} on \`${g.node}\` via \`${g.channel}\` (event \`${event}\`): the solver gave up (${s.reasonUnknown() || "time-out"})`);
+            continue;
+          }
+          // The head's lists and history when it widens, the base's when it narrows; the other
+          // side's list applications hold the same content (one predicate per list).
+          const [w, enc, data] = g.kind === "widening" ? [wh, eh, head.data] : [wb, eb, base.data];
+          const req = await concretiseWith(s, z, w, enc, data);
+          if (typeof req === "string") out.unknown.push(`${g.kind} on \`${g.node}\` via \`${g.channel}\` (event \`${event}\`): ${req}`);
+          else out.witnesses.push({ kind: g.kind, event, node: g.node, channel: g.channel, request: req });
+        } finally {
+          s.pop(s.numScopes());
+        }
+      }
+    } finally {
+      s.release();
+    }
+  }
+  out.ms = performance.now() - t0;
+  return out;
+}
