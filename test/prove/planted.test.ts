@@ -5,26 +5,15 @@
  */
 import { afterAll, describe, expect, test } from "vitest";
 import { parse } from "yaml";
-import { compile, STAGES, type CompileState } from "../../compiler/pipeline.js";
-import { MemoryHost } from "../../compiler/source.js";
 import { decide as interpret } from "../../compiler/ir/interpret.js";
 import type { IR } from "../../compiler/ir/ir.js";
 import { loadBundle } from "../../runtime/engine.js";
 import type { Decision } from "../../runtime/contract.js";
 import { builtinInvariants } from "../../lifecycle/testing/invariants.js";
 import { cadence, prove, shutdownSolver, type ProveInput } from "../../lifecycle/prove/index.js";
-import { exampleFiles } from "../support/repo.js";
+import { planted } from "../support/planted.js";
 
 afterAll(() => shutdownSolver());
-
-/** Builds the example, lets `mutate` change the IR, then emits and bundles what it changed. */
-async function planted(mutate: (ir: IR) => void): Promise<ProveInput> {
-  const s: CompileState = await compile(new MemoryHost(exampleFiles()), { until: "Plan" });
-  expect(s.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  mutate(s.ir!);
-  for (const name of ["Emit", "Bundle"] as const) await STAGES.find((x) => x.name === name)!.run(s);
-  return { program: s.program!, ir: s.ir!, data: s.bundle!.data.waypost, bundle: s.bundle!.bytes };
-}
 
 const node = (ir: IR, id: string) => ir.plan.nodes.find((n) => n.id === id)!;
 const listOf = (ir: IR, cond: number): string | undefined => {
