@@ -175,6 +175,23 @@ const LAZY_ID: PropertyDescriptor = Object.freeze({
 /** A decision before its id is attached. */
 type DecisionCore = Omit<Decision, "decision_id"> & { decision_id?: string };
 
+/** The contract's decision from a checked module result, in the contract's key order (one shape for every decision). */
+function coreOf(r: Pick<Decision, "outcome" | "node" | "channel" | "template" | "offer" | "variant" | "send_at" | "explanation">, reasons: Decision["reasons"], active: Active): DecisionCore {
+  return {
+    outcome: r.outcome,
+    node: r.node,
+    channel: r.channel,
+    template: r.template,
+    offer: r.offer,
+    variant: r.variant,
+    send_at: r.send_at,
+    reasons,
+    explanation: r.explanation,
+    revision: active.revision,
+    verified: active.verified,
+  };
+}
+
 /** The `deny` every failure turns into; `detail` says what failed. */
 export function failClosedDecision(detail: string, revision: string, decisionId: string, verified = false): Decision {
   return {
@@ -620,21 +637,7 @@ export class Engine {
         const fast = compactReasons(active, d);
         if (fast !== null) {
           // compactReasons checked every key: what checkDecision checks, reasons included.
-          const r = d as unknown as PolicyDecision;
-          const decision: DecisionCore = {
-            outcome: r.outcome,
-            node: r.node,
-            channel: r.channel,
-            template: r.template,
-            offer: r.offer,
-            variant: r.variant,
-            send_at: r.send_at,
-            reasons: fast.reasons,
-            explanation: r.explanation,
-            revision: active.revision,
-            verified: active.verified,
-          };
-          return { decision, logReasons: fast.logReasons };
+          return { decision: coreOf(d as unknown as PolicyDecision, fast.reasons, active), logReasons: fast.logReasons };
         }
         // Anything else takes the general path below, which says what is wrong.
         const bad = resolveReasons(active, d);
@@ -651,20 +654,7 @@ export class Engine {
       const problem = checkDecision(d);
       if (problem !== null) return this.failed(`policy.wasm returned an invalid decision: ${problem}`, active);
       const r = d as unknown as Decision;
-      const decision: DecisionCore = {
-        outcome: r.outcome,
-        node: r.node,
-        channel: r.channel,
-        template: r.template,
-        offer: r.offer,
-        variant: r.variant,
-        send_at: r.send_at,
-        reasons: r.reasons,
-        explanation: r.explanation,
-        revision: active.revision,
-        verified: active.verified,
-      };
-      return { decision, logReasons: null };
+      return { decision: coreOf(r, r.reasons, active), logReasons: null };
     } catch (e) {
       // A budget stop says so ("evaluation exceeded its budget of N fuel units"); the next decision starts afresh.
       return this.failed(e instanceof BudgetExceeded ? e.message : `evaluation failed: ${describeThrown(e)}`, active);
