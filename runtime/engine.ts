@@ -53,9 +53,11 @@ interface Active {
   /**
    * The plan's reason table entries read so far (docs/ir.md "Decision (output)", compact form),
    * by index: each read from the module once, on first use, checked and frozen; decisions get
-   * copies, log entries the entry itself (nobody can change it).
+   * copies, log entries the entry itself (nobody can change it). A Map, not an array: the
+   * indices are the entries' offsets in the module's data (millions apart in a large plan),
+   * which put an array in V8's slow dictionary mode.
    */
-  reasonTable: (TableReason | undefined)[];
+  reasonTable: Map<number, TableReason>;
 }
 
 /** A reason table entry as kept: frozen, and whether copyReason copies it exactly. */
@@ -327,14 +329,14 @@ function copyReason(r: Readonly<Reason>): Reason {
  */
 function tableReason(active: Active, x: number): TableReason | undefined {
   if (!Number.isInteger(x) || x < 0 || x >= 2 ** 32) return undefined;
-  let entry = active.reasonTable[x];
+  let entry = active.reasonTable.get(x);
   if (entry !== undefined) return entry;
   const text = active.policy.reasonText(x);
   const v: unknown = text === null ? null : JSON.parse(text);
   if (!isJsonObject(v) || checkReason(v, 0) !== null) return undefined;
   const reason = Object.freeze(v) as unknown as Readonly<Reason>;
   entry = { reason, inOrder: reasonInOrder(reason) };
-  active.reasonTable[x] = entry;
+  active.reasonTable.set(x, entry);
   return entry;
 }
 
@@ -464,7 +466,7 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
     masks: fieldMasks({ fields: contents.planFields ?? null }),
     entrypoints,
     source: typeof src === "string" ? src : "<bytes>",
-    reasonTable: [],
+    reasonTable: new Map(),
   };
 }
 
