@@ -25,7 +25,7 @@ import {
   S_FORMAT, S_F_SHA256, S_F_ISO639_1, S_F_EMAIL, S_HOLDOUT_REASON, S_AT, S_PURPOSE, S_PURPOSES,
   S_D_HISTORY, S_D_NOT_OBJECT, S_D_MISSING, S_D_BAD_TIMESTAMP, S_D_BAD_CHANNEL, S_D_BAD_PURPOSE,
   S_D_NOT_STRING, S_D_UNKNOWN_KEY, S_TIME_ZONE, S_ZONES,
-  S_AT_SEND, S_R_BLOCKED_AT_SEND_TIME, S_R_NOT_VALID_AT_SEND_TIME,
+  S_AT_SEND, S_R_BLOCKED_AT_SEND_TIME, S_R_NOT_VALID_AT_SEND_TIME, S_ROLLOUT_SUFFIX,
   S_CANDIDATE, S_NOT_FOR_SYSTEM, S_NOT_REQUESTED, S_OUTSIDE_VALIDITY_WINDOW, S_OUTSIDE_ROLLOUT,
   S_LOWER_PRIORITY, S_FALLBACK_NEXT, S_ARBITRATION, S_FALLBACK, S_ARB_ON, S_ARB_NEXT,
   S_EXHAUSTED_REASON, S_K_QUIET_HOURS, S_K_VALIDITY, S_HOLDOUTS, S_CONTROL_REASON, S_TREATMENT_REASON,
@@ -118,17 +118,27 @@ function loadPlan(data: usize): void {
 // spec object gets, in its free header word @28 (parsed objects only; json.ts zeroes it), a
 // pointer to an array of its fields' values in fixed slots (0 = absent), so the hot path reads
 // a slot instead of hashing or scanning keys. Objects without a table read through objGetS.
-const N_ID: u32 = 0, N_VALID_FROM: u32 = 1, N_VALID_UNTIL: u32 = 2, N_ROLLOUT_BP: u32 = 3,
-  N_ROLLOUT_SALT: u32 = 4, N_REQUIRED: u32 = 5, N_CONDITIONS: u32 = 6, N_CHANNELS: u32 = 7,
-  N_GATES: u32 = 8, N_TEMPLATES: u32 = 9, N_EXPERIMENT: u32 = 10, N_RISK: u32 = 11,
-  N_REVIEW_REASON: u32 = 12, N_OFFER: u32 = 13, N_EXPLANATION: u32 = 14,
-  N_REQUIRED_H: u32 = 15, // keyHash of each required string (u32s)
-  N_EVENT: u32 = 16, N_FILE: u32 = 17, // template variables 1 and 2 (reasonFill); N_ID is 0
-  N_INDEX: u32 = 18, // the node's position in plan.nodes (a u32, not a value)
-  N_CANDIDATE: u32 = 19, N_ID_H: u32 = 20, // N_ID_H: keyHash of the id (a u32), 0 when not a string
-  N_SYS_MASK: u32 = 21, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
-  N_HOLDOUTS: u32 = 22,
-  N_SLOTS: u32 = 23;
+// A node's table (a *shape table*): the values of its keys that nodes of one shape share
+// (node_parts, docs/ir.md "Bundle data"), built once per shape.
+const N_VALID_FROM: u32 = 0, N_VALID_UNTIL: u32 = 1, N_ROLLOUT_BP: u32 = 2, N_REQUIRED: u32 = 3,
+  N_CONDITIONS: u32 = 4, N_CHANNELS: u32 = 5, N_GATES: u32 = 6, N_TEMPLATES: u32 = 7,
+  N_EXPERIMENT: u32 = 8, N_RISK: u32 = 9, N_REVIEW_REASON: u32 = 10, N_OFFER: u32 = 11,
+  N_EXPLANATION: u32 = 12,
+  N_REQUIRED_H: u32 = 13, // keyHash of each required string (u32s)
+  N_CANDIDATE: u32 = 14, N_HOLDOUTS: u32 = 15,
+  N_SLOTS: u32 = 16;
+// A node's own table (@28 of a node): what differs from node to node, and its shape table (a
+// node without a shape, or with keys of its own beyond NODE_OWN_KEYS, has a shape table of its
+// own). 36 bytes a node: a full table per node (92 bytes, and its file as a string) was a sixth
+// of a 10,000-node load's Wasm memory.
+const O_SHAPE: u32 = 0, // the node's shape table (N_*)
+  O_ID: u32 = 1, O_EVENT: u32 = 2, // template variables 0 and 1 (reasonFill)
+  O_SOURCE: u32 = 3, // its `source`: template variable 2 is its file (sourceFile), made when reported
+  O_SALT: u32 = 4, O_SALT_SUFFIX: u32 = 5, // bucket(salt, suffix, customer): suffix 0 or S_ROLLOUT_SUFFIX
+  O_INDEX: u32 = 6, // the node's position in plan.nodes (a u32, not a value)
+  O_SYS_MASK: u32 = 7, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
+  O_ID_H: u32 = 8, // keyHash of the id (a u32), 0 when not a string
+  O_SLOTS: u32 = 9;
 const C_COND: u32 = 0, C_REASON: u32 = 1, C_FAIL: u32 = 2, C_SLOTS: u32 = 3;
 const G_CHANNEL: u32 = 0, G_COND: u32 = 1, G_REASON: u32 = 2, G_OUTCOME: u32 = 3, G_UNTIL: u32 = 4,
   G_PASS: u32 = 5, G_STEP: u32 = 6, G_AT_SEND: u32 = 7, G_SLOTS: u32 = 8;
@@ -150,6 +160,46 @@ let gTab = false;
     if (t != 0) return load<u32>(t + (<usize>i << 2));
   }
   return slowGet(o, key);
+}
+
+/** Field `key` of node n (slot i of its shape table when it has one). */
+// @ts-ignore: decorator
+@inline function ns(n: usize, i: u32, key: usize): usize {
+  if (gTab && isObj(n)) {
+    let t = <usize>load<u32>(n, 28);
+    if (t != 0) return load<u32>(<usize>load<u32>(t) + (<usize>i << 2));
+  }
+  return slowGet(n, key);
+}
+
+/** Node n's own table (O_*) while gTab, else 0. */
+// @ts-ignore: decorator
+@inline function ownTab(n: usize): usize {
+  return gTab && isObj(n) ? <usize>load<u32>(n, 28) : 0;
+}
+
+/** Node n's id (a string value, or what else it holds; 0 when none). */
+function nodeId(n: usize): usize {
+  let t = ownTab(n);
+  return t != 0 ? load<u32>(t, O_ID << 2) : slowGet(n, S_ID);
+}
+
+/**
+ * Bit i of system bitmap bm (a string value, docs/ir.md "Bundle data": hex digit i / 4, bit
+ * i % 4); false past its end or on a digit that is not lowercase hex (planIndex refuses such a
+ * bitmap; this is for data it did not index).
+ */
+function bitmapHas(bm: usize, i: u32): bool {
+  if ((i >> 2) >= load<u32>(bm, 4)) return false;
+  let d = hexVal(load<u8>(<usize>load<u32>(bm, 8) + <usize>(i >> 2)));
+  return d >= 0 && ((d >> <i32>(i & 3)) & 1) != 0;
+}
+
+/** A lowercase hex digit's value, else -1. */
+function hexVal(c: u32): i32 {
+  if (c >= 0x30 && c <= 0x39) return <i32>(c - 0x30);
+  if (c >= 0x61 && c <= 0x66) return <i32>(c - 0x57);
+  return -1;
 }
 
 /** Field `key` of a plan object without a slot table: its own, else (a node) its shape's. */
@@ -415,16 +465,28 @@ function ownKeysOnly(n: usize): bool {
   return true;
 }
 
-/** The slots that depend on node n's own keys and position. */
-function ownSlots(n: usize, t: usize, index: u32): void {
+/** Node n's own table: its shape table st, then what depends on its own keys and position. */
+function ownSlots(n: usize, st: usize, index: u32): void {
+  let t = slotTab(n, O_SLOTS);
+  store<u32>(t, st, O_SHAPE << 2);
   let id = nodeGet(n, S_ID);
-  store<u32>(t, id, N_ID << 2);
-  store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, N_ID_H << 2);
-  store<u32>(t, nodeGet(n, S_EVENT), N_EVENT << 2);
-  store<u32>(t, sourceFile(nodeGet(n, S_SOURCE)), N_FILE << 2);
-  store<u32>(t, nodeGet(n, S_ROLLOUT_SALT), N_ROLLOUT_SALT << 2);
-  store<u32>(t, index, N_INDEX << 2);
-  store<u32>(t, 0, N_SYS_MASK << 2); // planIndex sets it once the systems are known
+  store<u32>(t, id, O_ID << 2);
+  store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, O_ID_H << 2);
+  store<u32>(t, nodeGet(n, S_EVENT), O_EVENT << 2);
+  store<u32>(t, nodeGet(n, S_SOURCE), O_SOURCE << 2);
+  let salt = nodeGet(n, S_ROLLOUT_SALT);
+  store<u32>(t, salt == 0 ? defaultSaltOf(n, id) : salt, O_SALT << 2);
+  store<u32>(t, salt == 0 && defaultSaltOf(n, id) != 0 ? S_ROLLOUT_SUFFIX : 0, O_SALT_SUFFIX << 2);
+  store<u32>(t, index, O_INDEX << 2);
+  store<u32>(t, 0, O_SYS_MASK << 2); // planIndex sets it once the systems are known
+}
+
+/**
+ * The salt of encoded node n without `rollout_salt` (docs/ir.md "Bundle data": its id, then
+ * "#rollout"): its id when it has a shape and a string id, else 0 (no salt: a hand-made node).
+ */
+function defaultSaltOf(n: usize, id: usize): usize {
+  return isStr(id) && objGetS(n, S_SHAPE) != 0 ? id : 0;
 }
 
 function indexNode(n: usize, index: u32): void {
@@ -450,17 +512,15 @@ function indexNode(n: usize, index: u32): void {
         fillSlots(shape, st, seen);
         store<u32>(at, st);
       }
-      let t = slotTab(n, N_SLOTS);
-      memory.copy(t, st, <usize>N_SLOTS << 2);
-      ownSlots(n, t, index);
+      ownSlots(n, st, index);
       return;
     }
   }
   seen |= resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
-  let t = slotTab(n, N_SLOTS);
-  fillSlots(n, t, seen);
-  ownSlots(n, t, index);
+  let st = alloc(<usize>N_SLOTS << 2);
+  fillSlots(n, st, seen);
+  ownSlots(n, st, index);
 }
 
 /**
@@ -637,23 +697,51 @@ export function planIndex(v: usize): bool {
       let nd = arrAt(nodes, i);
       let t: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
       if (t == 0) continue;
-      let id = load<u32>(t, N_ID << 2);
+      let id = load<u32>(t, O_ID << 2);
       let mask: u32 = 0;
       if (isStr(id)) {
         for (let s: u32 = 0; s < sn; s++) {
-          if (objGetH(load<u32>(se + (<usize>s << 4), 8), load<u32>(id, 8), load<u32>(id, 4), load<u32>(t, N_ID_H << 2)) != 0) mask |= <u32>1 << s;
+          if (objGetH(load<u32>(se + (<usize>s << 4), 8), load<u32>(id, 8), load<u32>(id, 4), load<u32>(t, O_ID_H << 2)) != 0) mask |= <u32>1 << s;
         }
       }
-      store<u32>(t, mask, N_SYS_MASK << 2);
+      store<u32>(t, mask, O_SYS_MASK << 2);
     }
   }
+  if (isObj(systems) && !sysBitmaps(systems, nodes, nn)) return false;
   tabData = v;
   tabHi = heapPtr;
   return true;
 }
 
 /**
- * Sets each node's N_SYS_MASK by walking each system's ids along the nodes (at most 32
+ * The systems written as node bitmaps (docs/ir.md "Bundle data"): each one's bit in the masks
+ * of its nodes (the first 32 systems). False when one is not a bitmap of these nodes (its
+ * length or a digit): the plan cannot be read as written (the interpreter's decodePlan throws),
+ * so the data is refused.
+ */
+function sysBitmaps(systems: usize, nodes: usize, nn: u32): bool {
+  let n = load<u32>(systems, 4);
+  let e = <usize>load<u32>(systems, 8);
+  for (let s: u32 = 0; s < n; s++, e += 16) {
+    let bm = <usize>load<u32>(e, 8);
+    if (!isStr(bm)) continue;
+    let len = load<u32>(bm, 4);
+    if (len != (nn + 3) >> 2) return false;
+    let p = <usize>load<u32>(bm, 8);
+    for (let k: u32 = 0; k < len; k++) if (hexVal(load<u8>(p + k)) < 0) return false;
+    if (s >= 32) continue;
+    for (let i: u32 = 0; i < nn; i++) {
+      if (!bitmapHas(bm, i)) continue;
+      let nd = arrAt(nodes, i);
+      let t: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
+      if (t != 0) store<u32>(t, load<u32>(t, O_SYS_MASK << 2) | (<u32>1 << s), O_SYS_MASK << 2);
+    }
+  }
+  return true;
+}
+
+/**
+ * Sets each node's O_SYS_MASK by walking each system's ids along the nodes (at most 32
  * systems, each listing its nodes in node order); false when the plan is not so (then every
  * mask is set again from sets).
  */
@@ -663,7 +751,7 @@ function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
   for (let i: u32 = 0; i < nn; i++) {
     let nd = arrAt(nodes, i);
     let t: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
-    if (t != 0) store<u32>(t, 0, N_SYS_MASK << 2);
+    if (t != 0) store<u32>(t, 0, O_SYS_MASK << 2);
   }
   let e = <usize>load<u32>(systems, 8);
   for (let s: u32 = 0; s < n; s++, e += 16) {
@@ -678,11 +766,11 @@ function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
         let nd = arrAt(nodes, j++);
         let nt: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
         if (nt == 0) continue;
-        let nid = load<u32>(nt, N_ID << 2);
+        let nid = load<u32>(nt, O_ID << 2);
         if (isStr(nid) && strEq(nid, id)) { t = nt; break; }
       }
       if (t == 0) return false;
-      store<u32>(t, load<u32>(t, N_SYS_MASK << 2) | (<u32>1 << s), N_SYS_MASK << 2);
+      store<u32>(t, load<u32>(t, O_SYS_MASK << 2) | (<u32>1 << s), O_SYS_MASK << 2);
     }
   }
   return true;
@@ -695,7 +783,7 @@ let tabTableLen: u32 = 0;
 // plan.systems as sets (planIndex), and the request system's set while gTab (check).
 let tabSysSets: usize = 0;
 let gSystemSet: usize = 0;
-// The request system's bit in the nodes' N_SYS_MASK while gTab, or -1 (not among the first 32).
+// The request system's bit in the nodes' O_SYS_MASK while gTab, or -1 (not among the first 32).
 let gSysBit: i32 = -1;
 
 // ---------------------------------------------------------------------------------------------
@@ -901,6 +989,7 @@ function reasonFill(v: usize, n: usize): usize {
   if (!isArr(v)) return v;
   let t: usize = isObj(n) ? <usize>load<u32>(n, 28) : 0;
   if (t == 0) return 0;
+  let file: usize = 0; // variable 2, made when a piece asks for it
   let k = alen(v);
   let total: u32 = 0;
   for (let pass = 0; pass < 2; pass++) {
@@ -912,7 +1001,8 @@ function reasonFill(v: usize, n: usize): usize {
       if (isStr(p)) s = p;
       else if (isNum(p)) {
         let x = load<f64>(p, 16);
-        s = x == 0 ? load<u32>(t, N_ID << 2) : x == 1 ? load<u32>(t, N_EVENT << 2) : x == 2 ? load<u32>(t, N_FILE << 2) : 0;
+        if (x == 2 && file == 0) file = sourceFile(load<u32>(t, O_SOURCE << 2));
+        s = x == 0 ? load<u32>(t, O_ID << 2) : x == 1 ? load<u32>(t, O_EVENT << 2) : x == 2 ? file : 0;
       }
       if (!isStr(s)) return 0;
       let l = load<u32>(s, 4);
@@ -932,7 +1022,7 @@ function reasonFill(v: usize, n: usize): usize {
 function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
   let t: usize = isObj(n) ? <usize>load<u32>(n, 28) : 0;
   if (t == 0) return V_NULL;
-  let code = <f64>e + <f64>tabTableLen * (<f64>load<u32>(t, N_INDEX << 2) + 1);
+  let code = <f64>e + <f64>tabTableLen * (<f64>load<u32>(t, O_INDEX << 2) + 1);
   // The code itself stands in the reasons (nothing reads a reason before compactDecision, which
   // keeps numbers as they are).
   if (gCompact && detail == 0 && code < 4294967296) return newNum(code);
@@ -1208,11 +1298,11 @@ function check(input: usize): usize {
   }
   // 2. System. 3. Event.
   gSystemNodes = objGetV(pSystems, sys);
-  if (!isArr(gSystemNodes)) return deny(S_R_SYSTEM_NOT_ALLOWED, sys, 0);
+  if (!isArr(gSystemNodes) && !isStr(gSystemNodes)) return deny(S_R_SYSTEM_NOT_ALLOWED, sys, 0);
   gSystemSet = gTab && tabSysSets != 0 ? objGetV(tabSysSets, sys) : 0;
   gSysBit = -1;
   if (gTab) {
-    // The system's position among plan.systems' members: its bit in N_SYS_MASK (planIndex).
+    // The system's position among plan.systems' members: its bit in O_SYS_MASK (planIndex).
     let sn = load<u32>(pSystems, 4);
     let se = <usize>load<u32>(pSystems, 8);
     for (let s: u32 = 0; s < sn && s < 32; s++) if (load<u32>(se + (<usize>s << 4), 8) == gSystemNodes) { gSysBit = <i32>s; break; }
@@ -1304,7 +1394,7 @@ let gSendKind: usize = 0; // the block kind of the last channel sendTimeBlock bl
 /** Appends n.candidate[key] (why candidate n did not win) to R when the node has it. */
 function candidateReason(R: usize, n: usize, key: usize): void {
   gRN = n;
-  let c = sl(n, N_CANDIDATE, S_CANDIDATE);
+  let c = ns(n, N_CANDIDATE, S_CANDIDATE);
   if (!isObj(c)) return;
   let r = objGetS(c, key);
   if (isObj(r)) vecPush(R, reasonOut(r, 0));
@@ -1356,33 +1446,40 @@ function candidates(R: usize, evaluate: bool): usize {
     if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
     let n = arrAt(pNodes, <u32>idx);
     gRN = n;
-    let id = sl(n, N_ID, S_ID);
-    let nt: usize = gTab && isObj(n) ? <usize>load<u32>(n, 28) : 0;
+    let id = nodeId(n);
+    let nt = ownTab(n);
     // The system's node set (planIndex) looked up with the id's hash from the node's table.
-    let forSystem = nt != 0 && gSysBit >= 0 ? ((load<u32>(nt, N_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0
+    let forSystem = nt != 0 && gSysBit >= 0 ? ((load<u32>(nt, O_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0
+      : isStr(gSystemNodes) ? bitmapHas(gSystemNodes, <u32>idx)
       : nt != 0 && gSystemSet != 0 && isStr(id)
-        ? objGetH(gSystemSet, load<u32>(id, 8), load<u32>(id, 4), load<u32>(nt, N_ID_H << 2)) != 0
+        ? objGetH(gSystemSet, load<u32>(id, 8), load<u32>(id, 4), load<u32>(nt, O_ID_H << 2)) != 0
         : hasStr(gSystemNodes, id);
     if (!forSystem) { candidateReason(R, n, S_NOT_FOR_SYSTEM); continue; }
     if (gReqNode != 0 && !strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
-    let vf = sl(n, N_VALID_FROM, S_VALID_FROM);
-    let vu = sl(n, N_VALID_UNTIL, S_VALID_UNTIL);
+    let vf = ns(n, N_VALID_FROM, S_VALID_FROM);
+    let vu = ns(n, N_VALID_UNTIL, S_VALID_UNTIL);
     if ((isNum(vf) && gNow < load<f64>(vf, 16)) || (isNum(vu) && gNow >= load<f64>(vu, 16))) {
       candidateReason(R, n, S_OUTSIDE_VALIDITY_WINDOW);
       continue;
     }
-    let rb = sl(n, N_ROLLOUT_BP, S_ROLLOUT_BP);
+    let rb = ns(n, N_ROLLOUT_BP, S_ROLLOUT_BP);
     if (isNum(rb) && load<f64>(rb, 16) < 10000) {
       // Without a customer id the node cannot be proven to be in the rollout: skip it.
-      if (gCustomer == 0 || <f64>bucket(sl(n, N_ROLLOUT_SALT, S_ROLLOUT_SALT), 0, gCustomer) >= load<f64>(rb, 16)) {
+      let salt: usize = nt != 0 ? load<u32>(nt, O_SALT << 2) : slowGet(n, S_ROLLOUT_SALT);
+      let suffix: usize = nt != 0 ? load<u32>(nt, O_SALT_SUFFIX << 2) : 0;
+      if (nt == 0 && salt == 0) {
+        salt = defaultSaltOf(n, id);
+        if (salt != 0) suffix = S_ROLLOUT_SUFFIX;
+      }
+      if (gCustomer == 0 || <f64>bucket(salt, suffix, gCustomer) >= load<f64>(rb, 16)) {
         candidateReason(R, n, S_OUTSIDE_ROLLOUT);
         continue;
       }
     }
-    let req = sl(n, N_REQUIRED, S_REQUIRED);
+    let req = ns(n, N_REQUIRED, S_REQUIRED);
     // Candidates sharing a required list (a node part) check it once per evaluation.
     let rn: u32 = req == gReqOk ? 0 : alen(req);
-    let rh: usize = nt != 0 ? <usize>load<u32>(nt, N_REQUIRED_H << 2) : 0;
+    let rh: usize = nt != 0 ? <usize>load<u32>(<usize>load<u32>(nt, O_SHAPE << 2), N_REQUIRED_H << 2) : 0;
     for (let i: u32 = 0; i < rn; i++) {
       let f = arrAt(req, i);
       if (!isStr(f)) continue;
@@ -1394,7 +1491,7 @@ function candidates(R: usize, evaluate: bool): usize {
       }
     }
     if (isArr(req)) gReqOk = req;
-    let conds = sl(n, N_CONDITIONS, S_CONDITIONS);
+    let conds = ns(n, N_CONDITIONS, S_CONDITIONS);
     let cn = alen(conds);
     let failed = false;
     for (let i: u32 = 0; i < cn; i++) {
@@ -1448,14 +1545,14 @@ function decide(input: usize): usize {
 /** Steps 6-10 for eligible candidate n, its reasons appended to R; gBlocked says what blocked it. */
 function evaluateNode(n: usize, R: usize): usize {
   gRN = n;
-  let id = sl(n, N_ID, S_ID);
+  let id = nodeId(n);
 
   // 6. Selected node: condition reasons, holdout membership, then gates in order.
-  let conds = sl(n, N_CONDITIONS, S_CONDITIONS);
+  let conds = ns(n, N_CONDITIONS, S_CONDITIONS);
   let cn = alen(conds);
   for (let i: u32 = 0; i < cn; i++) vecPush(R, reasonOut(sl(arrAt(conds, i), C_REASON, S_REASON), 0));
   let held = membership(n, R);
-  let chans = sl(n, N_CHANNELS, S_CHANNELS);
+  let chans = ns(n, N_CHANNELS, S_CHANNELS);
   let chN = alen(chans);
   // Remaining channels: a copy we remove from (0 marks a removed slot).
   let rem = alloc(<usize>chN << 2 | 4);
@@ -1463,7 +1560,7 @@ function evaluateNode(n: usize, R: usize): usize {
   let left = chN;
   let anySuppress = false;
   let removedBy = vecNew(4); // the kinds of the gates that removed a channel
-  let gates = sl(n, N_GATES, S_GATES);
+  let gates = ns(n, N_GATES, S_GATES);
   let gn = alen(gates);
   for (let gi: u32 = 0; gi < gn; gi++) {
     let g = arrAt(gates, gi);
@@ -1524,7 +1621,7 @@ function evaluateNode(n: usize, R: usize): usize {
   // customer id both bucket tests fail: no holdout, no variant.
   if (held) return decision(S_O_HOLDOUT, R, id, channel, template, 0, 0, 0, 0);
   let variant: usize = 0;
-  let x = sl(n, N_EXPERIMENT, S_EXPERIMENT);
+  let x = ns(n, N_EXPERIMENT, S_EXPERIMENT);
   if (isObj(x) && gCustomer != 0) {
     let salt = objGetS(x, S_SALT);
     let vb = <f64>bucket(salt, S_VARIANT_SUFFIX, gCustomer);
@@ -1589,16 +1686,16 @@ function evaluateNode(n: usize, R: usize): usize {
   let sendAt = formatTime(t);
   if (sendAt == 0) return decision(S_O_SUPPRESS, R, id, 0, 0, 0, 0, 0, 0);
   let outcome = deferred ? S_O_DEFER : S_O_SEND;
-  let risk = sl(n, N_RISK, S_RISK);
+  let risk = ns(n, N_RISK, S_RISK);
   if (isStr(risk) && strEq(risk, S_HIGH)) {
     outcome = S_O_REVIEW;
-    let rr = sl(n, N_REVIEW_REASON, S_REVIEW_REASON);
+    let rr = ns(n, N_REVIEW_REASON, S_REVIEW_REASON);
     if (isObj(rr)) vecPush(R, reasonOut(rr, 0));
   }
   // Deferred only by quiet hours: a block the arbitration may name (step 5).
   if (outcome == S_O_DEFER) vecPush(gBlocked, S_K_QUIET_HOURS);
-  return decision(outcome, R, id, channel, template, sl(n, N_OFFER, S_OFFER), variant, sendAt,
-    sl(n, N_EXPLANATION, S_EXPLANATION));
+  return decision(outcome, R, id, channel, template, ns(n, N_OFFER, S_OFFER), variant, sendAt,
+    ns(n, N_EXPLANATION, S_EXPLANATION));
 }
 
 /** The first channel still in `rem` (0 marks a removed slot), or 0. */
@@ -1613,7 +1710,7 @@ function firstLeft(rem: usize, chN: u32): usize {
 /** Node n's template for channel ch, or 0 (none, or not a string). */
 function templateOf(n: usize, ch: usize): usize {
   if (!isStr(ch)) return 0;
-  let t = objGetV(sl(n, N_TEMPLATES, S_TEMPLATES), ch);
+  let t = objGetV(ns(n, N_TEMPLATES, S_TEMPLATES), ch);
   return isStr(t) ? t : 0;
 }
 
@@ -1630,7 +1727,7 @@ function gateKind(g: usize): usize {
 function membership(n: usize, R: usize): bool {
   if (gCustomer == 0) return false;
   let held = false;
-  let hs = gTab && isObj(n) && load<u32>(n, 28) != 0 ? load<u32>(load<u32>(n, 28), N_HOLDOUTS << 2) : nodeGet(n, S_HOLDOUTS);
+  let hs = ns(n, N_HOLDOUTS, S_HOLDOUTS);
   let hn = alen(hs);
   let pn = alen(pHoldouts);
   for (let i: u32 = 0; i < hn; i++) {
@@ -1645,7 +1742,7 @@ function membership(n: usize, R: usize): bool {
     if (isObj(why)) vecPush(R, reasonOut(why, 0));
     if (control) held = true;
   }
-  let x = sl(n, N_EXPERIMENT, S_EXPERIMENT);
+  let x = ns(n, N_EXPERIMENT, S_EXPERIMENT);
   if (isObj(x)) {
     if (<f64>bucket(objGetS(x, S_SALT), 0, gCustomer) < numOr(objGetS(x, S_HOLDOUT_BP), 0)) {
       let hr = objGetS(x, S_HOLDOUT_REASON);
@@ -1669,13 +1766,13 @@ function membership(n: usize, R: usize): bool {
 function sendTimeBlock(n: usize, channel: usize, t: f64, R: usize): usize {
   if (!(t > gNow)) return 0;
   let at = formatTime(t);
-  let vu = sl(n, N_VALID_UNTIL, S_VALID_UNTIL);
+  let vu = ns(n, N_VALID_UNTIL, S_VALID_UNTIL);
   if (isNum(vu) && t >= load<f64>(vu, 16)) {
     pushEngineReason(R, S_R_NOT_VALID_AT_SEND_TIME, at);
     gSendKind = S_K_VALIDITY; // no arbitration policy can name it (step 5)
     return S_O_DENY;
   }
-  let gates = sl(n, N_GATES, S_GATES);
+  let gates = ns(n, N_GATES, S_GATES);
   let gn = alen(gates);
   let saveNow = gNow, saveNowV = gNowV;
   gNow = t;
@@ -1747,9 +1844,9 @@ function consent(input: usize): usize {
   if (d != 0) return d;
   let n = candidates(vecNew(8), false);
   if (n == 0) return selDecision;
-  let gates = sl(n, N_GATES, S_GATES);
+  let gates = ns(n, N_GATES, S_GATES);
   let gn = alen(gates);
-  let chans = sl(n, N_CHANNELS, S_CHANNELS);
+  let chans = ns(n, N_CHANNELS, S_CHANNELS);
   let chN = alen(chans);
   let out = newObj(chN);
   for (let i: u32 = 0; i < chN; i++) {
@@ -1768,7 +1865,7 @@ function consent(input: usize): usize {
     objPush(out, load<u32>(ch, 8), load<u32>(ch, 4), boolV(!blocked));
   }
   let o = newObj(2);
-  objPushS(o, S_NODE, sl(n, N_ID, S_ID));
+  objPushS(o, S_NODE, nodeId(n));
   objPushS(o, S_CHANNELS, out);
   return o;
 }

@@ -46,6 +46,8 @@ export const STRINGS = {
   NODE_PARTS: "node_parts", TITLE: "title", SHAPE: "shape", PRIORITY: "priority",
   // result keys
   RESULT: "result", SUPPRESSED: "suppressed", VARIANT_SUFFIX: "#variant",
+  // an encoded node without `rollout_salt` has its id and this (docs/ir.md "Bundle data")
+  ROLLOUT_SUFFIX: "#rollout",
   // ABI objects, parsed from these texts on demand (ENTRYPOINTS_JSON: from the contract)
   BUILTINS_JSON: "{}",
   RS_OPEN: '[{"result":', RS_CLOSE: "}]",

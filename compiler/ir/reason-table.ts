@@ -219,8 +219,9 @@ function instantiate(t: Obj, n: Obj | null): Obj {
  * node's NODE_PART_KEYS values by their index in `node_parts` (distinct values, numbered by
  * first occurrence: nodes in order, keys sorted), then each node's keys but NODE_OWN_KEYS by
  * `shape`, the index in `node_parts` of an object holding them (keys sorted; a part numbered
- * after the node's other parts). `null` (a node without a review reason) stays `null`. The
- * input is not modified.
+ * after the node's other parts). `null` (a node without a review reason) stays `null`. A
+ * node's default rollout salt is left out and a system's node list in node order becomes a
+ * bitmap (docs/ir.md "Bundle data"). The input is not modified.
  */
 export function encodePlan(plan: Plan): Obj {
   const out = holdersCopied(plan as unknown as Obj);
@@ -261,18 +262,62 @@ export function encodePlan(plan: Plan): Obj {
       const shape: Obj = {};
       for (const k of Object.keys(c).sort()) (NODE_OWN_KEYS.includes(k) ? own : shape)[k] = c[k];
       own.shape = part(shape);
+      // The salt the compiler gives every node (plan.ts): written only when it is another.
+      if (typeof own.id === "string" && own.rollout_salt === defaultSalt(own.id)) delete own.rollout_salt;
       return own;
     });
   }
   out.node_parts = parts;
+  if (isObj(plan.systems) && Array.isArray(plan.nodes)) {
+    const ids = (plan.nodes as unknown[]).map((n) => (isObj(n) ? n.id : undefined));
+    out.systems = Object.fromEntries(Object.entries(plan.systems).map(([s, v]) => [s, systemBitmap(v, ids) ?? v]));
+  }
+  return out;
+}
+
+/** A node's rollout salt when the encoded node has none (docs/ir.md "Bundle data"). */
+const defaultSalt = (id: string): string => `${id}#rollout`;
+
+/**
+ * A system's node ids as a bitmap over plan.nodes (docs/ir.md "Bundle data"): lowercase hex,
+ * digit k holding nodes 4k..4k+3, node 4k+j in bit j (value 2^j); ceil(nodes / 4) digits.
+ * Null when the list is not exactly the listed nodes in node order (then it stays a list).
+ */
+function systemBitmap(v: unknown, ids: readonly unknown[]): string | null {
+  if (!Array.isArray(v)) return null;
+  const digits = new Uint8Array(Math.ceil(ids.length / 4));
+  let k = 0;
+  for (let i = 0; i < ids.length && k < v.length; i++) {
+    if (typeof ids[i] === "string" && ids[i] === v[k]) {
+      digits[i >> 2]! |= 1 << (i & 3);
+      k++;
+    }
+  }
+  if (k !== v.length || new Set(ids).size !== ids.length) return null;
+  let out = "";
+  for (const d of digits) out += d.toString(16);
+  return out;
+}
+
+/** The node ids of system bitmap `bm` (systemBitmap); throws when it is not one for these nodes. */
+function systemIds(system: string, bm: string, nodes: readonly unknown[]): string[] {
+  if (bm.length !== Math.ceil(nodes.length / 4) || !/^[0-9a-f]*$/.test(bm)) throw new Error(`plan system ${system} is not a node bitmap (${nodes.length} nodes: ${Math.ceil(nodes.length / 4)} lowercase hex digits)`);
+  const out: string[] = [];
+  nodes.forEach((n, i) => {
+    if (((parseInt(bm[i >> 2]!, 16) >> (i & 3)) & 1) === 0) return;
+    const id = isObj(n) ? n.id : undefined;
+    if (typeof id !== "string") throw new Error(`plan system ${system} lists node ${i}, which has no id`);
+    out.push(id);
+  });
   return out;
 }
 
 /**
  * The in-memory plan of an encoded one (`encodePlan`'s inverse): node shapes merged into their
  * nodes, node parts and reason indices replaced by their entries (templates filled in for their node), `reason_table` and
- * `node_parts` removed. A plan without them, or a value already inline, is taken as is. Throws
- * on an index that is not in its table or a template piece its node cannot fill.
+ * `node_parts` removed, default salts and systems' node lists back. A plan without them, or a
+ * value already inline, is taken as is. Throws on an index that is not in its table, a template
+ * piece its node cannot fill or a system bitmap that is not one for the plan's nodes.
  */
 export function decodePlan(encoded: unknown): Plan {
   if (!isObj(encoded)) return encoded as Plan;
@@ -293,10 +338,15 @@ export function decodePlan(encoded: unknown): Plan {
         if (!isObj(shape)) throw new Error(`plan node shape ${String(c.shape)} is not an object`);
         const { shape: _s, ...own } = c;
         c = { ...shape, ...own };
+        if (!("rollout_salt" in c) && typeof c.id === "string") c.rollout_salt = defaultSalt(c.id);
       }
       for (const k of NODE_PART_KEYS) if (typeof c[k] === "number") c[k] = partAt(c[k], parts);
       return c;
     });
+  }
+  if (isObj(withParts.systems) && Array.isArray(withParts.nodes)) {
+    const nodes = withParts.nodes as unknown[];
+    withParts.systems = Object.fromEntries(Object.entries(withParts.systems).map(([s, v]) => [s, typeof v === "string" ? systemIds(s, v, nodes) : v]));
   }
   const out = holdersCopied(withParts);
   const table = out.reason_table;

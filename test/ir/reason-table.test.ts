@@ -183,3 +183,63 @@ describe("the plan's reason table", () => {
 });
 
 type Reason = Record<string, string>;
+
+describe("compact node tables in data.json", () => {
+  /** richPlan with its systems in node order and the compiler's default salts, rollouts at 50%. */
+  function compactable(): ReturnType<typeof fixture> {
+    const { ir, data } = fixture();
+    const plan = richPlan(); // candidate reasons: a node out of the rollout or the system says so
+    plan.nodes = plan.nodes.map((n) => ({ ...n, rollout_salt: `${n.id}#rollout`, rollout_bp: n.rollout_bp === 10000 ? 5000 : n.rollout_bp }));
+    // "main" (node 1) is not for crm; web has one node.
+    plan.systems = { crm: ["vip", "fallback", "canary", "odd"], web: ["fallback"] };
+    return { ir: { ...ir, plan }, data: { ...data, plan } };
+  }
+
+  it("writes a system's nodes as a bitmap and omits the default salt, and decodes back to the same plan", () => {
+    const { ir } = compactable();
+    const enc = encodePlan(ir.plan);
+    // Nodes vip, main, fallback, canary | odd: crm = bits 0, 2, 3 | 0 -> "d", "1"; web = bit 2 -> "4", "0".
+    expect(enc.systems).toEqual({ crm: "d1", web: "40" });
+    for (const n of enc.nodes as Obj[]) expect("rollout_salt" in n).toBe(false);
+    expect(decodePlan(enc)).toEqual(ir.plan);
+    // A list that is not in node order, or a salt of another form, is written as it is.
+    const other = structuredClone(ir.plan);
+    other.systems.crm = ["odd", "vip"];
+    other.nodes[0]!.rollout_salt = "vip-salt";
+    const enc2 = encodePlan(other);
+    expect((enc2.systems as Obj).crm).toEqual(["odd", "vip"]);
+    expect((enc2.nodes as Obj[])[0]!.rollout_salt).toBe("vip-salt");
+    expect(decodePlan(enc2)).toEqual(other);
+  });
+
+  it("the Wasm engine decides on bitmaps and default salts as the interpreter does on the plan", async () => {
+    const { ir, data } = compactable();
+    const policy = await loadPolicy(await emitPolicyWasm(ir));
+    policy.setData(JSON.parse(dataJsonText({ waypost: data })) as object);
+    const outcomes = new Set<string>();
+    for (const system of ["crm", "web"]) {
+      for (let i = 0; i < 40; i++) {
+        const req = { system, event: "ev", now: "2026-11-25T10:00:00Z", context: { "customer.id": `C-${i}`, tier: i % 2 ? "gold" : "silver", "consent.sms": true, "consent.email": true } };
+        const want = decide(ir, data, req, "waypost/decide");
+        const got = (policy.evaluate(req, "waypost/decide") as { result: unknown }[])[0]!.result;
+        expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+        outcomes.add(`${system} ${JSON.stringify((want as { reasons: { code: string }[] }).reasons.map((x) => x.code))}`);
+      }
+    }
+    // The rollout and the system both decide something: customers in and out of it, nodes for
+    // one system and not the other.
+    expect([...outcomes].some((o) => o.includes("outside-rollout"))).toBe(true);
+    expect([...outcomes].some((o) => o.startsWith("crm") && o.includes("not-for-system"))).toBe(true);
+  });
+
+  it("refuses a system bitmap that is not one for the plan's nodes (length or digit)", async () => {
+    const { ir, data } = compactable();
+    for (const bad of ["d", "d10", "dg", "D1"]) {
+      const enc = encodePlan(ir.plan);
+      (enc.systems as Obj).crm = bad;
+      expect(() => decodePlan(enc)).toThrow(/not a node bitmap/);
+      const policy = await loadPolicy(await emitPolicyWasm(ir));
+      expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
+    }
+  });
+});
