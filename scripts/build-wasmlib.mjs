@@ -1,12 +1,15 @@
-// Builds the Waypost Wasm runtime library (wasmlib, AssemblyScript) into the WAT
+// Builds the Waypost Wasm runtime library (wasmlib, AssemblyScript) into the binary
 // template the emitter splices each policy's condition code into. First it generates the
 // library's copies of the decision contract (runtime/contract.ts): wasmlib/contract.ts (value
 // tags, entrypoint ids, comparison numbering) and wasmlib/strings.ts (strings.mjs plus the
 // contract's outcomes, decision and reason keys, engine reason codes and entrypoint names).
 // Outputs:
-//   dist/wasmlib/runtime.wat   the template (text, so the emitter can splice and wabt assemble)
-//   dist/wasmlib/runtime.json  metadata: static data end, internal names of the spliced imports
-//                              and of the wp_* helpers
+//   dist/wasmlib/runtime.wat     the library as asc writes it (text, for reading)
+//   dist/wasmlib/template.wasm   the template: the library with its waypost.* imports turned into
+//                                stub functions exported as `waypost:<name>`, assembled once here
+//                                so that no build of a policy assembles text (compiler/emit/)
+//   dist/wasmlib/runtime.json    metadata: static data end, internal names of the spliced imports
+//                                and of the wp_* helpers
 // Usage: node scripts/build-wasmlib.mjs [--if-stale]
 //   --if-stale  do nothing when the outputs are newer than every source (vitest global setup).
 import { createHash } from "node:crypto";
@@ -19,6 +22,7 @@ const srcDir = path.join(root, "wasmlib");
 const outDir = path.join(root, "dist/wasmlib");
 const watOut = path.join(outDir, "runtime.wat");
 const wasmOut = path.join(outDir, "runtime.wasm");
+const templateOut = path.join(outDir, "template.wasm");
 const metaOut = path.join(outDir, "runtime.json");
 
 const contractFile = path.join(root, "runtime/contract.ts");
@@ -120,8 +124,9 @@ async function generate() {
 }
 
 function isStale() {
-  if (![watOut, metaOut].every(existsSync)) return true;
-  const built = Math.min(statSync(watOut).mtimeMs, statSync(metaOut).mtimeMs);
+  const outs = [watOut, metaOut, templateOut];
+  if (!outs.every(existsSync)) return true;
+  const built = Math.min(...outs.map((f) => statSync(f).mtimeMs));
   const sources = readdirSync(srcDir).map((f) => path.join(srcDir, f));
   sources.push(fileURLToPath(import.meta.url), contractFile);
   return sources.some((f) => statSync(f).mtimeMs > built);
@@ -174,8 +179,41 @@ async function metadata() {
   };
 }
 
+/**
+ * The template module: each `waypost` import becomes a stub function of the same signature,
+ * defined after the library's functions and exported as `waypost:<name>`, whose body the
+ * emitter replaces. Every build-time export (`wp_*`, `waypost:*`) is dropped by the emitter.
+ */
+async function template() {
+  const lines = readFileSync(watOut, "utf8").split("\n");
+  while (lines.length > 0 && lines[lines.length - 1].trim() === "") lines.pop();
+  if (lines.pop()?.trim() !== ")") throw new Error("unexpected end of the library text");
+  const kept = [];
+  const stubs = [];
+  for (const line of lines) {
+    const m = /^\s*\(import "waypost" "(\w+)" \(func (\$\S+)(.*)\)\)\s*$/.exec(line);
+    if (!m) {
+      kept.push(line);
+      continue;
+    }
+    stubs.push(` (func ${m[2]}${m[3]} (unreachable))`, ` (export "waypost:${m[1]}" (func ${m[2]}))`);
+  }
+  if (stubs.length !== 4) throw new Error("the library should import waypost.heap_base and waypost.eval_cond");
+  const wabt = await (await import("wabt")).default();
+  const features = { mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true, multi_value: true };
+  const mod = wabt.parseWat("template.wat", [...kept, ...stubs, ")", ""].join("\n"), features);
+  try {
+    mod.resolveNames();
+    mod.validate();
+    writeFileSync(templateOut, mod.toBinary({ log: false, write_debug_names: false }).buffer);
+  } finally {
+    mod.destroy();
+  }
+}
+
 await generate();
 if (process.argv.includes("--if-stale") && !isStale()) process.exit(0);
 await compile();
 writeFileSync(metaOut, JSON.stringify(await metadata(), null, 2) + "\n");
+await template();
 console.log(`wasmlib: built ${path.relative(root, watOut)}`);

@@ -1,28 +1,25 @@
 /**
- * Lowers condition expressions (docs/ir.md "Expressions") to WAT functions. Each function
+ * Lowers condition expressions (docs/ir.md "Expressions") to Wasm functions. Each function
  * returns a value address, 0 standing for undefined. Literals live in the constant data
  * segment; context keys and list ids are passed to the library as (ptr, len) of their bytes.
  */
 import type { Expr, JsonValue } from "../ir/ir.js";
 import type { ConstData } from "./layout.js";
 import { BUILTINS, CMP_OPS, LIB, condFuncName } from "./names.js";
-import { helper, type Template } from "./template.js";
-import { w, type Func, type Node } from "./wat.js";
+import { w, type Func, type Node } from "./code.js";
 
 export class CondLowering {
   private readonly trueV: number;
   private readonly falseV: number;
 
-  constructor(
-    private readonly t: Template,
-    private readonly data: ConstData,
-  ) {
+  constructor(private readonly data: ConstData) {
     this.trueV = data.value(true);
     this.falseV = data.value(false);
   }
 
   private lib(name: string, ...args: Node[]): Node {
-    return w.call(helper(this.t, name), ...args);
+    // Helpers are called by their export name; the splice resolves it (compiler/emit/template.ts).
+    return w.call(name, ...args);
   }
 
   private constant(v: JsonValue): Node {
@@ -47,7 +44,7 @@ export class CondLowering {
 
   /**
    * `and`/`or`: short-circuit with a flat sequence of `br_if`s out of one block (not nested
-   * ifs: wabt's parser recurses per nesting level and overflows on long argument lists).
+   * ifs: every nesting level is a level of recursion for the encoder and for Wasm validators).
    * The result is always a boolean.
    */
   private junction(args: readonly Expr[], isAnd: boolean): Node {
@@ -115,7 +112,7 @@ export class CondLowering {
 
   /**
    * eval_cond(i) as a tree of `br_table` dispatchers with at most FANOUT cases each (a single
-   * br_table needs one nested block per case, and wabt overflows its stack on deep nesting).
+   * br_table needs one nested block per case, and deep nesting is deep recursion everywhere).
    * Returns the functions, the root named `root`; out-of-range indexes give undefined (0).
    */
   dispatchers(root: string, count: number): Func[] {
@@ -132,12 +129,12 @@ export class CondLowering {
         else {
           const child = `${root}/${start}-${end}`;
           build(child, start, end);
-          targets.push(w.call(child, w.localGet("$i")));
+          targets.push(w.call(child, w.localGet(0)));
         }
       }
       out.push(this.switchFunc(name, lo, size, targets));
     };
-    if (count === 0) return [{ name: root, params: [["$i", "i32"]], body: [w.i32(0)] }];
+    if (count === 0) return [{ name: root, params: ["i32"], body: [w.i32(0)] }];
     build(root, 0, count);
     return out;
   }
@@ -145,7 +142,7 @@ export class CondLowering {
   /** Case k = (i - lo) / size evaluates calls[k]; any other index returns 0 (undefined). */
   private switchFunc(name: string, lo: number, size: number, calls: Node[]): Func {
     const labels = calls.map((_, k) => `$c${k}`);
-    let index = lo === 0 ? w.localGet("$i") : w.sub(w.localGet("$i"), w.i32(lo));
+    let index = lo === 0 ? w.localGet(0) : w.sub(w.localGet(0), w.i32(lo));
     if (size > 1) index = w.divU(index, w.i32(size));
     // Innermost block is case 0: br_table jumps to the end of block $ck, right before the
     // return of calls[k].
@@ -154,9 +151,9 @@ export class CondLowering {
       inner = w.block(labels[k]!, k === 0 ? [inner] : [inner, w.ret(calls[k - 1]!)]);
     }
     const body = [w.block("$default", [inner, w.ret(calls[calls.length - 1]!)]), w.i32(0)];
-    return { name, params: [["$i", "i32"]], body };
+    return { name, params: ["i32"], body };
   }
 }
 
-/** Cases per br_table dispatcher (bounds the block nesting depth wabt must parse). */
+/** Cases per br_table dispatcher (bounds the block nesting depth). */
 const FANOUT = 64;

@@ -1,80 +1,157 @@
 /**
  * The Wasm backend: compiles an IR to an OPA Wasm ABI 1.2 module (`policy.wasm`) that the
  * official SDK (@open-policy-agent/opa-wasm) loads unchanged. The generic decision engine and
- * the ABI live in the runtime library template (wasmlib, built once); per policy we
- * only generate the condition functions and their constants and splice them in.
+ * the ABI live in the runtime library template (wasmlib, assembled once at build time); per
+ * policy we only generate the condition functions and their constants and splice them in, in
+ * binary: assembling the library's text on every build cost more than the rest of a build.
  *
  * Stages, in order:
- *   1. loadTemplate   the library WAT and its metadata (cached)
+ *   1. loadTemplate   the library module's section bounds and indices (cached)
  *   2. lowerConds     every Expr of ir.conds to a function, constants into one data segment
- *   3. splice         dispatcher + heap base + data segment into the template text
- *   4. assemble       wabt parse / validate / binary (deterministic: same IR, same bytes)
+ *   3. splice         the stubs' bodies replaced (dispatcher, heap base), the condition
+ *                     functions and the data segment appended, the build-time exports dropped
+ *                     (deterministic: same IR, same bytes)
  */
 import type { IR } from "../ir/ir.js";
+import { ByteWriter, encodeFunc, w, type Func } from "./code.js";
 import { CondLowering } from "./conds.js";
 import { ConstData } from "./layout.js";
-import { loadTemplate, type Template } from "./template.js";
-import { bytesLiteral, renderFunc, w } from "./wat.js";
+import { ByteReader, STUB_EXPORTS, funcIndex, i32FuncKey, loadTemplate, type Template } from "./template.js";
 
 export { loadTemplate } from "./template.js";
 
-type Wabt = Awaited<ReturnType<typeof import("wabt")>>;
-let wabtPromise: Promise<Wabt> | undefined;
+/** Name of the generated eval_cond root (children are named after it). */
+const EVAL_COND = "$waypost/eval_cond";
+const HEAP_BASE = "$waypost/heap_base";
 
-/** wabt's Emscripten module, instantiated once per process (the first call costs ~50 ms). */
-function wabt(): Promise<Wabt> {
-  wabtPromise ??= import("wabt").then((m) => m.default());
-  return wabtPromise;
+/** What is generated for one policy: functions and the constants' bytes. */
+interface Generated {
+  /** Bodies of the template's stubs, by stub export name. */
+  stubs: Map<string, Func>;
+  /** New functions, appended after the library's in this order. */
+  appended: Func[];
+  data: Uint8Array;
 }
 
-/** Stage 2+3: the complete module text for `ir`. */
-export function policyWat(ir: IR, t: Template = loadTemplate()): string {
-  const base = (t.meta.staticEnd + 15) & ~15;
+/** Stage 2: the functions and data for `ir`. */
+function generate(ir: IR, t: Template): Generated {
+  const base = (t.staticEnd + 15) & ~15;
   const data = new ConstData(base);
-  const lowering = new CondLowering(t, data);
-  const funcs = ir.conds.map((e, i) => renderFunc(lowering.condFunc(i, e)));
-  for (const d of lowering.dispatchers(t.meta.evalCond, ir.conds.length)) funcs.push(renderFunc(d));
+  const lowering = new CondLowering(data);
+  const appended = ir.conds.map((e, i) => lowering.condFunc(i, e));
+  const stubs = new Map<string, Func>();
+  for (const d of lowering.dispatchers(EVAL_COND, ir.conds.length)) {
+    if (d.name === EVAL_COND) stubs.set(STUB_EXPORTS.evalCond, d);
+    else appended.push(d);
+  }
   const heapBase = data.end();
   const bytes = data.contents();
-  // The constants are a passive segment copied in by the spliced heap_base function, which the
-  // library calls once from its start function: unlike an active segment it may lie beyond the
-  // 5 pages the SDK's memory starts with (memory is grown first).
-  const seg = "$waypost/consts";
+  // The constants are a passive segment copied in by the heap_base function, which the library
+  // calls once from its start function: unlike an active segment it may lie beyond the 5 pages
+  // the SDK's memory starts with (memory is grown first).
+  const seg = t.dataSegments;
   const pages = Math.ceil(heapBase / 65536);
-  const size = w.instr("memory.size", []);
-  funcs.push(
-    renderFunc({
-      name: t.meta.heapBase,
-      params: [],
-      body: [
-        w.instr("if", [], w.instr("i32.lt_u", [], size, w.i32(pages)),
-          w.instr("then", [], w.drop(w.instr("memory.grow", [], w.sub(w.i32(pages), size))))),
-        w.instr("memory.init", [seg], w.i32(base), w.i32(0), w.i32(bytes.length)),
-        w.instr("data.drop", [seg]),
-        w.i32(heapBase),
-      ],
-    }),
-  );
-  const segment = ` (data ${seg} ${bytesLiteral(bytes)})`;
-  return `${t.head}\n${funcs.join("\n")}\n${segment}\n)\n`;
+  stubs.set(STUB_EXPORTS.heapBase, {
+    name: HEAP_BASE,
+    params: [],
+    body: [
+      w.if(w.ltU(w.memorySize(), w.i32(pages)), [w.drop(w.memoryGrow(w.sub(w.i32(pages), w.memorySize())))]),
+      w.memoryInit(seg, w.i32(base), w.i32(0), w.i32(bytes.length)),
+      w.dataDrop(seg),
+      w.i32(heapBase),
+    ],
+  });
+  return { stubs, appended, data: bytes };
+}
+
+function section(out: ByteWriter, id: number, payload: ByteWriter): void {
+  out.byte(id);
+  out.vec(payload.written());
+}
+
+/** Stage 3: the template with `g` spliced in. */
+function splice(t: Template, g: Generated): Uint8Array {
+  const b = t.bytes;
+  const firstNew = t.importedFuncs + t.definedFuncs;
+  const index = new Map<string, number>();
+  g.appended.forEach((f, i) => index.set(f.name, firstNew + i));
+  for (const [stub, f] of g.stubs) index.set(f.name, funcIndex(t, stub));
+  const resolve = (name: string): number => index.get(name) ?? funcIndex(t, name);
+  const typeOf = (f: Func): number => {
+    const ti = t.types.get(i32FuncKey(f.params));
+    if (ti === undefined) throw new Error(`waypost: the Wasm runtime template lacks the type of ${f.name}`);
+    return ti;
+  };
+  const stubAt = new Map<number, Func>();
+  for (const [stub, f] of g.stubs) stubAt.set(funcIndex(t, stub) - t.importedFuncs, f);
+
+  const out = new ByteWriter();
+  const payload = new ByteWriter();
+  const scratch = new ByteWriter();
+  out.bytes(b.subarray(0, 8)); // magic and version
+  const hasDataCount = t.sections.some((s) => s.id === 12);
+  // The template always has static data (its strings); the constants' segment is appended to it.
+  if (!t.sections.some((s) => s.id === 11)) throw new Error("waypost: the Wasm runtime template has no data section");
+  for (const s of t.sections) {
+    payload.reset();
+    const body = b.subarray(s.start, s.end);
+    switch (s.id) {
+      case 3: { // function: the appended functions' types
+        payload.u32(t.definedFuncs + g.appended.length);
+        payload.bytes(b.subarray(afterCount(b, s.start), s.end));
+        for (const f of g.appended) payload.u32(typeOf(f));
+        break;
+      }
+      case 7: // export: without the build-time exports
+        payload.u32(t.keptExports.length);
+        for (const [from, to] of t.keptExports) payload.bytes(b.subarray(from, to));
+        break;
+      case 12: // data count: one more segment
+        payload.u32(t.dataSegments + 1);
+        break;
+      case 10: { // code: stub bodies replaced, generated bodies appended
+        if (!hasDataCount) {
+          // memory.init and data.drop need the data count section, right before the code.
+          const dc = new ByteWriter();
+          dc.u32(t.dataSegments + 1);
+          section(out, 12, dc);
+        }
+        const r = new ByteReader(b, s.start);
+        r.u32();
+        payload.u32(t.definedFuncs + g.appended.length);
+        for (let i = 0; i < t.definedFuncs; i++) {
+          const at = r.pos;
+          r.vec();
+          const f = stubAt.get(i);
+          if (f === undefined) payload.bytes(b.subarray(at, r.pos));
+          else encodeFunc(f, resolve, payload, scratch);
+        }
+        for (const f of g.appended) encodeFunc(f, resolve, payload, scratch);
+        break;
+      }
+      case 11: // data: the constants as one more (passive) segment
+        payload.u32(t.dataSegments + 1);
+        payload.bytes(b.subarray(afterCount(b, s.start), s.end));
+        payload.byte(0x01);
+        payload.vec(g.data);
+        break;
+      default:
+        payload.bytes(body);
+    }
+    section(out, s.id, payload);
+  }
+  return out.written().slice();
+}
+
+/** The position after a section's leading count. */
+function afterCount(b: Uint8Array, at: number): number {
+  const r = new ByteReader(b, at);
+  r.u32();
+  return r.pos;
 }
 
 /** Compiles an IR to the bytes of an OPA-compatible `policy.wasm`. */
 export async function emitPolicyWasm(ir: IR): Promise<Uint8Array> {
-  const text = policyWat(ir);
-  const wb = await wabt();
-  const mod = wb.parseWat("policy.wat", text, {
-    mutable_globals: true,
-    sat_float_to_int: true,
-    sign_extension: true,
-    bulk_memory: true,
-    multi_value: true,
-  });
-  try {
-    mod.resolveNames();
-    mod.validate();
-    return mod.toBinary({ log: false, write_debug_names: false }).buffer;
-  } finally {
-    mod.destroy();
-  }
+  const t = loadTemplate();
+  return splice(t, generate(ir, t));
 }

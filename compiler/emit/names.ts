@@ -1,8 +1,8 @@
 /**
  * The one table of names the emitter uses: runtime-library helpers (exported by
- * wasmlib/index.ts as `wp_*`, resolved to their internal WAT names through the
- * template metadata), generated symbols, and the builtin helpers of the library
- * (wasmlib/ops.ts). The comparison numbering is the contract's (runtime/contract.ts CMP_OPS).
+ * wasmlib/index.ts as `wp_*`, resolved to function indices through the template's exports),
+ * generated symbols, and the builtin helpers of the library (wasmlib/ops.ts). The comparison
+ * numbering is the contract's (runtime/contract.ts CMP_OPS).
  */
 import type { BuiltinFn } from "../ir/ir.js";
 
@@ -45,6 +45,6 @@ export function condFuncName(i: number): string {
   return `$waypost/cond/${i}`;
 }
 
-/** Where the template and its metadata live, relative to the package root. */
-export const TEMPLATE_WAT = "dist/wasmlib/runtime.wat";
+/** Where the template (assembled by scripts/build-wasmlib.mjs) and its metadata live, relative to the package root. */
+export const TEMPLATE_WASM = "dist/wasmlib/template.wasm";
 export const TEMPLATE_META = "dist/wasmlib/runtime.json";
