@@ -7,7 +7,7 @@ import * as YAML from "yaml";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
 import { SourceFile } from "./source-file.js";
 import { scanHost, SourceRefusal, type RefusedEntry, type SourceHost } from "./source.js";
-import { fastParseYaml, type FastDocument, type FastNode, type FastPair } from "./source-yaml.js";
+import { childByIndex, childByKey, fastParseYaml, isMapNode, isSeqNode, nodeOf, scalarValue, type FastDocument, type SpanTree } from "./source-yaml.js";
 
 export const MAX_YAML_BYTES = 5 * 1024 * 1024;
 export const MAX_ALIASES = 100;
@@ -21,10 +21,10 @@ export interface LoadedDocument {
   index: number;
   doc: YAML.Document.Parsed;
   /**
-   * The nodes as the fast reader read them (compiler/source-yaml.ts), when it did: then `doc`
-   * is composed by the yaml package only when something asks for it.
+   * The nodes' ranges as the fast reader read them (compiler/source-yaml.ts), when it did: then
+   * `doc` is composed by the yaml package only when something asks for it.
    */
-  tree?: FastNode;
+  tree?: SpanTree;
   /** The plain value (null for an empty document). */
   value: unknown;
   /** Span of the whole document, for diagnostics about it as a whole. */
@@ -159,12 +159,25 @@ const YAML_OPTIONS = { uniqueKeys: true, prettyErrors: false, strict: true, stri
  * made with property descriptors shares it; see `copyDocument`).
  */
 function fastDocument(file: SourceFile, fast: FastDocument): LoadedDocument {
-  let doc: YAML.Document.Parsed | undefined;
-  const d = { file, index: 0, tree: fast.contents, value: fast.value, span: { file: file.path, start: fast.range[0], end: fast.range[1] } };
-  return Object.defineProperty(d, "doc", {
-    enumerable: true,
-    get: () => (doc ??= (YAML.parseAllDocuments(file.text, YAML_OPTIONS) as YAML.Document.Parsed[])[0]!),
-  }) as LoadedDocument;
+  const d = { file, index: 0, tree: fast.tree, value: fast.value, span: { file: file.path, start: fast.range[0], end: fast.range[1] } };
+  return Object.defineProperty(d, "doc", { enumerable: true, get: composedDoc }) as LoadedDocument;
+}
+
+/** The yaml package's documents for fast-read files, composed when first asked for. */
+const composed = new WeakMap<SourceFile, YAML.Document.Parsed>();
+
+/**
+ * The getter of a fast reader's document's `doc`. One function for all of them: a getter made
+ * per document (a closure) gives every document an object shape of its own, which V8 keeps as
+ * a dictionary (10,000 journey files: 10,000 of them, for the whole compile).
+ */
+function composedDoc(this: LoadedDocument): YAML.Document.Parsed {
+  let doc = composed.get(this.file);
+  if (doc === undefined) {
+    doc = (YAML.parseAllDocuments(this.file.text, YAML_OPTIONS) as YAML.Document.Parsed[])[0]!;
+    composed.set(this.file, doc);
+  }
+  return doc;
 }
 
 /** `d` with `extra` added, keeping a lazily composed `doc` lazy (a spread would compose it). */
@@ -296,42 +309,46 @@ export function spanAt(d: LoadedDocument, path: DocPath, part: "key" | "value" =
 }
 
 /** `spanAt` on the fast reader's nodes: the same walk, the same ranges. */
-function fastSpanAt(d: LoadedDocument, tree: FastNode, path: DocPath, part: "key" | "value"): Span {
-  let node: FastNode = tree;
-  let key: FastPair | null = null;
+function fastSpanAt(d: LoadedDocument, tree: SpanTree, path: DocPath, part: "key" | "value"): Span {
+  const text = d.file.text;
+  let node = 0;
+  // The last node reached through a mapping's key (none once a sequence is entered).
+  let keyed = -1;
   for (const seg of path) {
-    if (node.kind === "map") {
-      const name = String(seg);
-      const pair = node.items.find((it) => it.key === name);
-      if (!pair) break;
-      key = pair;
-      node = pair.value;
-    } else if (node.kind === "seq" && typeof seg === "number") {
-      const item = node.items[seg];
-      if (item === undefined) break;
-      key = null;
-      node = item;
+    let next: number;
+    if (isMapNode(tree, node)) {
+      next = childByKey(tree, text, node, String(seg));
+      keyed = next < 0 ? keyed : next;
+    } else if (isSeqNode(tree, node) && typeof seg === "number") {
+      next = childByIndex(tree, node, seg);
+      keyed = next < 0 ? keyed : -1;
     } else break;
+    if (next < 0) break;
+    node = next;
   }
-  if (part === "key" && key) return { file: d.file.path, start: key.keyStart, end: key.keyEnd };
-  return { file: d.file.path, start: node.start, end: node.end };
+  const key = part === "key" && keyed >= 0 ? nodeOf(tree, keyed).key : undefined;
+  if (key) return { file: d.file.path, start: key.start, end: key.end };
+  const n = nodeOf(tree, node);
+  return { file: d.file.path, start: n.start, end: n.end };
 }
 
 /** The YAML scalar node at `path`, when it is one (conditions need their exact source). */
 export function scalarAt(d: LoadedDocument, path: DocPath): YAML.Scalar | null {
   if (d.tree !== undefined) {
     // As the yaml package's `getIn`: keys match by strict equality, sequence indexes as integers.
-    let node: FastNode | undefined = d.tree;
+    const tree = d.tree;
+    let node = 0;
     for (const seg of path) {
-      if (node === undefined) return null;
-      if (node.kind === "map") node = node.items.find((it) => it.key === seg)?.value;
-      else if (node.kind === "seq") {
+      if (isMapNode(tree, node)) node = typeof seg === "string" ? childByKey(tree, d.file.text, node, seg) : -1;
+      else if (isSeqNode(tree, node)) {
         const idx: unknown = typeof seg === "string" && seg !== "" ? Number(seg) : seg;
-        node = typeof idx === "number" && Number.isInteger(idx) && idx >= 0 ? node.items[idx] : undefined;
+        node = typeof idx === "number" ? childByIndex(tree, node, idx) : -1;
       } else return null;
+      if (node < 0) return null;
     }
+    const n = nodeOf(tree, node);
     // A Scalar of the yaml package with what a parsed one has: value, range, quoting.
-    return node?.kind === "scalar" ? Object.assign(new YAML.Scalar(node.value), { range: [node.start, node.end, node.after], type: node.type }) : null;
+    return n.kind === "scalar" ? Object.assign(new YAML.Scalar(scalarValue(tree, d.file.text, node)), { range: [n.start, n.end, n.after], type: n.type }) : null;
   }
   const n = d.doc.getIn(path, true);
   return YAML.isScalar(n) ? n : null;

@@ -9,44 +9,51 @@
  * `yaml` package would report (a warning, an error, a duplicate or reserved key): the loader
  * then parses that file with the `yaml` package, so diagnostics come from one place.
  * test/compiler/source-yaml.test.ts compares the two on generated documents.
+ *
+ * The nodes are kept as one Int32Array per document (`SpanTree`), not as an object per node:
+ * the loader keeps every document for the whole compile, and 10,000 journey files hold a third
+ * of a million nodes; as objects they were 5 KB a file and most of the garbage collector's work.
  */
 
-// Each node has the `yaml` package's range as three numbers (not an array: one allocation less
-// per node, and 10,000 files hold half a million nodes): `start`, `end` (of the value) and
-// `after` (past its trailing comment and line break, where the parent's range ends).
-export interface FastScalar {
-  kind: "scalar";
-  value: string | number | boolean | null;
-  type: "PLAIN" | "QUOTE_DOUBLE" | "QUOTE_SINGLE";
+/**
+ * A document's nodes in document order (a node, then its children), `REC` numbers each, at
+ * offsets 0, REC, 2·REC…: `HEAD` (the subtree's record count × 8 + the node's tag), then the
+ * `yaml` package's range as `START`, `END` (of the value) and `AFTER` (past its trailing comment
+ * and line break, where the parent's range ends), then the range of its key when the node is a
+ * mapping's value (`KEY_START`, `KEY_END`; -1 otherwise). Keys of the subset are plain strings
+ * whose value is their source text.
+ */
+export type SpanTree = Int32Array;
+export const REC = 6;
+const HEAD = 0;
+const START = 1;
+const END = 2;
+const AFTER = 3;
+const KEY_START = 4;
+const KEY_END = 5;
+const TAGS = ["PLAIN", "QUOTE_DOUBLE", "QUOTE_SINGLE", "map", "seq"] as const;
+const T_PLAIN = 0;
+const T_DOUBLE = 1;
+const T_SINGLE = 2;
+const T_MAP = 3;
+const T_SEQ = 4;
+
+export type ScalarType = "PLAIN" | "QUOTE_DOUBLE" | "QUOTE_SINGLE";
+
+/** One node of a SpanTree, as an object (for walking it; the tree itself holds none). */
+export interface FastNode {
+  kind: "scalar" | "map" | "seq";
+  /** A scalar's quoting. */
+  type?: ScalarType;
   start: number;
   end: number;
   after: number;
+  /** The key's range when the node is a mapping's value. */
+  key?: { start: number; end: number };
 }
-/** A mapping's entry: keys of the subset are plain strings (the key's range is `keyStart`..`keyEnd`). */
-export interface FastPair {
-  key: string;
-  keyStart: number;
-  keyEnd: number;
-  value: FastNode;
-}
-export interface FastMap {
-  kind: "map";
-  items: FastPair[];
-  start: number;
-  end: number;
-  after: number;
-}
-export interface FastSeq {
-  kind: "seq";
-  items: FastNode[];
-  start: number;
-  end: number;
-  after: number;
-}
-export type FastNode = FastScalar | FastMap | FastSeq;
 
 export interface FastDocument {
-  contents: FastNode;
+  tree: SpanTree;
   /** The document's range: its first node's start and end, and the end of the text. */
   range: [number, number, number];
   value: unknown;
@@ -69,16 +76,44 @@ const BOOLS = new Map([["true", true], ["True", true], ["TRUE", true], ["false",
 const INT = /^(?:0|[1-9][0-9]{0,14})$/;
 const DIGIT_START = /^[0-9]/;
 const NOT_NUMERIC = /[^0-9A-Za-z.+\-_]/;
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-interface Line {
-  /** Offset of the line's first character. */
-  start: number;
-  /** Offset of the line break (or the text's end). */
-  end: number;
-  indent: number;
+// Scratch space shared by every read (the reader is synchronous and not re-entered): node
+// records, and the content lines as (start, end of line, indent) triples. Only the finished
+// document's records are copied out.
+let recs = new Int32Array(REC * 256);
+let used = 0;
+let lines = new Int32Array(3 * 256);
+let lineCount = 0;
+// Sequence items being read, for every open sequence: each takes an exact-size copy of its own
+// when it ends (an array grown by push keeps up to 16 spare slots, for as long as the document).
+const pending: unknown[] = [];
+
+/** Reserves the next node record; its fields are written when the node is complete. */
+function record(): number {
+  if (used + REC > recs.length) {
+    const grown = new Int32Array(recs.length * 2);
+    grown.set(recs);
+    recs = grown;
+  }
+  const at = used;
+  used += REC;
+  recs[at + KEY_START] = -1;
+  recs[at + KEY_END] = -1;
+  return at;
+}
+
+function finish(at: number, tag: number, start: number, end: number, after: number): void {
+  recs[at + HEAD] = ((used - at) / REC) * 8 + tag;
+  recs[at + START] = start;
+  recs[at + END] = end;
+  recs[at + AFTER] = after;
 }
 
 export function fastParseYaml(text: string): FastDocument | null {
+  used = 0;
+  lineCount = 0;
+  pending.length = 0;
   try {
     return new Reader(text).document();
   } catch (e) {
@@ -87,205 +122,245 @@ export function fastParseYaml(text: string): FastDocument | null {
   }
 }
 
+function takeItems(mark: number): unknown[] {
+  const items = pending.slice(mark);
+  pending.length = mark;
+  return items;
+}
+
+// Character codes the reader compares with.
+const SP = 32;
+const LF = 10;
+const HASH = 35;
+const DASH = 45;
+const COLON = 58;
+const COMMA = 44;
+const OPEN = 91;
+const CLOSE = 93;
+const DQ = 34;
+const SQ = 39;
+
 class Reader {
-  /** Content lines only: blank lines and comment lines at column 0 are skipped. */
-  private readonly lines: Line[] = [];
+  /** The line being read (an index into the content lines). */
   private i = 0;
 
   constructor(private readonly text: string) {
     for (let k = 0; k < text.length; k++) {
       const c = text.charCodeAt(k);
       // Tabs, carriage returns, control and special line-break characters: left to the yaml package.
-      if ((c < 0x20 && c !== 10) || c === 0x7f || c === 0x85 || c === 0x2028 || c === 0x2029 || c === 0xfeff || (c >= 0xd800 && c <= 0xdfff)) no();
+      if ((c < 0x20 && c !== LF) || c === 0x7f || c === 0x85 || c === 0x2028 || c === 0x2029 || c === 0xfeff || (c >= 0xd800 && c <= 0xdfff)) no();
     }
+    // Content lines only: blank lines and comment lines at column 0 are skipped.
     let start = 0;
     while (start < text.length) {
       let end = text.indexOf("\n", start);
       if (end < 0) end = text.length;
       let indent = 0;
-      while (start + indent < end && text.charCodeAt(start + indent) === 32) indent++;
+      while (start + indent < end && text.charCodeAt(start + indent) === SP) indent++;
       if (start + indent < end) {
-        const first = text[start + indent]!;
-        if (first === "#") {
+        const first = text.charCodeAt(start + indent);
+        if (first === HASH) {
           // A comment line inside a block becomes part of the range before it: not in the subset.
           if (indent > 0) no();
         } else {
-          if (indent === 0 && (first === "%" || text.startsWith("---", start) || text.startsWith("...", start))) no();
-          this.lines.push({ start, end, indent });
+          if (indent === 0 && (first === 37 /* % */ || text.startsWith("---", start) || text.startsWith("...", start))) no();
+          if (3 * lineCount + 3 > lines.length) {
+            const grown = new Int32Array(lines.length * 2);
+            grown.set(lines);
+            lines = grown;
+          }
+          lines[3 * lineCount] = start;
+          lines[3 * lineCount + 1] = end;
+          lines[3 * lineCount + 2] = indent;
+          lineCount++;
         }
       }
       start = end + 1;
     }
   }
 
+  private lineStart(l: number): number {
+    return lines[3 * l]!;
+  }
+  private lineEnd(l: number): number {
+    return lines[3 * l + 1]!;
+  }
+  private indent(l: number): number {
+    return lines[3 * l + 2]!;
+  }
+
   document(): FastDocument {
-    const first = this.lines[0];
-    if (first === undefined || first.indent !== 0) no();
-    const contents = this.block(0, first!.start, 0);
-    if (this.i !== this.lines.length) no();
-    const value = toJS(contents);
-    return { contents, range: [contents.start, contents.end, this.text.length], value };
+    if (lineCount === 0 || this.indent(0) !== 0) no();
+    const value = this.block(0, this.lineStart(0), 0);
+    if (this.i !== lineCount) no();
+    return { tree: recs.slice(0, used), range: [recs[START]!, recs[END]!, this.text.length], value };
   }
 
   /** After the content of line `l` ends at `pos`: spaces, an optional comment, then the line's end. */
-  private lineRest(l: Line, pos: number): number {
+  private lineRest(l: number, pos: number): number {
+    const end = this.lineEnd(l);
     let p = pos;
-    while (p < l.end && this.text.charCodeAt(p) === 32) p++;
-    if (p < l.end) {
-      if (this.text[p] !== "#" || p === pos) no();
+    while (p < end && this.text.charCodeAt(p) === SP) p++;
+    if (p < end) {
+      if (this.text.charCodeAt(p) !== HASH || p === pos) no();
     }
-    return l.end < this.text.length ? l.end + 1 : l.end;
+    return end < this.text.length ? end + 1 : end;
+  }
+
+  /** Whether `p` is a sequence's dash: `-` then a space or the end of line `l`. */
+  private dash(l: number, p: number): boolean {
+    return this.text.charCodeAt(p) === DASH && (p + 1 === this.lineEnd(l) || this.text.charCodeAt(p + 1) === SP);
   }
 
   /** The block node whose first line is line `this.i`, starting at `col` of it (offset `at`). */
-  private block(col: number, at: number, _depth: number): FastMap | FastSeq {
-    if (_depth > 100) no();
-    const t = this.text;
-    if (t[at] === "-" && (at + 1 === this.lines[this.i]!.end || t[at + 1] === " ")) return this.seq(col, at, _depth);
-    return this.map(col, at, _depth);
+  private block(col: number, at: number, depth: number): unknown {
+    if (depth > 100) no();
+    if (this.dash(this.i, at)) return this.seq(col, at, depth);
+    return this.map(col, at, depth);
   }
 
-  private seq(col: number, at: number, depth: number): FastSeq {
-    const items: FastNode[] = [];
-    const start = at;
+  private seq(col: number, at: number, depth: number): unknown[] {
+    const t = this.text;
+    const rec = record();
+    const mark = pending.length;
     let end = at;
     let pos = at;
     for (;;) {
-      const l = this.lines[this.i]!;
+      const l = this.i;
+      const lEnd = this.lineEnd(l);
       // `pos` is the dash: its item starts after the spaces that follow it.
       let p = pos + 1;
-      while (p < l.end && this.text.charCodeAt(p) === 32) p++;
-      if (p === l.end) no(); // an empty item or an item on the next line
+      while (p < lEnd && t.charCodeAt(p) === SP) p++;
+      if (p === lEnd) no(); // an empty item or an item on the next line
       if (p - pos < 2) no();
-      const c = this.text[p]!;
-      let item: FastNode;
-      if (c === "-") no();
-      if (this.startsMapEntry(l, p)) {
-        item = this.map(p - l.start, p, depth + 1);
+      if (t.charCodeAt(p) === DASH) no();
+      const item = used;
+      if (this.keyEnd(l, p) >= 0) {
+        pending.push(this.map(p - this.lineStart(l), p, depth + 1));
       } else {
-        item = this.inline(l, p);
+        pending.push(this.inline(l, p));
         this.i++;
       }
-      items.push(item);
-      end = item.after;
-      const next = this.lines[this.i];
-      if (next === undefined || next.indent < col) break;
-      if (next.indent > col) no();
-      pos = next.start + col;
-      if (this.text[pos] !== "-" || (pos + 1 < next.end && this.text[pos + 1] !== " ")) break;
+      end = recs[item + AFTER]!;
+      if (this.i >= lineCount || this.indent(this.i) < col) break;
+      if (this.indent(this.i) > col) no();
+      pos = this.lineStart(this.i) + col;
+      if (!this.dash(this.i, pos)) break;
     }
-    return { kind: "seq", items, start, end, after: end };
+    finish(rec, T_SEQ, at, end, end);
+    return takeItems(mark);
   }
 
-  /** Whether line `l` has `key:` at `p` (a key of the subset followed by `: ` or the line's end). */
-  private startsMapEntry(l: Line, p: number): boolean {
-    const colon = this.keyEnd(l, p);
-    return colon >= 0;
-  }
-
-  private keyEnd(l: Line, p: number): number {
+  /** Where the key of the subset at `p` on line `l` ends (its `:`, followed by a space or the line's end), or -1. */
+  private keyEnd(l: number, p: number): number {
     const t = this.text;
+    const lEnd = this.lineEnd(l);
     let k = p;
-    while (k < l.end && t[k] !== ":" && t[k] !== " " && t[k] !== "#") k++;
-    if (k === l.end || t[k] !== ":") return -1;
-    if (k + 1 < l.end && t[k + 1] !== " ") return -1;
+    for (; k < lEnd; k++) {
+      const c = t.charCodeAt(k);
+      if (c === COLON || c === SP || c === HASH) break;
+    }
+    if (k === lEnd || t.charCodeAt(k) !== COLON) return -1;
+    if (k + 1 < lEnd && t.charCodeAt(k + 1) !== SP) return -1;
     return k;
   }
 
-  private map(col: number, at: number, depth: number): FastMap {
-    const items: FastPair[] = [];
+  private map(col: number, at: number, depth: number): Record<string, unknown> {
+    const t = this.text;
+    const rec = record();
+    const o: Record<string, unknown> = {};
     let p = at;
     let end = at;
     for (;;) {
-      const l = this.lines[this.i]!;
+      const l = this.i;
+      const lEnd = this.lineEnd(l);
       const colon = this.keyEnd(l, p);
       if (colon < 0) no();
-      const name = this.text.slice(p, colon);
+      const name = t.slice(p, colon);
       if (!KEY.test(name) || FORBIDDEN_KEYS.has(name) || typeof plainValue(name) !== "string") no();
-      for (const it of items) if (it.key === name) no(); // a duplicate key
+      if (hasOwn(o, name)) no(); // a duplicate key
       let v = colon + 1;
-      while (v < l.end && this.text.charCodeAt(v) === 32) v++;
-      let value: FastNode;
-      if (v === l.end || this.text[v] === "#") {
-        if (v < l.end && v === colon + 1) no();
+      while (v < lEnd && t.charCodeAt(v) === SP) v++;
+      const node = used;
+      if (v === lEnd || t.charCodeAt(v) === HASH) {
+        if (v < lEnd && v === colon + 1) no();
         // The value is the block on the following lines (more indented, or a sequence at this indent).
-        const next = this.lines[this.i + 1];
-        if (next === undefined) no();
-        const nextStart = next!.start + next!.indent;
-        const dash = this.text[nextStart] === "-" && (nextStart + 1 === next!.end || this.text[nextStart + 1] === " ");
-        if (!(next!.indent > col || (next!.indent === col && dash))) no(); // an empty value: null
-        if (v < l.end) this.lineRest(l, v);
+        if (l + 1 >= lineCount) no();
+        const nextIndent = this.indent(l + 1);
+        const nextStart = this.lineStart(l + 1) + nextIndent;
+        if (!(nextIndent > col || (nextIndent === col && this.dash(l + 1, nextStart)))) no(); // an empty value: null
+        if (v < lEnd) this.lineRest(l, v);
         this.i++;
-        value = this.block(next!.indent, nextStart, depth + 1);
-        if (value.kind === "map" && next!.indent === col) no();
+        o[name] = this.block(nextIndent, nextStart, depth + 1);
+        if ((recs[node + HEAD]! & 7) === T_MAP && nextIndent === col) no();
       } else {
-        value = this.inline(l, v);
+        o[name] = this.inline(l, v);
         this.i++;
       }
-      items.push({ key: name, keyStart: p, keyEnd: colon, value });
-      end = value.after;
-      const next = this.lines[this.i];
-      if (next === undefined || next.indent < col) break;
-      if (next.indent > col) no(); // a continuation line of a plain scalar, or bad indentation
-      p = next.start + col;
-      if (this.text[p] === "-") {
-        // A sequence at the indentation of its parent key ends here (the caller continues).
-        break;
-      }
+      recs[node + KEY_START] = p;
+      recs[node + KEY_END] = colon;
+      end = recs[node + AFTER]!;
+      if (this.i >= lineCount || this.indent(this.i) < col) break;
+      if (this.indent(this.i) > col) no(); // a continuation line of a plain scalar, or bad indentation
+      p = this.lineStart(this.i) + col;
+      // A sequence at the indentation of its parent key ends here (the caller continues).
+      if (t.charCodeAt(p) === DASH) break;
     }
-    return { kind: "map", items, start: at, end, after: end };
+    finish(rec, T_MAP, at, end, end);
+    return o;
   }
 
   /** A value that fits on line `l` from `p`: a scalar or a flow sequence, then an optional comment. */
-  private inline(l: Line, p: number): FastScalar | FastSeq {
+  private inline(l: number, p: number): unknown {
     const t = this.text;
-    if (t[p] === "[") {
-      const items: FastScalar[] = [];
+    const lEnd = this.lineEnd(l);
+    if (t.charCodeAt(p) === OPEN) {
+      const rec = record();
+      const mark = pending.length;
       let q = p + 1;
-      const skip = (): void => {
-        while (q < l.end && t.charCodeAt(q) === 32) q++;
-      };
-      skip();
-      if (t[q] === "]") {
+      while (q < lEnd && t.charCodeAt(q) === SP) q++;
+      if (t.charCodeAt(q) === CLOSE) {
         q++;
       } else {
         for (;;) {
-          const s = this.scalar(l, q, true);
-          items.push(s);
-          q = s.end;
-          skip();
-          if (q < l.end && (t[q] === ",")) {
-            // The item's range ends where the comma is (spaces before it included).
-            s.after = q;
+          const item = used;
+          pending.push(this.scalar(l, q, true));
+          q = recs[item + END]!;
+          while (q < lEnd && t.charCodeAt(q) === SP) q++;
+          // The item's range ends where the comma or bracket is (spaces before it included).
+          recs[item + AFTER] = q;
+          if (q < lEnd && t.charCodeAt(q) === COMMA) {
             q++;
-            skip();
-            if (t[q] === "]") no(); // a trailing comma
+            while (q < lEnd && t.charCodeAt(q) === SP) q++;
+            if (t.charCodeAt(q) === CLOSE) no(); // a trailing comma
             continue;
           }
-          if (t[q] !== "]") no();
-          s.after = q;
+          if (t.charCodeAt(q) !== CLOSE) no();
           q++;
           break;
         }
       }
-      const after = this.lineRest(l, q);
-      return { kind: "seq", items, start: p, end: q, after };
+      finish(rec, T_SEQ, p, q, this.lineRest(l, q));
+      return takeItems(mark);
     }
-    const s = this.scalar(l, p, false);
-    s.after = this.lineRest(l, s.end);
-    return s;
+    const s = used;
+    const value = this.scalar(l, p, false);
+    recs[s + AFTER] = this.lineRest(l, recs[s + END]!);
+    return value;
   }
 
   /** A one-line scalar at `p`; in a flow sequence it also ends at `,` and `]`. */
-  private scalar(l: Line, p: number, flow: boolean): FastScalar {
+  private scalar(l: number, p: number, flow: boolean): string | number | boolean | null {
     const t = this.text;
-    const c = t[p];
-    if (c === '"' || c === "'") {
-      const close = t.indexOf(c, p + 1);
-      if (close < 0 || close >= l.end) no();
+    const lEnd = this.lineEnd(l);
+    const rec = record();
+    const c = t.charCodeAt(p);
+    if (c === DQ || c === SQ) {
+      const close = t.indexOf(c === DQ ? '"' : "'", p + 1);
+      if (close < 0 || close >= lEnd) no();
       let value: string;
       let q: number;
-      if (c === '"') {
+      if (c === DQ) {
         value = t.slice(p + 1, close);
         if (value.includes("\\")) no();
         q = close + 1;
@@ -294,36 +369,36 @@ class Reader {
         let parts = "";
         let from = p + 1;
         let k = close;
-        while (t[k + 1] === "'") {
+        while (t.charCodeAt(k + 1) === SQ) {
           parts += t.slice(from, k + 1);
           from = k + 2;
           k = t.indexOf("'", from);
-          if (k < 0 || k >= l.end) no();
+          if (k < 0 || k >= lEnd) no();
         }
         value = parts + t.slice(from, k);
         q = k + 1;
       }
       // After the closing quote: spaces, then the end (or `,`/`]` in a flow sequence, or a comment).
-      if (q < l.end) {
-        const n = t[q];
-        if (!(n === " " || (flow && (n === "," || n === "]")))) no();
+      if (q < lEnd) {
+        const n = t.charCodeAt(q);
+        if (!(n === SP || (flow && (n === COMMA || n === CLOSE)))) no();
       }
-      return { kind: "scalar", value, type: c === '"' ? "QUOTE_DOUBLE" : "QUOTE_SINGLE", start: p, end: q, after: q };
+      finish(rec, c === DQ ? T_DOUBLE : T_SINGLE, p, q, q);
+      return value;
     }
     let q = p;
-    while (q < l.end) {
-      const ch = t[q]!;
-      if (ch === ":" && (q + 1 === l.end || t[q + 1] === " " || flow)) no(); // a mapping inside a value
-      if (ch === "#" && t[q - 1] === " ") break;
-      if (flow && (ch === "," || ch === "]" || ch === "[" || ch === "{" || ch === "}")) break;
-      q++;
+    for (; q < lEnd; q++) {
+      const ch = t.charCodeAt(q);
+      if (ch === COLON && (q + 1 === lEnd || t.charCodeAt(q + 1) === SP || flow)) no(); // a mapping inside a value
+      if (ch === HASH && t.charCodeAt(q - 1) === SP) break;
+      if (flow && (ch === COMMA || ch === CLOSE || ch === OPEN || ch === 123 /* { */ || ch === 125 /* } */)) break;
     }
     let e = q;
-    while (e > p && t.charCodeAt(e - 1) === 32) e--;
-    const raw = t.slice(p, e);
-    if (raw.length === 0) no();
-    const value = plainValue(raw);
-    return { kind: "scalar", value, type: "PLAIN", start: p, end: e, after: e };
+    while (e > p && t.charCodeAt(e - 1) === SP) e--;
+    if (e === p) no();
+    const value = plainValue(t.slice(p, e));
+    finish(rec, T_PLAIN, p, e, e);
+    return value;
   }
 }
 
@@ -340,16 +415,53 @@ function plainValue(raw: string): string | number | boolean | null {
   return raw;
 }
 
-function toJS(n: FastNode): unknown {
-  switch (n.kind) {
-    case "scalar":
-      return n.value;
-    case "seq":
-      return n.items.map(toJS);
-    case "map": {
-      const o: Record<string, unknown> = {};
-      for (const { key, value } of n.items) o[key] = toJS(value);
-      return o;
-    }
+// ---- reading a SpanTree ----
+
+/** The node at record offset `at` (0 is the document's root). */
+export function nodeOf(tree: SpanTree, at: number): FastNode {
+  const tag = tree[at + HEAD]! & 7;
+  const n: FastNode = { kind: tag === T_MAP ? "map" : tag === T_SEQ ? "seq" : "scalar", start: tree[at + START]!, end: tree[at + END]!, after: tree[at + AFTER]! };
+  if (n.kind === "scalar") n.type = TAGS[tag] as ScalarType;
+  if (tree[at + KEY_START]! >= 0) n.key = { start: tree[at + KEY_START]!, end: tree[at + KEY_END]! };
+  return n;
+}
+
+/** The record offsets of the children of the node at `at` (a mapping's values, in order, or a sequence's items). */
+export function childrenOf(tree: SpanTree, at: number): number[] {
+  const out: number[] = [];
+  const end = at + (tree[at + HEAD]! >> 3) * REC;
+  for (let c = at + REC; c < end; c += (tree[c + HEAD]! >> 3) * REC) out.push(c);
+  return out;
+}
+
+export const isMapNode = (tree: SpanTree, at: number): boolean => (tree[at + HEAD]! & 7) === T_MAP;
+export const isSeqNode = (tree: SpanTree, at: number): boolean => (tree[at + HEAD]! & 7) === T_SEQ;
+
+/** The mapping value under the key `name`, or -1 (also when the node is not a mapping). */
+export function childByKey(tree: SpanTree, text: string, at: number, name: string): number {
+  if ((tree[at + HEAD]! & 7) !== T_MAP) return -1;
+  const end = at + (tree[at + HEAD]! >> 3) * REC;
+  for (let c = at + REC; c < end; c += (tree[c + HEAD]! >> 3) * REC) {
+    const ks = tree[c + KEY_START]!;
+    if (tree[c + KEY_END]! - ks === name.length && text.startsWith(name, ks)) return c;
   }
+  return -1;
+}
+
+/** The sequence's item `index`, or -1 (also when the node is not a sequence). */
+export function childByIndex(tree: SpanTree, at: number, index: number): number {
+  if ((tree[at + HEAD]! & 7) !== T_SEQ || !Number.isInteger(index) || index < 0) return -1;
+  const end = at + (tree[at + HEAD]! >> 3) * REC;
+  let c = at + REC;
+  for (let k = 0; k < index && c < end; k++) c += (tree[c + HEAD]! >> 3) * REC;
+  return c < end ? c : -1;
+}
+
+/** A scalar node's value, read again from its source (the subset's scalars are one line, without escapes). */
+export function scalarValue(tree: SpanTree, text: string, at: number): string | number | boolean | null {
+  const tag = tree[at + HEAD]! & 7;
+  const raw = text.slice(tree[at + START]!, tree[at + END]!);
+  if (tag === T_DOUBLE) return raw.slice(1, -1);
+  if (tag === T_SINGLE) return raw.slice(1, -1).replaceAll("''", "'");
+  return plainValue(raw);
 }
