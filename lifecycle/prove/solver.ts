@@ -19,14 +19,18 @@ let zctx: Z3 | undefined;
 
 /** Solver calls running on z3's worker threads now. */
 let inFlight = 0;
-/** Reference releases that arrived meanwhile, run in order when none is in flight. */
-const deferred: (() => void)[] = [];
+/** Reference releases that arrived meanwhile (function, arguments), run in order when none is in flight. */
+let deferred: [Fn, unknown[]][] = [];
 
 function settle(): void {
   inFlight--;
   if (inFlight > 0) return;
-  // A release may itself be deferred again only if a new call started; none can start here.
-  for (let f = deferred.shift(); f !== undefined; f = deferred.shift()) f();
+  // Swapped out whole, not shifted one by one: a query can leave hundreds of thousands of
+  // releases, and shifting each off the front made this loop quadratic (seconds per query).
+  // A release cannot start a solver call, so nothing is deferred while these run.
+  const batch = deferred;
+  deferred = [];
+  for (const [fn, args] of batch) fn(...args);
 }
 
 /**
@@ -41,7 +45,7 @@ function guard(low: Record<string, unknown>): void {
     if (name.endsWith("dec_ref")) {
       low[name] = (...args: unknown[]): unknown => {
         if (inFlight === 0) return fn(...args);
-        deferred.push(() => void fn(...args));
+        deferred.push([fn, args]);
         return undefined;
       };
       continue;
