@@ -192,6 +192,8 @@ export class World {
   readonly shared: B[] = [];
   /** Under-approximations: with any of these, `unsat` proves nothing (the result is unknown). */
   readonly incomplete = new Set<string>();
+  /** Encodings built once per world over placeholders and instantiated per event with z3's substitution (zone tables). */
+  readonly templates = new Map<string, { holes: A[]; term: B | A }>();
   private fresh = 0;
 
   constructor(
@@ -418,10 +420,19 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
     }
   }
   const zoneField = tables.length > 0 ? field(plan.keys.time_zone!) : undefined;
-  const tableOffset = (table: number[], t: A): A => {
-    let e: A = z.Real.val(table[0]!);
-    for (let k = 1; 2 * k < table.length; k++) if (table[2 * k] !== table[2 * k - 2]) e = z.If(t.ge(table[2 * k - 1]!), z.Real.val(table[2 * k]!), e) as A;
-    return e;
+  // Each table's `If` chain is built once per world over a placeholder and instantiated per
+  // lookup with z3's substitution (one call), not rebuilt term by term from JavaScript.
+  const tableOffset = (id: number, table: number[], t: A): A => {
+    const key = `table:${id}`;
+    let c = w.templates.get(key);
+    if (c === undefined) {
+      const at = z.Real.const(w.freshName(`zone${id}:at`));
+      let e: A = z.Real.val(table[0]!);
+      for (let k = 1; 2 * k < table.length; k++) if (table[2 * k] !== table[2 * k - 2]) e = z.If(at.ge(table[2 * k - 1]!), z.Real.val(table[2 * k]!), e) as A;
+      c = { holes: [at], term: e };
+      w.templates.set(key, c);
+    }
+    return z.substitute(c.term, [c.holes[0]!, t]) as A;
   };
   // Lookups near `now` (send times, deferrals, today's date) share one segment choice per zone:
   // the window [now - 3 days, now + the longest channel delay + 4 days] holds at most one
@@ -448,13 +459,23 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
       const end = z.Real.const(w.freshName(`${pfx}zone${id}:end`));
       const cur = z.Real.const(w.freshName(`${pfx}zone${id}:cur`));
       const next = z.Real.const(w.freshName(`${pfx}zone${id}:next`));
-      const alts: B[] = [];
-      for (let j = 0; j < os.length; j++) {
-        const from = j === 0 ? T : winLo.ge(ts[j - 1]!);
-        const to = j === os.length - 1 ? z.And(end.eq(MAX_TIME * 2), next.eq(os[j]!)) : z.And(winLo.lt(ts[j]!), end.eq(ts[j]!), next.eq(os[j + 1]!));
-        alts.push(z.And(from, to, cur.eq(os[j]!)));
+      // The choice of segment is the same formula for every event: built once per world over
+      // placeholders (hundreds of transitions make it thousands of terms), then substituted.
+      const key = `segment:${id}`;
+      let tpl = w.templates.get(key);
+      if (tpl === undefined) {
+        const [lo, e, c, n] = ["lo", "end", "cur", "next"].map((h) => z.Real.const(w.freshName(`zone${id}:${h}`)));
+        const alts: B[] = [];
+        for (let j = 0; j < os.length; j++) {
+          const from = j === 0 ? T : lo!.ge(ts[j - 1]!);
+          const to = j === os.length - 1 ? z.And(e!.eq(MAX_TIME * 2), n!.eq(os[j]!)) : z.And(lo!.lt(ts[j]!), e!.eq(ts[j]!), n!.eq(os[j + 1]!));
+          alts.push(z.And(from, to, c!.eq(os[j]!)));
+        }
+        tpl = { holes: [lo!, e!, c!, n!], term: z.Or(...alts) };
+        w.templates.set(key, tpl);
       }
-      facts.push(z.Or(...alts));
+      const [lo, e, c, n] = tpl.holes;
+      facts.push(z.substitute(tpl.term, [lo!, winLo], [e!, end], [c!, cur], [n!, next]) as B);
       seg = { end, cur, next };
     }
     segments.set(id, seg);
@@ -486,7 +507,7 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
         // Outside the window (never, by construction of the near terms): any offset, which is sound.
         const outside = z.Real.const(w.freshName(`${pfx}offset-outside`));
         zo = z.If(z.And(t.ge(winLo), t.lt(winHi)), z.If(t.ge(seg.end), seg.next, seg.cur), outside) as A;
-      } else zo = tableOffset(table, t);
+      } else zo = tableOffset(id, table, t);
       o = z.If(z.And(zoneField.def, z.Not(zoneField.nul), zoneField.s!.eq(id)), zo, o) as A;
     }
     const v = z.Real.const(w.freshName(`${pfx}offset`));

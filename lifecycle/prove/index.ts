@@ -102,7 +102,7 @@ export interface ProveReport {
 export interface ProveOptions {
   /** Solver time-out per query, in ms. */
   timeoutMs?: number;
-  /** Also run the cadence analysis (proveRepository; default true). */
+  /** Also run the cadence analysis, on the guarantees' solvers (prove: default false; proveRepository: default true). */
   cadence?: boolean;
   /** Only these guarantees or author invariants (by id). */
   only?: readonly string[];
@@ -148,9 +148,8 @@ export async function proveRepository(host: SourceHost, opts: ProveOptions = {})
   sortDiagnostics(all);
   if (hasErrors(all)) return { results: [], diagnostics: all, files, ms: performance.now() - t0 };
   const input: ProveInput = { program: built.state.program, ir: built.state.ir, data: built.data.waypost, bundle: built.bundle, invariants: checked.invariants.filter((i) => !i.builtin) };
-  const r = await prove(input, opts);
-  const c = opts.cadence === false ? undefined : await cadence(input, opts);
-  return { ...r, ...(c ? { cadence: c } : {}), diagnostics: [...all, ...r.diagnostics], files, ms: performance.now() - t0 };
+  const r = await prove(input, { ...opts, cadence: opts.cadence !== false });
+  return { ...r, diagnostics: [...all, ...r.diagnostics], files, ms: performance.now() - t0 };
 }
 
 interface Spec {
@@ -479,7 +478,11 @@ class EventQueries {
       if (r === "sat") this.fresh = { goal, s };
       else s.release();
     }
-    if (process.env["WAYPOST_PROVE_DEBUG"]) console.error(`${this.encoded.enc.event} ${label}: ${r}${this.fresh ? " (standalone)" : ""} ${(performance.now() - q0).toFixed(0)} ms`);
+    if (process.env["WAYPOST_PROVE_DEBUG"]) {
+      const st = (this.fresh?.s ?? this.s).statistics();
+      const rl = st.keys().includes("rlimit count") ? st.get("rlimit count") : -1;
+      console.error(`${this.encoded.enc.event} ${label}: ${r}${this.fresh ? " (standalone)" : ""} ${(performance.now() - q0).toFixed(0)} ms rlimit ${rl}`);
+    }
     return r;
   }
   /** A request that makes `goal` hold over the bundle's own lists (concretiseWith), in a scope of the solver that found it. */
@@ -516,6 +519,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
   const all = [...specs(program, ir), ...(input.invariants ?? []).map((inv) => authorSpec(program, ir, inv)).filter((x): x is Spec => x !== null)].filter((x) => !opts.only || opts.only.includes(x.id));
   // One symbolic request per event, shared by every guarantee (each query is pushed and popped).
   const w = new World(z, ir, data.lists, program.jurisdictions.keys(), all.flatMap((x) => x.exprs ?? []));
+  const cad = opts.cadence === true ? new CadenceQuestions(input, engine, w) : undefined;
   const state = all.map((spec) => ({
     spec,
     res: { id: spec.id, invariant: spec.invariant, description: spec.description, status: "proved", abstractions: [], ms: 0, queries: 0, ...(spec.span ? { span: spec.span } : {}) } as GuaranteeResult,
@@ -586,6 +590,12 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
           res.ms += performance.now() - g0;
         }
       }
+      // Cadence on the same encoding and solver (proveRepository), after the guarantees.
+      if (cad) {
+        encoded ??= encodeEvent(w, event);
+        queries ??= new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        await cad.event(event, encoded, queries);
+      }
       } finally {
         queries?.release();
       }
@@ -612,7 +622,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
     res.abstractions = [...st.abstractions].sort();
     results.push(res);
   }
-  return { results, diagnostics: [], files: new Map(), ms: performance.now() - t0 };
+  return { results, ...(cad ? { cadence: cad.result() } : {}), diagnostics: [], files: new Map(), ms: performance.now() - t0 };
 }
 
 export interface Reach {
@@ -898,59 +908,82 @@ export async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: Wo
  */
 export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promise<Cadence> {
   const z = await context();
-  const { program, ir, data } = input;
-  const plan = ir.plan;
   const engine = await loadBundle(input.bundle, { skipVerify: true });
-  const findings: Diagnostic[] = [];
-  const nodeSpan = (id: string): Span | undefined => {
-    const o = program.nodes.find((n) => n.id === id)?.origin;
-    return o ? spanAt(o.doc, o.path, "key") : undefined;
-  };
-  const windows: CadenceWindow[] = [];
-  let queries: EventQueries[] = [];
-  let dead: Reach[] = [];
   try {
-    const w = new World(z, ir, data.lists);
-    const encs = encodeEvents(w, opts);
-    queries = [...encs.values()].map((x) => x.q);
-    for (const cap of program.contact.caps) {
-      const scope = [cap.channel && `channel \`${cap.channel}\``, cap.purpose && `purpose \`${cap.purpose}\``, cap.node && `node \`${cap.node}\``].filter(Boolean).join(", ") || "every message";
-      const win: CadenceWindow = { cap: cap.id, scope, window: cap.per, max: cap.max, most: cap.max, nodes: [], leaks: [], unknown: [] };
-      const count: Extract<Expr, { op: "history_count" }> = { op: "history_count", window_ms: cap.perMs, ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}) };
-      for (const [event, { enc, facts, q }] of encs) {
-        for (const i of plan.events[event] ?? []) {
-          const n = plan.nodes[i]!;
-          if ((cap.purpose && n.purpose !== cap.purpose) || (cap.node && n.id !== cap.node)) continue;
-          for (const ch of n.channels) {
-            if (cap.channel && ch !== cap.channel) continue;
-            win.nodes.push(`${n.id}/${ch}`);
-            const goal = z.And(enc.delivers(i, ch), w.historyCount(count, facts).ge(cap.max));
-            const r = await q.check(goal, `cap ${cap.id} ${n.id}/${ch}`);
-            if (r === "unsat") continue;
-            if (r === "unknown") {
-              win.unknown.push(`${n.id}/${ch}: the solver gave up`);
-              continue;
-            }
-            const req = await q.concretise(goal, data);
-            const d = typeof req === "string" ? undefined : (engine.decide(req) as unknown as Decision);
-            if (typeof req === "string" || !d || !SENDING.has(d.outcome) || d.node !== n.id || d.channel !== ch) {
-              win.unknown.push(`${n.id}/${ch}: ${typeof req === "string" ? req : "the witness does not replay"}`);
-              continue;
-            }
-            win.leaks.push({ node: n.id, channel: ch, request: req });
-            findings.push(diag("WP4104", "warning", `\`${n.id}\` can send via \`${ch}\` when the customer already had ${cap.max} message(s) in cap \`${cap.id}\`'s ${win.window} window (${scope})`, nodeSpan(n.id), `witness request: ${JSON.stringify(req)}`));
-          }
-        }
+    const w = new World(z, input.ir, input.data.lists);
+    const c = new CadenceQuestions(input, engine, w);
+    for (const event of Object.keys(input.ir.plan.events).sort()) {
+      const encoded = encodeEvent(w, event);
+      const q = new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      try {
+        await c.event(event, encoded, q);
+      } finally {
+        q.release();
       }
-      if (win.leaks.length > 0 || win.unknown.length > 0) win.most = null;
-      windows.push(win);
     }
-    // Dead senders, on the same solvers (what they learnt about each event is reused).
-    dead = (await reachWith(w, encs, engine, data)).filter((r) => r.status === "unreachable");
+    return c.result();
   } finally {
-    for (const q of queries) q.release();
     await engine.close();
   }
-  for (const d of dead) findings.push(diag("WP4103", "warning", `\`${d.node}\` can never deliver via \`${d.channel}\`: no request makes it (dead trigger, contradictory eligibility, or gates that always block)`, nodeSpan(d.node)));
-  return { windows, dead, findings };
+}
+
+/**
+ * The cadence questions, asked one event at a time on that event's solver: `prove` asks them
+ * after the guarantees on the same solver (the event is encoded once, and what z3 learnt about
+ * it is reused), `cadence` on its own.
+ */
+class CadenceQuestions {
+  private readonly windows: CadenceWindow[];
+  private readonly leakFindings: Diagnostic[][];
+  private readonly dead: Reach[] = [];
+  constructor(private readonly input: ProveInput, private readonly engine: Engine, private readonly w: World) {
+    this.windows = input.program.contact.caps.map((cap) => {
+      const scope = [cap.channel && `channel \`${cap.channel}\``, cap.purpose && `purpose \`${cap.purpose}\``, cap.node && `node \`${cap.node}\``].filter(Boolean).join(", ") || "every message";
+      return { cap: cap.id, scope, window: cap.per, max: cap.max, most: cap.max, nodes: [], leaks: [], unknown: [] };
+    });
+    this.leakFindings = this.windows.map(() => []);
+  }
+  private nodeSpan(id: string): Span | undefined {
+    const o = this.input.program.nodes.find((n) => n.id === id)?.origin;
+    return o ? spanAt(o.doc, o.path, "key") : undefined;
+  }
+  async event(event: string, { enc, facts }: { enc: EventEncoding; facts: B[] }, q: EventQueries): Promise<void> {
+    const { z, ir: { plan } } = this.w;
+    const { data } = this.input;
+    for (const [k, cap] of this.input.program.contact.caps.entries()) {
+      const win = this.windows[k]!;
+      const count: Extract<Expr, { op: "history_count" }> = { op: "history_count", window_ms: cap.perMs, ...(cap.channel ? { channel: cap.channel } : {}), ...(cap.purpose ? { purpose: cap.purpose } : {}), ...(cap.node ? { node: cap.node } : {}) };
+      for (const i of plan.events[event] ?? []) {
+        const n = plan.nodes[i]!;
+        if ((cap.purpose && n.purpose !== cap.purpose) || (cap.node && n.id !== cap.node)) continue;
+        for (const ch of n.channels) {
+          if (cap.channel && ch !== cap.channel) continue;
+          win.nodes.push(`${n.id}/${ch}`);
+          const goal = z.And(enc.delivers(i, ch), this.w.historyCount(count, facts).ge(cap.max));
+          const r = await q.check(goal, `cap ${cap.id} ${n.id}/${ch}`);
+          if (r === "unsat") continue;
+          if (r === "unknown") {
+            win.unknown.push(`${n.id}/${ch}: the solver gave up`);
+            continue;
+          }
+          const req = await q.concretise(goal, data);
+          const d = typeof req === "string" ? undefined : (this.engine.decide(req) as unknown as Decision);
+          if (typeof req === "string" || !d || !SENDING.has(d.outcome) || d.node !== n.id || d.channel !== ch) {
+            win.unknown.push(`${n.id}/${ch}: ${typeof req === "string" ? req : "the witness does not replay"}`);
+            continue;
+          }
+          win.leaks.push({ node: n.id, channel: ch, request: req });
+          this.leakFindings[k]!.push(diag("WP4104", "warning", `\`${n.id}\` can send via \`${ch}\` when the customer already had ${cap.max} message(s) in cap \`${cap.id}\`'s ${win.window} window (${win.scope})`, this.nodeSpan(n.id), `witness request: ${JSON.stringify(req)}`));
+        }
+      }
+    }
+    // Dead senders, on the same solver.
+    this.dead.push(...(await reachWith(this.w, new Map([[event, { enc, facts, q }]]), this.engine, data)).filter((r) => r.status === "unreachable"));
+  }
+  result(): Cadence {
+    for (const win of this.windows) if (win.leaks.length > 0 || win.unknown.length > 0) win.most = null;
+    const findings = this.leakFindings.flat();
+    for (const d of this.dead) findings.push(diag("WP4103", "warning", `\`${d.node}\` can never deliver via \`${d.channel}\`: no request makes it (dead trigger, contradictory eligibility, or gates that always block)`, this.nodeSpan(d.node)));
+    return { windows: this.windows, dead: this.dead, findings };
+  }
 }
