@@ -30,7 +30,7 @@ import { readBundle, verificationChoice, type BundleContents, type Manifest } fr
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonObject, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
-import { createPseudonymiser, DecisionLog, keyId, maskedCanonicalJson, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
+import { createPseudonymiser, DecisionLog, keyId, maskedAndInputJson, maskedCanonicalJson, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
 import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, type DryRunOptions } from "./dry-run.js";
 import { runLoad, type LoadFuel } from "./load.js";
 import type { TarLimits } from "./tar.js";
@@ -570,10 +570,14 @@ export class Engine {
     const prefix = active?.idPrefix ?? idPrefix(revision);
     let core: DecisionCore;
     let logReasons: readonly Readonly<Reason>[] | null = null;
+    // With a log, the masked text and the module's input are written in one pass when the
+    // request allows (null otherwise: both are then written apart, as without a log).
+    let texts: { masked: string; input: string } | null = null;
     if (active === null) core = failClosedDecision("no bundle is loaded", revision, "");
     else if (this.logHandle?.error) core = failClosedDecision(`decision log unavailable: ${this.logHandle.error.message}`, revision, "");
     else {
-      const ev = this.evaluateDecision(active, request);
+      if (this.logHandle !== null) texts = maskedAndInputJson(request, masks, this.pseudonyms);
+      const ev = this.evaluateDecision(active, request, texts?.input);
       core = ev.decision;
       logReasons = ev.logReasons;
     }
@@ -599,7 +603,7 @@ export class Engine {
     let maskedText: string;
     let id: string;
     try {
-      maskedText = maskedCanonicalJson(request, masks, this.pseudonyms);
+      maskedText = texts?.masked ?? maskedCanonicalJson(request, masks, this.pseudonyms);
       id = "wpd_" + sha256Hex(prefix + maskedText).slice(0, 32);
     } catch (e) {
       // Not JSON: nothing to replay or log faithfully.
@@ -623,11 +627,12 @@ export class Engine {
   /**
    * The decision on `request` (its id not attached yet), and, when it came out of the compact
    * call, reasons for the log that nobody can change (null: the log copies the decision's).
+   * `written`: the request's JSON text when the caller has it (maskedAndInputJson).
    */
-  private evaluateDecision(active: Active, request: unknown): { decision: DecisionCore; logReasons: readonly Readonly<Reason>[] | null } {
-    let input: string | undefined;
+  private evaluateDecision(active: Active, request: unknown, written?: string): { decision: DecisionCore; logReasons: readonly Readonly<Reason>[] | null } {
+    let input: string | undefined = written;
     try {
-      input = JSON.stringify(request);
+      input ??= JSON.stringify(request);
     } catch (e) {
       return { decision: failClosedDecision(`request is not JSON: ${describeThrown(e)}`, active.revision, ""), logReasons: null };
     }

@@ -303,6 +303,43 @@ export function maskRequest(request: unknown, fields: FieldMasks, pseudonyms: Ps
  * and a logged entry's `request` is written as.
  */
 export function maskedCanonicalJson(request: unknown, fields: FieldMasks, pseudonyms: Pseudonymiser | null = null): string {
+  return writeMasked(request, fields, pseudonyms, false);
+}
+
+/**
+ * maskedCanonicalJson(request, fields, pseudonyms) and, written in the same pass, the request's
+ * own JSON text for the policy's input: the same JSON value as JSON.stringify(request) (keys in
+ * canonical order), the kept values' text written once for both. A logged decision then
+ * serialises its request once instead of twice. Null when that cannot be promised cheaply: a
+ * value JSON.stringify writes otherwise (toJSON, a class instance or boxed value, a non-finite
+ * number, an array hole), nesting past TEXT_DEPTH, a `__proto__` key, or anything that throws;
+ * the caller then takes JSON.stringify and maskedCanonicalJson, which decide and fail as before.
+ */
+export function maskedAndInputJson(request: unknown, fields: FieldMasks, pseudonyms: Pseudonymiser | null = null): { masked: string; input: string } | null {
+  if (!isJsonObject(request) || !plainProto(request) || (OBJECT_PROTO as { toJSON?: unknown }).toJSON !== undefined || (ARRAY_PROTO as { toJSON?: unknown }).toJSON !== undefined) return null;
+  try {
+    const masked = writeMasked(request, fields, pseudonyms, true);
+    return { masked, input: inputText };
+  } catch {
+    return null;
+  } finally {
+    inputText = "";
+  }
+}
+
+const OBJECT_PROTO = Object.prototype;
+const ARRAY_PROTO = Array.prototype;
+const plainProto = (o: object): boolean => {
+  const p: unknown = Object.getPrototypeOf(o);
+  return p === OBJECT_PROTO || p === null;
+};
+/** Thrown by the writers with `withInput` where the input text could differ from JSON.stringify's value. */
+const NOT_PLAIN: unique symbol = Symbol("not plain");
+/** writeMasked's second text (withInput), and maskedContextText's piece of it. */
+let inputText = "";
+
+/** maskedCanonicalJson's text; with `withInput`, the request's own text too, in inputText. */
+function writeMasked(request: unknown, fields: FieldMasks, pseudonyms: Pseudonymiser | null, withInput: boolean): string {
   // Runs on every logged decision (the id hashes it, the entry stores it). Written as text
   // straight from the request: building the masked object and then a canonical copy of it
   // (history entries arrive with their keys out of order) cost twice as much as writing it.
@@ -311,18 +348,39 @@ export function maskedCanonicalJson(request: unknown, fields: FieldMasks, pseudo
   const src = request as Record<string, unknown>;
   const keys = keysInOrder(src);
   let out = "{";
+  let input = "{";
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     const v = src[k];
     if (v === undefined) continue;
     let piece: string;
-    if (KEPT_KEYS.has(k)) piece = canonText(v, 0);
-    else if (k === "context" && isJsonObject(v)) piece = maskedContextText(v as Record<string, unknown>, fields, pseudonyms);
-    else if (k === "__proto__") continue; // maskRequest's assignment of a string to it creates no key
-    else piece = REDACTED_TEXT;
-    out += (out.length === 1 ? "" : ",") + keyText(k) + piece;
+    let raw: string | undefined | null = null; // the input's piece: null when the masked one, undefined when none
+    if (KEPT_KEYS.has(k)) piece = canonText(v, 0, withInput);
+    else if (k === "context" && isJsonObject(v)) {
+      if (withInput && !plainProto(v)) throw NOT_PLAIN;
+      piece = maskedContextText(v as Record<string, unknown>, fields, pseudonyms, withInput);
+      raw = inputText;
+    } else if (k === "__proto__") {
+      if (withInput) throw NOT_PLAIN;
+      continue; // maskRequest's assignment of a string to it creates no key
+    } else {
+      piece = REDACTED_TEXT;
+      if (withInput) raw = rawText(v);
+    }
+    const kt = keyText(k);
+    out += (out.length === 1 ? "" : ",") + kt + piece;
+    if (withInput && raw !== undefined) input += (input.length === 1 ? "" : ",") + kt + (raw ?? piece);
   }
+  if (withInput) inputText = input + "}";
   return out + "}";
+}
+
+/**
+ * A masked value's text in the input: canonText's, checked plain; undefined for what
+ * JSON.stringify leaves out of an object (a function, a symbol).
+ */
+function rawText(v: unknown): string | undefined {
+  return typeof v === "function" || typeof v === "symbol" ? undefined : canonText(v, 0, true);
 }
 
 const REDACTED_TEXT = quoteText(REDACTED);
@@ -380,30 +438,37 @@ function sortedContextKeys(c: Record<string, unknown>): string[] {
   return sorted;
 }
 
-/** The masked context's canonical text (maskRequest's `context`). */
-function maskedContextText(c: Record<string, unknown>, fields: FieldMasks, pseudonyms: Pseudonymiser | null): string {
+/** The masked context's canonical text (maskRequest's `context`); with `withInput`, the context's own text in inputText. */
+function maskedContextText(c: Record<string, unknown>, fields: FieldMasks, pseudonyms: Pseudonymiser | null, withInput = false): string {
   const texts = fieldTextsOf(fields);
   const names = sortedContextKeys(c);
   let out = "{";
+  let input = "{";
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
     const value = c[name];
     if (value === undefined) continue;
+    if (withInput && name === "__proto__") throw NOT_PLAIN;
     let f = texts?.get(name);
     if (f === undefined) {
       f = { text: keyText(name), mode: maskOf(fields, name) };
       if (texts !== null && hasOwn.call(fields, name)) texts.set(name, f);
     }
     let piece: string;
+    let raw: string | undefined | null = null; // as in writeMasked
     if (value === null) piece = "null";
-    else if (f.mode === "none") piece = canonText(value, 0);
-    else if (f.mode === "hash" && pseudonyms !== null) piece = quoteText(pseudonyms.pseudonym(value));
-    else piece = REDACTED_TEXT;
+    else if (f.mode === "none") piece = canonText(value, 0, withInput);
+    else {
+      piece = f.mode === "hash" && pseudonyms !== null ? quoteText(pseudonyms.pseudonym(value)) : REDACTED_TEXT;
+      if (withInput) raw = rawText(value);
+    }
     // maskRequest's `ctx[name] = ...` cannot create an own "__proto__" (it sets the prototype,
     // or nothing): the key is dropped, after pseudonymising it as maskRequest does.
     if (name === "__proto__") continue;
     out += (out.length === 1 ? "" : ",") + f.text + piece;
+    if (withInput && raw !== undefined) input += (input.length === 1 ? "" : ",") + f.text + (raw ?? piece);
   }
+  if (withInput) inputText = input + "}";
   return out + "}";
 }
 
@@ -423,7 +488,7 @@ const TEXT_DEPTH = 32;
  * canonicalJson(v), written directly (canonicalJson is compositional: a container's text is its
  * members' texts in canonical order); the same text and the same TypeErrors.
  */
-function canonText(v: unknown, depth: number): string {
+function canonText(v: unknown, depth: number, plain = false): string {
   switch (typeof v) {
     case "string":
       return quoteText(v);
@@ -433,12 +498,17 @@ function canonText(v: unknown, depth: number): string {
       return Number.isFinite(v) ? JSON.stringify(v) : canonicalJson(v);
     case "object": {
       if (v === null) return "null";
-      if (depth > TEXT_DEPTH) return canonicalJson(v);
+      if (depth > TEXT_DEPTH) {
+        if (plain) throw NOT_PLAIN;
+        return canonicalJson(v);
+      }
       if (Array.isArray(v)) {
+        if (plain && Object.getPrototypeOf(v) !== ARRAY_PROTO) throw NOT_PLAIN;
         let out = "[";
-        for (let i = 0; i < v.length; i++) out += (i === 0 ? "" : ",") + canonText(v[i], depth + 1);
+        for (let i = 0; i < v.length; i++) out += (i === 0 ? "" : ",") + canonText(v[i], depth + 1, plain);
         return out + "]";
       }
+      if (plain && !plainProto(v)) throw NOT_PLAIN;
       const obj = v as Record<string, unknown>;
       const frozen = Object.isFrozen(obj);
       if (frozen) {
@@ -467,7 +537,7 @@ function canonText(v: unknown, depth: number): string {
         const item = obj[sorted[i]!];
         if (item === undefined) continue; // as JSON.stringify: an undefined property is absent
         if (typeof item === "object" && item !== null) flat = false;
-        out += (out.length === 1 ? "" : ",") + texts[i]! + canonText(item, depth + 1);
+        out += (out.length === 1 ? "" : ",") + texts[i]! + canonText(item, depth + 1, plain);
       }
       out += "}";
       // A frozen object of primitive data properties (no getters) cannot change: its text is

@@ -80,6 +80,28 @@ describe("the decision path", () => {
     expect(await verifyLog(path, { key: logKey })).toMatchObject({ ok: true, proven: true, entries: requests.length + 1 });
   });
 
+  it("with a log: the module decides what it decides without one, the request written once or (when not plain JSON) twice", async () => {
+    const path = join(dir, "c.jsonl");
+    const engine = await loadBundle(await bundle(), { skipVerify: true, dryRun: "swap", pseudonymKey, logKey, log: path });
+    const plain = await loadBundle(await bundle(), { skipVerify: true, dryRun: "swap", pseudonymKey });
+    // An inherited toJSON: the module sees the number, the masked text (and so the id) the object's own keys.
+    class Days {
+      toJSON(): number {
+        return 90;
+      }
+    }
+    const viaToJson = { ...send, context: { ...send.context, "policy.days_left": new Days() } };
+    const reordered = { context: { "policy.days_left": 90, "customer.id": "C-1", "consent.email": true }, history: send.history, now: send.now, event: send.event, system: send.system };
+    const cases = [...requests, viaToJson, { ...send, context: { ...send.context, "customer.email": new Date(0) } }, reordered];
+    for (const req of cases) {
+      const d = engine.decide(req);
+      expect(d).toEqual(plain.decide(req));
+    }
+    expect(engine.decide(viaToJson).outcome).toBe(engine.decide(send).outcome);
+    await engine.close();
+    expect(await verifyLog(path, { key: logKey })).toMatchObject({ ok: true, proven: true, entries: cases.length + 2 });
+  });
+
   it("an owned entry's decision is written as canonicalJson writes it, frozen parts included, getters read each time", async () => {
     const path = join(dir, "b.jsonl");
     const log = await DecisionLog.open(path, { key: logKey });

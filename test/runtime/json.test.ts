@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
 import { canonicalJson, canonicalJsonBytes, opaStructuredDigest, opaStructuredText } from "../../runtime/json.js";
-import { createPseudonymiser, maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
+import { createPseudonymiser, maskedAndInputJson, maskedCanonicalJson, maskRequest, type FieldMasks } from "../../runtime/log.js";
 
 /** The definition, written the slow obvious way. */
 function reference(v: unknown): string {
@@ -197,6 +197,60 @@ describe("maskedCanonicalJson", () => {
       expect(() => maskedCanonicalJson(bad, fields, pseudonyms)).toThrow(TypeError);
     }
     expect(maskedCanonicalJson({ context: { "customer.email": 1n } }, fields, pseudonyms)).toBe(canonicalJson(maskRequest({ context: { "customer.email": 1n } }, fields, pseudonyms)));
+  });
+});
+
+describe("maskedAndInputJson", () => {
+  const fields: FieldMasks = Object.freeze({ "customer.id": Object.freeze({ mask: "hash" }), "customer.region": Object.freeze({ mask: "none" }), "customer.email": Object.freeze({ mask: "redact" }) });
+  const ctxKey = fc.constantFrom("customer.id", "customer.region", "customer.email", "unknown.field");
+  const request = fc.record(
+    { system: value, event: value, now: value, history: value, context: fc.oneof(fc.dictionary(ctxKey, value, { maxKeys: 4 }), value), extra: value },
+    { requiredKeys: [] },
+  );
+  const pseudonyms = createPseudonymiser(new Uint8Array(32).fill(7));
+
+  it("is maskedCanonicalJson's text and the JSON value JSON.stringify writes (property)", () => {
+    fc.assert(fc.property(request, (r) => {
+      const t = maskedAndInputJson(r, fields, pseudonyms);
+      expect(t).not.toBeNull(); // plain JSON: always written in one pass
+      expect(t!.masked).toBe(maskedCanonicalJson(r, fields, pseudonyms));
+      // The same value (its keys in canonical order): what the module decides on.
+      expect(JSON.parse(t!.input)).toEqual(JSON.parse(JSON.stringify(r)));
+      expect(t!.input).toBe(canonicalJson(r));
+    }), { numRuns: 500 });
+  });
+
+  it("declines (null) where its input text could differ from JSON.stringify's, or where writing throws", () => {
+    const base = { system: "s", event: "e", now: "2026-01-01T00:00:00Z" };
+    const declined: unknown[] = [
+      { ...base, context: { "customer.region": new Date(0) } }, // toJSON, kept field
+      { ...base, context: { "customer.email": new Date(0) } }, // toJSON, masked field
+      { ...base, history: [new String("x")] }, // a boxed value
+      { ...base, context: new Map() }, // a class instance as the context
+      { ...base, context: { "customer.region": NaN } }, // JSON.stringify writes null
+      { ...base, context: { "customer.email": [1, , 2] } }, // a hole: JSON.stringify writes null
+      { ...base, extra: 1n },
+      JSON.parse('{"now":"x","__proto__":{"a":1}}') as unknown,
+      JSON.parse('{"context":{"__proto__":1}}') as unknown,
+      { ...base, history: JSON.parse("[".repeat(40) + "]".repeat(40)) as unknown },
+      Object.assign(Object.create({ inherited: 1 }) as object, base),
+      [base],
+    ];
+    for (const r of declined) expect(maskedAndInputJson(r, fields, pseudonyms), JSON.stringify(r, (_k, v: unknown) => (typeof v === "bigint" ? "1n" : v))).toBeNull();
+    // Left out of an object by JSON.stringify: left out of the input, redacted in the masked text.
+    const fn = { ...base, context: { "customer.email": () => 1, "customer.id": undefined }, extra: Symbol("x") };
+    const t = maskedAndInputJson(fn, fields, pseudonyms)!;
+    expect(JSON.parse(t.input)).toEqual(JSON.parse(JSON.stringify(fn)));
+    expect(t.masked).toBe(maskedCanonicalJson(fn, fields, pseudonyms));
+    // An inherited toJSON on every object: declined.
+    const proto = Object.prototype as { toJSON?: () => string };
+    proto.toJSON = () => "x";
+    try {
+      expect(maskedAndInputJson(base, fields, pseudonyms)).toBeNull();
+    } finally {
+      delete proto.toJSON;
+    }
+    expect(maskedAndInputJson(base, fields, pseudonyms)).not.toBeNull();
   });
 });
 
