@@ -257,11 +257,14 @@ function findForbiddenKeys(node: unknown, out: YAML.Scalar[] = [], depth = 0): Y
   return out;
 }
 
+/** One decoder for every file: a whole-input decode keeps no state between calls. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Strict UTF-8 decoding; null for binary content (NUL bytes or invalid UTF-8). */
 export function decodeText(bytes: Uint8Array): string | null {
   if (bytes.includes(0)) return null;
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    const text = UTF8.decode(bytes);
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
     return null;

@@ -74,9 +74,7 @@ const PLAIN_START = /^[A-Za-z_/(\u00a0-\uffff]/;
 const NULLS = new Set(["null", "Null", "NULL"]);
 const BOOLS = new Map([["true", true], ["True", true], ["TRUE", true], ["false", false], ["False", false], ["FALSE", false]]);
 const INT = /^(?:0|[1-9][0-9]{0,14})$/;
-const DIGIT_START = /^[0-9]/;
 const NOT_NUMERIC = /[^0-9A-Za-z.+\-_]/;
-const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 // Scratch space shared by every read (the reader is synchronous and not re-entered): node
 // records, and the content lines as (start, end of line, indent) triples. Only the finished
@@ -269,6 +267,7 @@ class Reader {
     const t = this.text;
     const rec = record();
     const o: Record<string, unknown> = {};
+    let entries = 0;
     let p = at;
     let end = at;
     for (;;) {
@@ -277,8 +276,8 @@ class Reader {
       const colon = this.keyEnd(l, p);
       if (colon < 0) no();
       const name = t.slice(p, colon);
-      if (!KEY.test(name) || FORBIDDEN_KEYS.has(name) || typeof plainValue(name) !== "string") no();
-      if (hasOwn(o, name)) no(); // a duplicate key
+      // A key of the subset starts with a letter: only the null and boolean words are not strings.
+      if (!KEY.test(name) || FORBIDDEN_KEYS.has(name) || NULLS.has(name) || BOOLS.has(name)) no();
       let v = colon + 1;
       while (v < lEnd && t.charCodeAt(v) === SP) v++;
       const node = used;
@@ -297,6 +296,7 @@ class Reader {
         o[name] = this.inline(l, v);
         this.i++;
       }
+      entries++;
       recs[node + KEY_START] = p;
       recs[node + KEY_END] = colon;
       end = recs[node + AFTER]!;
@@ -306,6 +306,9 @@ class Reader {
       // A sequence at the indentation of its parent key ends here (the caller continues).
       if (t.charCodeAt(p) === DASH) break;
     }
+    // A duplicate key replaced an earlier value: fewer properties than entries. (Counting them
+    // once costs less than a lookup per key: the keys are not yet V8's interned strings.)
+    if (Object.keys(o).length !== entries) no();
     finish(rec, T_MAP, at, end, end);
     return o;
   }
@@ -404,12 +407,18 @@ class Reader {
 
 /** A plain scalar's value in the YAML 1.2 core schema, for the forms of the subset. */
 function plainValue(raw: string): string | number | boolean | null {
-  if (NULLS.has(raw)) return null;
-  const b = BOOLS.get(raw);
-  if (b !== undefined) return b;
-  if (INT.test(raw)) return Number(raw);
-  // A digit first: a string only with a character no number of the core schema has (`20%`).
-  if (!PLAIN_START.test(raw) && !(DIGIT_START.test(raw) && NOT_NUMERIC.test(raw))) no();
+  const c = raw.charCodeAt(0);
+  // n, N, t, T, f, F: the first letters of the null and boolean words.
+  if (c === 110 || c === 78 || c === 116 || c === 84 || c === 102 || c === 70) {
+    if (NULLS.has(raw)) return null;
+    const b = BOOLS.get(raw);
+    if (b !== undefined) return b;
+  }
+  if (c >= 48 && c <= 57) {
+    if (INT.test(raw)) return Number(raw);
+    // A digit first: a string only with a character no number of the core schema has (`20%`).
+    if (!NOT_NUMERIC.test(raw)) no();
+  } else if (!PLAIN_START.test(raw)) no();
   // Indicators inside a plain scalar that the yaml package reads differently on one line.
   if (raw.includes(" #") || raw.includes(": ")) no();
   return raw;

@@ -81,8 +81,11 @@ const SKIP_DIRS = new Set(["node_modules", ".git", "dist", "out"]);
 export class FsHost implements SourceHost {
   readonly description: string;
   private rootReal: Promise<string> | null = null;
+  /** The root as an absolute path (resolved once: readFile runs once per policy file). */
+  private readonly rootAbs: string;
   constructor(readonly root: string) {
     this.description = root;
+    this.rootAbs = path.resolve(root);
   }
 
   private realRoot(): Promise<string> {
@@ -131,9 +134,9 @@ export class FsHost implements SourceHost {
   // API each costs a thread-pool round trip and a FileHandle (0.5 ms a file, 10,000 journey
   // files: most of the Load stage); the sync calls take a tenth of that.
   async readFile(relPath: string): Promise<Uint8Array | null> {
-    const full = path.resolve(this.root, relPath);
+    const full = path.resolve(this.rootAbs, relPath);
     // Policy files may only name files inside the repository.
-    if (!full.startsWith(path.resolve(this.root) + path.sep)) return null;
+    if (!full.startsWith(this.rootAbs + path.sep)) return null;
     const rootReal = await this.realRoot();
     const rel = relPath.split(path.sep).join("/");
     const fast = this.readFast(full, rootReal, rel);
@@ -174,7 +177,7 @@ export class FsHost implements SourceHost {
         return refuse("outside", "a path that changed while it was being read");
       }
       if (again.dev !== st.dev || again.ino !== st.ino) refuse("outside", "a path that changed while it was being read");
-      return fsSync.readFileSync(fd);
+      return readOpened(fd, st.size);
     } finally {
       fsSync.closeSync(fd);
     }
@@ -219,11 +222,28 @@ export class FsHost implements SourceHost {
       const st = fsSync.fstatSync(fd);
       if (st.isDirectory()) return null;
       if (!st.isFile()) throw new SourceRefusal({ path: rel, kind: "special", what: specialKind(st), folder: false });
-      return fsSync.readFileSync(fd);
+      return readOpened(fd, st.size);
     } finally {
       fsSync.closeSync(fd);
     }
   }
+}
+
+/**
+ * An open regular file's bytes, given the size its fstat reported: readFileSync(fd) would fstat
+ * it again (a system call and a Stats object per policy file). An empty or large file is left to
+ * readFileSync (it reads files that report no size in chunks, and knows Node's size limit).
+ */
+function readOpened(fd: number, size: number): Uint8Array {
+  if (size === 0 || size > 1 << 20) return fsSync.readFileSync(fd);
+  const buf = Buffer.allocUnsafe(size);
+  let n = 0;
+  while (n < size) {
+    const got = fsSync.readSync(fd, buf, n, size - n, null);
+    if (got === 0) break; // shorter than it was: what is there, as readFileSync returns
+    n += got;
+  }
+  return n < size ? buf.subarray(0, n) : buf;
 }
 
 /** Linux names an open file's path under /proc/self/fd (readFast); elsewhere the full check runs. */
