@@ -232,7 +232,7 @@ export function createPseudonymiser(key: Uint8Array, options: { ephemeral?: bool
   // without per-hit reordering). Keyed by the exact HMAC input: the same pseudonym either way.
   let current = new Map<string, string>();
   let previous = new Map<string, string>();
-  return Object.freeze({
+  const made: Pseudonymiser = Object.freeze({
     kid,
     ephemeral: options.ephemeral === true,
     pseudonym: (v: unknown): string => {
@@ -249,7 +249,12 @@ export function createPseudonymiser(key: Uint8Array, options: { ephemeral?: bool
       return p;
     },
   });
+  PLAIN_PSEUDONYMS.add(made);
+  return made;
 }
+
+/** Pseudonymisers made here: their pseudonyms ("hmac:", hex, ":", hex) need no JSON escaping. */
+const PLAIN_PSEUDONYMS = new WeakSet<Pseudonymiser>();
 
 // Request keys whose values are kept so a logged decision can be replayed exactly.
 const KEPT_KEYS = new Set(["system", "event", "node", "now", "history"]);
@@ -442,24 +447,35 @@ function sortedContextKeys(c: Record<string, unknown>): string[] {
 function maskedContextText(c: Record<string, unknown>, fields: FieldMasks, pseudonyms: Pseudonymiser | null, withInput = false): string {
   const texts = fieldTextsOf(fields);
   const names = sortedContextKeys(c);
+  // The same keys as the last context, under the same frozen masks: its fields, in order.
+  const plan = texts !== null && names === lastPlanNames && fields === lastPlanFields ? lastPlan : null;
+  const fresh: FieldText[] | null = plan === null && texts !== null ? new Array<FieldText>(names.length) : null;
+  const plainPseudonyms = pseudonyms !== null && PLAIN_PSEUDONYMS.has(pseudonyms);
   let out = "{";
   let input = "{";
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
+    let f = plan?.[i];
+    if (f === undefined) {
+      f = texts?.get(name);
+      if (f === undefined) {
+        f = { text: keyText(name), mode: maskOf(fields, name) };
+        if (texts !== null && hasOwn.call(fields, name)) texts.set(name, f);
+      }
+      if (fresh !== null) fresh[i] = f;
+    }
     const value = c[name];
     if (value === undefined) continue;
     if (withInput && name === "__proto__") throw NOT_PLAIN;
-    let f = texts?.get(name);
-    if (f === undefined) {
-      f = { text: keyText(name), mode: maskOf(fields, name) };
-      if (texts !== null && hasOwn.call(fields, name)) texts.set(name, f);
-    }
     let piece: string;
     let raw: string | undefined | null = null; // as in writeMasked
     if (value === null) piece = "null";
     else if (f.mode === "none") piece = canonText(value, 0, withInput);
     else {
-      piece = f.mode === "hash" && pseudonyms !== null ? quoteText(pseudonyms.pseudonym(value)) : REDACTED_TEXT;
+      if (f.mode === "hash" && pseudonyms !== null) {
+        const p = pseudonyms.pseudonym(value);
+        piece = plainPseudonyms ? '"' + p + '"' : quoteText(p);
+      } else piece = REDACTED_TEXT;
       if (withInput) raw = rawText(value);
     }
     // maskRequest's `ctx[name] = ...` cannot create an own "__proto__" (it sets the prototype,
@@ -469,8 +485,19 @@ function maskedContextText(c: Record<string, unknown>, fields: FieldMasks, pseud
     if (withInput && raw !== undefined) input += (input.length === 1 ? "" : ",") + f.text + (raw ?? piece);
   }
   if (withInput) inputText = input + "}";
+  if (fresh !== null) {
+    lastPlan = fresh;
+    lastPlanNames = names;
+    lastPlanFields = fields;
+  }
   return out + "}";
 }
+
+// maskedContextText's last plan: the FieldText of each of lastPlanNames (sortedContextKeys'
+// array, the same object while contexts keep their keys) under lastPlanFields.
+let lastPlan: FieldText[] = [];
+let lastPlanNames: string[] | null = null;
+let lastPlanFields: FieldMasks | null = null;
 
 // Objects of one shape (history entries) follow each other: the last shape's sorted keys and
 // their texts are kept.

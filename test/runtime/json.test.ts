@@ -191,6 +191,18 @@ describe("maskedCanonicalJson", () => {
     expect(maskedCanonicalJson(withProto, fields, pseudonyms)).not.toContain('"x"');
   });
 
+  it("keeps the last context's fields per masks: the same keys under other masks are masked by those", () => {
+    const freeze = (m: Record<string, string>): FieldMasks => Object.freeze(Object.fromEntries(Object.entries(m).map(([k, mask]) => [k, Object.freeze({ mask })])));
+    const a = freeze({ "customer.id": "none", "customer.region": "hash" });
+    const b = freeze({ "customer.id": "hash", "customer.region": "none" });
+    const r = { context: { "customer.region": "EU", "customer.id": "C-1" } };
+    for (let i = 0; i < 3; i++) {
+      for (const f of [a, b, a, a, b]) expect(maskedCanonicalJson(r, f, pseudonyms)).toBe(canonicalJson(maskRequest(r, f, pseudonyms)));
+    }
+    expect(maskedCanonicalJson(r, a, pseudonyms)).toContain('"customer.id":"C-1"');
+    expect(maskedCanonicalJson(r, b, pseudonyms)).toContain('"customer.region":"EU"');
+  });
+
   it("throws where maskRequest + canonicalJson throw", () => {
     for (const bad of [{ context: { "customer.id": 1n } }, { history: [1n] }, { now: NaN }]) {
       expect(() => canonicalJson(maskRequest(bad, fields, pseudonyms))).toThrow(TypeError);
