@@ -114,24 +114,45 @@ export function plan(p: Program): PlanResult {
     if (i === undefined) known.set(key, (i = add(make())));
     return i;
   };
-  // A rule's or a restriction's condition is lowered once, not once per node in its scope.
+  // A rule's or a restriction's condition is lowered once, not once per node in its scope; and
+  // conditions of one text (nodes of one template) once: the lowering is a function of the
+  // parsed text and the program-wide environment.
   const lowered = new WeakMap<ConditionSite, number>();
+  const loweredText = new Map<string, number>();
   const lower = (site: ConditionSite): number => {
     let i = lowered.get(site);
-    if (i === undefined) lowered.set(site, (i = add(site.ast ? lowerCondition(site.ast, env) : c(false))));
+    if (i !== undefined) return i;
+    if (site.ast === null) i = add(c(false));
+    else {
+      i = loweredText.get(site.text);
+      if (i === undefined) loweredText.set(site.text, (i = add(lowerCondition(site.ast, env))));
+    }
+    lowered.set(site, i);
     return i;
   };
 
   const nodes = [...p.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
   const scopeOf = nodeScopes(p);
   const scopes = nodes.map(scopeOf);
-  const planNodes: PlanNode[] = nodes.map((n, i) => planNode(p, n, scopes[i]!, addAs, lower));
-  // Gates re-checked at the send time (docs/ir.md step 10): the ones that can start to block
-  // as time passes. Contact-policy conditions (caps, cool-downs) only stop holding as time
-  // passes, and a condition that reads no time has the same value at the send time.
-  for (const n of planNodes) {
-    for (const g of n.gates) if (AT_SEND_STEPS.has(g.step) && readsTime(conds[g.cond])) g.at_send = true;
-  }
+  // Nodes alike share one scope (compiler/scope.ts), and so their gates: built once per scope.
+  const gatesOf = new WeakMap<NodeScope, ScopeGates>();
+  const planNodes: PlanNode[] = nodes.map((n, i) => {
+    const scope = scopes[i]!;
+    // Called after the node's own conditions are lowered: the conditions keep the numbering
+    // they had when every node built its gates.
+    const gatesFor = (): ScopeGates => {
+      let gates = gatesOf.get(scope);
+      if (gates === undefined) {
+        gatesOf.set(scope, (gates = scopeGates(p, n, scope, addAs, lower)));
+        // Gates re-checked at the send time (docs/ir.md step 10): the ones that can start to
+        // block as time passes. Contact-policy conditions (caps, cool-downs) only stop holding
+        // as time passes, and a condition that reads no time has the same value at the send time.
+        for (const g of [...gates.before, ...gates.after]) if (AT_SEND_STEPS.has(g.step) && readsTime(conds[g.cond])) g.at_send = true;
+      }
+      return gates;
+    };
+    return planNode(p, n, scope, gatesFor, lower);
+  });
   const events = new Map<string, number[]>();
   const eventFields = new Map<string, Set<string>>();
   nodes.forEach((n, i) => {
@@ -291,26 +312,22 @@ function planExperiment(nodeId: string, x: NonNullable<JourneyNode["experiment"]
 
 type AddAs = (key: string, make: () => Expr) => number;
 
-function planNode(p: Program, n: JourneyNode, scope: NodeScope, addAs: AddAs, lower: (s: ConditionSite) => number): PlanNode {
+/**
+ * The gates of the nodes of one scope, in step order: those before the lawful-basis gate, its
+ * condition and reason, and those after it. They depend on the node only through its scope
+ * (its purpose, lawful basis and channels), so nodes of one scope share these objects; only the
+ * lawful-basis gate, whose `pass` points at the node's own file, is made per node.
+ */
+interface ScopeGates {
+  before: Gate[];
+  basis: Pick<Gate, "cond" | "reason">;
+  after: Gate[];
+}
+
+/** The gates of `scope`, for its nodes (`n` is one of them). */
+function scopeGates(p: Program, n: JourneyNode, scope: NodeScope, addAs: AddAs, lower: (s: ConditionSite) => number): ScopeGates {
   const dict = p.dictionary!;
-  const nid = `node/${n.id}`;
-  const conditions: NodeCondition[] = [];
-  if (n.trigger) {
-    const src = source(n.origin, ["trigger", "when"]);
-    conditions.push({
-      kind: "trigger", cond: lower(n.trigger),
-      reason: reason("trigger-matched", nid, `trigger \`${n.event}\` matched: ${n.trigger.text}`, src),
-      fail: reason("trigger-not-matched", nid, `trigger not matched: ${n.trigger.text}`, src),
-    });
-  }
-  for (const e of n.eligibility) {
-    const src = source(e.origin, ["when"]);
-    conditions.push({
-      kind: "eligibility", cond: lower(e.when),
-      reason: reason("eligible", `${nid}/eligibility/${e.id}`, `${e.id}: ${e.when.text}`, src),
-      fail: reason("not-eligible", `${nid}/eligibility/${e.id}`, `not eligible (${e.id}): ${e.when.text}`, src),
-    });
-  }
+  const purpose = p.purposes.get(n.purpose)!;
   const gates: Gate[] = [];
   const perChannel = (channels: "all" | string[], make: (ch?: string) => Gate): void => {
     if (channels === "all") gates.push(make());
@@ -362,17 +379,14 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, addAs: AddAs, lo
       reason: reason("suppressed-by-rule", `suppression-rule/${rule.id}`, rule.reason, source(rule.origin, ["when"]), ch),
     }));
   }
-  const purpose = p.purposes.get(n.purpose)!;
   const allJ = [...p.jurisdictions.keys()].sort();
   const basisOk = scope.basisJurisdictions;
-  gates.push({
-    step: "lawful-basis",
+  const basis: ScopeGates["basis"] = {
     cond: addAs(`basis\0${basisOk.length === allJ.length}\0${basisOk.join("\0")}`,
       () => (basisOk.length === allJ.length ? c(false) : { op: "not", arg: { op: "in", item: f(dict.keys.jurisdiction), set: c(basisOk) } })),
-    outcome: "deny",
     reason: reason("lawful-basis-not-permitted", `purpose/${purpose.id}`, `lawful basis \`${n.lawfulBasis}\` is not permitted for \`${purpose.id}\` in this jurisdiction`, source(purpose.origin, ["lawful_basis"])),
-    pass: reason("lawful-basis", `purpose/${purpose.id}`, `processing for \`${purpose.id}\` on the basis of \`${n.lawfulBasis}\``, source(n.origin, ["lawful_basis"])),
-  });
+  };
+  const before = gates.splice(0);
   for (const r of scope.restrictions) {
     gates.push({
       step: "restriction", cond: lower(r.when), outcome: "deny",
@@ -437,6 +451,39 @@ function planNode(p: Program, n: JourneyNode, scope: NodeScope, addAs: AddAs, lo
       reason: reason("frequency-cap", `contact/cap/${cap.id}`, cap.reason, source(cap.origin), channel),
     });
   }
+  return { before, basis, after: gates };
+}
+
+function planNode(p: Program, n: JourneyNode, scope: NodeScope, gatesFor: () => ScopeGates, lower: (s: ConditionSite) => number): PlanNode {
+  const dict = p.dictionary!;
+  const nid = `node/${n.id}`;
+  const conditions: NodeCondition[] = [];
+  if (n.trigger) {
+    const src = source(n.origin, ["trigger", "when"]);
+    conditions.push({
+      kind: "trigger", cond: lower(n.trigger),
+      reason: reason("trigger-matched", nid, `trigger \`${n.event}\` matched: ${n.trigger.text}`, src),
+      fail: reason("trigger-not-matched", nid, `trigger not matched: ${n.trigger.text}`, src),
+    });
+  }
+  for (const e of n.eligibility) {
+    const src = source(e.origin, ["when"]);
+    conditions.push({
+      kind: "eligibility", cond: lower(e.when),
+      reason: reason("eligible", `${nid}/eligibility/${e.id}`, `${e.id}: ${e.when.text}`, src),
+      fail: reason("not-eligible", `${nid}/eligibility/${e.id}`, `not eligible (${e.id}): ${e.when.text}`, src),
+    });
+  }
+  const purpose = p.purposes.get(n.purpose)!;
+  const shared = gatesFor();
+  const gates: Gate[] = [
+    ...shared.before,
+    {
+      step: "lawful-basis", cond: shared.basis.cond, outcome: "deny", reason: shared.basis.reason,
+      pass: reason("lawful-basis", `purpose/${purpose.id}`, `processing for \`${purpose.id}\` on the basis of \`${n.lawfulBasis}\``, source(n.origin, ["lawful_basis"])),
+    },
+    ...shared.after,
+  ];
   const required = new Set<string>();
   for (const x of n.context) if (!(dict.fields.get(x)?.optional ?? true)) required.add(x);
   for (const imp of scope.implied.values()) if (!imp.optional && !(dict.fields.get(imp.name)?.optional ?? true)) required.add(imp.name);
