@@ -96,6 +96,9 @@ function loadPlan(data: usize): void {
   pEvents = objGetS(pPlan, S_EVENTS);
   pEventFields = objGetS(pPlan, S_EVENT_FIELDS);
   pNodes = objGetS(pPlan, S_NODES);
+  // Node rows are read through the tables planIndex builds: data it did not index (it always
+  // does when opa_json_parse parses a plan) has no candidates, so every decision denies.
+  if (!gTab && hasRow(pNodes)) pNodes = 0;
   pFields = objGetS(pPlan, S_FIELDS);
   pOffsets = objGetS(pPlan, S_OFFSETS_MS);
   pQuiet = objGetS(pPlan, S_QUIET_HOURS);
@@ -110,6 +113,13 @@ function loadPlan(data: usize): void {
   pPurposes = objGetS(pPlan, S_PURPOSES);
   pHoldouts = objGetS(pPlan, S_HOLDOUTS);
   pArbitration = objGetS(pPlan, S_ARBITRATION);
+}
+
+/** Some element of array a is an array (a node row). */
+function hasRow(a: usize): bool {
+  let n = alen(a);
+  for (let i: u32 = 0; i < n; i++) if (isArr(arrAt(a, i))) return true;
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,6 +149,9 @@ const O_SHAPE: u32 = 0, // the node's shape table (N_*)
   O_SYS_MASK: u32 = 7, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
   O_ID_H: u32 = 8, // keyHash of the id (a u32), 0 when not a string
   O_SLOTS: u32 = 9;
+// A node row's members (docs/ir.md "Bundle data"); the priority is the compiler's (events are
+// listed in priority order).
+const R_ID: u32 = 0, R_EVENT: u32 = 1, R_SHAPE: u32 = 3, R_SOURCE: u32 = 4, R_SALT: u32 = 5;
 const C_COND: u32 = 0, C_REASON: u32 = 1, C_FAIL: u32 = 2, C_SLOTS: u32 = 3;
 const G_CHANNEL: u32 = 0, G_COND: u32 = 1, G_REASON: u32 = 2, G_OUTCOME: u32 = 3, G_UNTIL: u32 = 4,
   G_PASS: u32 = 5, G_STEP: u32 = 6, G_AT_SEND: u32 = 7, G_SLOTS: u32 = 8;
@@ -162,26 +175,32 @@ let gTab = false;
   return slowGet(o, key);
 }
 
-/** Field `key` of node n (slot i of its shape table when it has one). */
+// A node *handle* (nodeAt): while gTab the node's own table (0 for a node that is neither an
+// object nor a row), else the node value itself (an object: rows are read only when indexed).
+
+/** Field `key` of node n (slot i of its shape table while gTab). */
 // @ts-ignore: decorator
 @inline function ns(n: usize, i: u32, key: usize): usize {
-  if (gTab && isObj(n)) {
-    let t = <usize>load<u32>(n, 28);
-    if (t != 0) return load<u32>(<usize>load<u32>(t) + (<usize>i << 2));
-  }
+  if (gTab) return n == 0 ? 0 : load<u32>(<usize>load<u32>(n) + (<usize>i << 2));
   return slowGet(n, key);
 }
 
 /** Node n's own table (O_*) while gTab, else 0. */
 // @ts-ignore: decorator
 @inline function ownTab(n: usize): usize {
-  return gTab && isObj(n) ? <usize>load<u32>(n, 28) : 0;
+  return gTab ? n : 0;
+}
+
+/** The handle of plan.nodes[i] (i in range). */
+// @ts-ignore: decorator
+@inline function nodeAt(i: u32): usize {
+  return gTab ? <usize>load<u32>(tabOwn + (<usize>i << 2)) : arrAt(pNodes, i);
 }
 
 /** Node n's id (a string value, or what else it holds; 0 when none). */
 function nodeId(n: usize): usize {
-  let t = ownTab(n);
-  return t != 0 ? load<u32>(t, O_ID << 2) : slowGet(n, S_ID);
+  if (gTab) return n == 0 ? 0 : load<u32>(n, O_ID << 2);
+  return slowGet(n, S_ID);
 }
 
 /**
@@ -465,36 +484,51 @@ function ownKeysOnly(n: usize): bool {
   return true;
 }
 
-/** Node n's own table: its shape table st, then what depends on its own keys and position. */
-function ownSlots(n: usize, st: usize, index: u32): void {
-  let t = slotTab(n, O_SLOTS);
+/**
+ * A node's own table (O_*): its shape table st, then what depends on its own keys and position.
+ * An encoded node (`shaped`) without a salt has its id and "#rollout" (docs/ir.md "Bundle data").
+ */
+function ownTable(st: usize, index: u32, id: usize, event: usize, source: usize, salt: usize, shaped: bool): usize {
+  let t = alloc(<usize>O_SLOTS << 2);
   store<u32>(t, st, O_SHAPE << 2);
-  let id = nodeGet(n, S_ID);
   store<u32>(t, id, O_ID << 2);
   store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, O_ID_H << 2);
-  store<u32>(t, nodeGet(n, S_EVENT), O_EVENT << 2);
-  store<u32>(t, nodeGet(n, S_SOURCE), O_SOURCE << 2);
-  let salt = nodeGet(n, S_ROLLOUT_SALT);
-  store<u32>(t, salt == 0 ? defaultSaltOf(n, id) : salt, O_SALT << 2);
-  store<u32>(t, salt == 0 && defaultSaltOf(n, id) != 0 ? S_ROLLOUT_SUFFIX : 0, O_SALT_SUFFIX << 2);
+  store<u32>(t, event, O_EVENT << 2);
+  store<u32>(t, source, O_SOURCE << 2);
+  let dflt = salt == 0 && shaped && isStr(id);
+  store<u32>(t, dflt ? id : salt, O_SALT << 2);
+  store<u32>(t, dflt ? S_ROLLOUT_SUFFIX : 0, O_SALT_SUFFIX << 2);
   store<u32>(t, index, O_INDEX << 2);
   store<u32>(t, 0, O_SYS_MASK << 2); // planIndex sets it once the systems are known
+  return t;
 }
 
-/**
- * The salt of encoded node n without `rollout_salt` (docs/ir.md "Bundle data": its id, then
- * "#rollout"): its id when it has a shape and a string id, else 0 (no salt: a hand-made node).
- */
+/** The salt of node value n without `rollout_salt` when data is not indexed (ownTable's rule). */
 function defaultSaltOf(n: usize, id: usize): usize {
   return isStr(id) && objGetS(n, S_SHAPE) != 0 ? id : 0;
 }
 
-function indexNode(n: usize, index: u32): void {
-  if (!isObj(n)) return;
+/** The shape table of node part j, shape `shape` (built with the first node of that shape). */
+function shapeTable(shape: usize, j: u32, seen: u32): usize {
+  let at = tabShapeTabs + (<usize>j << 2);
+  let st = <usize>load<u32>(at);
+  if (st == 0) {
+    st = alloc(<usize>N_SLOTS << 2);
+    fillSlots(shape, st, seen);
+    store<u32>(at, st);
+  }
+  return st;
+}
+
+/** Node n (plan.nodes[index]) indexed: its own table, or 0 when it is neither an object nor a row. */
+function indexNode(n: usize, index: u32): usize {
+  if (isArr(n)) return indexRow(n, index);
+  if (!isObj(n)) return 0;
   // Its shape (shared by nodes of one template) and parts: resolved, and their objects
   // indexed, once.
   let shape = resolveShape(n);
   let seen: u32 = 0;
+  let shaped = objGetS(n, S_SHAPE) != 0;
   if (shape != 0) {
     if (gShapeSeen) seen = 3;
     else {
@@ -502,25 +536,39 @@ function indexNode(n: usize, index: u32): void {
       resolveKey(shape, S_REVIEW_REASON);
     }
     if (gShapeNo != 0xffffffff && ownKeysOnly(n)) {
-      // The usual node: its shape's slots (built with the first node of that shape), then its
-      // own. Looking each slot's key up in the node and then in its shape was most of a
-      // 10,000-node load.
-      let at = tabShapeTabs + (<usize>gShapeNo << 2);
-      let st = <usize>load<u32>(at);
-      if (st == 0) {
-        st = alloc(<usize>N_SLOTS << 2);
-        fillSlots(shape, st, seen);
-        store<u32>(at, st);
-      }
-      ownSlots(n, st, index);
-      return;
+      // The usual node: its shape's slots, then its own. Looking each slot's key up in the
+      // node and then in its shape was most of a 10,000-node load.
+      return ownTable(shapeTable(shape, gShapeNo, seen), index, objGetS(n, S_ID), objGetS(n, S_EVENT),
+        objGetS(n, S_SOURCE), objGetS(n, S_ROLLOUT_SALT), shaped);
     }
   }
   seen |= resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
   let st = alloc(<usize>N_SLOTS << 2);
   fillSlots(n, st, seen);
-  ownSlots(n, st, index);
+  return ownTable(st, index, nodeGet(n, S_ID), nodeGet(n, S_EVENT), nodeGet(n, S_SOURCE), nodeGet(n, S_ROLLOUT_SALT), shaped);
+}
+
+/**
+ * Node row n (docs/ir.md "Bundle data": [id, event, priority, shape, source] and maybe a
+ * rollout salt) indexed: its own table. A row of another length, or whose shape is not the
+ * index of an object in node_parts, makes the plan unreadable (tabBad).
+ */
+function indexRow(n: usize, index: u32): usize {
+  let k = alen(n);
+  let sv = k == 5 || k == 6 ? arrAt(n, R_SHAPE) : 0;
+  if (!isNum(sv)) { tabBad = true; return 0; }
+  let j = partNo(sv);
+  if (j < 0) return 0;
+  let shape = arrAt(tabParts, <u32>j);
+  if (!isObj(shape)) { tabBad = true; return 0; }
+  let seen: u32 = 3;
+  if (firstSeen(<u32>j)) {
+    seen = resolveParts(shape);
+    resolveKey(shape, S_REVIEW_REASON);
+  }
+  return ownTable(shapeTable(shape, <u32>j, seen), index, arrAt(n, R_ID), arrAt(n, R_EVENT),
+    arrAt(n, R_SOURCE), k == 6 ? arrAt(n, R_SALT) : 0, true);
 }
 
 /**
@@ -609,7 +657,8 @@ export function planIndex(v: usize): bool {
   tabBad = false;
   let nodes = objGetS(plan, S_NODES);
   let nn = alen(nodes);
-  for (let i: u32 = 0; i < nn; i++) indexNode(arrAt(nodes, i), i);
+  tabOwn = alloc(<usize>nn << 2 | 4);
+  for (let i: u32 = 0; i < nn; i++) store<u32>(tabOwn + (<usize>i << 2), indexNode(arrAt(nodes, i), i));
   tabNodes = nodes;
   tabTableLen = rtn;
   // A part index that is not in node_parts: the plan cannot be read as written (the
@@ -694,8 +743,7 @@ export function planIndex(v: usize): bool {
     let sn = n < 32 ? n : 32;
     let se = <usize>load<u32>(sets, 8);
     for (let i: u32 = 0; i < nn; i++) {
-      let nd = arrAt(nodes, i);
-      let t: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
+      let t = <usize>load<u32>(tabOwn + (<usize>i << 2));
       if (t == 0) continue;
       let id = load<u32>(t, O_ID << 2);
       let mask: u32 = 0;
@@ -732,8 +780,7 @@ function sysBitmaps(systems: usize, nodes: usize, nn: u32): bool {
     if (s >= 32) continue;
     for (let i: u32 = 0; i < nn; i++) {
       if (!bitmapHas(bm, i)) continue;
-      let nd = arrAt(nodes, i);
-      let t: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
+      let t = <usize>load<u32>(tabOwn + (<usize>i << 2));
       if (t != 0) store<u32>(t, load<u32>(t, O_SYS_MASK << 2) | (<u32>1 << s), O_SYS_MASK << 2);
     }
   }
@@ -749,8 +796,7 @@ function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
   let n = load<u32>(systems, 4);
   if (n > 32) return false;
   for (let i: u32 = 0; i < nn; i++) {
-    let nd = arrAt(nodes, i);
-    let t: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
+    let t = <usize>load<u32>(tabOwn + (<usize>i << 2));
     if (t != 0) store<u32>(t, 0, O_SYS_MASK << 2);
   }
   let e = <usize>load<u32>(systems, 8);
@@ -763,8 +809,8 @@ function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
       if (!isStr(id)) continue;
       let t: usize = 0;
       while (j < nn) {
-        let nd = arrAt(nodes, j++);
-        let nt: usize = isObj(nd) ? <usize>load<u32>(nd, 28) : 0;
+        let nt = <usize>load<u32>(tabOwn + (<usize>j << 2));
+        j++;
         if (nt == 0) continue;
         let nid = load<u32>(nt, O_ID << 2);
         if (isStr(nid) && strEq(nid, id)) { t = nt; break; }
@@ -776,8 +822,10 @@ function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
   return true;
 }
 
-// The indexed plan's nodes and reason table length (a template instance's compact code).
+// The indexed plan's nodes and reason table length (a template instance's compact code), and
+// each node's own table (u32s, 0 for a node that is neither an object nor a row).
 let tabNodes: usize = 0;
+let tabOwn: usize = 0;
 let tabTableLen: u32 = 0;
 
 // plan.systems as sets (planIndex), and the request system's set while gTab (check).
@@ -987,7 +1035,7 @@ let gCompact = false;
 /** Text field v of a template for node n: v itself when a string, its pieces filled in when a list; 0 when a piece has no value. */
 function reasonFill(v: usize, n: usize): usize {
   if (!isArr(v)) return v;
-  let t: usize = isObj(n) ? <usize>load<u32>(n, 28) : 0;
+  let t = ownTab(n);
   if (t == 0) return 0;
   let file: usize = 0; // variable 2, made when a piece asks for it
   let k = alen(v);
@@ -1020,7 +1068,7 @@ function reasonFill(v: usize, n: usize): usize {
  * pieces filled in (V_NULL when one has no value: the runtime refuses it).
  */
 function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
-  let t: usize = isObj(n) ? <usize>load<u32>(n, 28) : 0;
+  let t = ownTab(n);
   if (t == 0) return V_NULL;
   let code = <f64>e + <f64>tabTableLen * (<f64>load<u32>(t, O_INDEX << 2) + 1);
   // The code itself stands in the reasons (nothing reads a reason before compactDecision, which
@@ -1444,7 +1492,8 @@ function candidates(R: usize, evaluate: bool): usize {
     if (!isNum(idxV)) continue;
     let idx = load<f64>(idxV, 16);
     if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
-    let n = arrAt(pNodes, <u32>idx);
+    let n = nodeAt(<u32>idx);
+    if (gTab && n == 0) continue; // neither an object nor a row: nothing to decide on
     gRN = n;
     let id = nodeId(n);
     let nt = ownTab(n);
@@ -1518,7 +1567,7 @@ function candidates(R: usize, evaluate: bool): usize {
       if (!isNum(jv)) continue;
       let jx = load<f64>(jv, 16);
       if (!(jx >= 0 && jx < <f64>nodesLen) || jx != Math.floor(jx)) continue;
-      candidateReason(R, arrAt(pNodes, <u32>jx), S_LOWER_PRIORITY);
+      candidateReason(R, nodeAt(<u32>jx), S_LOWER_PRIORITY);
     }
     setReasons(d, R);
     return d;
@@ -1916,7 +1965,7 @@ export function reasonEntry(data: usize, i: u32): usize {
   let r = arrAt(t, e);
   if (!isObj(r) || (load<u32>(r, 28) & TPL) == 0 || k >= alen(tabNodes)) return 0;
   gCompact = false;
-  let o = templateOut(r, e, arrAt(tabNodes, k), 0);
+  let o = templateOut(r, e, <usize>load<u32>(tabOwn + (<usize>k << 2)), 0);
   return o == V_NULL ? 0 : o;
 }
 

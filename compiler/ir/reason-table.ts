@@ -220,8 +220,8 @@ function instantiate(t: Obj, n: Obj | null): Obj {
  * first occurrence: nodes in order, keys sorted), then each node's keys but NODE_OWN_KEYS by
  * `shape`, the index in `node_parts` of an object holding them (keys sorted; a part numbered
  * after the node's other parts). `null` (a node without a review reason) stays `null`. A
- * node's default rollout salt is left out and a system's node list in node order becomes a
- * bitmap (docs/ir.md "Bundle data"). The input is not modified.
+ * node's default rollout salt is left out, the node written as a row, and a system's node list
+ * in node order as a bitmap (docs/ir.md "Bundle data"). The input is not modified.
  */
 export function encodePlan(plan: Plan): Obj {
   const out = holdersCopied(plan as unknown as Obj);
@@ -264,7 +264,10 @@ export function encodePlan(plan: Plan): Obj {
       own.shape = part(shape);
       // The salt the compiler gives every node (plan.ts): written only when it is another.
       if (typeof own.id === "string" && own.rollout_salt === defaultSalt(own.id)) delete own.rollout_salt;
-      return own;
+      if (!ROW_KEYS.every((k) => k in own)) return own;
+      const row = ROW_KEYS.map((k) => own[k]);
+      if ("rollout_salt" in own) row.push(own.rollout_salt);
+      return row;
     });
   }
   out.node_parts = parts;
@@ -273,6 +276,20 @@ export function encodePlan(plan: Plan): Obj {
     out.systems = Object.fromEntries(Object.entries(plan.systems).map(([s, v]) => [s, systemBitmap(v, ids) ?? v]));
   }
   return out;
+}
+
+/**
+ * A node *row* (docs/ir.md "Bundle data"): an encoded node as the list of these members, in
+ * this order, the last only when the salt is not the default.
+ */
+const ROW_KEYS = ["id", "event", "priority", "shape", "source"] as const;
+
+/** Row `r` as the encoded node object it stands for; throws when it is not a row. */
+function rowNode(r: unknown[]): Obj {
+  if (r.length !== 5 && r.length !== 6) throw new Error(`plan node row of ${r.length} members (a row is [id, event, priority, shape, source] and maybe a rollout salt)`);
+  const o: Obj = Object.fromEntries(ROW_KEYS.map((k, i) => [k, r[i]]));
+  if (r.length === 6) o.rollout_salt = r[5];
+  return o;
 }
 
 /** A node's rollout salt when the encoded node has none (docs/ir.md "Bundle data"). */
@@ -315,7 +332,7 @@ function systemIds(system: string, bm: string, nodes: readonly unknown[]): strin
 /**
  * The in-memory plan of an encoded one (`encodePlan`'s inverse): node shapes merged into their
  * nodes, node parts and reason indices replaced by their entries (templates filled in for their node), `reason_table` and
- * `node_parts` removed, default salts and systems' node lists back. A plan without them, or a
+ * `node_parts` removed, rows, default salts and systems' node lists back. A plan without them, or a
  * value already inline, is taken as is. Throws on an index that is not in its table, a template
  * piece its node cannot fill or a system bitmap that is not one for the plan's nodes.
  */
@@ -330,6 +347,7 @@ export function decodePlan(encoded: unknown): Plan {
   };
   if (Array.isArray(parts) && Array.isArray(withParts.nodes)) {
     withParts.nodes = withParts.nodes.map((n: unknown) => {
+      if (Array.isArray(n)) n = rowNode(n);
       if (!isObj(n)) return n;
       let c: Obj = { ...n };
       if ("shape" in c) {

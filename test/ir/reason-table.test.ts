@@ -31,11 +31,14 @@ function richPlan(): Plan {
   return plan;
 }
 
+/** An encoded plan's node rows ([id, event, priority, shape, source, salt?]). */
+const rows = (p: Obj): unknown[][] => p.nodes as unknown[][];
+
 /** The encoded plan's nodes with their shapes and node parts in place (shared, not copied). */
 function withParts(p: Obj): Obj[] {
   const parts = p.node_parts as unknown[];
-  return (p.nodes as Obj[]).map((n) => {
-    const { shape, ...own } = n;
+  return rows(p).map(([id, event, priority, shape, source]) => {
+    const own = { id, event, priority, source };
     const c: Obj = { ...(parts[shape as number] as Obj), ...own };
     for (const k of NODE_PART_KEYS) if (typeof c[k] === "number") c[k] = parts[c[k] as number];
     return c;
@@ -118,10 +121,10 @@ describe("the plan's reason table", () => {
 
   it("refuses to decode a node part index outside node_parts", () => {
     const enc = encodePlan(fixture().ir.plan);
-    (enc.nodes as Obj[])[0]!.shape = (enc.node_parts as unknown[]).length;
+    rows(enc)[0]![3] = (enc.node_parts as unknown[]).length;
     expect(() => decodePlan(enc)).toThrow(/not in node_parts/);
     const again = encodePlan(fixture().ir.plan);
-    const shape = (again.node_parts as Obj[])[(again.nodes as Obj[])[0]!.shape as number]!;
+    const shape = (again.node_parts as Obj[])[rows(again)[0]![3] as number]!;
     shape.gates = (again.node_parts as unknown[]).length;
     expect(() => decodePlan(again)).toThrow(/not in node_parts/);
   });
@@ -129,7 +132,7 @@ describe("the plan's reason table", () => {
   it("the Wasm engine refuses data whose node part or shape index is not in node_parts", async () => {
     const { ir, data } = fixture();
     const enc = encodePlan(ir.plan);
-    (enc.nodes as Obj[])[0]!.shape = (enc.node_parts as unknown[]).length;
+    rows(enc)[0]![3] = (enc.node_parts as unknown[]).length;
     const policy = await loadPolicy(await emitPolicyWasm(ir));
     expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
     const ok = await loadPolicy(await emitPolicyWasm(ir));
@@ -150,8 +153,8 @@ describe("the plan's reason table", () => {
     // Both nodes hold the same parts: their reasons differ only by their id, event and file.
     expect(nodes[0]!.conditions).toBe(nodes[1]!.conditions);
     expect(nodes[0]!.gates).toBe(nodes[1]!.gates);
-    // A node keeps its own keys; the rest is its shape.
-    expect(Object.keys((enc.nodes as Obj[])[0]!)).toEqual(["event", "id", "priority", "rollout_salt", "source", "shape"]);
+    // A node keeps its own keys, as a row; the rest is its shape.
+    expect(rows(enc)[0]).toEqual(["node-one", "ev.first", 1, expect.any(Number), "journeys/node-one.yaml:4:5", "node-one-salt"]);
     const cond = (withParts(enc)[0]!.conditions as Obj[])[0]!;
     expect((enc.reason_table as Obj[])[cond.reason as number]).toEqual({ ...r("trigger-matched"), policy: ["node/", 0], message: ["trigger `", 1, "` matched"], source: [2, ":12:9"] });
     expect(decodePlan(enc)).toEqual(plan);
@@ -200,7 +203,7 @@ describe("compact node tables in data.json", () => {
     const enc = encodePlan(ir.plan);
     // Nodes vip, main, fallback, canary | odd: crm = bits 0, 2, 3 | 0 -> "d", "1"; web = bit 2 -> "4", "0".
     expect(enc.systems).toEqual({ crm: "d1", web: "40" });
-    for (const n of enc.nodes as Obj[]) expect("rollout_salt" in n).toBe(false);
+    for (const n of rows(enc)) expect(n).toHaveLength(5);
     expect(decodePlan(enc)).toEqual(ir.plan);
     // A list that is not in node order, or a salt of another form, is written as it is.
     const other = structuredClone(ir.plan);
@@ -208,7 +211,7 @@ describe("compact node tables in data.json", () => {
     other.nodes[0]!.rollout_salt = "vip-salt";
     const enc2 = encodePlan(other);
     expect((enc2.systems as Obj).crm).toEqual(["odd", "vip"]);
-    expect((enc2.nodes as Obj[])[0]!.rollout_salt).toBe("vip-salt");
+    expect(rows(enc2)[0]![5]).toBe("vip-salt");
     expect(decodePlan(enc2)).toEqual(other);
   });
 
@@ -230,6 +233,18 @@ describe("compact node tables in data.json", () => {
     // one system and not the other.
     expect([...outcomes].some((o) => o.includes("outside-rollout"))).toBe(true);
     expect([...outcomes].some((o) => o.startsWith("crm") && o.includes("not-for-system"))).toBe(true);
+  });
+
+  it("refuses a node row of another length", async () => {
+    const { ir, data } = compactable();
+    for (const cut of [4, 7]) {
+      const enc = encodePlan(ir.plan);
+      const row = rows(enc)[0]!;
+      rows(enc)[0] = cut < row.length ? row.slice(0, cut) : [...row, "x", "y"];
+      expect(() => decodePlan(enc)).toThrow(/node row of/);
+      const policy = await loadPolicy(await emitPolicyWasm(ir));
+      expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
+    }
   });
 
   it("refuses a system bitmap that is not one for the plan's nodes (length or digit)", async () => {

@@ -57,9 +57,10 @@ describe("compact decisions (reasons as reason-table indices)", () => {
   it("an index outside the reason table fails closed", async () => {
     const engine = await loadBundle(
       await bundle((plan) => {
-        // The node's conditions are a node part, named by its shape (docs/ir.md "Bundle data").
+        // The node's conditions are a node part, named by its shape (docs/ir.md "Bundle data":
+        // member 3 of its row).
         const parts = plan.node_parts as unknown[];
-        const shape = parts[(plan.nodes as { shape: number }[])[0]!.shape] as { conditions: number };
+        const shape = parts[(plan.nodes as number[][])[0]![3]!] as { conditions: number };
         (parts[shape.conditions] as { reason: number }[])[0]!.reason = 1_000_000;
       }),
       { skipVerify: true, dryRun: "swap" },
