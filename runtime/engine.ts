@@ -345,10 +345,10 @@ const COMPACT_NULLABLE = DECISION_NULLABLE_KEYS;
 /**
  * The compact decision `d` (docs/ir.md "Decision (output)") when it is exactly a decision as
  * the Wasm library writes it (DECISION_KEYS in order, reasons as table indices or reason
- * objects): the caller's reasons (copies) and the log's (the frozen table entries, copies of
- * the others). Null for anything else, which the general path then explains.
+ * objects): the caller's reasons (copies) and, `forLog`, the log's (the frozen table entries,
+ * copies of the others). Null for anything else, which the general path then explains.
  */
-function compactReasons(active: Active, d: unknown): { reasons: Reason[]; logReasons: Readonly<Reason>[] } | null {
+function compactReasons(active: Active, d: unknown, forLog: boolean): { reasons: Reason[]; logReasons: Readonly<Reason>[] | null } | null {
   if (!isJsonObject(d)) return null;
   const keys = Object.keys(d);
   if (keys.length !== DECISION_KEYS.length) return null;
@@ -358,18 +358,19 @@ function compactReasons(active: Active, d: unknown): { reasons: Reason[]; logRea
   const rs = d.reasons;
   if (!Array.isArray(rs)) return null;
   const reasons = new Array<Reason>(rs.length);
-  const logReasons = new Array<Readonly<Reason>>(rs.length);
+  // Only a logged decision needs them (a 10,000-node decision names ~100 reasons).
+  const logReasons = forLog ? new Array<Readonly<Reason>>(rs.length) : null;
   for (let i = 0; i < rs.length; i++) {
     const x = rs[i];
     if (typeof x === "number") {
       const entry = tableReason(active, x);
       if (entry === undefined) return null;
       reasons[i] = entry.inOrder ? copyReason(entry.reason) : ({ ...entry.reason } as Reason);
-      logReasons[i] = entry.reason;
+      if (logReasons !== null) logReasons[i] = entry.reason;
     } else {
       if (checkReason(x, i) !== null) return null;
       reasons[i] = x as unknown as Reason; // parsed here: nobody else holds it
-      logReasons[i] = { ...(x as unknown as Reason) }; // string values only (checked)
+      if (logReasons !== null) logReasons[i] = { ...(x as unknown as Reason) }; // string values only (checked)
     }
   }
   return { reasons, logReasons };
@@ -641,7 +642,7 @@ export class Engine {
       if (active.policy.compact) {
         // The compact form: a reason of the plan's reason table comes as its index.
         d = JSON.parse(active.policy.decideCompact(input));
-        const fast = compactReasons(active, d);
+        const fast = compactReasons(active, d, this.logHandle !== null);
         if (fast !== null) {
           // compactReasons checked every key: what checkDecision checks, reasons included.
           return { decision: coreOf(d as unknown as PolicyDecision, fast.reasons, active), logReasons: fast.logReasons };
