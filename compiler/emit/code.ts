@@ -55,7 +55,7 @@ export interface Func {
 
 /** A growable byte buffer with the Wasm binary format's number encodings. */
 export class ByteWriter {
-  private buf = new Uint8Array(4096);
+  private buf: Uint8Array<ArrayBuffer> = new Uint8Array(4096);
   private view = new DataView(this.buf.buffer);
   length = 0;
 
@@ -115,7 +115,7 @@ export class ByteWriter {
   }
 
   /** The bytes written so far (a view: copy before writing more). */
-  written(): Uint8Array {
+  written(): Uint8Array<ArrayBuffer> {
     return this.buf.subarray(0, this.length);
   }
 

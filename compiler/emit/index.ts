@@ -70,7 +70,7 @@ function section(out: ByteWriter, id: number, payload: ByteWriter): void {
 }
 
 /** Stage 3: the template with `g` spliced in. */
-function splice(t: Template, g: Generated): Uint8Array {
+function splice(t: Template, g: Generated): Uint8Array<ArrayBuffer> {
   const b = t.bytes;
   const firstNew = t.importedFuncs + t.definedFuncs;
   const index = new Map<string, number>();
@@ -153,5 +153,9 @@ function afterCount(b: Uint8Array, at: number): number {
 /** Compiles an IR to the bytes of an OPA-compatible `policy.wasm`. */
 export async function emitPolicyWasm(ir: IR): Promise<Uint8Array> {
   const t = loadTemplate();
-  return splice(t, generate(ir, t));
+  const bytes = splice(t, generate(ir, t));
+  // Validated here, as the assembler did: a build never writes a module that every runtime
+  // would refuse (a few ms; the library's code was validated when the template was built).
+  if (!WebAssembly.validate(bytes)) throw new Error("waypost: internal error: the generated policy.wasm is not a valid module");
+  return bytes;
 }
