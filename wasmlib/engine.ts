@@ -96,6 +96,7 @@ function loadPlan(data: usize): void {
   pEvents = objGetS(pPlan, S_EVENTS);
   pEventFields = objGetS(pPlan, S_EVENT_FIELDS);
   pNodes = objGetS(pPlan, S_NODES);
+  gIdxW = indexWidth(alen(pNodes));
   // Node rows are read through the tables planIndex builds: data it did not index (it always
   // does when opa_json_parse parses a plan) has no candidates, so every decision denies.
   if (!gTab && hasRow(pNodes)) pNodes = 0;
@@ -113,6 +114,37 @@ function loadPlan(data: usize): void {
   pPurposes = objGetS(pPlan, S_PURPOSES);
   pHoldouts = objGetS(pPlan, S_HOLDOUTS);
   pArbitration = objGetS(pPlan, S_ARBITRATION);
+}
+
+// Hex digits a node index takes in an index string (docs/ir.md "Bundle data"), for this plan.
+let gIdxW: u32 = 1;
+
+/** The hex digits of n - 1 (at least 1): the width of a node index among n nodes. */
+function indexWidth(n: u32): u32 {
+  let w: u32 = 1;
+  while (n > 1 && w < 8 && (<u64>1 << (<u64>w << 2)) < <u64>n) w++;
+  return w;
+}
+
+/** The number of node indices in ev (plan.events[event]: an array, or an index string). */
+function evLen(ev: usize): u32 {
+  return isStr(ev) ? load<u32>(ev, 4) / gIdxW : alen(ev);
+}
+
+/** Node index k of ev as a number (-1 when it is not one: a digit that is not hex, a non-number). */
+function evAt(ev: usize, k: u32): f64 {
+  if (!isStr(ev)) {
+    let v = arrAt(ev, k);
+    return isNum(v) ? load<f64>(v, 16) : -1;
+  }
+  let p = <usize>load<u32>(ev, 8) + <usize>(k * gIdxW);
+  let x: u32 = 0;
+  for (let i: u32 = 0; i < gIdxW; i++) {
+    let d = hexVal(load<u8>(p + i));
+    if (d < 0) return -1;
+    x = (x << 4) | <u32>d;
+  }
+  return <f64>x;
 }
 
 /** Some element of array a is an array (a node row). */
@@ -756,9 +788,36 @@ export function planIndex(v: usize): bool {
     }
   }
   if (isObj(systems) && !sysBitmaps(systems, nodes, nn)) return false;
+  if (!indexStringsOk(objGetS(plan, S_EVENTS), nn)) return false;
   tabData = v;
   tabHi = heapPtr;
   return true;
+}
+
+/**
+ * Every index string among the values of events (docs/ir.md "Bundle data") is whole indices of
+ * the plan's nodes; else the plan cannot be read as written, and the data is refused.
+ */
+function indexStringsOk(events: usize, nn: u32): bool {
+  if (!isObj(events)) return true;
+  let w = indexWidth(nn);
+  let n = load<u32>(events, 4);
+  let e = <usize>load<u32>(events, 8);
+  let save = gIdxW;
+  gIdxW = w;
+  let ok = true;
+  for (let i: u32 = 0; i < n && ok; i++, e += 16) {
+    let v = <usize>load<u32>(e, 8);
+    if (!isStr(v)) continue;
+    if (load<u32>(v, 4) % w != 0) { ok = false; break; }
+    let m = evLen(v);
+    for (let k: u32 = 0; k < m; k++) {
+      let x = evAt(v, k);
+      if (!(x >= 0 && x < <f64>nn)) { ok = false; break; }
+    }
+  }
+  gIdxW = save;
+  return ok;
 }
 
 /**
@@ -1356,7 +1415,7 @@ function check(input: usize): usize {
     for (let s: u32 = 0; s < sn && s < 32; s++) if (load<u32>(se + (<usize>s << 4), 8) == gSystemNodes) { gSysBit = <i32>s; break; }
   }
   gEventNodes = objGetV(pEvents, ev);
-  if (!isArr(gEventNodes)) return deny(S_R_UNKNOWN_EVENT, ev, 0);
+  if (!isArr(gEventNodes) && !isStr(gEventNodes)) return deny(S_R_UNKNOWN_EVENT, ev, 0);
   gEvent = ev;
   // 4. Minimal context: the smallest (by bytes) key outside the event's set, then the smallest
   // key whose value fails its spec. One pass each, no sorting.
@@ -1477,7 +1536,7 @@ let gReqOk: usize = 0;
 
 function candidates(R: usize, evaluate: bool): usize {
   gReqOk = 0;
-  let m = load<u32>(gEventNodes, 4);
+  let m = evLen(gEventNodes);
   let nodesLen = alen(pNodes);
   let on: usize = 0;
   let arb: usize = 0;
@@ -1488,9 +1547,7 @@ function candidates(R: usize, evaluate: bool): usize {
   }
   let first: usize = 0;
   for (let k: u32 = 0; k < m; k++) {
-    let idxV = arrAt(gEventNodes, k);
-    if (!isNum(idxV)) continue;
-    let idx = load<f64>(idxV, 16);
+    let idx = evAt(gEventNodes, k);
     if (!(idx >= 0 && idx < <f64>nodesLen) || idx != Math.floor(idx)) continue;
     let n = nodeAt(<u32>idx);
     if (gTab && n == 0) continue; // neither an object nor a row: nothing to decide on
@@ -1563,9 +1620,7 @@ function candidates(R: usize, evaluate: bool): usize {
     }
     // The decision stands: every later candidate lost to it on priority, unevaluated.
     for (let j: u32 = k + 1; j < m; j++) {
-      let jv = arrAt(gEventNodes, j);
-      if (!isNum(jv)) continue;
-      let jx = load<f64>(jv, 16);
+      let jx = evAt(gEventNodes, j);
       if (!(jx >= 0 && jx < <f64>nodesLen) || jx != Math.floor(jx)) continue;
       candidateReason(R, nodeAt(<u32>jx), S_LOWER_PRIORITY);
     }

@@ -220,8 +220,8 @@ function instantiate(t: Obj, n: Obj | null): Obj {
  * first occurrence: nodes in order, keys sorted), then each node's keys but NODE_OWN_KEYS by
  * `shape`, the index in `node_parts` of an object holding them (keys sorted; a part numbered
  * after the node's other parts). `null` (a node without a review reason) stays `null`. A
- * node's default rollout salt is left out, the node written as a row, and a system's node list
- * in node order as a bitmap (docs/ir.md "Bundle data"). The input is not modified.
+ * node's default rollout salt is left out, the node written as a row, a system's node list in
+ * node order as a bitmap and an event's candidates as an index string (docs/ir.md "Bundle data"). The input is not modified.
  */
 export function encodePlan(plan: Plan): Obj {
   const out = holdersCopied(plan as unknown as Obj);
@@ -275,6 +275,33 @@ export function encodePlan(plan: Plan): Obj {
     const ids = (plan.nodes as unknown[]).map((n) => (isObj(n) ? n.id : undefined));
     out.systems = Object.fromEntries(Object.entries(plan.systems).map(([s, v]) => [s, systemBitmap(v, ids) ?? v]));
   }
+  if (isObj(plan.events) && Array.isArray(plan.nodes)) {
+    const n = plan.nodes.length;
+    out.events = Object.fromEntries(Object.entries(plan.events).map(([e, v]) => [e, indexString(v, n) ?? v]));
+  }
+  return out;
+}
+
+/** The hex digits of n - 1 (at least 1): the width of a node index among n nodes. */
+const indexWidth = (n: number): number => (n <= 1 ? 1 : (n - 1).toString(16).length);
+
+/**
+ * An event's candidate list (node indices) as an *index string* (docs/ir.md "Bundle data"):
+ * each index in lowercase hex, zero-padded to indexWidth(nodes) digits, concatenated. Null when
+ * an element is not an index of the n nodes (then it stays a list).
+ */
+function indexString(v: unknown, n: number): string | null {
+  if (!Array.isArray(v) || !v.every((i) => Number.isInteger(i) && i >= 0 && i < n)) return null;
+  const w = indexWidth(n);
+  return (v as number[]).map((i) => i.toString(16).padStart(w, "0")).join("");
+}
+
+/** The node indices of index string `s` (indexString); throws when it is not one for n nodes. */
+function indexList(event: string, s: string, n: number): number[] {
+  const w = indexWidth(n);
+  const out: number[] = [];
+  if (s.length % w === 0 && /^[0-9a-f]*$/.test(s)) for (let i = 0; i < s.length; i += w) out.push(parseInt(s.slice(i, i + w), 16));
+  if (out.length * w !== s.length || out.some((i) => i >= n)) throw new Error(`plan event ${event} is not an index string of ${n} nodes (${w} lowercase hex digits each)`);
   return out;
 }
 
@@ -332,9 +359,9 @@ function systemIds(system: string, bm: string, nodes: readonly unknown[]): strin
 /**
  * The in-memory plan of an encoded one (`encodePlan`'s inverse): node shapes merged into their
  * nodes, node parts and reason indices replaced by their entries (templates filled in for their node), `reason_table` and
- * `node_parts` removed, rows, default salts and systems' node lists back. A plan without them, or a
+ * `node_parts` removed, rows, default salts, systems' node lists and events' candidates back. A plan without them, or a
  * value already inline, is taken as is. Throws on an index that is not in its table, a template
- * piece its node cannot fill or a system bitmap that is not one for the plan's nodes.
+ * piece its node cannot fill, or a system bitmap or index string that is not one for the plan's nodes.
  */
 export function decodePlan(encoded: unknown): Plan {
   if (!isObj(encoded)) return encoded as Plan;
@@ -365,6 +392,10 @@ export function decodePlan(encoded: unknown): Plan {
   if (isObj(withParts.systems) && Array.isArray(withParts.nodes)) {
     const nodes = withParts.nodes as unknown[];
     withParts.systems = Object.fromEntries(Object.entries(withParts.systems).map(([s, v]) => [s, typeof v === "string" ? systemIds(s, v, nodes) : v]));
+  }
+  if (isObj(withParts.events) && Array.isArray(withParts.nodes)) {
+    const n = withParts.nodes.length;
+    withParts.events = Object.fromEntries(Object.entries(withParts.events).map(([e, v]) => [e, typeof v === "string" ? indexList(e, v, n) : v]));
   }
   const out = holdersCopied(withParts);
   const table = out.reason_table;

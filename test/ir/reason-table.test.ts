@@ -203,6 +203,8 @@ describe("compact node tables in data.json", () => {
     const enc = encodePlan(ir.plan);
     // Nodes vip, main, fallback, canary | odd: crm = bits 0, 2, 3 | 0 -> "d", "1"; web = bit 2 -> "4", "0".
     expect(enc.systems).toEqual({ crm: "d1", web: "40" });
+    // Candidates as node indices of one hex digit each (5 nodes).
+    expect(enc.events).toEqual({ ev: "0312", ev2: "4" });
     for (const n of rows(enc)) expect(n).toHaveLength(5);
     expect(decodePlan(enc)).toEqual(ir.plan);
     // A list that is not in node order, or a salt of another form, is written as it is.
@@ -233,6 +235,26 @@ describe("compact node tables in data.json", () => {
     // one system and not the other.
     expect([...outcomes].some((o) => o.includes("outside-rollout"))).toBe(true);
     expect([...outcomes].some((o) => o.startsWith("crm") && o.includes("not-for-system"))).toBe(true);
+  });
+
+  it("writes an event's candidates in as many hex digits as the largest node index needs", () => {
+    const { ir } = compactable();
+    const many = { ...ir.plan, nodes: Array.from({ length: 300 }, (_, i) => node(`n-${i}`)), systems: {}, events: { ev: [299, 16, 0] } };
+    const enc = encodePlan(many);
+    expect(enc.events).toEqual({ ev: "12b01000" + "0" });
+    expect(decodePlan(enc).events).toEqual({ ev: [299, 16, 0] });
+  });
+
+  it("refuses an index string that is not whole indices of the plan's nodes", async () => {
+    const { ir, data } = compactable();
+    // 5 nodes: one digit an index; "5" is past the last node.
+    for (const bad of ["5", "0g", "0A"]) {
+      const enc = encodePlan(ir.plan);
+      (enc.events as Obj).ev = bad;
+      expect(() => decodePlan(enc)).toThrow(/not an index string/);
+      const policy = await loadPolicy(await emitPolicyWasm(ir));
+      expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
+    }
   });
 
   it("refuses a node row of another length", async () => {
