@@ -49,10 +49,12 @@ export function check(p: Program): Diagnostic[] {
     at: (o, extra = [], part = "value") => spanAt(o.doc, extra.length === 0 ? o.path : [...o.path, ...extra], part),
   };
   scopes = new WeakMap();
+  systems = new WeakMap();
   try {
     for (const c of CHECKS) c.run(cx);
   } finally {
     scopes = new WeakMap();
+    systems = new WeakMap();
   }
   return out;
 }
@@ -64,6 +66,27 @@ let scopes = new WeakMap<Program, (n: JourneyNode) => NodeScope>();
 function scopeOf(p: Program, n: JourneyNode): NodeScope {
   let of = scopes.get(p);
   if (of === undefined) scopes.set(p, (of = nodeScopes(p)));
+  return of(n);
+}
+
+// The systems that may request a node depend on its id only when a system names the node, and
+// otherwise on its purpose: found once per purpose per run (10,000 nodes, a handful of purposes).
+// The arrays are shared: read them only.
+let systems = new WeakMap<Program, (n: JourneyNode) => readonly string[]>();
+function systemsOf(p: Program, n: JourneyNode): readonly string[] {
+  let of = systems.get(p);
+  if (of === undefined) {
+    const named = new Set<string>();
+    for (const s of p.access.systems.values()) for (const id of [...s.allow.nodes, ...s.deny.nodes]) named.add(id);
+    const byPurpose = new Map<string, string[]>();
+    of = (node) => {
+      if (named.has(node.id)) return systemsFor(p, node);
+      let r = byPurpose.get(node.purpose);
+      if (r === undefined) byPurpose.set(node.purpose, (r = systemsFor(p, node)));
+      return r;
+    };
+    systems.set(p, of);
+  }
   return of(n);
 }
 
@@ -149,9 +172,13 @@ export function conditionEnv(p: Program): ConditionEnv {
 function checkConditions({ p, report }: CheckContext): void {
   if (!p.dictionary) return;
   const env = conditionEnv(p);
+  // Sites share the parse of equal condition texts (compiler/condition/parse.ts), and checking is
+  // a function of the tree and the environment: once per tree (10,000 nodes, ~100 distinct).
+  const checked = new Map<Cond, ReturnType<typeof checkCondition>>();
   for (const site of p.conditions) {
     if (!site.ast) continue;
-    const r = checkCondition(site.ast, env);
+    let r = checked.get(site.ast);
+    if (r === undefined) checked.set(site.ast, (r = checkCondition(site.ast, env)));
     const file = site.span.file;
     const span = (s: number, e: number): Span => ({ file, start: site.offsetOf(s), end: site.offsetOf(e) });
     for (const d of r.diagnostics) report(diag(d.code, d.severity, d.message, span(d.start, d.end), d.help));
@@ -529,9 +556,12 @@ function lookbacks(ast: Cond): { field: string; ms: number }[] {
 function checkRetentionAndResidency({ p, report, at }: CheckContext): void {
   const dict = p.dictionary;
   if (!dict) return;
+  const memo = new Map<Cond, { field: string; ms: number }[]>();
   for (const site of p.conditions) {
     if (!site.ast) continue;
-    for (const lb of lookbacks(site.ast)) {
+    let lbs = memo.get(site.ast);
+    if (lbs === undefined) memo.set(site.ast, (lbs = lookbacks(site.ast)));
+    for (const lb of lbs) {
       const f = dict.fields.get(lb.field);
       if (f?.retentionMs !== undefined && lb.ms > f.retentionMs) {
         report(diag("WP3070", "error", `this condition looks back ${formatDuration(lb.ms)} on ${q(f.name)}, past its retention of ${formatDuration(f.retentionMs)}`, site.span,
@@ -541,7 +571,8 @@ function checkRetentionAndResidency({ p, report, at }: CheckContext): void {
   }
   for (const n of p.nodes) {
     // Systems in an unknown region are reported as WP3014; judging residency against them only adds noise.
-    const systems = systemsFor(p, n).map((id) => p.access.systems.get(id)!).filter((s) => p.jurisdictions.has(s.region));
+    const systems = systemsOf(p, n).map((id) => p.access.systems.get(id)!).filter((s) => p.jurisdictions.has(s.region));
+    if (systems.length === 0) continue;
     const fields = new Set([...n.context, ...scopeOf(p, n).implied.keys()]);
     for (const name of fields) {
       const f = dict.fields.get(name);
@@ -569,7 +600,7 @@ function checkArbitration({ p, report, at }: CheckContext): void {
     if (n.validFrom !== undefined && n.validUntil !== undefined && n.validFrom >= n.validUntil) {
       report(diag("WP3091", "error", `node ${q(n.id)} is valid from a date that is not before its end date`, at(n.origin, ["valid"]), "`valid.from` must be earlier than `valid.until`"));
     }
-    if (p.access.systems.size > 0 && p.purposes.has(n.purpose) && systemsFor(p, n).length === 0) {
+    if (p.access.systems.size > 0 && p.purposes.has(n.purpose) && systemsOf(p, n).length === 0) {
       report(diag("WP3092", "warning", `no system may request ${q(n.id)}, so it never fires`, at(n.origin, ["id"]), `allow its purpose ${q(n.purpose)} or the node for a system in the AccessPolicy`));
     }
   }

@@ -381,8 +381,15 @@ function fastSpanAt(d: LoadedDocument, tree: SpanTree, path: DocPath, part: "key
   return { file: d.file.path, start: n.start, end: n.end };
 }
 
+/** What a scalar node tells about its source: its value, its range, its quoting (a yaml package `Scalar` has them). */
+export interface SourceScalar {
+  value: unknown;
+  range?: [number, number, number] | null;
+  type?: YAML.Scalar.Type | null;
+}
+
 /** The YAML scalar node at `path`, when it is one (conditions need their exact source). */
-export function scalarAt(d: LoadedDocument, path: DocPath): YAML.Scalar | null {
+export function scalarAt(d: LoadedDocument, path: DocPath): SourceScalar | null {
   if (d.tree !== undefined) {
     // As the yaml package's `getIn`: keys match by strict equality, sequence indexes as integers.
     const tree = d.tree;
@@ -396,8 +403,8 @@ export function scalarAt(d: LoadedDocument, path: DocPath): YAML.Scalar | null {
       if (node < 0) return null;
     }
     const n = nodeOf(tree, node);
-    // A Scalar of the yaml package with what a parsed one has: value, range, quoting.
-    return n.kind === "scalar" ? Object.assign(new YAML.Scalar(scalarValue(tree, d.file.text, node)), { range: [n.start, n.end, n.after], type: n.type }) : null;
+    // What a parsed Scalar has (not a Scalar: making one costs more than finding it, once per condition).
+    return n.kind === "scalar" ? { value: scalarValue(tree, d.file.text, node), range: [n.start, n.end, n.after], type: n.type ?? null } : null;
   }
   const n = d.doc.getIn(path, true);
   return YAML.isScalar(n) ? n : null;

@@ -4,10 +4,9 @@
  * (compiler/condition/), mapping condition-local offsets back to file offsets.
  */
 import { isUtf8 } from "node:buffer";
-import * as YAML from "yaml";
 import { parseCondition } from "./condition/index.js";
 import { diag, type Diagnostic, type Span } from "./diagnostics.js";
-import { decodeText, refusal, scalarAt, spanAt, type DocPath } from "./load.js";
+import { decodeText, refusal, scalarAt, spanAt, type DocPath, type SourceScalar } from "./load.js";
 import type {
   Access, AllOr, ArbitrationKind, Channel, ConditionSite, Contact, Field, JourneyNode, MissingKey, Origin, Program, Purpose, Scope, SuppressionList,
 } from "./program.js";
@@ -598,7 +597,7 @@ function normalise(p: string): string | null {
  * exactly; for escapes and folded/literal blocks, a greedy alignment of the value's characters
  * with the raw source is exact for every character that appears literally.
  */
-function makeSite(src: string, node: YAML.Scalar, origin: Origin, span: Span): ConditionSite {
+function makeSite(src: string, node: SourceScalar, origin: Origin, span: Span): ConditionSite {
   const text = String(node.value);
   const [start, end] = node.range ?? [span.start, span.end];
   const raw = src.slice(start, end);
