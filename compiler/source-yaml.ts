@@ -74,7 +74,9 @@ const PLAIN_START = /^[A-Za-z_/(\u00a0-\uffff]/;
 const NULLS = new Set(["null", "Null", "NULL"]);
 const BOOLS = new Map([["true", true], ["True", true], ["TRUE", true], ["false", false], ["False", false], ["FALSE", false]]);
 const INT = /^(?:0|[1-9][0-9]{0,14})$/;
-const NOT_NUMERIC = /[^0-9A-Za-z.+\-_]/;
+// The numbers of the core schema that start with a digit (the yaml package's int, octal, hex
+// and float forms): anything else that starts with a digit is a string (`2026-01-01`, `30d`).
+const DIGIT_NUMBER = /^(?:0o[0-7]+|0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)$/;
 
 // Scratch space shared by every read (the reader is synchronous and not re-entered): node
 // records, and the content lines as (start, end of line, indent) triples. Only the finished
@@ -416,8 +418,8 @@ function plainValue(raw: string): string | number | boolean | null {
   }
   if (c >= 48 && c <= 57) {
     if (INT.test(raw)) return Number(raw);
-    // A digit first: a string only with a character no number of the core schema has (`20%`).
-    if (!NOT_NUMERIC.test(raw)) no();
+    // Other numbers (`007`, `1.5`, `1e3`, `0x1f`) are left to the yaml package.
+    if (DIGIT_NUMBER.test(raw)) no();
   } else if (!PLAIN_START.test(raw)) no();
   // Indicators inside a plain scalar that the yaml package reads differently on one line.
   if (raw.includes(" #") || raw.includes(": ")) no();

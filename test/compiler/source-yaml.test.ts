@@ -69,6 +69,13 @@ describe("fast YAML reader", () => {
     for (const f of yamlFiles("test")) agree(readFileSync(f, "utf8"));
   });
 
+  it("reads plain scalars that start with a digit but are no number as strings, as the yaml package does", () => {
+    for (const t of ["valid:\n  from: 2026-01-01\n  until: 2028-01-01T00:00:00Z\n", "max_age: 30d\nshare: 20%\nat: 21:00\nn: 1_000\n"]) {
+      expect(agree(t), JSON.stringify(t)).toBe(true);
+    }
+    expect(fastParseYaml("from: 2026-01-01\n")?.value).toEqual({ from: "2026-01-01" });
+  });
+
   it("declines what the yaml package reports or reads differently", () => {
     for (const t of [
       "a: 1\na: 2\n", // duplicate key
@@ -86,6 +93,10 @@ describe("fast YAML reader", () => {
       "a: 0x10\n",
       "a: 1.5\n",
       "a: -1\n",
+      "a: 007\n",
+      "a: 1e3\n",
+      "a: 0o17\n",
+      "a: 2.\n",
       "a: \"\\n\"\n",
       "a:\n",
       "- - x\n",
