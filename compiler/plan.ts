@@ -143,7 +143,7 @@ export function plan(p: Program): PlanResult {
     const gatesFor = (): ScopeGates => {
       let gates = gatesOf.get(scope);
       if (gates === undefined) {
-        gatesOf.set(scope, (gates = scopeGates(p, n, scope, addAs, lower)));
+        gatesOf.set(scope, (gates = scopeGates(p, n.purpose, n.lawfulBasis, scope, addAs, lower)));
         // Gates re-checked at the send time (docs/ir.md step 10): the ones that can start to
         // block as time passes. Contact-policy conditions (caps, cool-downs) only stop holding
         // as time passes, and a condition that reads no time has the same value at the send time.
@@ -324,10 +324,13 @@ interface ScopeGates {
   after: Gate[];
 }
 
-/** The gates of `scope`, for its nodes (`n` is one of them). */
-function scopeGates(p: Program, n: JourneyNode, scope: NodeScope, addAs: AddAs, lower: (s: ConditionSite) => number): ScopeGates {
+/**
+ * The gates of `scope`'s nodes. Given only what the scope is keyed by (compiler/scope.ts
+ * nodeScopes) besides the scope itself: the nodes' purpose and lawful basis.
+ */
+function scopeGates(p: Program, purposeId: string, lawfulBasis: string, scope: NodeScope, addAs: AddAs, lower: (s: ConditionSite) => number): ScopeGates {
   const dict = p.dictionary!;
-  const purpose = p.purposes.get(n.purpose)!;
+  const purpose = p.purposes.get(purposeId)!;
   const gates: Gate[] = [];
   const perChannel = (channels: "all" | string[], make: (ch?: string) => Gate): void => {
     if (channels === "all") gates.push(make());
@@ -384,7 +387,7 @@ function scopeGates(p: Program, n: JourneyNode, scope: NodeScope, addAs: AddAs, 
   const basis: ScopeGates["basis"] = {
     cond: addAs(`basis\0${basisOk.length === allJ.length}\0${basisOk.join("\0")}`,
       () => (basisOk.length === allJ.length ? c(false) : { op: "not", arg: { op: "in", item: f(dict.keys.jurisdiction), set: c(basisOk) } })),
-    reason: reason("lawful-basis-not-permitted", `purpose/${purpose.id}`, `lawful basis \`${n.lawfulBasis}\` is not permitted for \`${purpose.id}\` in this jurisdiction`, source(purpose.origin, ["lawful_basis"])),
+    reason: reason("lawful-basis-not-permitted", `purpose/${purpose.id}`, `lawful basis \`${lawfulBasis}\` is not permitted for \`${purpose.id}\` in this jurisdiction`, source(purpose.origin, ["lawful_basis"])),
   };
   const before = gates.splice(0);
   for (const r of scope.restrictions) {
