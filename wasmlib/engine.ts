@@ -169,18 +169,18 @@ const N_VALID_FROM: u32 = 0, N_VALID_UNTIL: u32 = 1, N_ROLLOUT_BP: u32 = 2, N_RE
   N_REQUIRED_H: u32 = 13, // keyHash of each required string (u32s)
   N_CANDIDATE: u32 = 14, N_HOLDOUTS: u32 = 15,
   N_SLOTS: u32 = 16;
-// A node's own table (@28 of a node): what differs from node to node, and its shape table (a
-// node without a shape, or with keys of its own beyond NODE_OWN_KEYS, has a shape table of its
-// own). 36 bytes a node: a full table per node (92 bytes, and its file as a string) was a sixth
-// of a 10,000-node load's Wasm memory.
+// A node's own table: what differs from node to node, and its shape table (a node without a
+// shape, or with keys of its own beyond NODE_OWN_KEYS, has a shape table of its own). 20 bytes
+// a node: a full table per node (92 bytes, and its file as a string) was a sixth of a
+// 10,000-node load's Wasm memory; the id, event and source are read from the node itself.
 const O_SHAPE: u32 = 0, // the node's shape table (N_*)
-  O_ID: u32 = 1, O_EVENT: u32 = 2, // template variables 0 and 1 (reasonFill)
-  O_SOURCE: u32 = 3, // its `source`: template variable 2 is its file (sourceFile), made when reported
-  O_SALT: u32 = 4, O_SALT_SUFFIX: u32 = 5, // bucket(salt, suffix, customer): suffix 0 or S_ROLLOUT_SUFFIX
-  O_INDEX: u32 = 6, // the node's position in plan.nodes (a u32, not a value)
-  O_SYS_MASK: u32 = 7, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
-  O_ID_H: u32 = 8, // keyHash of the id (a u32), 0 when not a string
-  O_SLOTS: u32 = 9;
+  O_NODE: u32 = 1, // the node: a row or an object
+  O_SALT: u32 = 2, // its rollout salt: bucket(salt, suffix, customer), suffix S_ROLLOUT_SUFFIX when O_DEFAULT_SALT
+  O_INDEX: u32 = 3, // the node's position in plan.nodes (a u32, not a value), | O_DEFAULT_SALT
+  O_SYS_MASK: u32 = 4, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
+  O_SLOTS: u32 = 5;
+// In O_INDEX: the salt is the default, O_SALT the node's id (docs/ir.md "Bundle data").
+const O_DEFAULT_SALT: u32 = 0x80000000;
 // A node row's members (docs/ir.md "Bundle data"); the priority is the compiler's (events are
 // listed in priority order).
 const R_ID: u32 = 0, R_EVENT: u32 = 1, R_SHAPE: u32 = 3, R_SOURCE: u32 = 4, R_SALT: u32 = 5;
@@ -229,9 +229,15 @@ let gTab = false;
   return gTab ? <usize>load<u32>(tabOwn + (<usize>i << 2)) : arrAt(pNodes, i);
 }
 
+/** Own key `key` (row member r) of the node of own table t. */
+function ownKey(t: usize, r: u32, key: usize): usize {
+  let v = <usize>load<u32>(t, O_NODE << 2);
+  return isArr(v) ? arrAt(v, r) : nodeGet(v, key);
+}
+
 /** Node n's id (a string value, or what else it holds; 0 when none). */
 function nodeId(n: usize): usize {
-  if (gTab) return n == 0 ? 0 : load<u32>(n, O_ID << 2);
+  if (gTab) return n == 0 ? 0 : ownKey(n, R_ID, S_ID);
   return slowGet(n, S_ID);
 }
 
@@ -520,17 +526,13 @@ function ownKeysOnly(n: usize): bool {
  * A node's own table (O_*): its shape table st, then what depends on its own keys and position.
  * An encoded node (`shaped`) without a salt has its id and "#rollout" (docs/ir.md "Bundle data").
  */
-function ownTable(st: usize, index: u32, id: usize, event: usize, source: usize, salt: usize, shaped: bool): usize {
+function ownTable(st: usize, index: u32, node: usize, id: usize, salt: usize, shaped: bool): usize {
   let t = alloc(<usize>O_SLOTS << 2);
   store<u32>(t, st, O_SHAPE << 2);
-  store<u32>(t, id, O_ID << 2);
-  store<u32>(t, isStr(id) ? keyHash(load<u32>(id, 8), load<u32>(id, 4)) : 0, O_ID_H << 2);
-  store<u32>(t, event, O_EVENT << 2);
-  store<u32>(t, source, O_SOURCE << 2);
+  store<u32>(t, node, O_NODE << 2);
   let dflt = salt == 0 && shaped && isStr(id);
   store<u32>(t, dflt ? id : salt, O_SALT << 2);
-  store<u32>(t, dflt ? S_ROLLOUT_SUFFIX : 0, O_SALT_SUFFIX << 2);
-  store<u32>(t, index, O_INDEX << 2);
+  store<u32>(t, index | (dflt ? O_DEFAULT_SALT : 0), O_INDEX << 2);
   store<u32>(t, 0, O_SYS_MASK << 2); // planIndex sets it once the systems are known
   return t;
 }
@@ -570,15 +572,14 @@ function indexNode(n: usize, index: u32): usize {
     if (gShapeNo != 0xffffffff && ownKeysOnly(n)) {
       // The usual node: its shape's slots, then its own. Looking each slot's key up in the
       // node and then in its shape was most of a 10,000-node load.
-      return ownTable(shapeTable(shape, gShapeNo, seen), index, objGetS(n, S_ID), objGetS(n, S_EVENT),
-        objGetS(n, S_SOURCE), objGetS(n, S_ROLLOUT_SALT), shaped);
+      return ownTable(shapeTable(shape, gShapeNo, seen), index, n, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
     }
   }
   seen |= resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
   let st = alloc(<usize>N_SLOTS << 2);
   fillSlots(n, st, seen);
-  return ownTable(st, index, nodeGet(n, S_ID), nodeGet(n, S_EVENT), nodeGet(n, S_SOURCE), nodeGet(n, S_ROLLOUT_SALT), shaped);
+  return ownTable(st, index, n, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
 }
 
 /**
@@ -599,8 +600,7 @@ function indexRow(n: usize, index: u32): usize {
     seen = resolveParts(shape);
     resolveKey(shape, S_REVIEW_REASON);
   }
-  return ownTable(shapeTable(shape, <u32>j, seen), index, arrAt(n, R_ID), arrAt(n, R_EVENT),
-    arrAt(n, R_SOURCE), k == 6 ? arrAt(n, R_SALT) : 0, true);
+  return ownTable(shapeTable(shape, <u32>j, seen), index, n, arrAt(n, R_ID), k == 6 ? arrAt(n, R_SALT) : 0, true);
 }
 
 /**
@@ -777,11 +777,11 @@ export function planIndex(v: usize): bool {
     for (let i: u32 = 0; i < nn; i++) {
       let t = <usize>load<u32>(tabOwn + (<usize>i << 2));
       if (t == 0) continue;
-      let id = load<u32>(t, O_ID << 2);
+      let id = ownKey(t, R_ID, S_ID);
       let mask: u32 = 0;
       if (isStr(id)) {
         for (let s: u32 = 0; s < sn; s++) {
-          if (objGetH(load<u32>(se + (<usize>s << 4), 8), load<u32>(id, 8), load<u32>(id, 4), load<u32>(t, O_ID_H << 2)) != 0) mask |= <u32>1 << s;
+          if (objGetH(load<u32>(se + (<usize>s << 4), 8), load<u32>(id, 8), load<u32>(id, 4), keyHash(load<u32>(id, 8), load<u32>(id, 4))) != 0) mask |= <u32>1 << s;
         }
       }
       store<u32>(t, mask, O_SYS_MASK << 2);
@@ -871,7 +871,7 @@ function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
         let nt = <usize>load<u32>(tabOwn + (<usize>j << 2));
         j++;
         if (nt == 0) continue;
-        let nid = load<u32>(nt, O_ID << 2);
+        let nid = ownKey(nt, R_ID, S_ID);
         if (isStr(nid) && strEq(nid, id)) { t = nt; break; }
       }
       if (t == 0) return false;
@@ -1108,8 +1108,8 @@ function reasonFill(v: usize, n: usize): usize {
       if (isStr(p)) s = p;
       else if (isNum(p)) {
         let x = load<f64>(p, 16);
-        if (x == 2 && file == 0) file = sourceFile(load<u32>(t, O_SOURCE << 2));
-        s = x == 0 ? load<u32>(t, O_ID << 2) : x == 1 ? load<u32>(t, O_EVENT << 2) : x == 2 ? file : 0;
+        if (x == 2 && file == 0) file = sourceFile(ownKey(t, R_SOURCE, S_SOURCE));
+        s = x == 0 ? ownKey(t, R_ID, S_ID) : x == 1 ? ownKey(t, R_EVENT, S_EVENT) : x == 2 ? file : 0;
       }
       if (!isStr(s)) return 0;
       let l = load<u32>(s, 4);
@@ -1129,7 +1129,7 @@ function reasonFill(v: usize, n: usize): usize {
 function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
   let t = ownTab(n);
   if (t == 0) return V_NULL;
-  let code = <f64>e + <f64>tabTableLen * (<f64>load<u32>(t, O_INDEX << 2) + 1);
+  let code = <f64>e + <f64>tabTableLen * (<f64>(load<u32>(t, O_INDEX << 2) & ~O_DEFAULT_SALT) + 1);
   // The code itself stands in the reasons (nothing reads a reason before compactDecision, which
   // keeps numbers as they are).
   if (gCompact && detail == 0 && code < 4294967296) return newNum(code);
@@ -1558,7 +1558,7 @@ function candidates(R: usize, evaluate: bool): usize {
     let forSystem = nt != 0 && gSysBit >= 0 ? ((load<u32>(nt, O_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0
       : isStr(gSystemNodes) ? bitmapHas(gSystemNodes, <u32>idx)
       : nt != 0 && gSystemSet != 0 && isStr(id)
-        ? objGetH(gSystemSet, load<u32>(id, 8), load<u32>(id, 4), load<u32>(nt, O_ID_H << 2)) != 0
+        ? objGetV(gSystemSet, id) != 0
         : hasStr(gSystemNodes, id);
     if (!forSystem) { candidateReason(R, n, S_NOT_FOR_SYSTEM); continue; }
     if (gReqNode != 0 && !strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
@@ -1572,7 +1572,7 @@ function candidates(R: usize, evaluate: bool): usize {
     if (isNum(rb) && load<f64>(rb, 16) < 10000) {
       // Without a customer id the node cannot be proven to be in the rollout: skip it.
       let salt: usize = nt != 0 ? load<u32>(nt, O_SALT << 2) : slowGet(n, S_ROLLOUT_SALT);
-      let suffix: usize = nt != 0 ? load<u32>(nt, O_SALT_SUFFIX << 2) : 0;
+      let suffix: usize = nt != 0 && (load<u32>(nt, O_INDEX << 2) & O_DEFAULT_SALT) != 0 ? S_ROLLOUT_SUFFIX : 0;
       if (nt == 0 && salt == 0) {
         salt = defaultSaltOf(n, id);
         if (salt != 0) suffix = S_ROLLOUT_SUFFIX;
