@@ -54,3 +54,10 @@ export function oneOf<T extends string>(name: string, value: unknown, allowed: r
   if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`\`--${name}\` must be one of ${allowed.map((a) => `\`${a}\``).join(", ")}, got \`${String(value)}\``);
 }
+
+/** `--timeout MS` of the solver commands (prove, diff --prove): absent, or whole milliseconds from 1 to one hour. */
+export function solverTimeout(value: unknown): { timeoutMs: number } | Record<string, never> {
+  if (value === undefined) return {};
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 3_600_000) throw new UsageError("`--timeout` must be a whole number of milliseconds from 1 to 3600000");
+  return { timeoutMs: value };
+}

@@ -6,7 +6,7 @@ import { viewsOf } from "../../lifecycle/report/compare.js";
 import { linkBaseFor } from "../../lifecycle/report/links.js";
 import { formatProblem } from "../render/problem.js";
 import { FsHost } from "../../compiler/source.js";
-import { oneOf, parseArgs } from "../args.js";
+import { oneOf, parseArgs, solverTimeout } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { writeFileAtomic } from "../fs.js";
 import { VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
@@ -14,7 +14,7 @@ import { VERIFY_FLAGS, VERIFY_USAGE, verifyOptionsFromFlags } from "../keys.js";
 export const command: Command = {
   name: "diff",
   summary: "what a policy change does: changes by entity, decisions that flip, risks to approve",
-  usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json|html] [--seed N] [--runs N] [--prove] [--out FILE]
+  usage: `Usage: waypost diff BASE HEAD [--repo DIR] [--format text|markdown|json|html] [--seed N] [--runs N] [--prove [--timeout MS]] [--out FILE]
                     [--public-key KEY [--alg ALG] [--key-id ID] [--scope S] | --skip-verify]
 
 BASE and HEAD are Git revisions of the repository in DIR (a branch, tag, commit id, HEAD~1...)
@@ -40,12 +40,13 @@ Options:
                        any newly sends or no longer sends on a node and channel; its witness
                        requests join the decision impact (origin \`proof\`), so a widening change
                        is found whatever the sample size (Git revisions only)
+  --timeout MS         with --prove: the solver's time-out per query (default 10000)
 A bundle file (BASE or HEAD) is read only with one of these (Git revisions need neither):
 ${VERIFY_USAGE}
 
 Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
   async run(ctx) {
-    const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean", prove: "boolean", ...VERIFY_FLAGS });
+    const { flags, positionals } = parseArgs(ctx.argv, { repo: "string", format: "string", seed: "number", runs: "number", out: "string", "fail-on-widening": "boolean", prove: "boolean", timeout: "number", ...VERIFY_FLAGS });
     if (positionals.length !== 2) throw new UsageError("give two revisions or bundle files: BASE and HEAD");
     const format = oneOf("format", flags["format"], ["text", "markdown", "json", "html"] as const, "text");
     const runs = (flags["runs"] as number | undefined) ?? 2000;
@@ -59,6 +60,8 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
     if (!base.ok) return ctx.stderr(formatProblem(base.error)), 2;
     const head = await openSide(dir, ctx.cwd, headSpec, verify);
     if (!head.ok) return ctx.stderr(formatProblem(head.error)), 2;
+    const timeout = solverTimeout(flags["timeout"]);
+    if (flags["timeout"] !== undefined && flags["prove"] !== true) throw new UsageError("`--timeout` is the solver's: give it with `--prove`");
     let proof: DiffOptions["proof"];
     if (flags["prove"] === true) {
       const b = base.value;
@@ -68,7 +71,7 @@ Exit status: 0 reported, 1 widening with --fail-on-widening, 2 bad input.`,
       const { proveDiff } = await import("../../lifecycle/prove/diff.js");
       const { shutdownSolver } = await import("../../lifecycle/prove/solver.js");
       try {
-        const r = await proveDiff({ ir: b.ir, data: b.data }, { ir: h.ir, data: h.data });
+        const r = await proveDiff({ ir: b.ir, data: b.data }, { ir: h.ir, data: h.data }, timeout);
         const dir = (k: "widening" | "narrowing"): "none" | "found" | "unknown" => (r.proved[k] ? "none" : r.witnesses.some((w) => w.kind === k) ? "found" : "unknown");
         proof = {
           witnesses: r.witnesses.map((w) => ({ request: w.request as unknown as JsonValue, origin: "proof", label: `${w.kind} ${w.node}/${w.channel}` })),

@@ -1,6 +1,6 @@
 import { FsHost } from "../../compiler/source.js";
 import { DEFAULT_TIMEOUT_MS, proveExit, proveRepository, shutdownSolver, type ProveReport } from "../../lifecycle/prove/index.js";
-import { oneOf, parseArgs } from "../args.js";
+import { oneOf, parseArgs, solverTimeout } from "../args.js";
 import { UsageError, type Command } from "../command.js";
 import { renderGithub, renderSarif, renderText as renderDiagnostics } from "../render/diagnostics.js";
 import { jsonResult, proofDiagnostics, PROVE_FORMATS, proveTestReport, renderProveText } from "../render/prove.js";
@@ -44,13 +44,12 @@ Exit status: 0 every guarantee proved, 1 a guarantee refuted (or the policies ha
     const { flags, positionals } = parseArgs(ctx.argv, { format: "string", timeout: "number", base: "string", cadence: "boolean", guarantee: "string" });
     if (positionals.length > 1) throw new UsageError("give at most one directory");
     const format = oneOf("format", flags["format"], PROVE_FORMATS, "text");
-    const timeout = flags["timeout"] as number | undefined;
-    if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 1 || timeout > 3_600_000)) throw new UsageError("`--timeout` must be a whole number of milliseconds from 1 to 3600000");
+    const timeout = solverTimeout(flags["timeout"]);
     const dir = await resolveDir(ctx.cwd, positionals[0]);
     const prefix = await displayPrefix(dir, flags["base"] as string | undefined, ctx.cwd);
     let report: ProveReport;
     try {
-      report = await proveRepository(new FsHost(dir), { ...(timeout !== undefined ? { timeoutMs: timeout } : {}), cadence: flags["cadence"] !== false, ...(typeof flags["guarantee"] === "string" ? { only: [flags["guarantee"]] } : {}) });
+      report = await proveRepository(new FsHost(dir), { ...timeout, cadence: flags["cadence"] !== false, ...(typeof flags["guarantee"] === "string" ? { only: [flags["guarantee"]] } : {}) });
     } finally {
       await shutdownSolver();
     }

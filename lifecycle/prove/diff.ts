@@ -14,7 +14,7 @@
 import type { BundleData, IR } from "../../compiler/ir/ir.js";
 import type { TestRequest } from "../testing/suite.js";
 import { encodeEvent, World, type EventEncoding, type Z3 } from "./encode.js";
-import { concretiseWith, DEFAULT_TIMEOUT_MS } from "./index.js";
+import { DEFAULT_TIMEOUT_MS, EventQueries } from "./index.js";
 import { context } from "./solver.js";
 
 type B = ReturnType<Z3["Bool"]["val"]>;
@@ -116,40 +116,34 @@ export async function proveDiff(base: ProveDiffSide, head: ProveDiffSide, opts: 
         if (n) for (const ch of n.channels) pairs.set(`${n.id}\0${ch}`, [n.id, ch]);
       }
     }
-    const s = new z.Solver();
-    s.set("timeout", opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    // Both encodings and the link on one incremental solver (goals pushed and popped; one that
+    // stalls is asked again standalone with the whole time-out), as `prove` asks its queries.
+    const q = new EventQueries(z, event, [eb.valid, eh.valid, ...link], [hb.facts, hh.facts, wb.shared, wh.shared], opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     try {
-      const goals: { kind: FlipWitness["kind"]; node: string; channel: string; goal: B }[] = [];
       for (const [node, ch] of [...pairs.values()].sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1))) {
         const before = sendsOn(z, eb, base.ir, node, ch);
         const after = sendsOn(z, eh, head.ir, node, ch);
-        goals.push({ kind: "widening", node, channel: ch, goal: z.And(after, z.Not(before)) }, { kind: "narrowing", node, channel: ch, goal: z.And(before, z.Not(after)) });
-      }
-      s.add(eb.valid, eh.valid, ...link, ...hb.facts, ...hh.facts, ...wb.shared, ...wh.shared);
-      for (const g of goals) {
-        out.queries++;
-        s.push();
-        try {
-          s.add(g.goal);
-          const r = await s.check();
+        for (const [kind, goal] of [["widening", z.And(after, z.Not(before))], ["narrowing", z.And(before, z.Not(after))]] as const) {
+          out.queries++;
+          const r = await q.check(goal, `${kind} ${node}/${ch}`);
           if (r === "unsat") continue;
-          out.proved[g.kind] = false;
+          out.proved[kind] = false;
           if (r === "unknown") {
-            out.unknown.push(`${g.kind} on \`${g.node}\` via \`${g.channel}\` (event \`${event}\`): the solver gave up (${s.reasonUnknown() || "time-out"})`);
+            out.unknown.push(`${kind} on \`${node}\` via \`${ch}\` (event \`${event}\`): the solver gave up (${q.why}); raise --timeout`);
             continue;
           }
-          // The head's lists and history when it widens, the base's when it narrows; the other
-          // side's list applications hold the same content (one predicate per list).
-          const [w, enc, data] = g.kind === "widening" ? [wh, eh, head.data] : [wb, eb, base.data];
-          const req = await concretiseWith(s, z, w, enc, data);
-          if (typeof req === "string") out.unknown.push(`${g.kind} on \`${g.node}\` via \`${g.channel}\` (event \`${event}\`): ${req}`);
-          else out.witnesses.push({ kind: g.kind, event, node: g.node, channel: g.channel, request: req });
-        } finally {
-          s.pop(s.numScopes());
+          // Read from the head's variables when it widens, the base's when it narrows; each
+          // side's list applications are pinned to its own bundle's entries.
+          const headSide = { w: wh, enc: eh, data: head.data };
+          const baseSide = { w: wb, enc: eb, data: base.data };
+          const [one, other] = kind === "widening" ? [headSide, baseSide] : [baseSide, headSide];
+          const req = await q.concretise(goal, one.w, one.enc, one.data, [other]);
+          if (typeof req === "string") out.unknown.push(`${kind} on \`${node}\` via \`${ch}\` (event \`${event}\`): ${req}`);
+          else out.witnesses.push({ kind, event, node, channel: ch, request: req });
         }
       }
     } finally {
-      s.release();
+      q.release();
     }
   }
   out.ms = performance.now() - t0;

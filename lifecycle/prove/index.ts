@@ -419,32 +419,47 @@ type B = ReturnType<Z3["Bool"]["val"]>;
  * pushed and popped. z3 keeps what it learnt about the decision between goals, so the first
  * query pays for the encoding and the next ones mostly do not.
  */
-class EventQueries {
+/** One world's encoding of an event and its bundle's data, for concretiseWith. */
+export interface Concretised {
+  w: World;
+  enc: EventEncoding;
+  data: BundleData;
+}
+
+export class EventQueries {
   private readonly s: InstanceType<Z3["Solver"]>;
-  private facts = 0;
-  private shared = 0;
+  /** How much of each growing list of facts the incremental solver holds. */
+  private readonly held: number[];
   private asked = 0;
   /** The goal a fresh solver last found satisfiable, and that solver (for its concretisation). */
   private fresh: { goal: B; s: InstanceType<Z3["Solver"]> } | undefined;
   /** Why the last query was unknown. */
   why = "";
-  constructor(private readonly w: World, private readonly encoded: { enc: EventEncoding; facts: B[] }, private readonly timeoutMs: number) {
-    this.s = new w.z.Solver();
-    this.s.add(encoded.enc.valid);
+  /**
+   * `fixed`: what holds from the start (the encoding's validity); `growing`: lists of facts that
+   * building terms appends to (send times, zone lookups, list applications), synced before
+   * each query. `label` names the event in the debug trace.
+   */
+  constructor(private readonly z: Z3, private readonly label: string, private readonly fixed: B[], private readonly growing: B[][], private readonly timeoutMs: number) {
+    this.s = new z.Solver();
+    this.s.add(...fixed);
+    this.held = growing.map(() => 0);
   }
-  /** Asserts the facts that terms built since the last query (send times, zone lookups, list applications) added. */
+  /** The solver of one event's encoding in one world. */
+  static of(w: World, encoded: { enc: EventEncoding; facts: B[] }, timeoutMs: number): EventQueries {
+    return new EventQueries(w.z, encoded.enc.event, [encoded.enc.valid], [encoded.facts, w.shared], timeoutMs);
+  }
   private sync(): void {
-    const { facts } = this.encoded;
-    if (facts.length > this.facts) this.s.add(...facts.slice(this.facts));
-    if (this.w.shared.length > this.shared) this.s.add(...this.w.shared.slice(this.shared));
-    this.facts = facts.length;
-    this.shared = this.w.shared.length;
+    for (const [k, xs] of this.growing.entries()) {
+      if (xs.length > this.held[k]!) this.s.add(...xs.slice(this.held[k]));
+      this.held[k] = xs.length;
+    }
   }
   /** A solver of its own holding the encoding and the goal (z3 preprocesses it as a whole). */
   private standalone(goal: B): InstanceType<Z3["Solver"]> {
-    const s = new this.w.z.Solver();
+    const s = new this.z.Solver();
     s.set("timeout", this.timeoutMs);
-    s.add(this.encoded.enc.valid, ...this.encoded.facts, ...this.w.shared, goal);
+    s.add(...this.fixed, ...this.growing.flat(), goal);
     return s;
   }
   private dropFresh(): void {
@@ -481,12 +496,16 @@ class EventQueries {
     if (process.env["WAYPOST_PROVE_DEBUG"]) {
       const st = (this.fresh?.s ?? this.s).statistics();
       const rl = st.keys().includes("rlimit count") ? st.get("rlimit count") : -1;
-      console.error(`${this.encoded.enc.event} ${label}: ${r}${this.fresh ? " (standalone)" : ""} ${(performance.now() - q0).toFixed(0)} ms rlimit ${rl}`);
+      console.error(`${this.label} ${label}: ${r}${this.fresh ? " (standalone)" : ""} ${(performance.now() - q0).toFixed(0)} ms rlimit ${rl}`);
     }
     return r;
   }
-  /** A request that makes `goal` hold over the bundle's own lists (concretiseWith), in a scope of the solver that found it. */
-  async concretise(goal: B, data: BundleData): Promise<TestRequest | string> {
+  /**
+   * A request that makes `goal` (the last satisfiable one) hold over `data`'s lists
+   * (concretiseWith), in a scope of the solver that found it; `w` and `enc` say whose request
+   * variables to read (either world of a diff: the request is shared).
+   */
+  async concretise(goal: B, w: World, enc: EventEncoding, data: BundleData, others: readonly Concretised[] = []): Promise<TestRequest | string> {
     const s = this.fresh?.goal === goal ? this.fresh.s : this.s;
     if (s === this.s) {
       this.sync();
@@ -496,7 +515,7 @@ class EventQueries {
     s.push();
     try {
       if (s === this.s) s.add(goal);
-      return await concretiseWith(s, this.w.z, this.w, this.encoded.enc, data);
+      return await concretiseWith(s, this.z, w, enc, data, others);
     } finally {
       s.pop(s.numScopes() - level);
       this.dropFresh();
@@ -541,7 +560,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
         // terms are not rebuilt per query).
         w.abstractions = new Abstractions();
         const { enc } = encoded ??= encodeEvent(w, event);
-        const q = queries ??= new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        const q = queries ??= EventQueries.of(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
         const before = new Set(w.incomplete);
         const violation = spec.violation(enc, w);
         for (const r of w.incomplete) if (!before.has(r) || spec.id === state[0]!.spec.id) st.incomplete.add(r);
@@ -570,7 +589,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
           }
           // sat: make it concrete over the bundle's own lists, then replay on both evaluators.
           const check = spec.check ?? ((req: TestRequest, d: Decision) => st.inv!.check(req, d));
-          const cx = await q.concretise(hit, data);
+          const cx = await q.concretise(hit, w, encoded.enc, data);
           if (typeof cx === "string") {
             st.unknowns.push(`event \`${event}\`: ${cx}`);
             continue;
@@ -593,7 +612,7 @@ export async function prove(input: ProveInput, opts: ProveOptions = {}): Promise
       // Cadence on the same encoding and solver (proveRepository), after the guarantees.
       if (cad) {
         encoded ??= encodeEvent(w, event);
-        queries ??= new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        queries ??= EventQueries.of(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
         await cad.event(event, encoded, queries);
       }
       } finally {
@@ -659,7 +678,7 @@ type EncodedEvents = Map<string, { enc: EventEncoding; facts: B[]; q: EventQueri
 function encodeEvents(w: World, opts: ProveOptions): EncodedEvents {
   return new Map(Object.keys(w.ir.plan.events).sort().map((e) => {
     const encoded = encodeEvent(w, e);
-    return [e, { ...encoded, q: new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) }];
+    return [e, { ...encoded, q: EventQueries.of(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) }];
   }));
 }
 
@@ -676,7 +695,7 @@ async function reachWith(w: World, events: EncodedEvents, engine: Engine, data: 
           out.push(r === "unsat" && w.incomplete.size === 0 ? { node: n.id, channel: ch, status: "unreachable" } : { node: n.id, channel: ch, status: "unknown", reason: r === "unsat" ? [...w.incomplete].join("; ") : q.why });
           continue;
         }
-        const req = await q.concretise(goal, data);
+        const req = await q.concretise(goal, w, enc, data);
         if (typeof req === "string") {
           out.push({ node: n.id, channel: ch, status: "unknown", reason: req });
           continue;
@@ -743,10 +762,17 @@ function num(ctx: Z3, m: Model, e: Parameters<Model["eval"]>[0]): number {
  * history, and known strings where possible; turns the model into a request. A string when
  * the violation needs something the concretiser does not build.
  */
-/** Called in a scope of the event's solver that holds the goal; leaves pushed scopes to the caller. */
-export async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, data: BundleData): Promise<TestRequest | string> {
-  // Only this encoding's list and bucket applications (the world outlives many encodings).
-  for (const { list, item } of w.listApps.slice(enc.listFrom)) {
+/**
+ * Called in a scope of the event's solver that holds the goal; leaves pushed scopes to the
+ * caller. The request is read from `w`'s encoding `enc`; `others` are the other worlds the
+ * goal also encodes (`waypost diff --prove`: the other version, over the same request), whose
+ * list applications, history and buckets are pinned to their own bundle's data too, so the
+ * request decides on both bundles as it did in the model.
+ */
+export async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, data: BundleData, others: readonly Concretised[] = []): Promise<TestRequest | string> {
+  const sides: Concretised[] = [{ w, enc, data }, ...others];
+  // Only these encodings' list and bucket applications (a world outlives many encodings).
+  for (const { w, enc, data } of sides) for (const { list, item } of w.listApps.slice(enc.listFrom)) {
     const entries = listWitnesses(data.lists[list]);
     // The list holds exactly its witness entries, each with its own expiry.
     const alts = [];
@@ -763,7 +789,7 @@ export async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: Wo
   }
   // History: entries at now - 1 ms (inside every window), grouped by the filter values they
   // carry; each count is the number of entries whose values match its filters.
-  const keys = [...w.history.entries()].map(([k, v]) => ({ f: JSON.parse(k) as [number, string | null, string | null, string | null], v }));
+  const keys = sides.flatMap(({ w }) => [...w.history.entries()]).map(([k, v]) => ({ f: JSON.parse(k) as [number, string | null, string | null, string | null], v }));
   const groups = new Map<string, { channel: string | null; purpose: string | null; node: string | null; x: ReturnType<Z3["Real"]["const"]> }>();
   for (const { f } of keys) {
     const g = JSON.stringify(f.slice(1));
@@ -821,17 +847,17 @@ export async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: Wo
     return str;
   };
   // Fresh customer ids must land in the buckets the model chose.
-  const bucketApps = w.bucketApps.slice(enc.bucketFrom);
+  const bucketApps = sides.flatMap(({ w, enc }) => w.bucketApps.slice(enc.bucketFrom).map((a) => ({ ...a, fn: w.buckets.get(a.salt)! })));
   for (const app of bucketApps) {
     const id = num(z, m, app.item);
     if (id < w.strings.length || used.has(id)) continue;
-    const want = app.thresholds.map((t) => num(z, m, w.buckets.get(app.salt)!.call(app.item)) < t);
+    const want = app.thresholds.map((t) => num(z, m, app.fn.call(app.item)) < t);
     const apps = bucketApps.filter((a) => num(z, m, a.item) === id);
     let found: string | undefined;
     for (let j = 0; j < 200_000 && found === undefined; j++) {
       const key = `prove-${id}-${j}`;
       if (w.id(key) !== undefined) continue;
-      if (apps.every((a) => a.thresholds.every((t, k) => (bucket(a.salt, key) < t) === (a === app ? want[k] : num(z, m, w.buckets.get(a.salt)!.call(a.item)) < t)))) found = key;
+      if (apps.every((a) => a.thresholds.every((t, k) => (bucket(a.salt, key) < t) === (a === app ? want[k] : num(z, m, a.fn.call(a.item)) < t)))) found = key;
     }
     if (found === undefined) return "no customer id found that lands in the buckets the model chose";
     used.set(id, found);
@@ -914,7 +940,7 @@ export async function cadence(input: ProveInput, opts: ProveOptions = {}): Promi
     const c = new CadenceQuestions(input, engine, w);
     for (const event of Object.keys(input.ir.plan.events).sort()) {
       const encoded = encodeEvent(w, event);
-      const q = new EventQueries(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      const q = EventQueries.of(w, encoded, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
       try {
         await c.event(event, encoded, q);
       } finally {
@@ -966,7 +992,7 @@ class CadenceQuestions {
             win.unknown.push(`${n.id}/${ch}: the solver gave up`);
             continue;
           }
-          const req = await q.concretise(goal, data);
+          const req = await q.concretise(goal, this.w, enc, data);
           const d = typeof req === "string" ? undefined : (this.engine.decide(req) as unknown as Decision);
           if (typeof req === "string" || !d || !SENDING.has(d.outcome) || d.node !== n.id || d.channel !== ch) {
             win.unknown.push(`${n.id}/${ch}: ${typeof req === "string" ? req : "the witness does not replay"}`);

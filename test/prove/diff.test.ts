@@ -75,6 +75,17 @@ describe("waypost diff --prove", () => {
     expect(r.out).toMatch(/^exact \(every request, --prove\): no request newly sends \(proved\); no request no longer sends \(proved\); 0 witness request\(s\)/m);
   }, 600_000);
 
+  test("`--timeout` is the solver's: without --prove, or not a whole number of ms from 1 to an hour, a usage error", async () => {
+    const alone = await cli(repo.dir, "diff", "HEAD~1", "HEAD", "--runs", "0", "--timeout", "5000");
+    expect(alone.code).toBe(2);
+    expect(alone.err).toContain("give it with `--prove`");
+    for (const bad of ["0", "1.5", "3600001"]) {
+      const r = await cli(repo.dir, "diff", "HEAD~1", "HEAD", "--runs", "0", "--prove", "--timeout", bad);
+      expect(r.code, bad).toBe(2);
+      expect(r.err).toContain("`--timeout` must be a whole number of milliseconds from 1 to 3600000");
+    }
+  });
+
   test("bundle files cannot be proved (no plan to encode): a usage error", async () => {
     const r = await cli(repo.dir, "diff", "HEAD~1", "/nonexistent/bundle.tar.gz", "--prove");
     expect(r.code).toBe(2);
