@@ -3,7 +3,7 @@
  * how it grows with the number of journey nodes (the example's nodes cloned onto new events,
  * up to 200 nodes). A benchmark, not a test: it asserts nothing about time.
  *   npm run bench:prove   (npx vitest run --config bench/prove-figures.config.ts)
- * Set PROVE_SIZES=8,50,100,200 to choose the sizes.
+ * Set PROVE_SIZES=6,50,100,200 to choose the sizes (node counts; the example has 6).
  */
 import { afterAll, test } from "vitest";
 import { cpus, loadavg } from "node:os";
@@ -17,12 +17,13 @@ afterAll(() => shutdownSolver());
 
 const line = (s: string): void => void process.stdout.write(s + "\n");
 
-/** The example's plan with its nodes cloned onto `copies` new events each (ids and events suffixed). */
-async function generated(copies: number): Promise<ProveInput> {
+/** The example's plan with its nodes cloned onto new events (ids and events suffixed) until it has at least `nodes` nodes. */
+async function generated(nodes: number): Promise<ProveInput> {
   const s = await compile(new MemoryHost(exampleFiles()), { until: "Plan" });
   const ir = s.ir as IR;
   const plan = ir.plan;
   const base = plan.nodes.slice();
+  const copies = Math.max(1, Math.ceil(nodes / base.length));
   for (let k = 1; k < copies; k++) {
     for (const n of base) {
       const id = `${n.id}-g${k}`;
@@ -51,9 +52,9 @@ test("figures", async () => {
   const ex = await proveRepository(new FsHost(EXAMPLE));
   line(`example repository, every guarantee and author invariant, cadence included: ${((performance.now() - t0) / 1000).toFixed(1)} s wall, ${(cpuS() - c0).toFixed(1)} s CPU (target ≤ 10 s)`);
   for (const r of ex.results) line(`  ${r.id.padEnd(48)} ${r.status.padEnd(8)} ${(r.ms / 1000).toFixed(2).padStart(7)} s  ${r.queries} queries`);
-  const sizes = (process.env["PROVE_SIZES"] ?? "8,50,100,200").split(",").map(Number);
+  const sizes = (process.env["PROVE_SIZES"] ?? "6,50,100,200").split(",").map(Number);
   for (const n of sizes) {
-    const input = await generated(Math.max(1, Math.round(n / 8)));
+    const input = await generated(n);
     const g0 = performance.now();
     const gc = cpuS();
     const r = await prove(input);
