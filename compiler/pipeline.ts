@@ -166,11 +166,25 @@ export class RecordingHost implements SourceHost {
 /** Runs the stages in order up to `opts.until` (default all), stopping at the first with errors. */
 export async function compile(host: SourceHost, opts: CompileOptions = {}): Promise<CompileState> {
   const s: CompileState = { host: new RecordingHost(host), options: opts, files: new Map(), diagnostics: [], timings: [] };
-  for (const stage of STAGES) {
+  return runStages(s, 0, opts.until);
+}
+
+/**
+ * Goes on from where an earlier `compile(..., { until })` stopped, up to `until` (default all):
+ * `check --strict` checks first and builds the bundle only for the cadence analysis.
+ */
+export async function continueCompile(s: CompileState, until?: StageName): Promise<CompileState> {
+  if (hasErrors(s.diagnostics)) return s;
+  const last = s.timings.at(-1)?.stage;
+  return runStages(s, last === undefined ? 0 : STAGES.findIndex((x) => x.name === last) + 1, until);
+}
+
+async function runStages(s: CompileState, from: number, until: StageName | undefined): Promise<CompileState> {
+  for (const stage of STAGES.slice(from)) {
     const t0 = performance.now();
     await stage.run(s);
     s.timings.push({ stage: stage.name, ms: performance.now() - t0 });
-    if (hasErrors(s.diagnostics) || stage.name === opts.until) break;
+    if (hasErrors(s.diagnostics) || stage.name === until) break;
   }
   sortDiagnostics(s.diagnostics);
   return s;

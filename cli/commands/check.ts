@@ -1,4 +1,4 @@
-import { compile } from "../../compiler/pipeline.js";
+import { compile, continueCompile, type CompileState } from "../../compiler/pipeline.js";
 import { diag, hasErrors, type Diagnostic } from "../../compiler/diagnostics.js";
 import { spanAt } from "../../compiler/load.js";
 import type { Program } from "../../compiler/program.js";
@@ -52,8 +52,10 @@ file cannot be read, or it holds no policy files).`,
     }
     const prefix = await displayPrefix(dir, flags["base"] as string | undefined, ctx.cwd);
     // --strict also asks the prover's cadence questions (WP4103 dead nodes, WP4104 caps a journey escapes).
-    const found = flags["strict"] === true && !hasErrors(s.diagnostics) ? await cadenceFindings(dir) : [];
-    const ds = rebaseDiagnostics([...s.diagnostics, ...found], prefix);
+    // (The check's own findings: building on for the cadence must not add the later stages'.)
+    const checked = [...s.diagnostics];
+    const found = flags["strict"] === true && !hasErrors(s.diagnostics) ? await cadenceFindings(s) : [];
+    const ds = rebaseDiagnostics([...checked, ...found], prefix);
     const files = rebaseFiles(s.files, prefix);
     const sum = summary(ds, files.size);
     switch (format) {
@@ -77,13 +79,16 @@ file cannot be read, or it holds no policy files).`,
   },
 };
 
-/** The cadence findings of `waypost prove` (loaded only here: the build, the bundle and the solver are no part of a plain check). */
-async function cadenceFindings(dir: string): Promise<Diagnostic[]> {
-  const [{ build }, { cadence, shutdownSolver }] = await Promise.all([import("../../compiler/build.js"), import("../../lifecycle/prove/index.js")]);
-  const b = await build(new FsHost(dir));
-  if (!b.bundle || !b.data || !b.state.ir || !b.state.program) return [];
+/**
+ * The cadence findings of `waypost prove`, on the checked state built on to a bundle (loaded
+ * only here: the later stages and the solver are no part of a plain check).
+ */
+async function cadenceFindings(s: CompileState): Promise<Diagnostic[]> {
+  const { cadence, shutdownSolver } = await import("../../lifecycle/prove/index.js");
+  await continueCompile(s);
+  if (!s.bundle || !s.ir || !s.program) return [];
   try {
-    return (await cadence({ program: b.state.program, ir: b.state.ir, data: b.data.waypost, bundle: b.bundle })).findings;
+    return (await cadence({ program: s.program, ir: s.ir, data: s.bundle.data.waypost, bundle: s.bundle.bytes })).findings;
   } finally {
     await shutdownSolver();
   }

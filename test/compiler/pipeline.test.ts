@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compile, STAGES, type Artifacts, type StageName } from "../../compiler/pipeline.js";
+import { compile, continueCompile, STAGES, type Artifacts, type StageName } from "../../compiler/pipeline.js";
 import { build } from "../../compiler/build.js";
 import { MemoryHost } from "../../compiler/source.js";
 import { exampleFiles } from "../support/repo.js";
@@ -53,4 +53,20 @@ describe("the stage list", () => {
     expect(r.revision).toBe("r-test");
     expect(r.data!.waypost.lists).toBe(r.state.lists);
   });
+
+  it("continueCompile goes on where compile stopped, each stage once, to the same bundle bytes; a state with errors stays as it is", async () => {
+    const s = await compile(new MemoryHost(exampleFiles()), { until: "Check" });
+    await continueCompile(s, "Emit");
+    expect(s.timings.map((t) => t.stage)).toEqual(["Load", "Validate", "Parse", "Check", "Plan", "Emit"]);
+    expect(s.bundle).toBeUndefined();
+    await continueCompile(s);
+    expect(s.timings.map((t) => t.stage)).toEqual(STAGES.map((x) => x.name));
+    const whole = await compile(new MemoryHost(exampleFiles()));
+    expect(Buffer.from(s.bundle!.bytes).equals(Buffer.from(whole.bundle!.bytes))).toBe(true);
+    const files = exampleFiles();
+    files.set([...files.keys()].find((k) => k.startsWith("journeys/"))!, new TextEncoder().encode("kind: [unclosed"));
+    const bad = await compile(new MemoryHost(files), { until: "Check" });
+    await continueCompile(bad);
+    expect(bad.timings.map((t) => t.stage)).toEqual(["Load"]);
+  }, 120_000);
 });
