@@ -789,8 +789,49 @@ export function planIndex(v: usize): bool {
   }
   if (isObj(systems) && !sysBitmaps(systems, nodes, nn)) return false;
   if (!indexStringsOk(objGetS(plan, S_EVENTS), nn)) return false;
+  if (!rowEvents(objGetS(plan, S_EVENTS), nodes, nn)) return false;
   tabData = v;
   tabHi = heapPtr;
+  return true;
+}
+
+/**
+ * Gives each node row whose event is null (docs/ir.md "Bundle data") the event that lists it,
+ * in place, as a string value (one per event); false when such a row is not listed exactly once
+ * (the plan cannot be read as written: the data is refused).
+ */
+function rowEvents(events: usize, nodes: usize, nn: u32): bool {
+  let cnt = alloc(<usize>nn | 1);
+  memory.fill(cnt, 0, <usize>nn);
+  let save = gIdxW;
+  gIdxW = indexWidth(nn);
+  let n: u32 = isObj(events) ? load<u32>(events, 4) : 0;
+  let e0: usize = isObj(events) ? <usize>load<u32>(events, 8) : 0;
+  for (let pass = 0; pass < 2; pass++) {
+    let e = e0;
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      let v = <usize>load<u32>(e, 8);
+      let m = isStr(v) || isArr(v) ? evLen(v) : 0;
+      let name: usize = 0;
+      for (let k: u32 = 0; k < m; k++) {
+        let x = evAt(v, k);
+        if (!(x >= 0 && x < <f64>nn) || x != Math.floor(x)) continue;
+        let c = cnt + <usize>x;
+        if (pass == 0) { if (load<u8>(c) < 2) store<u8>(c, load<u8>(c) + 1); continue; }
+        let row = arrAt(nodes, <u32>x);
+        if (!isArr(row) || alen(row) < 5 || load<u32>(arrAt(row, R_EVENT)) != T_NULL) continue;
+        if (load<u8>(c) != 1) { gIdxW = save; return false; }
+        if (name == 0) name = newStr(load<u32>(e, 4), load<u32>(e));
+        store<u32>(<usize>load<u32>(row, 8) + (<usize>R_EVENT << 2), name);
+      }
+    }
+  }
+  gIdxW = save;
+  // A row still without an event is listed nowhere.
+  for (let i: u32 = 0; i < nn; i++) {
+    let row = arrAt(nodes, i);
+    if (isArr(row) && alen(row) >= 5 && load<u32>(arrAt(row, R_EVENT)) == T_NULL) return false;
+  }
   return true;
 }
 

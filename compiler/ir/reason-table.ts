@@ -254,7 +254,8 @@ export function encodePlan(plan: Plan): Obj {
     return i;
   };
   if (Array.isArray(out.nodes)) {
-    out.nodes = out.nodes.map((n: unknown) => {
+    const listed = listings(plan.events);
+    out.nodes = out.nodes.map((n: unknown, i: number) => {
       if (!isObj(n)) return n;
       const c: Obj = { ...n };
       for (const k of NODE_PART_KEYS) if (k in c) c[k] = part(c[k]);
@@ -267,6 +268,8 @@ export function encodePlan(plan: Plan): Obj {
       if (!ROW_KEYS.every((k) => k in own)) return own;
       const row = ROW_KEYS.map((k) => own[k]);
       if ("rollout_salt" in own) row.push(own.rollout_salt);
+      // The event that lists the node, and only it: the row says so with null.
+      if (listed.get(i) === own.event) row[1] = null;
       return row;
     });
   }
@@ -317,6 +320,20 @@ function rowNode(r: unknown[]): Obj {
   const o: Obj = Object.fromEntries(ROW_KEYS.map((k, i) => [k, r[i]]));
   if (r.length === 6) o.rollout_salt = r[5];
   return o;
+}
+
+/**
+ * Each node index listed exactly once among the candidate lists of `events` (arrays), and the
+ * event that lists it; an index listed more than once maps to undefined.
+ */
+function listings(events: unknown): Map<number, string | undefined> {
+  const out = new Map<number, string | undefined>();
+  if (!isObj(events)) return out;
+  for (const [e, v] of Object.entries(events)) {
+    if (!Array.isArray(v)) continue;
+    for (const i of v) if (typeof i === "number") out.set(i, out.has(i) ? undefined : e);
+  }
+  return out;
 }
 
 /** A node's rollout salt when the encoded node has none (docs/ir.md "Bundle data"). */
@@ -372,9 +389,21 @@ export function decodePlan(encoded: unknown): Plan {
     if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= parts.length) throw new Error(`plan node part index ${String(i)} is not in node_parts (${parts.length} entries)`);
     return parts[i];
   };
+  if (isObj(withParts.events) && Array.isArray(withParts.nodes)) {
+    const n = withParts.nodes.length;
+    withParts.events = Object.fromEntries(Object.entries(withParts.events).map(([e, v]) => [e, typeof v === "string" ? indexList(e, v, n) : v]));
+  }
+  const listed = listings(withParts.events);
   if (Array.isArray(parts) && Array.isArray(withParts.nodes)) {
-    withParts.nodes = withParts.nodes.map((n: unknown) => {
-      if (Array.isArray(n)) n = rowNode(n);
+    withParts.nodes = withParts.nodes.map((n: unknown, i: number) => {
+      if (Array.isArray(n)) {
+        n = rowNode(n);
+        if ((n as Obj).event === null) {
+          const e = listed.get(i);
+          if (e === undefined) throw new Error(`plan node row ${i} has no event and is not listed under exactly one event`);
+          (n as Obj).event = e;
+        }
+      }
       if (!isObj(n)) return n;
       let c: Obj = { ...n };
       if ("shape" in c) {
@@ -392,10 +421,6 @@ export function decodePlan(encoded: unknown): Plan {
   if (isObj(withParts.systems) && Array.isArray(withParts.nodes)) {
     const nodes = withParts.nodes as unknown[];
     withParts.systems = Object.fromEntries(Object.entries(withParts.systems).map(([s, v]) => [s, typeof v === "string" ? systemIds(s, v, nodes) : v]));
-  }
-  if (isObj(withParts.events) && Array.isArray(withParts.nodes)) {
-    const n = withParts.nodes.length;
-    withParts.events = Object.fromEntries(Object.entries(withParts.events).map(([e, v]) => [e, typeof v === "string" ? indexList(e, v, n) : v]));
   }
   const out = holdersCopied(withParts);
   const table = out.reason_table;

@@ -205,7 +205,8 @@ describe("compact node tables in data.json", () => {
     expect(enc.systems).toEqual({ crm: "d1", web: "40" });
     // Candidates as node indices of one hex digit each (5 nodes).
     expect(enc.events).toEqual({ ev: "0312", ev2: "4" });
-    for (const n of rows(enc)) expect(n).toHaveLength(5);
+    // Each node listed once, under its own event: its row's event is null.
+    for (const n of rows(enc)) expect([n.length, n[1]]).toEqual([5, null]);
     expect(decodePlan(enc)).toEqual(ir.plan);
     // A list that is not in node order, or a salt of another form, is written as it is.
     const other = structuredClone(ir.plan);
@@ -252,6 +253,17 @@ describe("compact node tables in data.json", () => {
       const enc = encodePlan(ir.plan);
       (enc.events as Obj).ev = bad;
       expect(() => decodePlan(enc)).toThrow(/not an index string/);
+      const policy = await loadPolicy(await emitPolicyWasm(ir));
+      expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
+    }
+  });
+
+  it("refuses a row without an event that is not listed under exactly one event", async () => {
+    const { ir, data } = compactable();
+    for (const events of [{ ev: "03122", ev2: "4" }, { ev: "031", ev2: "4" }]) {
+      const enc = encodePlan(ir.plan);
+      enc.events = events;
+      expect(() => decodePlan(enc)).toThrow(/not listed under exactly one event/);
       const policy = await loadPolicy(await emitPolicyWasm(ir));
       expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
     }
