@@ -9,7 +9,7 @@ import { literalValue, type Cond } from "./condition/ast.js";
 import { diag, didYouMean, type Diagnostic, type RelatedInfo, type Span } from "./diagnostics.js";
 import { spanAt } from "./load.js";
 import { CHANNELS, covers, type ConditionSite, type Field, type JourneyNode, type Origin, type Program } from "./program.js";
-import { fieldMatches, nodeScopes, systemsFor, type NodeScope } from "./scope.js";
+import { fieldMatches, nodeScopes, systemsFor, type ImpliedField, type NodeScope } from "./scope.js";
 import { formatDuration } from "./units.js";
 
 type Report = (d: Diagnostic) => void;
@@ -65,7 +65,18 @@ export function check(p: Program): Diagnostic[] {
 let scopes = new WeakMap<Program, (n: JourneyNode) => NodeScope>();
 function scopeOf(p: Program, n: JourneyNode): NodeScope {
   let of = scopes.get(p);
-  if (of === undefined) scopes.set(p, (of = nodeScopes(p)));
+  if (of === undefined) {
+    // Each node's scope, found by the node itself: nodeScopes finds a shared scope by a key
+    // string built per call, and several checks ask for every node's.
+    const shared = nodeScopes(p);
+    const byNode = new Map<JourneyNode, NodeScope>();
+    of = (node) => {
+      let s = byNode.get(node);
+      if (s === undefined) byNode.set(node, (s = shared(node)));
+      return s;
+    };
+    scopes.set(p, of);
+  }
   return of(n);
 }
 
@@ -291,6 +302,7 @@ function checkConsentStates(p: Program, report: CheckContext["report"], at: Chec
   const dict = p.dictionary;
   if (!dict) return;
   const seen = new Set<string>();
+  const seenScopes = new Set<NodeScope>();
   for (const n of p.nodes) {
     const u = p.purposes.get(n.purpose);
     if (!u?.consent) continue;
@@ -300,7 +312,11 @@ function checkConsentStates(p: Program, report: CheckContext["report"], at: Chec
       report(diag("WP3097", "error", `consent of ${q(u.id)}: \`channels_field\` ${q(u.consent.channelsField)} depends on \`{channel}\`, but it lists the channels of one consent`, at(origin, ["channels_field"]),
         `name one field per purpose, e.g. \`consent.{purpose}.channels\` (type \`string[]\`)`));
     }
-    for (const c of scopeOf(p, n).consent) {
+    // The consents come from the scope, which nodes alike share: each scope is read once.
+    const scope = scopeOf(p, n);
+    if (seenScopes.has(scope)) continue;
+    seenScopes.add(scope);
+    for (const c of scope.consent) {
       const checks: [string | undefined, "withdrawn_field" | "channels_field"][] = [[c.withdrawn, "withdrawn_field"], [c.channels, "channels_field"]];
       for (const [name, key] of checks) {
         if (name === undefined || seen.has(`${key}\0${name}`)) continue;
@@ -361,7 +377,25 @@ function checkSuppressionKeys({ p, report, at }: CheckContext): void {
 }
 
 function checkMinimisation({ p, report, at }: CheckContext): void {
-  if (!p.dictionary) return;
+  const dict = p.dictionary;
+  if (!dict) return;
+  // Whether a purpose may read a field depends on the two only, and 10,000 nodes read the same
+  // few fields: judged once each. The deny pattern that refuses it, or whether it is allowed.
+  const verdicts = new Map<string, Map<string, string | boolean>>();
+  const verdictOf = (purpose: string, name: string): string | boolean => {
+    let byName = verdicts.get(purpose);
+    if (byName === undefined) verdicts.set(purpose, (byName = new Map()));
+    let v = byName.get(name);
+    if (v === undefined) {
+      const denied = p.access.fieldsDeny.get(purpose)?.patterns.find((pat) => fieldMatches(pat, name));
+      v = denied ? denied : p.access.fieldsAllow.get(purpose)?.patterns.some((pat) => fieldMatches(pat, name)) === true;
+      byName.set(name, v);
+    }
+    return v;
+  };
+  // A scope's implied fields that can be reported (declared, unknown and allowed ones cannot), per
+  // scope: nodes alike share one.
+  const refusedImplied = new Map<NodeScope, ImpliedField[]>();
   for (const n of p.nodes) {
     if (!p.purposes.has(n.purpose)) continue; // reported as WP3010; every field would be "not allowed"
     const declared = new Set(n.context);
@@ -370,7 +404,7 @@ function checkMinimisation({ p, report, at }: CheckContext): void {
     for (const s of sites) {
       for (const r of s.reads ?? []) {
         if (declared.has(r.name) || scope.implied.has(r.name)) continue;
-        if (!p.dictionary.fields.has(r.name)) continue; // already reported as unknown
+        if (!dict.fields.has(r.name)) continue; // already reported as unknown
         report(diag("WP3020", "error", `node ${q(n.id)} reads ${q(r.name)} but does not declare it in \`context\``, r.span,
           `add ${q(r.name)} to \`context:\` so reviewers see every field this journey uses`));
       }
@@ -379,23 +413,27 @@ function checkMinimisation({ p, report, at }: CheckContext): void {
     const deny = p.access.fieldsDeny.get(n.purpose);
     // `span` is called only for a field that is reported.
     const check = (name: string, span: () => Span, why?: string): void => {
-      const denied = deny?.patterns.find((pat) => fieldMatches(pat, name));
+      const denied = verdictOf(n.purpose, name);
+      if (denied === true) return;
       if (denied) {
         report(diag("WP3021", "error", `purpose ${q(n.purpose)} may not read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span(),
           `${q(denied)} is on the purpose's deny-list; deny beats allow. Remove the field from this node`, [{ message: "denied here", span: at(deny!.origin) }]));
         return;
       }
-      if (!allow?.patterns.some((pat) => fieldMatches(pat, name))) {
-        report(diag("WP3021", "error", `purpose ${q(n.purpose)} is not allowed to read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span(),
-          allow ? `add ${q(name)} to \`fields.allow.${n.purpose}\` in the AccessPolicy if this purpose really needs it` : `add \`fields.allow.${n.purpose}\` to the AccessPolicy listing the fields this purpose may read`,
-          allow ? [{ message: "the purpose's field allow-list", span: at(allow.origin) }] : undefined));
-      }
+      report(diag("WP3021", "error", `purpose ${q(n.purpose)} is not allowed to read ${q(name)}${why ? ` (needed by ${why})` : ""}`, span(),
+        allow ? `add ${q(name)} to \`fields.allow.${n.purpose}\` in the AccessPolicy if this purpose really needs it` : `add \`fields.allow.${n.purpose}\` to the AccessPolicy listing the fields this purpose may read`,
+        allow ? [{ message: "the purpose's field allow-list", span: at(allow.origin) }] : undefined));
     };
     n.context.forEach((f, i) => {
-      if (p.dictionary!.fields.has(f)) check(f, () => at(n.origin, ["context", i]));
+      if (dict.fields.has(f)) check(f, () => at(n.origin, ["context", i]));
     });
-    for (const imp of scope.implied.values()) {
-      if (declared.has(imp.name) || !p.dictionary.fields.has(imp.name)) continue;
+    let refused = refusedImplied.get(scope);
+    if (refused === undefined) {
+      refused = [...scope.implied.values()].filter((imp) => dict.fields.has(imp.name) && verdictOf(n.purpose, imp.name) !== true);
+      refusedImplied.set(scope, refused);
+    }
+    for (const imp of refused) {
+      if (declared.has(imp.name)) continue;
       check(imp.name, () => at(n.origin, ["purpose"]), imp.why);
     }
   }
@@ -569,11 +607,29 @@ function checkRetentionAndResidency({ p, report, at }: CheckContext): void {
       }
     }
   }
+  // A node's systems are shared by the nodes of its purpose (systemsOf), and its implied fields
+  // by the nodes of its scope: the implied fields some system may not process are found once per
+  // scope and set of systems (10,000 nodes: a handful), and only they are judged per node.
+  type System = ReturnType<typeof p.access.systems.get> & object;
+  const inKnownRegions = new Map<readonly string[], System[]>();
+  const misplaced = new Map<NodeScope, Map<System[], string[]>>();
+  const outside = (name: string, systems: System[]): boolean => {
+    const f = dict.fields.get(name);
+    return f !== undefined && systems.some((s) => !f.residency.includes(s.region));
+  };
   for (const n of p.nodes) {
     // Systems in an unknown region are reported as WP3014; judging residency against them only adds noise.
-    const systems = systemsOf(p, n).map((id) => p.access.systems.get(id)!).filter((s) => p.jurisdictions.has(s.region));
+    const ids = systemsOf(p, n);
+    let systems = inKnownRegions.get(ids);
+    if (systems === undefined) inKnownRegions.set(ids, (systems = ids.map((id) => p.access.systems.get(id)!).filter((s) => p.jurisdictions.has(s.region))));
     if (systems.length === 0) continue;
-    const fields = new Set([...n.context, ...scopeOf(p, n).implied.keys()]);
+    const scope = scopeOf(p, n);
+    let byScope = misplaced.get(scope);
+    if (byScope === undefined) misplaced.set(scope, (byScope = new Map()));
+    let implied = byScope.get(systems);
+    if (implied === undefined) byScope.set(systems, (implied = [...scope.implied.keys()].filter((name) => outside(name, systems!))));
+    // The context (unique: the schema says so), then the implied fields it does not name.
+    const fields = implied.length === 0 ? n.context : [...n.context, ...implied.filter((name) => !n.context.includes(name))];
     for (const name of fields) {
       const f = dict.fields.get(name);
       if (!f) continue;
