@@ -76,6 +76,17 @@ describe("fast YAML reader", () => {
     expect(fastParseYaml("from: 2026-01-01\n")?.value).toEqual({ from: "2026-01-01" });
   });
 
+  it("reads each key from its own text, also when keys seen before hash alike", () => {
+    // `Aa` and `BB` have one hash (the reader keeps keys it has checked by hash): each stays itself.
+    expect(fastParseYaml("Aa: 1\nBB: 2\n")?.value).toEqual({ Aa: 1, BB: 2 });
+    expect(fastParseYaml("BB: 3\n")?.value).toEqual({ BB: 3 });
+    expect(fastParseYaml("Aa: 4\n")?.value).toEqual({ Aa: 4 });
+    // A key seen before and one that is not a string key of the subset: checked, not taken from the table.
+    expect(fastParseYaml("kind: x\n")?.value).toEqual({ kind: "x" });
+    expect(fastParseYaml("true: x\n")).toBeNull();
+    expect(fastParseYaml("kind: x\nkind: y\n")).toBeNull();
+  });
+
   it("declines what the yaml package reports or reads differently", () => {
     for (const t of [
       "a: 1\na: 2\n", // duplicate key
