@@ -170,16 +170,14 @@ const N_VALID_FROM: u32 = 0, N_VALID_UNTIL: u32 = 1, N_ROLLOUT_BP: u32 = 2, N_RE
   N_CANDIDATE: u32 = 14, N_HOLDOUTS: u32 = 15,
   N_SLOTS: u32 = 16;
 // A node's own table: what differs from node to node, and its shape table (a node without a
-// shape, or with keys of its own beyond NODE_OWN_KEYS, has a shape table of its own). 20 bytes
+// shape, or with keys of its own beyond NODE_OWN_KEYS, has a shape table of its own). 12 bytes
 // a node: a full table per node (92 bytes, and its file as a string) was a sixth of a
-// 10,000-node load's Wasm memory; the id, event and source are read from the node itself.
+// 10,000-node load's Wasm memory; the id, event, source and salt are read from the node itself.
 const O_SHAPE: u32 = 0, // the node's shape table (N_*)
-  O_NODE: u32 = 1, // the node: a row or an object
-  O_SALT: u32 = 2, // its rollout salt: bucket(salt, suffix, customer), suffix S_ROLLOUT_SUFFIX when O_DEFAULT_SALT
-  O_INDEX: u32 = 3, // the node's position in plan.nodes (a u32, not a value), | O_DEFAULT_SALT
-  O_SYS_MASK: u32 = 4, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
-  O_SLOTS: u32 = 5;
-// In O_INDEX: the salt is the default, O_SALT the node's id (docs/ir.md "Bundle data").
+  O_INDEX: u32 = 1, // the node's position in plan.nodes (a u32, not a value), | O_DEFAULT_SALT
+  O_SYS_MASK: u32 = 2, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
+  O_SLOTS: u32 = 3;
+// In O_INDEX: the node's salt is the default, its id and "#rollout" (docs/ir.md "Bundle data").
 const O_DEFAULT_SALT: u32 = 0x80000000;
 // A node row's members (docs/ir.md "Bundle data"); the priority is the compiler's (events are
 // listed in priority order).
@@ -231,8 +229,15 @@ let gTab = false;
 
 /** Own key `key` (row member r) of the node of own table t. */
 function ownKey(t: usize, r: u32, key: usize): usize {
-  let v = <usize>load<u32>(t, O_NODE << 2);
+  let v = arrAt(tabNodes, load<u32>(t, O_INDEX << 2) & ~O_DEFAULT_SALT);
   return isArr(v) ? arrAt(v, r) : nodeGet(v, key);
+}
+
+/** The rollout salt of the node of own table t (without the suffix of a default salt). */
+function ownSalt(t: usize): usize {
+  if ((load<u32>(t, O_INDEX << 2) & O_DEFAULT_SALT) != 0) return ownKey(t, R_ID, S_ID);
+  let v = arrAt(tabNodes, load<u32>(t, O_INDEX << 2));
+  return isArr(v) ? (alen(v) > R_SALT ? arrAt(v, R_SALT) : 0) : nodeGet(v, S_ROLLOUT_SALT);
 }
 
 /** Node n's id (a string value, or what else it holds; 0 when none). */
@@ -526,12 +531,10 @@ function ownKeysOnly(n: usize): bool {
  * A node's own table (O_*): its shape table st, then what depends on its own keys and position.
  * An encoded node (`shaped`) without a salt has its id and "#rollout" (docs/ir.md "Bundle data").
  */
-function ownTable(st: usize, index: u32, node: usize, id: usize, salt: usize, shaped: bool): usize {
+function ownTable(st: usize, index: u32, id: usize, salt: usize, shaped: bool): usize {
   let t = alloc(<usize>O_SLOTS << 2);
   store<u32>(t, st, O_SHAPE << 2);
-  store<u32>(t, node, O_NODE << 2);
   let dflt = salt == 0 && shaped && isStr(id);
-  store<u32>(t, dflt ? id : salt, O_SALT << 2);
   store<u32>(t, index | (dflt ? O_DEFAULT_SALT : 0), O_INDEX << 2);
   store<u32>(t, 0, O_SYS_MASK << 2); // planIndex sets it once the systems are known
   return t;
@@ -572,14 +575,14 @@ function indexNode(n: usize, index: u32): usize {
     if (gShapeNo != 0xffffffff && ownKeysOnly(n)) {
       // The usual node: its shape's slots, then its own. Looking each slot's key up in the
       // node and then in its shape was most of a 10,000-node load.
-      return ownTable(shapeTable(shape, gShapeNo, seen), index, n, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
+      return ownTable(shapeTable(shape, gShapeNo, seen), index, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
     }
   }
   seen |= resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
   let st = alloc(<usize>N_SLOTS << 2);
   fillSlots(n, st, seen);
-  return ownTable(st, index, n, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
+  return ownTable(st, index, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
 }
 
 /**
@@ -600,7 +603,7 @@ function indexRow(n: usize, index: u32): usize {
     seen = resolveParts(shape);
     resolveKey(shape, S_REVIEW_REASON);
   }
-  return ownTable(shapeTable(shape, <u32>j, seen), index, n, arrAt(n, R_ID), k == 6 ? arrAt(n, R_SALT) : 0, true);
+  return ownTable(shapeTable(shape, <u32>j, seen), index, arrAt(n, R_ID), k == 6 ? arrAt(n, R_SALT) : 0, true);
 }
 
 /**
@@ -1612,7 +1615,7 @@ function candidates(R: usize, evaluate: bool): usize {
     let rb = ns(n, N_ROLLOUT_BP, S_ROLLOUT_BP);
     if (isNum(rb) && load<f64>(rb, 16) < 10000) {
       // Without a customer id the node cannot be proven to be in the rollout: skip it.
-      let salt: usize = nt != 0 ? load<u32>(nt, O_SALT << 2) : slowGet(n, S_ROLLOUT_SALT);
+      let salt: usize = nt != 0 ? ownSalt(nt) : slowGet(n, S_ROLLOUT_SALT);
       let suffix: usize = nt != 0 && (load<u32>(nt, O_INDEX << 2) & O_DEFAULT_SALT) != 0 ? S_ROLLOUT_SUFFIX : 0;
       if (nt == 0 && salt == 0) {
         salt = defaultSaltOf(n, id);

@@ -2,7 +2,7 @@
 // the generated condition code calls. Built once by scripts/build-wasmlib.mjs into a WAT
 // template; compiler/emit splices the policy's conditions into it.
 import { alloc, heapPtr, setHeap, initHeap, opa_abort } from "./mem";
-import { parseJSON, dumpJSON, dumpBegin, dumpEnd, dumpValue, putBytes } from "./json";
+import { parseJSON, dumpJSON, dumpBegin, dumpEnd, dumpValue, putBytes, initScratch } from "./json";
 import { newArr, arrPush, newObj, objPushS } from "./value";
 import { evaluate, EP_COUNT } from "./engine";
 import * as engine from "./engine";
@@ -11,6 +11,7 @@ import { initStrings, S_ENTRYPOINTS_JSON, S_BUILTINS_JSON, S_E_ENTRYPOINT, S_RES
 
 initStrings();
 initHeap();
+initScratch();
 
 export const opa_wasm_abi_version: i32 = 1;
 // 1.3: OPA's Go VM (and so `opa`) refuses 1.2; 1.3 adds only opa_value_free and the heap stash.

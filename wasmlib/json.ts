@@ -29,7 +29,16 @@ let sLen: u32 = 0;
 // address per element; key length, key address and value address per member), so a container
 // is allocated once, at its final size, after its members: nothing is allocated for a member
 // that does not stay (a linked list cell per member was a third of a large plan's memory).
-// Allocated in the arena per parse, small, and moved to a region twice the size when full.
+// It starts in a static region of SCRATCH_WORDS words (a 10,000-node plan's node list fits),
+// and is moved to an arena region twice the size when full: an arena stack is garbage once the
+// parse is done, and the regions it grew through were 130 KB of a 10,000-node load's memory.
+const SCRATCH_WORDS: u32 = 16384;
+// Reserved at start-up below the heap base (a static memory.data region would be 64 KB of zeros
+// in every policy.wasm).
+let SCRATCH: usize = 0;
+export function initScratch(): void {
+  SCRATCH = alloc(<usize>SCRATCH_WORDS << 2);
+}
 let S0: usize = 0; // base
 let SN: u32 = 0; // words in use
 let SCAP: u32 = 0; // capacity in words
@@ -42,7 +51,7 @@ let SCAP: u32 = 0; // capacity in words
 }
 
 function sgrow(): void {
-  let cap = SCAP < 64 ? 64 : SCAP << 1;
+  let cap = SCAP << 1;
   let nb = alloc(<usize>cap << 2);
   if (SN > 0) memory.copy(nb, S0, <usize>SN << 2);
   S0 = nb;
@@ -54,9 +63,9 @@ export function parseJSON(addr: usize, n: usize): usize {
   P = addr;
   E = addr + n;
   depth = 0;
-  S0 = 0;
+  S0 = SCRATCH;
   SN = 0;
-  SCAP = 0;
+  SCAP = SCRATCH_WORDS;
   if (++NGEN == 0) {
     memory.fill(NCACHE, 0, NCACHE_N * 8);
     NGEN = 1;
