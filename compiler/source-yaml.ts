@@ -126,23 +126,50 @@ export function fastParseYaml(text: string): FastDocument | null {
 // over the characters, which runs mostly before the JIT compiles it, once per file).
 const SPECIAL = /[\x00-\x09\x0b-\x1f\x7f\x85\u2028\u2029\ufeff\ud800-\udfff]/;
 
-// Keys repeat from file to file (`apiVersion`, `kind`, `id`...): each distinct key text is
-// checked once and then found by a hash of its characters, without cutting a new string from
-// the text (and the found string is already V8's interned property name). At most KEYS_MAX
-// are kept, so hostile input cannot grow the table.
+// Keys and plain values repeat from file to file (`apiVersion`, `kind`, `claims`, `sms`...):
+// each distinct short text is checked once and then found by a hash of its characters, without
+// cutting a new string from the text (10,000 journey files would keep 100,000 copies), and a
+// found key is already V8's interned property name. At most SEEN_MAX texts of at most
+// SEEN_LENGTH characters are kept in each table, so hostile input cannot grow them.
 const keys = new Map<number, string>();
-const KEYS_MAX = 4096;
+const values = new Map<number, string>();
+const SEEN_MAX = 4096;
+const SEEN_LENGTH = 64;
+
+/** The string `t[p..end)` when `seen` holds it, else undefined (also for one too long to be kept). */
+function seenText(seen: Map<number, string>, t: string, p: number, end: number): string | undefined {
+  let h = end - p;
+  for (let k = p; k < end; k++) h = (Math.imul(h, 31) + t.charCodeAt(k)) | 0;
+  const known = seen.get(h);
+  return known !== undefined && known.length === end - p && t.startsWith(known, p) ? known : undefined;
+}
+
+function remember(seen: Map<number, string>, s: string): void {
+  if (seen.size >= SEEN_MAX) return;
+  let h = s.length;
+  for (let k = 0; k < s.length; k++) h = (Math.imul(h, 31) + s.charCodeAt(k)) | 0;
+  seen.set(h, s);
+}
 
 /** The key `text[p..end)`, or unsupported: a key of the subset starts with a letter, and only the null and boolean words are not strings. */
 function keyName(t: string, p: number, end: number): string {
-  let h = end - p;
-  for (let k = p; k < end; k++) h = (Math.imul(h, 31) + t.charCodeAt(k)) | 0;
-  const known = keys.get(h);
-  if (known !== undefined && known.length === end - p && t.startsWith(known, p)) return known;
+  const short = end - p <= SEEN_LENGTH;
+  const known = short ? seenText(keys, t, p, end) : undefined;
+  if (known !== undefined) return known;
   const name = t.slice(p, end);
   if (!KEY.test(name) || FORBIDDEN_KEYS.has(name) || NULLS.has(name) || BOOLS.has(name)) no();
-  if (keys.size < KEYS_MAX) keys.set(h, name);
+  if (short) remember(keys, name);
   return name;
+}
+
+/** The plain scalar `text[p..end)`: plainValue of it, a string seen before found without re-checking it. */
+function plainScalar(t: string, p: number, end: number): string | number | boolean | null {
+  const short = end - p <= SEEN_LENGTH;
+  const known = short ? seenText(values, t, p, end) : undefined;
+  if (known !== undefined) return known;
+  const value = plainValue(t.slice(p, end));
+  if (short && typeof value === "string") remember(values, value);
+  return value;
 }
 
 function takeItems(mark: number): unknown[] {
@@ -418,7 +445,7 @@ class Reader {
     let e = q;
     while (e > p && t.charCodeAt(e - 1) === SP) e--;
     if (e === p) no();
-    const value = plainValue(t.slice(p, e));
+    const value = plainScalar(t, p, e);
     finish(rec, T_PLAIN, p, e, e);
     return value;
   }

@@ -85,6 +85,8 @@ describe("fast YAML reader", () => {
     expect(fastParseYaml("kind: x\n")?.value).toEqual({ kind: "x" });
     expect(fastParseYaml("true: x\n")).toBeNull();
     expect(fastParseYaml("kind: x\nkind: y\n")).toBeNull();
+    // Plain values are kept the same way.
+    expect(fastParseYaml("a: Aa\nb: BB\nc: [Aa, BB, true, 12]\n")?.value).toEqual({ a: "Aa", b: "BB", c: ["Aa", "BB", true, 12] });
   });
 
   it("declines what the yaml package reports or reads differently", () => {
