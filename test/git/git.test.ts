@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { generateRequests } from "../../lifecycle/diff/impact.js";
 import { nodeHistory, openRepo, resolveRevision } from "../../lifecycle/git.js";
 import type { BundleData, JsonValue } from "../../compiler/ir/ir.js";
+import { decodeBundleData } from "../../compiler/ir/reason-table.js";
 import { readStore } from "../../lifecycle/release.js";
 import { main } from "../../cli/main.js";
 import { createEngine, loadBundle, readBundle } from "../../runtime/index.js";
@@ -98,7 +99,7 @@ describe("build --rev", () => {
       expect(manifest.revision).toMatch(new RegExp(`^${c3}-dirty-[0-9a-f]{12}$`));
       expect(manifest.metadata["dirty"]).toBe(true);
       expect(manifest.metadata["dirty_files"]).toEqual(["journeys/renewal-reminder-90.yaml"]);
-      const node = ((data["waypost"] as unknown as BundleData).plan.nodes).find((n) => n.id === "renewal-reminder-90");
+      const node = decodeBundleData(data["waypost"]).plan.nodes.find((n) => n.id === "renewal-reminder-90");
       expect(node?.priority).toBe(51); // the working tree was built
     } finally {
       await repo.patchWorkingTree([{ file: "journeys/renewal-reminder-90.yaml", replace: "priority: 51", with: "priority: 50" }]);
