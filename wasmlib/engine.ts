@@ -756,7 +756,7 @@ export function planIndex(v: usize): bool {
   let systems = objGetS(plan, S_SYSTEMS);
   // The compiler lists each system's nodes in plan.nodes order: the masks come from one walk
   // along the nodes per system, without sets (two sets of 10,000 ids were 0.9 MB).
-  if (isObj(systems) && !sysWalk(systems, nodes, nn)) {
+  if (isObj(systems) && !sysWalk(systems, nn)) {
     let n = load<u32>(systems, 4);
     let e = <usize>load<u32>(systems, 8);
     let sets = newObj(n);
@@ -790,7 +790,7 @@ export function planIndex(v: usize): bool {
       store<u32>(t, mask, O_SYS_MASK << 2);
     }
   }
-  if (isObj(systems) && !sysBitmaps(systems, nodes, nn)) return false;
+  if (isObj(systems) && !sysBitmaps(systems, nn)) return false;
   if (!indexStringsOk(objGetS(plan, S_EVENTS), nn)) return false;
   if (!rowEvents(objGetS(plan, S_EVENTS), nodes, nn)) return false;
   tabData = v;
@@ -870,7 +870,7 @@ function indexStringsOk(events: usize, nn: u32): bool {
  * length or a digit): the plan cannot be read as written (the interpreter's decodePlan throws),
  * so the data is refused.
  */
-function sysBitmaps(systems: usize, nodes: usize, nn: u32): bool {
+function sysBitmaps(systems: usize, nn: u32): bool {
   let n = load<u32>(systems, 4);
   let e = <usize>load<u32>(systems, 8);
   for (let s: u32 = 0; s < n; s++, e += 16) {
@@ -895,7 +895,7 @@ function sysBitmaps(systems: usize, nodes: usize, nn: u32): bool {
  * systems, each listing its nodes in node order); false when the plan is not so (then every
  * mask is set again from sets).
  */
-function sysWalk(systems: usize, nodes: usize, nn: u32): bool {
+function sysWalk(systems: usize, nn: u32): bool {
   let n = load<u32>(systems, 4);
   if (n > 32) return false;
   for (let i: u32 = 0; i < nn; i++) {
