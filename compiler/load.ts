@@ -70,34 +70,39 @@ export async function load(host: SourceHost, dirs: readonly string[] = POLICY_DI
     return result;
   }
   // Every file is read first and then decoded together (decodeTexts), then each is parsed in order.
-  const read: (Uint8Array | null | { error: unknown })[] = [];
+  const read: Read[] = [];
   for (const p of wanted) {
     try {
-      read.push(await host.readFile(p));
+      const bytes = await host.readFile(p);
+      // A file over the limit is only reported: its bytes are not kept while the others are read.
+      read.push(bytes !== null && bytes.length > MAX_YAML_BYTES ? { tooLarge: bytes.length } : bytes);
     } catch (e) {
       read.push({ error: e });
     }
   }
-  const texts = decodeTexts(read.map((r) => (r instanceof Uint8Array && r.length <= MAX_YAML_BYTES ? r : null)));
+  const texts = decodeTexts(read.map((r) => (r instanceof Uint8Array ? r : null)));
   wanted.forEach((p, i) => loadFile(p, read[i]!, texts[i] ?? null, result));
   return result;
 }
 
-function loadFile(p: string, bytes: Uint8Array | null | { error: unknown }, text: string | null, out: LoadResult): void {
-  if (bytes !== null && !(bytes instanceof Uint8Array)) {
+/** A policy file as read: its bytes, null when it disappeared, the error reading it, or the size of one over the limit. */
+type Read = Uint8Array | null | { error: unknown } | { tooLarge: number };
+
+function loadFile(p: string, bytes: Read, text: string | null, out: LoadResult): void {
+  if (bytes !== null && "tooLarge" in bytes) {
+    out.diagnostics.push(
+      diag("WP0004", "error", `\`${p}\` is too large (${bytes.tooLarge} bytes; the limit is ${MAX_YAML_BYTES})`, { file: p, start: 0, end: 0 },
+        "split it into several files, or move long lists into an `entries_file`"),
+    );
+    return;
+  }
+  if (bytes !== null && "error" in bytes) {
     const e = bytes.error;
     out.diagnostics.push(e instanceof SourceRefusal ? refusal(e.entry, "error") : diag("WP0002", "error", `cannot read \`${p}\``, { file: p, start: 0, end: 0 }, ioHelp(e)));
     return;
   }
   if (bytes === null) {
     out.diagnostics.push(diag("WP0002", "error", `cannot read \`${p}\``, { file: p, start: 0, end: 0 }, "the file disappeared while it was being read"));
-    return;
-  }
-  if (bytes.length > MAX_YAML_BYTES) {
-    out.diagnostics.push(
-      diag("WP0004", "error", `\`${p}\` is too large (${bytes.length} bytes; the limit is ${MAX_YAML_BYTES})`, { file: p, start: 0, end: 0 },
-        "split it into several files, or move long lists into an `entries_file`"),
-    );
     return;
   }
   if (text === null) {
