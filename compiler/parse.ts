@@ -88,10 +88,11 @@ export async function parse(docs: readonly ValidDocument[], host: SourceHost): P
     ds.push(diag("WP3001", "error", `duplicate ${what} \`${id}\``, span(here, "key"), `${what} ids must be unique; rename one of them`,
       [{ message: `\`${id}\` is first defined here`, span: span(first, "key") }]));
   };
-  const condition = (doc: ValidDocument, path: DocPath): ConditionSite | undefined => {
+  // `path` is the caller's own array (every caller makes it): the site's origin keeps it.
+  const condition = (doc: ValidDocument, path: (string | number)[]): ConditionSite | undefined => {
     const node = scalarAt(doc, path);
-    const origin: Origin = { doc, path: [...path] };
     if (!node || typeof node.value !== "string") return undefined;
+    const origin: Origin = { doc, path };
     const site = makeSite(doc.file.text, node, origin, spanAt(doc, path));
     const r = parseCondition(site.text);
     site.ast = r.ast;
