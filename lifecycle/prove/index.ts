@@ -771,6 +771,8 @@ function num(ctx: Z3, m: Model, e: Parameters<Model["eval"]>[0]): number {
  */
 export async function concretiseWith(s: InstanceType<Z3["Solver"]>, z: Z3, w: World, enc: EventEncoding, data: BundleData, others: readonly Concretised[] = []): Promise<TestRequest | string> {
   const sides: Concretised[] = [{ w, enc, data }, ...others];
+  // The known strings' buckets (left out of the queries: World.bucketOf).
+  for (const side of sides) s.add(...side.w.bucketFacts);
   // Only these encodings' list and bucket applications (a world outlives many encodings).
   for (const { w, enc, data } of sides) for (const { list, item } of w.listApps.slice(enc.listFrom)) {
     const entries = listWitnesses(data.lists[list]);
