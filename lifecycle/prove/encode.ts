@@ -20,7 +20,7 @@
  *  - named lists: one uninterpreted predicate per list over string ids ("in the list and not
  *    expired at now"), so a proof holds for every list content;
  *  - buckets: one uninterpreted function per salt from the customer id to 0..9999 (the known
- *    strings' buckets are fixed to their FNV-1a values);
+ *    strings' buckets are fixed to their FNV-1a values when a model is made concrete);
  *  - history: each distinct `history_count` term is a free count >= 0 (an over-approximation).
  */
 import type { Arith, Bool, Context, FuncDecl } from "z3-solver";
@@ -298,6 +298,18 @@ export class World {
 
 const bool = (z: Z3, b: boolean): B => z.Bool.val(b);
 
+/** The ids of the strings `ok` accepts, as maximal runs of consecutive ids [first, last]. */
+export function idRuns(strings: readonly string[], ok: (s: string) => boolean): [number, number][] {
+  const runs: [number, number][] = [];
+  strings.forEach((x, i) => {
+    if (!ok(x)) return;
+    const last = runs.at(-1);
+    if (last !== undefined && last[1] === i - 1) last[1] = i;
+    else runs.push([i, i]);
+  });
+  return runs;
+}
+
 /**
  * Encodes one event's decision over a fresh symbolic request. `facts` is live: terms are built
  * lazily, so add it to a solver only after building the query.
@@ -360,9 +372,13 @@ export function encodeEvent(w: World, event: string): { enc: EventEncoding; fact
       }
       case "string": {
         c.push(z.IsInt(value), value.ge(0));
-        const okConsts = w.strings.map((s, i) => [s, i] as const).filter(([s]) => (spec.values === undefined || spec.values.includes(s)) && (spec.format === undefined || formatOk(spec.format, s)));
-        if (spec.values !== undefined) c.push(z.Or(F, ...okConsts.map(([, i]) => value.eq(i))));
-        else c.push(z.Or(value.ge(w.strings.length), ...okConsts.map(([, i]) => value.eq(i))));
+        // The known strings it may be, as runs of consecutive ids (the table is sorted, so
+        // they are few): one equality per string made every event's solver grow with the
+        // string table, that is with the number of nodes. No constraint when all may be.
+        const runs = idRuns(w.strings, (x) => (spec.values === undefined || spec.values.includes(x)) && (spec.format === undefined || formatOk(spec.format, x)));
+        const inRuns = runs.map(([lo, hi]) => (lo === hi ? value.eq(lo) : z.And(value.ge(lo), value.le(hi))));
+        if (spec.values !== undefined) c.push(z.Or(F, ...inRuns));
+        else if (!(runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === w.strings.length - 1)) c.push(z.Or(value.ge(w.strings.length), ...inRuns));
         break;
       }
       case "string[]":
