@@ -74,9 +74,16 @@ function gunzipStrict(bytes: Uint8Array, limit: number, why: string): Uint8Array
   if (bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b || bytes[2] !== 0x08) {
     throw runtimeError("WPR001", "bundle is not a gzip file (bad magic bytes)");
   }
+  // The trailer's ISIZE (the last member's size mod 2^32, as the writer claims it) sizes one
+  // output chunk, so a big bundle is not inflated into 1 MiB chunks and then joined (a copy of
+  // the whole tar: 0.7 of 3.4 s to load a 160 MB data.json). Only a hint: a wrong one costs the
+  // join again, and it is used only under `limit` (at most 200x the compressed size, or the
+  // size limit), which bounds the output anyway.
+  const n = bytes.length;
+  const isize = (bytes[n - 4]! | (bytes[n - 3]! << 8) | (bytes[n - 2]! << 16) | (bytes[n - 1]! << 24)) >>> 0;
+  const chunkSize = isize >= 1 << 20 && isize < limit ? isize + 1 : 1 << 20;
   try {
-    // 1 MiB output chunks instead of 16 KiB: fewer chunks to collect and join for big bundles.
-    return gunzipSync(bytes, { maxOutputLength: limit, chunkSize: 1 << 20 });
+    return gunzipSync(bytes, { maxOutputLength: limit, chunkSize });
   } catch (e) {
     const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
     if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
