@@ -7,9 +7,10 @@
  * witness; `waypost diff` then replays it on both sides like any other request, so a witness
  * that does not flip simply does not show (and is counted as unconfirmed here).
  *
- * Covered: requests that both versions accept at steps 1-4 (a system both allow, the event's
- * fields under both dictionaries) and list contents that are the same on both sides (a proof is
- * for every content); a list's entries changing is shown by the entity diff, not proved here.
+ * Covered: requests from a system either version knows (one that only one side knows is denied
+ * by the other), whose fields both versions' dictionaries accept, and list contents that are the
+ * same on both sides (a proof is for every content); a list's entries changing is shown by the
+ * entity diff, not proved here.
  */
 import type { BundleData, IR } from "../../compiler/ir/ir.js";
 import type { TestRequest } from "../testing/suite.js";
@@ -69,9 +70,9 @@ function behaviourOf(v: unknown, conds: readonly unknown[]): unknown {
 
 /**
  * Everything one event's decisions read (the plan's shared parts, the event's candidates in
- * order with their conditions), without the texts: two plans with the same behaviour for an
- * event decide every request of that event alike (on the same list contents), so no query is
- * needed to prove it.
+ * order with their conditions, the systems allowed any of them), without the texts: two plans
+ * with the same behaviour for an event send alike for every request of that event (on the same
+ * list contents), so no query is needed to prove it.
  */
 export function eventBehaviour(ir: IR, event: string): string {
   const plan = ir.plan;
@@ -85,7 +86,11 @@ export function eventBehaviour(ir: IR, event: string): string {
     ...shared,
     event_fields: plan.event_fields[event] ?? null,
     arbitration: arbitration?.[event] ?? null,
-    systems: Object.fromEntries(Object.entries(systems).map(([s, xs]) => [s, xs.filter((id) => ids.has(id))])),
+    // A system allowed none of the event's nodes sends nothing in it, like one the plan does not know.
+    systems: Object.fromEntries(Object.entries(systems).flatMap(([s, xs]) => {
+      const here = xs.filter((id) => ids.has(id));
+      return here.length > 0 ? [[s, here] as const] : [];
+    })),
     nodes,
   }, ir.conds));
 }
@@ -105,10 +110,19 @@ export async function proveDiff(base: ProveDiffSide, head: ProveDiffSide, opts: 
     const hh = encodeEvent(wh, event);
     const eb = hb.enc;
     const eh = hh.enc;
-    // The same request on both sides: a system both allow (by name), no node filter.
+    // The same request on both sides: its system (by name), no node filter. A system only one
+    // side knows is denied by the other at step 1 (`baseOff`/`headOff`: that side sends
+    // nothing), so adding a system, or dropping one, is a flip like any other.
     const link: B[] = [eb.nodeFilter.eq(-1), eh.nodeFilter.eq(-1)];
-    const common = eh.systems.filter((s) => eb.systems.includes(s));
-    link.push(z.Or(z.Bool.val(false), ...common.map((s) => z.And(eb.system.eq(eb.systems.indexOf(s)), eh.system.eq(eh.systems.indexOf(s))))));
+    const baseOff = z.Bool.const(`${event}/diff:base-denies-system`);
+    const headOff = z.Bool.const(`${event}/diff:head-denies-system`);
+    const names = [...new Set([...eb.systems, ...eh.systems])].sort();
+    link.push(z.Or(z.Bool.val(false), ...names.map((s) => {
+      const ib = eb.systems.indexOf(s);
+      const ih = eh.systems.indexOf(s);
+      if (ib >= 0 && ih >= 0) return z.And(eb.system.eq(ib), eh.system.eq(ih), z.Not(baseOff), z.Not(headOff));
+      return ib >= 0 ? z.And(eb.system.eq(ib), headOff, z.Not(baseOff)) : z.And(eh.system.eq(ih), baseOff, z.Not(headOff));
+    })));
     const pairs = new Map<string, [string, string]>();
     for (const side of [base.ir, head.ir]) {
       for (const i of side.plan.events[event] ?? []) {
@@ -121,8 +135,8 @@ export async function proveDiff(base: ProveDiffSide, head: ProveDiffSide, opts: 
     const q = new EventQueries(z, event, [eb.valid, eh.valid, ...link], [hb.facts, hh.facts, wb.shared, wh.shared], opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     try {
       for (const [node, ch] of [...pairs.values()].sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1))) {
-        const before = sendsOn(z, eb, base.ir, node, ch);
-        const after = sendsOn(z, eh, head.ir, node, ch);
+        const before = z.And(z.Not(baseOff), sendsOn(z, eb, base.ir, node, ch));
+        const after = z.And(z.Not(headOff), sendsOn(z, eh, head.ir, node, ch));
         for (const [kind, goal] of [["widening", z.And(after, z.Not(before))], ["narrowing", z.And(before, z.Not(after))]] as const) {
           out.queries++;
           const r = await q.check(goal, `${kind} ${node}/${ch}`);

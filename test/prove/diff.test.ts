@@ -24,26 +24,36 @@ const HARDSHIP = `
       - C-500002
 `;
 
+const NEW_SYSTEM = `
+  broker-portal:
+    title: Broker portal (EU data centre)
+    region: EU
+    allow: { purposes: [renewal] }
+`;
+
 let repo: Scratch;
+/** The commits, oldest first: hardship list, its scope narrowed, a wording change, a new system. */
+const rev = { hardship: "", narrowed: "", wording: "", system: "" };
 beforeAll(async () => {
   repo = await scratchRepo("wp-prove-diff-");
-  await repo.commit("Hardship programme: no marketing or renewal contact", { patches: [{ file: "policies/suppressions.yaml", after: "lists:\n", with: HARDSHIP }] });
-  await repo.commit("Hardship list scoped to texts and pushes only", { patches: [{ file: "policies/suppressions.yaml", replace: "scope: { channels: all, purposes: [marketing, renewal] }\n    entries:\n      - C-500001", with: "scope: { channels: [sms, push], purposes: [marketing, renewal] }\n    entries:\n      - C-500001" }] });
-  await repo.commit("Friendlier renewal title", { patches: [{ file: "journeys/renewal-reminder-90.yaml", replace: "title: Renewal reminder 90 days before the policy renews", with: "title: Renewal reminder, 90 days out" }] });
+  rev.hardship = await repo.commit("Hardship programme: no marketing or renewal contact", { patches: [{ file: "policies/suppressions.yaml", after: "lists:\n", with: HARDSHIP }] });
+  rev.narrowed = await repo.commit("Hardship list scoped to texts and pushes only", { patches: [{ file: "policies/suppressions.yaml", replace: "scope: { channels: all, purposes: [marketing, renewal] }\n    entries:\n      - C-500001", with: "scope: { channels: [sms, push], purposes: [marketing, renewal] }\n    entries:\n      - C-500001" }] });
+  rev.wording = await repo.commit("Friendlier renewal title", { patches: [{ file: "journeys/renewal-reminder-90.yaml", replace: "title: Renewal reminder 90 days before the policy renews", with: "title: Renewal reminder, 90 days out" }] });
+  rev.system = await repo.commit("Brokers may send renewal reminders", { patches: [{ file: "policies/access.yaml", after: "systems:\n", with: NEW_SYSTEM.slice(1) }] });
 }, 120_000);
 afterAll(() => repo.cleanup());
 
 interface Report {
-  impact: { widening: number; flipped: number; groups: { from: string; to: string; node: string | null; channel: string | null; widening: boolean; by_origin: Record<string, number>; example: { origin: string; request: { context: Record<string, unknown> } } }[] };
+  impact: { widening: number; flipped: number; groups: { from: string; to: string; node: string | null; channel: string | null; widening: boolean; by_origin: Record<string, number>; example: { origin: string; request: { system?: string; context: Record<string, unknown> } } }[] };
   proof: { widening: string; narrowing: string; witnesses: number; unknown: string[] };
 }
 
 describe("waypost diff --prove", () => {
   test("narrowing the hardship list's scope is labelled widening with a witness, with no generated requests at all", async () => {
-    const plain = await cli(repo.dir, "diff", "HEAD~2", "HEAD~1", "--format", "json", "--runs", "0");
+    const plain = await cli(repo.dir, "diff", rev.hardship, rev.narrowed, "--format", "json", "--runs", "0");
     expect(plain.code, plain.err).toBe(0);
     expect((JSON.parse(plain.out) as Report).impact.widening).toBe(0); // the samples miss it
-    const r = await cli(repo.dir, "diff", "HEAD~2", "HEAD~1", "--format", "json", "--runs", "0", "--prove");
+    const r = await cli(repo.dir, "diff", rev.hardship, rev.narrowed, "--format", "json", "--runs", "0", "--prove");
     expect(r.code, r.err).toBe(0);
     const report = JSON.parse(r.out) as Report;
     expect(report.proof.widening).toBe("found");
@@ -64,15 +74,36 @@ describe("waypost diff --prove", () => {
     expect(report.impact.flipped).toBe(report.impact.widening);
     expect(["none", "unknown"]).toContain(report.proof.narrowing);
     for (const u of report.proof.unknown) expect(u).toMatch(/^(widening|narrowing) on `[a-z0-9-]+` via `[a-z]+` \(event `[a-z._]+`\): the solver gave up/);
-    const md = await cli(repo.dir, "diff", "HEAD~2", "HEAD~1", "--format", "markdown", "--runs", "0", "--prove", "--fail-on-widening");
+    const md = await cli(repo.dir, "diff", rev.hardship, rev.narrowed, "--format", "markdown", "--runs", "0", "--prove", "--fail-on-widening");
     expect(md.code).toBe(1);
     expect(md.out).toContain("**Exact (every request, `--prove`):** requests newly sends: the solver's witnesses are among the flips above");
   }, 600_000);
 
   test("a wording change is proved to flip nothing in either direction", async () => {
-    const r = await cli(repo.dir, "diff", "HEAD~1", "HEAD", "--runs", "0", "--prove");
+    const r = await cli(repo.dir, "diff", rev.narrowed, rev.wording, "--runs", "0", "--prove");
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^exact \(every request, --prove\): no request newly sends \(proved\); no request no longer sends \(proved\); 0 witness request\(s\)/m);
+  }, 600_000);
+
+  test("a system only the head knows is a widening: its witness comes from that system, which the base denies", async () => {
+    const plain = await cli(repo.dir, "diff", rev.wording, rev.system, "--format", "json", "--runs", "0");
+    expect(plain.code, plain.err).toBe(0);
+    expect((JSON.parse(plain.out) as Report).impact.widening).toBe(0); // no example request comes from it
+    const r = await cli(repo.dir, "diff", rev.wording, rev.system, "--format", "json", "--runs", "0", "--prove", "--timeout", "5000");
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out) as Report;
+    expect(report.proof.widening).toBe("found");
+    const wide = report.impact.groups.filter((g) => g.widening);
+    expect(wide.length).toBeGreaterThan(0);
+    for (const g of wide) {
+      expect(g.node).toBe("renewal-reminder-90");
+      expect(g.from).toBe("deny");
+      expect(g.example.request.system).toBe("broker-portal");
+    }
+    // Nothing the base sent stops (the other systems are unchanged): none found, and only the
+    // renewal event, the one whose nodes the new system may call, was asked at all.
+    expect(["none", "unknown"]).toContain(report.proof.narrowing);
+    for (const u of report.proof.unknown) expect(u).toContain("(event `policy.daily_scan`)");
   }, 600_000);
 
   test("`--timeout` is the solver's: without --prove, or not a whole number of ms from 1 to an hour, a usage error", async () => {
