@@ -33,13 +33,14 @@ const NEW_SYSTEM = `
 
 let repo: Scratch;
 /** The commits, oldest first: hardship list, its scope narrowed, a wording change, a new system. */
-const rev = { hardship: "", narrowed: "", wording: "", system: "" };
+const rev = { hardship: "", narrowed: "", wording: "", system: "", leaves: "" };
 beforeAll(async () => {
   repo = await scratchRepo("wp-prove-diff-");
   rev.hardship = await repo.commit("Hardship programme: no marketing or renewal contact", { patches: [{ file: "policies/suppressions.yaml", after: "lists:\n", with: HARDSHIP }] });
   rev.narrowed = await repo.commit("Hardship list scoped to texts and pushes only", { patches: [{ file: "policies/suppressions.yaml", replace: "scope: { channels: all, purposes: [marketing, renewal] }\n    entries:\n      - C-500001", with: "scope: { channels: [sms, push], purposes: [marketing, renewal] }\n    entries:\n      - C-500001" }] });
   rev.wording = await repo.commit("Friendlier renewal title", { patches: [{ file: "journeys/renewal-reminder-90.yaml", replace: "title: Renewal reminder 90 days before the policy renews", with: "title: Renewal reminder, 90 days out" }] });
   rev.system = await repo.commit("Brokers may send renewal reminders", { patches: [{ file: "policies/access.yaml", after: "systems:\n", with: NEW_SYSTEM.slice(1) }] });
+  rev.leaves = await repo.commit("C-500001 leaves the hardship programme", { patches: [{ file: "policies/suppressions.yaml", replace: "      - C-500001\n", with: "" }] });
 }, 120_000);
 afterAll(() => repo.cleanup());
 
@@ -104,6 +105,15 @@ describe("waypost diff --prove", () => {
     // renewal event, the one whose nodes the new system may call, was asked at all.
     expect(["none", "unknown"]).toContain(report.proof.narrowing);
     for (const u of report.proof.unknown) expect(u).toContain("(event `policy.daily_scan`)");
+  }, 600_000);
+
+  test("a list whose entries changed is never reported proved: the solver leaves both sides' content open alike", async () => {
+    const r = await cli(repo.dir, "diff", rev.system, rev.leaves, "--format", "json", "--runs", "0", "--prove");
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out) as Report;
+    expect(report.proof.widening).toBe("unknown");
+    expect(report.proof.narrowing).toBe("unknown");
+    expect(report.proof.unknown).toEqual(["list `hardship`: its entries changed, which the solver does not compare (each side's content is left open alike); the entity diff counts the entries added and removed"]);
   }, 600_000);
 
   test("`--timeout` is the solver's: without --prove, or not a whole number of ms from 1 to an hour, a usage error", async () => {
