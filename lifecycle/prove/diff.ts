@@ -113,6 +113,14 @@ export async function proveDiff(base: ProveDiffSide, head: ProveDiffSide, opts: 
   const events = [...new Set([...Object.keys(base.ir.plan.events), ...Object.keys(head.ir.plan.events)])].sort();
   for (const event of events) {
     if (eventBehaviour(base.ir, event) === eventBehaviour(head.ir, event)) continue;
+    // Only requests both dictionaries accept are asked about (each side's step 4 holds): when
+    // the event's fields are read differently, a request only one side accepts could flip, so
+    // neither direction is proved (witnesses found are still real flips).
+    const fieldsOf = (ir: IR): string => JSON.stringify(Object.entries(ir.plan.event_fields[event] ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)).map(([f, x]) => [f, x, ir.plan.fields[f] ?? null]));
+    if (fieldsOf(base.ir) !== fieldsOf(head.ir)) {
+      out.proved = { widening: false, narrowing: false };
+      out.unknown.push(`event \`${event}\`: its fields are read differently (the data dictionary or the fields the event carries changed), and requests only one version accepts are not compared`);
+    }
     const hb = encodeEvent(wb, event);
     const hh = encodeEvent(wh, event);
     const eb = hb.enc;

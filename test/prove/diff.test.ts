@@ -33,7 +33,7 @@ const NEW_SYSTEM = `
 
 let repo: Scratch;
 /** The commits, oldest first: hardship list, its scope narrowed, a wording change, a new system. */
-const rev = { hardship: "", narrowed: "", wording: "", system: "", leaves: "" };
+const rev = { hardship: "", narrowed: "", wording: "", system: "", leaves: "", tokyo: "" };
 beforeAll(async () => {
   repo = await scratchRepo("wp-prove-diff-");
   rev.hardship = await repo.commit("Hardship programme: no marketing or renewal contact", { patches: [{ file: "policies/suppressions.yaml", after: "lists:\n", with: HARDSHIP }] });
@@ -41,6 +41,7 @@ beforeAll(async () => {
   rev.wording = await repo.commit("Friendlier renewal title", { patches: [{ file: "journeys/renewal-reminder-90.yaml", replace: "title: Renewal reminder 90 days before the policy renews", with: "title: Renewal reminder, 90 days out" }] });
   rev.system = await repo.commit("Brokers may send renewal reminders", { patches: [{ file: "policies/access.yaml", after: "systems:\n", with: NEW_SYSTEM.slice(1) }] });
   rev.leaves = await repo.commit("C-500001 leaves the hardship programme", { patches: [{ file: "policies/suppressions.yaml", replace: "      - C-500001\n", with: "" }] });
+  rev.tokyo = await repo.commit("Customers in Tokyo", { patches: [{ file: "policies/data-dictionary.yaml", replace: "America/Los_Angeles]", with: "America/Los_Angeles, Asia/Tokyo]" }] });
 }, 120_000);
 afterAll(() => repo.cleanup());
 
@@ -114,6 +115,15 @@ describe("waypost diff --prove", () => {
     expect(report.proof.widening).toBe("unknown");
     expect(report.proof.narrowing).toBe("unknown");
     expect(report.proof.unknown).toEqual(["list `hardship`: its entries changed, which the solver does not compare (each side's content is left open alike); the entity diff counts the entries added and removed"]);
+  }, 600_000);
+
+  test("a dictionary change is never reported proved: requests only one version accepts are not compared", async () => {
+    const r = await cli(repo.dir, "diff", rev.leaves, rev.tokyo, "--format", "json", "--runs", "0", "--prove", "--timeout", "500");
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out) as Report;
+    expect(report.proof.widening).not.toBe("none");
+    expect(report.proof.narrowing).not.toBe("none");
+    expect(report.proof.unknown).toContain("event `marketing.daily_selection`: its fields are read differently (the data dictionary or the fields the event carries changed), and requests only one version accepts are not compared");
   }, 600_000);
 
   test("`--timeout` is the solver's: without --prove, or not a whole number of ms from 1 to an hour, a usage error", async () => {
