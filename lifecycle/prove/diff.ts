@@ -9,8 +9,9 @@
  *
  * Covered: requests from a system either version knows (one that only one side knows is denied
  * by the other), whose fields both versions' dictionaries accept, and list contents that are the
- * same on both sides (a proof is for every content); a list's entries changing is shown by the
- * entity diff, not proved here.
+ * same on both sides (a proof is for every content). An event whose fields are read differently,
+ * or a list whose entries changed, leaves both directions not proved (named in `unknown`); the
+ * entity diff shows those changes.
  */
 import type { BundleData, IR } from "../../compiler/ir/ir.js";
 import type { TestRequest } from "../testing/suite.js";
