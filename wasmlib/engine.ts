@@ -46,6 +46,13 @@ export let gCtx: usize = 0; // request.context
 export let gNow: f64 = 0; // request.now in ms; bound to the send time during step 10 (sendTimeBlock)
 export let gNowV: usize = 0; // the same as a number value
 export let gHistory: usize = 0; // request.history (0 when absent)
+// request.history as checked (historyProblem), one HIST_REC-byte record per entry: `at` parsed
+// (f64), then the channel, purpose and node values (0 when absent). Every frequency cap counts
+// the history (ops.ts historyCount), several per candidate and channel: each entry's time is
+// parsed and its keys looked up once per evaluation instead of once per count. 0 when there is
+// no checked history.
+export let gHistRecs: usize = 0;
+export const HIST_REC: usize = 24;
 export let gOffsetMin: f64 = 0; // context[plan.keys.utc_offset] when a number, else 0
 export let gZone: usize = 0; // plan.zones[context[plan.keys.time_zone]] when a usable table, else 0
 export let gLists: usize = 0; // data.waypost.lists
@@ -1387,6 +1394,7 @@ function unknownKey(input: usize): usize {
  */
 function historyProblem(hist: usize): usize {
   let n = load<u32>(hist, 4);
+  let recs = alloc(<usize>n * HIST_REC);
   for (let i: u32 = 0; i < n; i++) {
     let h = arrAt(hist, i);
     let ii = <i32>i;
@@ -1410,13 +1418,19 @@ function historyProblem(hist: usize): usize {
     }
     if (at == 0) return problemS(ii, S_AT, S_D_MISSING);
     if (!isStr(at)) return problemS(ii, S_AT, S_D_BAD_TIMESTAMP);
-    parseTime(load<u32>(at, 8), load<u32>(at, 4));
+    let t = parseTime(load<u32>(at, 8), load<u32>(at, 4));
     if (!timeOk || load<u32>(at, 4) == 10) return problemS(ii, S_AT, S_D_BAD_TIMESTAMP);
     if (ch != 0 && !hasStr(pChannels, ch)) return problemS(ii, S_CHANNEL, S_D_BAD_CHANNEL);
     if (pu != 0 && !hasStr(pPurposes, pu)) return problemS(ii, S_PURPOSE, S_D_BAD_PURPOSE);
     if (nd != 0 && !isStr(nd)) return problemS(ii, S_NODE, S_D_NOT_STRING);
     if (bad) return problem(ii, bp, bl, S_D_UNKNOWN_KEY);
+    let r = recs + <usize>i * HIST_REC;
+    store<f64>(r, t);
+    store<u32>(r, <u32>ch, 8);
+    store<u32>(r, <u32>pu, 12);
+    store<u32>(r, <u32>nd, 16);
   }
+  gHistRecs = recs;
   return 0;
 }
 
@@ -1424,6 +1438,7 @@ function historyProblem(hist: usize): usize {
 function check(input: usize): usize {
   gSystemSet = 0; // until step 2 finds this request's system
   gSysBit = -1;
+  gHistRecs = 0; // until historyProblem has checked this request's history
   // 1. Request shape.
   if (isFalsy(input)) return deny(S_R_INVALID_REQUEST, S_INPUT, 0);
   let sys = objGetS(input, S_SYSTEM);
@@ -2073,6 +2088,7 @@ export function evaluate(ep: u32, data: usize, input: usize, compact: bool = fal
   gCompact = compact;
   resetTimeMemo();
   resetFieldMemo();
+  gHistRecs = 0; // the heap is reused: records of an earlier evaluation are gone
   if (ep == EP_SUPPRESSED) return suppressed(input);
   if (ep == EP_CONSENT) return consent(input);
   return decide(input);

@@ -7,7 +7,7 @@ import {
   newNum, newStr, objGet, objGetC, objGetV, objGetS, strEq, strCmp, deepEq, arrHas, bytesEq,
 } from "./value";
 import { toTime, timeOk, floorModF, MS_MIN, MS_HOUR, MS_DAY } from "./time";
-import { gCtx, gNow, gNowV, gHistory, gOffsetMin, gZone, inList } from "./engine";
+import { gCtx, gNow, gNowV, gHistory, gHistRecs, HIST_REC, gOffsetMin, gZone, inList } from "./engine";
 import { toLocal, localDay } from "./zone";
 import { S_AT, S_CHANNEL, S_PURPOSE, S_NODE } from "./strings";
 import { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE } from "./contract";
@@ -210,9 +210,25 @@ function filterOk(h: usize, key: usize, cp: usize, cl: u32): bool {
   return isStr(v) && load<u32>(v, 4) == cl && bytesEq(load<u32>(v, 8), cp, cl);
 }
 
+/** A history record's string value (gHistRecs) equals the filter (cp == 0: no filter). */
+// @ts-ignore: decorator
+@inline function recOk(v: usize, cp: usize, cl: u32): bool {
+  return cp == 0 || (v != 0 && load<u32>(v) == T_STR && load<u32>(v, 4) == cl && bytesEq(load<u32>(v, 8), cp, cl));
+}
+
 export function historyCount(windowMs: f64, chP: usize, chL: u32, puP: usize, puL: u32, noP: usize, noL: u32): usize {
   let count: u32 = 0;
-  if (isArr(gHistory)) {
+  if (gHistRecs != 0 && isArr(gHistory)) {
+    // The history as checked: every entry's time is valid (historyProblem refused the request otherwise).
+    let n = load<u32>(gHistory, 4);
+    let from = gNow - windowMs;
+    for (let i: u32 = 0; i < n; i++) {
+      let r = gHistRecs + <usize>i * HIST_REC;
+      if (!(from < load<f64>(r))) continue; // later entries: scheduled sends, counted
+      if (!recOk(<usize>load<u32>(r, 8), chP, chL) || !recOk(<usize>load<u32>(r, 12), puP, puL) || !recOk(<usize>load<u32>(r, 16), noP, noL)) continue;
+      count++;
+    }
+  } else if (isArr(gHistory)) {
     let n = load<u32>(gHistory, 4);
     for (let i: u32 = 0; i < n; i++) {
       let h = arrAt(gHistory, i);
