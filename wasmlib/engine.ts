@@ -1013,7 +1013,7 @@ export function planIndex(v: usize): bool {
   }
   if (isObj(systems) && !sysBitmaps(systems, nn)) return false;
   if (!indexStringsOk(objGetS(plan, S_EVENTS), nn)) return false;
-  if (!rowEvents(objGetS(plan, S_EVENTS), nodes, nn)) return false;
+  if (!(tabTable != 0 ? tableEvents(objGetS(plan, S_EVENTS), nn) : rowEvents(objGetS(plan, S_EVENTS), nodes, nn))) return false;
   tabData = v;
   tabHi = heapPtr;
   return true;
@@ -1021,9 +1021,8 @@ export function planIndex(v: usize): bool {
 
 /**
  * Gives each node row whose event is null (docs/ir.md "Bundle data") the event that lists it,
- * in place, as a string value (one per event), and a node table row with an empty event that
- * event's position (O_FLAGS); false when such a row is not listed exactly once (the plan cannot
- * be read as written: the data is refused).
+ * in place, as a string value (one per event); false when such a row is not listed exactly once
+ * (the plan cannot be read as written: the data is refused).
  */
 function rowEvents(events: usize, nodes: usize, nn: u32): bool {
   let cnt = alloc(<usize>nn | 1);
@@ -1043,14 +1042,6 @@ function rowEvents(events: usize, nodes: usize, nn: u32): bool {
         if (!(x >= 0 && x < <f64>nn) || x != Math.floor(x)) continue;
         let c = cnt + <usize>x;
         if (pass == 0) { if (load<u8>(c) < 2) store<u8>(c, load<u8>(c) + 1); continue; }
-        if (tabTable != 0) {
-          // A node table row with an empty event: the position of the event listing it.
-          let t = tabOwn + (<usize>x << 4);
-          if ((load<u32>(t, O_FLAGS << 2) & O_EVENT_MASK) == 0) continue;
-          if (load<u8>(c) != 1) { gIdxW = save; return false; }
-          store<u32>(t, (load<u32>(t, O_FLAGS << 2) & O_DEFAULT_SALT) | (i + 1), O_FLAGS << 2);
-          continue;
-        }
         let row = arrAt(nodes, <u32>x);
         if (!isArr(row) || alen(row) < 5 || load<u32>(arrAt(row, R_EVENT)) != T_NULL) continue;
         if (load<u8>(c) != 1) { gIdxW = save; return false; }
@@ -1062,14 +1053,42 @@ function rowEvents(events: usize, nodes: usize, nn: u32): bool {
   gIdxW = save;
   // A row still without an event is listed nowhere.
   for (let i: u32 = 0; i < nn; i++) {
-    if (tabTable != 0) {
-      if ((load<u32>(tabOwn + (<usize>i << 4), O_FLAGS << 2) & O_EVENT_MASK) == O_EVENT_ASK) return false;
-      continue;
-    }
     let row = arrAt(nodes, i);
     if (isArr(row) && alen(row) >= 5 && load<u32>(arrAt(row, R_EVENT)) == T_NULL) return false;
   }
   return true;
+}
+
+/**
+ * rowEvents for a node table: each row with an empty event gets the position in events of the
+ * event that lists it (O_FLAGS), in one walk and without counts (a row listed a second time
+ * already has one); false when such a row is not listed exactly once.
+ */
+function tableEvents(events: usize, nn: u32): bool {
+  let save = gIdxW;
+  gIdxW = indexWidth(nn);
+  let n: u32 = isObj(events) ? load<u32>(events, 4) : 0;
+  let e: usize = isObj(events) ? <usize>load<u32>(events, 8) : 0;
+  let ok = true;
+  for (let i: u32 = 0; i < n && ok; i++, e += 16) {
+    let v = <usize>load<u32>(e, 8);
+    let m = isStr(v) || isArr(v) ? evLen(v) : 0;
+    for (let k: u32 = 0; k < m; k++) {
+      let x = evAt(v, k);
+      if (!(x >= 0 && x < <f64>nn) || x != Math.floor(x)) continue;
+      let t = tabOwn + (<usize>x << 4);
+      let f = load<u32>(t, O_FLAGS << 2);
+      let ev = f & O_EVENT_MASK;
+      if (ev == 0) continue; // the row names its event
+      if (ev != O_EVENT_ASK) { ok = false; break; }
+      store<u32>(t, (f & O_DEFAULT_SALT) | (i + 1), O_FLAGS << 2);
+    }
+  }
+  gIdxW = save;
+  for (let i: u32 = 0; i < nn && ok; i++) {
+    if ((load<u32>(tabOwn + (<usize>i << 4), O_FLAGS << 2) & O_EVENT_MASK) == O_EVENT_ASK) ok = false;
+  }
+  return ok;
 }
 
 /**
