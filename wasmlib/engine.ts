@@ -874,6 +874,9 @@ export function planIndex(v: usize): bool {
   if (!isObj(v)) return true;
   let plan = objGetS(objGetS(v, S_WAYPOST), S_PLAN);
   if (!isObj(plan)) return true;
+  // The tables below are replaced from here on: data indexed before is not indexed any more
+  // (were this plan refused half-way, that data would be read with its tables).
+  tabData = 0;
   // The reason table first: its entries put in output order, then every index resolved to one.
   tabReasonTable = objGetS(plan, S_REASON_TABLE);
   let rtn = alen(tabReasonTable);
