@@ -183,7 +183,7 @@ const O_SHAPE: u32 = 0, // the node's shape table (N_*); 0: the node is neither 
 // In O_FLAGS: the node's salt is the default, its id and "#rollout" (docs/ir.md "Bundle data").
 const O_DEFAULT_SALT: u32 = 0x80000000;
 // In O_FLAGS of a node table row with an empty event: 1 + the position in plan.events of the
-// event that lists it (rowEvents), O_EVENT_ASK until that is known.
+// event that lists it (tableEvents), O_EVENT_ASK until that is known.
 const O_EVENT_MASK: u32 = 0x7fffffff;
 const O_EVENT_ASK: u32 = 0x7fffffff;
 // A node row's members (docs/ir.md "Bundle data"); the priority is the compiler's (events are
