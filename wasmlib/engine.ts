@@ -1,7 +1,7 @@
 // The decision engine of docs/ir.md (steps 1-10 and the three entrypoints). It reads the plan
 // from data.waypost.plan and calls the policy's compiled conditions through eval_cond, which
 // the emitter splices in (a br_table dispatcher over the generated condition functions).
-import { alloc, heapPtr } from "./mem";
+import { alloc, heapPtr, setHeap } from "./mem";
 import { EP_COUNT, EP_SUPPRESSED, EP_CONSENT } from "./contract";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, V_NULL, V_TRUE, V_FALSE,
@@ -103,10 +103,11 @@ function loadPlan(data: usize): void {
   pEvents = objGetS(pPlan, S_EVENTS);
   pEventFields = objGetS(pPlan, S_EVENT_FIELDS);
   pNodes = objGetS(pPlan, S_NODES);
-  gIdxW = indexWidth(alen(pNodes));
-  // Node rows are read through the tables planIndex builds: data it did not index (it always
-  // does when opa_json_parse parses a plan) has no candidates, so every decision denies.
-  if (!gTab && hasRow(pNodes)) pNodes = 0;
+  gIdxW = indexWidth(nodeCount());
+  // Node rows and node tables are read through the tables planIndex builds: data it did not
+  // index (it always does when opa_json_parse parses a plan) has no candidates, so every
+  // decision denies.
+  if (!gTab && (isStr(pNodes) || hasRow(pNodes))) pNodes = 0;
   pFields = objGetS(pPlan, S_FIELDS);
   pOffsets = objGetS(pPlan, S_OFFSETS_MS);
   pQuiet = objGetS(pPlan, S_QUIET_HOURS);
@@ -177,15 +178,21 @@ const N_VALID_FROM: u32 = 0, N_VALID_UNTIL: u32 = 1, N_ROLLOUT_BP: u32 = 2, N_RE
   N_CANDIDATE: u32 = 14, N_HOLDOUTS: u32 = 15,
   N_SLOTS: u32 = 16;
 // A node's own table: what differs from node to node, and its shape table (a node without a
-// shape, or with keys of its own beyond NODE_OWN_KEYS, has a shape table of its own). 12 bytes
-// a node: a full table per node (92 bytes, and its file as a string) was a sixth of a
-// 10,000-node load's Wasm memory; the id, event, source and salt are read from the node itself.
-const O_SHAPE: u32 = 0, // the node's shape table (N_*)
-  O_INDEX: u32 = 1, // the node's position in plan.nodes (a u32, not a value), | O_DEFAULT_SALT
+// shape, or with keys of its own beyond NODE_OWN_KEYS, has a shape table of its own). 16 bytes
+// a node, the nodes' tables one block (tabOwn, in node order: a node's position is its table's):
+// a full table per node (92 bytes, and its file as a string) was a sixth of a 10,000-node
+// load's Wasm memory; the id, event, source and salt are read from the node itself.
+const O_SHAPE: u32 = 0, // the node's shape table (N_*); 0: the node is neither an object nor a row
+  O_FLAGS: u32 = 1, // O_DEFAULT_SALT | a node table row's event (O_EVENT_*) (a u32, not a value)
   O_SYS_MASK: u32 = 2, // bit s: plan.systems' s-th system (s < 32) lists the node (a u32)
-  O_SLOTS: u32 = 3;
-// In O_INDEX: the node's salt is the default, its id and "#rollout" (docs/ir.md "Bundle data").
+  O_ROW: u32 = 3, // a node table row: its offset in the table's text (a u32)
+  O_SLOTS: u32 = 4;
+// In O_FLAGS: the node's salt is the default, its id and "#rollout" (docs/ir.md "Bundle data").
 const O_DEFAULT_SALT: u32 = 0x80000000;
+// In O_FLAGS of a node table row with an empty event: 1 + the position in plan.events of the
+// event that lists it (tableEvents), O_EVENT_ASK until that is known.
+const O_EVENT_MASK: u32 = 0x7fffffff;
+const O_EVENT_ASK: u32 = 0x7fffffff;
 // A node row's members (docs/ir.md "Bundle data"); the priority is the compiler's (events are
 // listed in priority order).
 const R_ID: u32 = 0, R_EVENT: u32 = 1, R_SHAPE: u32 = 3, R_SOURCE: u32 = 4, R_SALT: u32 = 5;
@@ -231,20 +238,207 @@ let gTab = false;
 /** The handle of plan.nodes[i] (i in range). */
 // @ts-ignore: decorator
 @inline function nodeAt(i: u32): usize {
-  return gTab ? <usize>load<u32>(tabOwn + (<usize>i << 2)) : arrAt(pNodes, i);
+  return gTab ? ownAt(i) : arrAt(pNodes, i);
+}
+
+/** The own table of the indexed plan's node i, or 0 (neither an object nor a row). */
+// @ts-ignore: decorator
+@inline function ownAt(i: u32): usize {
+  let t = tabOwn + (<usize>i << 4);
+  return load<u32>(t) != 0 ? t : 0;
+}
+
+/** The position in plan.nodes of the node of own table t. */
+// @ts-ignore: decorator
+@inline function ownIndex(t: usize): u32 {
+  return <u32>((t - tabOwn) >> 4);
+}
+
+/** The number of nodes of the plan being evaluated (a node table's rows when indexed). */
+function nodeCount(): u32 {
+  return gTab ? tabNN : alen(pNodes);
 }
 
 /** Own key `key` (row member r) of the node of own table t. */
 function ownKey(t: usize, r: u32, key: usize): usize {
-  let v = arrAt(tabNodes, load<u32>(t, O_INDEX << 2) & ~O_DEFAULT_SALT);
+  if (tabTable != 0) return tableMember(t, r);
+  let v = arrAt(tabNodes, ownIndex(t));
   return isArr(v) ? arrAt(v, r) : nodeGet(v, key);
 }
 
 /** The rollout salt of the node of own table t (without the suffix of a default salt). */
 function ownSalt(t: usize): usize {
-  if ((load<u32>(t, O_INDEX << 2) & O_DEFAULT_SALT) != 0) return ownKey(t, R_ID, S_ID);
-  let v = arrAt(tabNodes, load<u32>(t, O_INDEX << 2));
+  if ((load<u32>(t, O_FLAGS << 2) & O_DEFAULT_SALT) != 0) return ownKey(t, R_ID, S_ID);
+  if (tabTable != 0) return tableMember(t, R_SALT);
+  let v = arrAt(tabNodes, ownIndex(t));
   return isArr(v) ? (alen(v) > R_SALT ? arrAt(v, R_SALT) : 0) : nodeGet(v, S_ROLLOUT_SALT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The node table (docs/ir.md "Bundle data"): plan.nodes as one string of rows, each ending with
+// ";", members separated by "|"; a string member packed against its block's head row (a shared
+// prefix and suffix length, then the rest). Read in place: a row's strings are made when asked
+// for (a new string value, pointing into the text when the member is its own text), so the
+// parsed plan holds no value per node.
+
+// Rows per block (reason-table.ts NODE_TABLE_BLOCK).
+const TABLE_BLOCK: u32 = 64;
+// The indexed plan's node table (a string value), or 0 when its nodes are a list.
+let tabTable: usize = 0;
+// The indexed plan's nodes (a node table's rows) and events (a row's event).
+let tabNN: u32 = 0;
+let tabEvents: usize = 0;
+// The length of the member rowMember found.
+let gMemLen: u32 = 0;
+
+/** The start of member r of the table row at p (its length in gMemLen), or 0 when the row has none. */
+function rowMember(p: usize, r: u32): usize {
+  let k: u32 = 0;
+  let s = p;
+  while (true) {
+    let c = load<u8>(p);
+    if (c == 0x7c || c == 0x3b) {
+      if (k == r) { gMemLen = <u32>(p - s); return s; }
+      if (c == 0x3b) return 0;
+      k++;
+      s = p + 1;
+    }
+    p++;
+  }
+  return 0;
+}
+
+/** The value of a packed string's length digit (0-9, A-Z, a-z, -, _: 0 to 63), else -1. */
+function packDigit(c: u32): i32 {
+  if (c >= 0x30 && c <= 0x39) return <i32>(c - 0x30);
+  if (c >= 0x41 && c <= 0x5a) return <i32>(c - 0x41 + 10);
+  if (c >= 0x61 && c <= 0x7a) return <i32>(c - 0x61 + 36);
+  if (c == 0x2d) return 62;
+  if (c == 0x5f) return 63;
+  return -1;
+}
+
+/**
+ * Member r (R_ID, R_EVENT, R_SOURCE, R_SALT) of the node table row of own table t as a string
+ * value, or 0 when the row has none. An empty event is the one that lists the row (O_FLAGS).
+ */
+function tableMember(t: usize, r: u32): usize {
+  let text = <usize>load<u32>(tabTable, 8);
+  let m = rowMember(text + <usize>load<u32>(t, O_ROW << 2), r);
+  if (m == 0) return 0;
+  let n = gMemLen;
+  if (n == 0) {
+    let ev = load<u32>(t, O_FLAGS << 2) & O_EVENT_MASK;
+    if (r != R_EVENT || ev == 0 || ev == O_EVENT_ASK) return 0;
+    let e = <usize>load<u32>(tabEvents, 8) + (<usize>(ev - 1) << 4);
+    return newStr(load<u32>(e, 4), load<u32>(e));
+  }
+  let pre = <u32>packDigit(load<u8>(m)), suf = <u32>packDigit(load<u8>(m, 1));
+  let mid = m + 2, ml = n - 2;
+  if (pre == 0 && suf == 0) return newStr(mid, ml);
+  let i = ownIndex(t);
+  let h = rowMember(text + <usize>load<u32>(tabOwn + (<usize>(i - i % TABLE_BLOCK) << 4), O_ROW << 2), r) + 2;
+  let hl = gMemLen - 2;
+  let out = alloc(<usize>(pre + ml + suf) | 1);
+  memory.copy(out, h, pre);
+  memory.copy(out + pre, mid, ml);
+  memory.copy(out + pre + ml, h + hl - suf, suf);
+  return newStr(out, pre + ml + suf);
+}
+
+/** Whether [p, p + n) is an integer the node table may hold: -?(0|[1-9][0-9]{0,k - 1}). */
+function tableInt(p: usize, n: u32, sign: bool, k: u32): bool {
+  if (sign && n > 0 && load<u8>(p) == 0x2d) { p++; n--; }
+  if (n == 0 || n > k) return false;
+  if (load<u8>(p) == 0x30) return n == 1;
+  for (let i: u32 = 0; i < n; i++) {
+    let c = load<u8>(p + i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/**
+ * The rows of node table t (a string value), or -1 when it is not a node table: a character
+ * other than printable ASCII (a quote and a backslash excluded), or not ending with ";".
+ */
+function tableRows(t: usize): i32 {
+  let p = <usize>load<u32>(t, 8);
+  let n = load<u32>(t, 4);
+  let rows: i32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    let c = load<u8>(p + i);
+    if (c < 0x20 || c > 0x7e || c == 0x22 || c == 0x5c) return -1;
+    if (c == 0x3b) rows++;
+  }
+  if (n > 0 && load<u8>(p + n - 1) != 0x3b) return -1;
+  return rows;
+}
+
+/**
+ * Indexes the nn rows of node table t (tableRows) into their own tables: each row's members
+ * checked (docs/ir.md "Bundle data"), its shape resolved as a row's. False when a row cannot be
+ * read as written (the data is refused).
+ */
+function indexTable(t: usize, nn: u32): bool {
+  let text = <usize>load<u32>(t, 8);
+  let p = text;
+  // The lengths of the head row's string members (id, event, -, -, source, salt).
+  let hl = alloc(24);
+  for (let i: u32 = 0; i < nn; i++) {
+    let rec = tabOwn + (<usize>i << 4);
+    let head = i % TABLE_BLOCK == 0;
+    let row = p;
+    let k: u32 = 0;
+    let s = p;
+    let flags: u32 = O_DEFAULT_SALT;
+    let shapeNo: i32 = -1;
+    while (true) {
+      let c = load<u8>(p);
+      if (c != 0x7c && c != 0x3b) { p++; continue; }
+      let ml = <u32>(p - s);
+      if (k == 2) {
+        if (!tableInt(s, ml, true, 15)) return false;
+      } else if (k == 3) {
+        if (!tableInt(s, ml, false, 9)) return false;
+        let x: u32 = 0;
+        for (let j: u32 = 0; j < ml; j++) x = x * 10 + <u32>(load<u8>(s + j) - 0x30);
+        if (x >= alen(tabParts)) return false;
+        shapeNo = <i32>x;
+      } else if (k <= 5) {
+        if (k == 1 && ml == 0) flags |= O_EVENT_ASK;
+        else {
+          let pre = ml >= 2 ? packDigit(load<u8>(s)) : -1, suf = ml >= 2 ? packDigit(load<u8>(s + 1)) : -1;
+          if (pre < 0 || suf < 0) return false;
+          if (head) {
+            if (pre != 0 || suf != 0) return false;
+            store<u32>(hl + (<usize>k << 2), ml - 2);
+          } else if (<u32>(pre + suf) > load<u32>(hl + (<usize>k << 2))) return false;
+          if (k == 5) flags &= ~O_DEFAULT_SALT;
+        }
+      }
+      if (c == 0x3b) break;
+      k++;
+      s = ++p;
+    }
+    p++;
+    if (k != 4 && k != 5) return false;
+    // A head without an event or a salt: its rows' are packed against the empty string.
+    if (head && k == 4) store<u32>(hl + 20, 0);
+    if (head && (flags & O_EVENT_MASK) == O_EVENT_ASK) store<u32>(hl + 4, 0);
+    let shape = arrAt(tabParts, <u32>shapeNo);
+    if (!isObj(shape)) return false;
+    let seen: u32 = 3;
+    if (firstSeen(<u32>shapeNo)) {
+      seen = resolveParts(shape);
+      resolveKey(shape, S_REVIEW_REASON);
+    }
+    store<u32>(rec, shapeTable(shape, <u32>shapeNo, seen), O_SHAPE << 2);
+    store<u32>(rec, flags, O_FLAGS << 2);
+    store<u32>(rec, 0, O_SYS_MASK << 2);
+    store<u32>(rec, <u32>(row - text), O_ROW << 2);
+  }
+  return true;
 }
 
 /** Node n's id (a string value, or what else it holds; 0 when none). */
@@ -538,13 +732,12 @@ function ownKeysOnly(n: usize): bool {
  * A node's own table (O_*): its shape table st, then what depends on its own keys and position.
  * An encoded node (`shaped`) without a salt has its id and "#rollout" (docs/ir.md "Bundle data").
  */
-function ownTable(st: usize, index: u32, id: usize, salt: usize, shaped: bool): usize {
-  let t = alloc(<usize>O_SLOTS << 2);
+function ownTable(t: usize, st: usize, id: usize, salt: usize, shaped: bool): void {
   store<u32>(t, st, O_SHAPE << 2);
   let dflt = salt == 0 && shaped && isStr(id);
-  store<u32>(t, index | (dflt ? O_DEFAULT_SALT : 0), O_INDEX << 2);
+  store<u32>(t, dflt ? O_DEFAULT_SALT : 0, O_FLAGS << 2);
   store<u32>(t, 0, O_SYS_MASK << 2); // planIndex sets it once the systems are known
-  return t;
+  store<u32>(t, 0, O_ROW << 2);
 }
 
 /** The salt of node value n without `rollout_salt` when data is not indexed (ownTable's rule). */
@@ -564,10 +757,10 @@ function shapeTable(shape: usize, j: u32, seen: u32): usize {
   return st;
 }
 
-/** Node n (plan.nodes[index]) indexed: its own table, or 0 when it is neither an object nor a row. */
-function indexNode(n: usize, index: u32): usize {
-  if (isArr(n)) return indexRow(n, index);
-  if (!isObj(n)) return 0;
+/** Node n indexed into own table t (O_SHAPE 0 when it is neither an object nor a row). */
+function indexNode(n: usize, t: usize): void {
+  if (isArr(n)) { indexRow(n, t); return; }
+  if (!isObj(n)) { memory.fill(t, 0, <usize>O_SLOTS << 2); return; }
   // Its shape (shared by nodes of one template) and parts: resolved, and their objects
   // indexed, once.
   let shape = resolveShape(n);
@@ -582,35 +775,37 @@ function indexNode(n: usize, index: u32): usize {
     if (gShapeNo != 0xffffffff && ownKeysOnly(n)) {
       // The usual node: its shape's slots, then its own. Looking each slot's key up in the
       // node and then in its shape was most of a 10,000-node load.
-      return ownTable(shapeTable(shape, gShapeNo, seen), index, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
+      ownTable(t, shapeTable(shape, gShapeNo, seen), nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
+      return;
     }
   }
   seen |= resolveParts(n);
   resolveKey(n, S_REVIEW_REASON);
   let st = alloc(<usize>N_SLOTS << 2);
   fillSlots(n, st, seen);
-  return ownTable(st, index, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
+  ownTable(t, st, nodeGet(n, S_ID), nodeGet(n, S_ROLLOUT_SALT), shaped);
 }
 
 /**
  * Node row n (docs/ir.md "Bundle data": [id, event, priority, shape, source] and maybe a
- * rollout salt) indexed: its own table. A row of another length, or whose shape is not the
+ * rollout salt) indexed into own table t. A row of another length, or whose shape is not the
  * index of an object in node_parts, makes the plan unreadable (tabBad).
  */
-function indexRow(n: usize, index: u32): usize {
+function indexRow(n: usize, t: usize): void {
+  memory.fill(t, 0, <usize>O_SLOTS << 2);
   let k = alen(n);
   let sv = k == 5 || k == 6 ? arrAt(n, R_SHAPE) : 0;
-  if (!isNum(sv)) { tabBad = true; return 0; }
+  if (!isNum(sv)) { tabBad = true; return; }
   let j = partNo(sv);
-  if (j < 0) return 0;
+  if (j < 0) return;
   let shape = arrAt(tabParts, <u32>j);
-  if (!isObj(shape)) { tabBad = true; return 0; }
+  if (!isObj(shape)) { tabBad = true; return; }
   let seen: u32 = 3;
   if (firstSeen(<u32>j)) {
     seen = resolveParts(shape);
     resolveKey(shape, S_REVIEW_REASON);
   }
-  return ownTable(shapeTable(shape, <u32>j, seen), index, arrAt(n, R_ID), k == 6 ? arrAt(n, R_SALT) : 0, true);
+  ownTable(t, shapeTable(shape, <u32>j, seen), arrAt(n, R_ID), k == 6 ? arrAt(n, R_SALT) : 0, true);
 }
 
 /**
@@ -686,6 +881,9 @@ export function planIndex(v: usize): bool {
   if (!isObj(v)) return true;
   let plan = objGetS(objGetS(v, S_WAYPOST), S_PLAN);
   if (!isObj(plan)) return true;
+  // The tables below are replaced from here on: data indexed before is not indexed any more
+  // (were this plan refused half-way, that data would be read with its tables).
+  tabData = 0;
   // The reason table first: its entries put in output order, then every index resolved to one.
   tabReasonTable = objGetS(plan, S_REASON_TABLE);
   let rtn = alen(tabReasonTable);
@@ -698,9 +896,18 @@ export function planIndex(v: usize): bool {
   memory.fill(tabShapeTabs, 0, <usize>pn << 2);
   tabBad = false;
   let nodes = objGetS(plan, S_NODES);
-  let nn = alen(nodes);
-  tabOwn = alloc(<usize>nn << 2 | 4);
-  for (let i: u32 = 0; i < nn; i++) store<u32>(tabOwn + (<usize>i << 2), indexNode(arrAt(nodes, i), i));
+  tabTable = isStr(nodes) ? nodes : 0;
+  tabEvents = objGetS(plan, S_EVENTS);
+  let rows = tabTable != 0 ? tableRows(nodes) : 0;
+  if (rows < 0) return false;
+  let nn = tabTable != 0 ? <u32>rows : alen(nodes);
+  tabNN = nn;
+  tabOwn = alloc(<usize>nn << 4 | 4);
+  if (tabTable != 0) {
+    if (!indexTable(nodes, nn)) return false;
+  } else {
+    for (let i: u32 = 0; i < nn; i++) indexNode(arrAt(nodes, i), tabOwn + (<usize>i << 4));
+  }
   tabNodes = nodes;
   tabTableLen = rtn;
   // A part index that is not in node_parts: the plan cannot be read as written (the
@@ -741,9 +948,23 @@ export function planIndex(v: usize): bool {
   if (isObj(ef)) {
     let n = load<u32>(ef, 4);
     let e = <usize>load<u32>(ef, 8);
+    // A set shared with an earlier event is written as that event's name (docs/ir.md "Bundle
+    // data"): replaced, in place, by that event's set; a name of no event with a set makes
+    // the plan unreadable (all names checked before any is replaced: a name is never followed).
     for (let i: u32 = 0; i < n; i++, e += 16) {
       let a = <usize>load<u32>(e, 8);
-      if (!isObj(a)) continue;
+      if (isStr(a) && !isObj(objGetV(ef, a))) return false;
+    }
+    e = <usize>load<u32>(ef, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      let a = <usize>load<u32>(e, 8);
+      if (isStr(a)) store<u32>(e, objGetV(ef, a), 8);
+    }
+    e = <usize>load<u32>(ef, 8);
+    for (let i: u32 = 0; i < n; i++, e += 16) {
+      let a = <usize>load<u32>(e, 8);
+      // A shared set gets its merged copy once.
+      if (!isObj(a) || load<u32>(a, 28) != 0) continue;
       let an = load<u32>(a, 4);
       let m = newObj(an);
       let ae = <usize>load<u32>(a, 8);
@@ -785,8 +1006,10 @@ export function planIndex(v: usize): bool {
     let sn = n < 32 ? n : 32;
     let se = <usize>load<u32>(sets, 8);
     for (let i: u32 = 0; i < nn; i++) {
-      let t = <usize>load<u32>(tabOwn + (<usize>i << 2));
+      let t = ownAt(i);
       if (t == 0) continue;
+      // A node table row's id is made for the look-up only: its memory is given back.
+      let mark = heapPtr;
       let id = ownKey(t, R_ID, S_ID);
       let mask: u32 = 0;
       if (isStr(id)) {
@@ -794,12 +1017,13 @@ export function planIndex(v: usize): bool {
           if (objGetH(load<u32>(se + (<usize>s << 4), 8), load<u32>(id, 8), load<u32>(id, 4), keyHash(load<u32>(id, 8), load<u32>(id, 4))) != 0) mask |= <u32>1 << s;
         }
       }
+      setHeap(mark);
       store<u32>(t, mask, O_SYS_MASK << 2);
     }
   }
   if (isObj(systems) && !sysBitmaps(systems, nn)) return false;
   if (!indexStringsOk(objGetS(plan, S_EVENTS), nn)) return false;
-  if (!rowEvents(objGetS(plan, S_EVENTS), nodes, nn)) return false;
+  if (!(tabTable != 0 ? tableEvents(objGetS(plan, S_EVENTS), nn) : rowEvents(objGetS(plan, S_EVENTS), nodes, nn))) return false;
   tabData = v;
   tabHi = heapPtr;
   return true;
@@ -843,6 +1067,38 @@ function rowEvents(events: usize, nodes: usize, nn: u32): bool {
     if (isArr(row) && alen(row) >= 5 && load<u32>(arrAt(row, R_EVENT)) == T_NULL) return false;
   }
   return true;
+}
+
+/**
+ * rowEvents for a node table: each row with an empty event gets the position in events of the
+ * event that lists it (O_FLAGS), in one walk and without counts (a row listed a second time
+ * already has one); false when such a row is not listed exactly once.
+ */
+function tableEvents(events: usize, nn: u32): bool {
+  let save = gIdxW;
+  gIdxW = indexWidth(nn);
+  let n: u32 = isObj(events) ? load<u32>(events, 4) : 0;
+  let e: usize = isObj(events) ? <usize>load<u32>(events, 8) : 0;
+  let ok = true;
+  for (let i: u32 = 0; i < n && ok; i++, e += 16) {
+    let v = <usize>load<u32>(e, 8);
+    let m = isStr(v) || isArr(v) ? evLen(v) : 0;
+    for (let k: u32 = 0; k < m; k++) {
+      let x = evAt(v, k);
+      if (!(x >= 0 && x < <f64>nn) || x != Math.floor(x)) continue;
+      let t = tabOwn + (<usize>x << 4);
+      let f = load<u32>(t, O_FLAGS << 2);
+      let ev = f & O_EVENT_MASK;
+      if (ev == 0) continue; // the row names its event
+      if (ev != O_EVENT_ASK) { ok = false; break; }
+      store<u32>(t, (f & O_DEFAULT_SALT) | (i + 1), O_FLAGS << 2);
+    }
+  }
+  gIdxW = save;
+  for (let i: u32 = 0; i < nn && ok; i++) {
+    if ((load<u32>(tabOwn + (<usize>i << 4), O_FLAGS << 2) & O_EVENT_MASK) == O_EVENT_ASK) ok = false;
+  }
+  return ok;
 }
 
 /**
@@ -890,7 +1146,7 @@ function sysBitmaps(systems: usize, nn: u32): bool {
     if (s >= 32) continue;
     for (let i: u32 = 0; i < nn; i++) {
       if (!bitmapHas(bm, i)) continue;
-      let t = <usize>load<u32>(tabOwn + (<usize>i << 2));
+      let t = ownAt(i);
       if (t != 0) store<u32>(t, load<u32>(t, O_SYS_MASK << 2) | (<u32>1 << s), O_SYS_MASK << 2);
     }
   }
@@ -906,7 +1162,7 @@ function sysWalk(systems: usize, nn: u32): bool {
   let n = load<u32>(systems, 4);
   if (n > 32) return false;
   for (let i: u32 = 0; i < nn; i++) {
-    let t = <usize>load<u32>(tabOwn + (<usize>i << 2));
+    let t = ownAt(i);
     if (t != 0) store<u32>(t, 0, O_SYS_MASK << 2);
   }
   let e = <usize>load<u32>(systems, 8);
@@ -919,11 +1175,14 @@ function sysWalk(systems: usize, nn: u32): bool {
       if (!isStr(id)) continue;
       let t: usize = 0;
       while (j < nn) {
-        let nt = <usize>load<u32>(tabOwn + (<usize>j << 2));
+        let nt = ownAt(j);
         j++;
         if (nt == 0) continue;
+        let mark = heapPtr; // a node table row's id is made for the comparison only
         let nid = ownKey(nt, R_ID, S_ID);
-        if (isStr(nid) && strEq(nid, id)) { t = nt; break; }
+        let same = isStr(nid) && strEq(nid, id);
+        setHeap(mark);
+        if (same) { t = nt; break; }
       }
       if (t == 0) return false;
       store<u32>(t, load<u32>(t, O_SYS_MASK << 2) | (<u32>1 << s), O_SYS_MASK << 2);
@@ -1180,7 +1439,7 @@ function reasonFill(v: usize, n: usize): usize {
 function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
   let t = ownTab(n);
   if (t == 0) return V_NULL;
-  let code = <f64>e + <f64>tabTableLen * (<f64>(load<u32>(t, O_INDEX << 2) & ~O_DEFAULT_SALT) + 1);
+  let code = <f64>e + <f64>tabTableLen * (<f64>ownIndex(t) + 1);
   // The code itself stands in the reasons (nothing reads a reason before compactDecision, which
   // keeps numbers as they are).
   if (gCompact && detail == 0 && code < 4294967296) return newNum(code);
@@ -1596,7 +1855,7 @@ let gReqOk: usize = 0;
 function candidates(R: usize, evaluate: bool): usize {
   gReqOk = 0;
   let m = evLen(gEventNodes);
-  let nodesLen = alen(pNodes);
+  let nodesLen = nodeCount();
   let on: usize = 0;
   let arb: usize = 0;
   if (evaluate && isObj(pArbitration)) {
@@ -1611,8 +1870,9 @@ function candidates(R: usize, evaluate: bool): usize {
     let n = nodeAt(<u32>idx);
     if (gTab && n == 0) continue; // neither an object nor a row: nothing to decide on
     gRN = n;
-    let id = nodeId(n);
     let nt = ownTab(n);
+    // The id only when something below reads it (a node table row's id is made when read).
+    let id: usize = nt != 0 && gSysBit >= 0 && gReqNode == 0 ? 0 : nodeId(n);
     // The system's node set (planIndex) looked up with the id's hash from the node's table.
     let forSystem = nt != 0 && gSysBit >= 0 ? ((load<u32>(nt, O_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0
       : isStr(gSystemNodes) ? bitmapHas(gSystemNodes, <u32>idx)
@@ -1631,7 +1891,7 @@ function candidates(R: usize, evaluate: bool): usize {
     if (isNum(rb) && load<f64>(rb, 16) < 10000) {
       // Without a customer id the node cannot be proven to be in the rollout: skip it.
       let salt: usize = nt != 0 ? ownSalt(nt) : slowGet(n, S_ROLLOUT_SALT);
-      let suffix: usize = nt != 0 && (load<u32>(nt, O_INDEX << 2) & O_DEFAULT_SALT) != 0 ? S_ROLLOUT_SUFFIX : 0;
+      let suffix: usize = nt != 0 && (load<u32>(nt, O_FLAGS << 2) & O_DEFAULT_SALT) != 0 ? S_ROLLOUT_SUFFIX : 0;
       if (nt == 0 && salt == 0) {
         salt = defaultSaltOf(n, id);
         if (salt != 0) suffix = S_ROLLOUT_SUFFIX;
@@ -2077,9 +2337,9 @@ export function reasonEntry(data: usize, i: u32): usize {
   if (!gTab) return 0;
   let e = i % tn, k = i / tn - 1;
   let r = arrAt(t, e);
-  if (!isObj(r) || (load<u32>(r, 28) & TPL) == 0 || k >= alen(tabNodes)) return 0;
+  if (!isObj(r) || (load<u32>(r, 28) & TPL) == 0 || k >= tabNN) return 0;
   gCompact = false;
-  let o = templateOut(r, e, <usize>load<u32>(tabOwn + (<usize>k << 2)), 0);
+  let o = templateOut(r, e, ownAt(k), 0);
   return o == V_NULL ? 0 : o;
 }
 

@@ -221,7 +221,8 @@ function instantiate(t: Obj, n: Obj | null): Obj {
  * `shape`, the index in `node_parts` of an object holding them (keys sorted; a part numbered
  * after the node's other parts). `null` (a node without a review reason) stays `null`. A
  * node's default rollout salt is left out, the node written as a row, a system's node list in
- * node order as a bitmap and an event's candidates as an index string (docs/ir.md "Bundle data"). The input is not modified.
+ * node order as a bitmap, an event's candidates as an index string and an event field set equal
+ * to an earlier event's as that event's name (docs/ir.md "Bundle data"). The input is not modified.
  */
 export function encodePlan(plan: Plan): Obj {
   const out = holdersCopied(plan as unknown as Obj);
@@ -282,7 +283,124 @@ export function encodePlan(plan: Plan): Obj {
     const n = plan.nodes.length;
     out.events = Object.fromEntries(Object.entries(plan.events).map(([e, v]) => [e, indexString(v, n) ?? v]));
   }
+  if (isObj(plan.event_fields)) out.event_fields = sharedFieldSets(plan.event_fields);
   return out;
+}
+
+/**
+ * Event field sets (docs/ir.md "Bundle data"): a set equal to an earlier event's (key order
+ * aside) is written as that event's name, the first event with the set; the others as they are.
+ */
+function sharedFieldSets(sets: Obj): Obj {
+  const first = new Map<string, string>();
+  return Object.fromEntries(
+    Object.entries(sets).map(([e, v]) => {
+      if (!isObj(v)) return [e, v];
+      const key = JSON.stringify(Object.keys(v).sort().map((k) => [k, v[k]]));
+      const named = first.get(key);
+      if (named !== undefined) return [e, named];
+      first.set(key, e);
+      return [e, v];
+    }),
+  );
+}
+
+/** The event field sets of an encoded plan with each shared set back (sharedFieldSets); throws on a name that is not an event with a set. */
+function fieldSets(sets: Obj): Obj {
+  return Object.fromEntries(
+    Object.entries(sets).map(([e, v]) => {
+      if (typeof v !== "string") return [e, v];
+      const named = Object.prototype.hasOwnProperty.call(sets, v) ? sets[v] : undefined;
+      if (!isObj(named)) throw new Error(`plan event_fields of ${e} names ${JSON.stringify(v)}, which is not an event with a field set`);
+      return [e, named];
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The node table (docs/ir.md "Bundle data"): plan.nodes as one string.
+
+/** Rows per block: a row's strings are written against its block's first row (its *head*). */
+export const NODE_TABLE_BLOCK = 64;
+/** The 64 characters of a packed string's two lengths, by value. */
+const PACK_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+/** A character a node table may hold (printable ASCII but the JSON escapes), and a member's. */
+const TABLE_CHARS = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
+const MEMBER_CHARS = /^[\x20-\x21\x23-\x3a\x3c-\x5b\x5d-\x7b\x7d\x7e]*$/;
+const INT = /^-?(0|[1-9][0-9]{0,14})$/;
+const INDEX = /^(0|[1-9][0-9]{0,8})$/;
+
+/** String s packed against its head's member h: its shared prefix and suffix lengths, then the rest. */
+function packStr(s: string, h: string): string {
+  const m = Math.min(s.length, h.length);
+  let pre = 0;
+  while (pre < m && pre < 63 && s[pre] === h[pre]) pre++;
+  let suf = 0;
+  while (suf < 63 && pre + suf < m && s[s.length - 1 - suf] === h[h.length - 1 - suf]) suf++;
+  return PACK_DIGITS[pre]! + PACK_DIGITS[suf]! + s.slice(pre, s.length - suf);
+}
+
+/**
+ * The node rows of an encoded plan as a node table, or null when one cannot be written so (a
+ * node that is not a row, a string member with a character the table cannot hold, a priority
+ * or shape that is not a small integer): then they stay rows.
+ */
+function nodeTableOf(nodes: unknown[]): string | null {
+  if (nodes.length === 0) return null;
+  const str = (v: unknown): v is string => typeof v === "string" && MEMBER_CHARS.test(v);
+  let out = "";
+  let head: unknown[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    const r = nodes[i];
+    if (!Array.isArray(r) || (r.length !== 5 && r.length !== 6)) return null;
+    const [id, event, priority, shape, source] = r;
+    if (!str(id) || !(event === null || str(event)) || !str(source) || (r.length === 6 && !str(r[5]))) return null;
+    if (typeof priority !== "number" || !INT.test(String(priority)) || typeof shape !== "number" || !INDEX.test(String(shape))) return null;
+    if (i % NODE_TABLE_BLOCK === 0) head = r;
+    const pack = (k: number): string => packStr(r[k] as string, i % NODE_TABLE_BLOCK === 0 || typeof head[k] !== "string" ? "" : (head[k] as string));
+    out += `${pack(0)}|${event === null ? "" : pack(1)}|${priority}|${shape}|${pack(4)}${r.length === 6 ? `|${pack(5)}` : ""};`;
+  }
+  return out;
+}
+
+/** The rows of node table t (nodeTableOf's inverse); throws when t is not a node table. */
+function nodeTableRows(t: string): unknown[][] {
+  const bad = (i: number, why: string): Error => new Error(`plan node table row ${i} ${why}`);
+  if (!TABLE_CHARS.test(t)) throw new Error("plan node table holds a character that is not printable ASCII, or a quote or backslash");
+  if (t !== "" && !t.endsWith(";")) throw new Error("plan node table does not end with ;");
+  const texts = t === "" ? [] : t.slice(0, -1).split(";");
+  const out: unknown[][] = [];
+  let head: (string | null)[] = [];
+  texts.forEach((text, i) => {
+    const m = text.split("|");
+    if (m.length !== 5 && m.length !== 6) throw bad(i, `has ${m.length} members (a row is id|event|priority|shape|source and maybe |salt)`);
+    const isHead = i % NODE_TABLE_BLOCK === 0;
+    const unpack = (k: number): string => {
+      const s = m[k]!;
+      const pre = s.length >= 2 ? PACK_DIGITS.indexOf(s[0]!) : -1;
+      const suf = s.length >= 2 ? PACK_DIGITS.indexOf(s[1]!) : -1;
+      const h = isHead ? "" : (head[k] ?? "");
+      if (pre < 0 || suf < 0 || pre + suf > h.length) throw bad(i, `member ${k} is not a packed string of its head's (${JSON.stringify(s)})`);
+      return h.slice(0, pre) + s.slice(2) + h.slice(h.length - suf);
+    };
+    if (!INT.test(m[2]!)) throw bad(i, `priority ${JSON.stringify(m[2])} is not an integer`);
+    if (!INDEX.test(m[3]!)) throw bad(i, `shape ${JSON.stringify(m[3])} is not an index`);
+    const row: unknown[] = [unpack(0), m[1] === "" ? null : unpack(1), Number(m[2]), Number(m[3]), unpack(4)];
+    if (m.length === 6) row.push(unpack(5));
+    if (isHead) head = [row[0] as string, row[1] as string | null, null, null, row[4] as string, (row[5] as string | undefined) ?? null];
+    out.push(row);
+  });
+  return out;
+}
+
+/**
+ * An encoded plan (encodePlan) with its nodes, when all are rows that can be, as a node table
+ * (docs/ir.md "Bundle data"): what data.json stores. The input is not modified.
+ */
+export function withNodeTable(encoded: Obj): Obj {
+  if (!Array.isArray(encoded.nodes)) return encoded;
+  const t = nodeTableOf(encoded.nodes);
+  return t === null ? encoded : { ...encoded, nodes: t };
 }
 
 /** The hex digits of n - 1 (at least 1): the width of a node index among n nodes. */
@@ -376,15 +494,18 @@ function systemIds(system: string, bm: string, nodes: readonly unknown[]): strin
 /**
  * The in-memory plan of an encoded one (`encodePlan`'s inverse): node shapes merged into their
  * nodes, node parts and reason indices replaced by their entries (templates filled in for their node), `reason_table` and
- * `node_parts` removed, rows, default salts, systems' node lists and events' candidates back. A plan without them, or a
- * value already inline, is taken as is. Throws on an index that is not in its table, a template
- * piece its node cannot fill, or a system bitmap or index string that is not one for the plan's nodes.
+ * `node_parts` removed, the node table's rows, rows, default salts, systems' node lists, events' candidates and shared
+ * event field sets back. A plan without them, or a value already inline, is taken as is. Throws
+ * on an index that is not in its table, a template piece its node cannot fill, a node table, system
+ * bitmap or index string that is not one for the plan's nodes, or a field set naming no event's set.
  */
 export function decodePlan(encoded: unknown): Plan {
   if (!isObj(encoded)) return encoded as Plan;
   const withParts: Obj = { ...encoded };
   const parts = withParts.node_parts;
   delete withParts.node_parts;
+  if (typeof withParts.nodes === "string") withParts.nodes = nodeTableRows(withParts.nodes);
+  if (isObj(withParts.event_fields)) withParts.event_fields = fieldSets(withParts.event_fields);
   const partAt = (i: unknown, parts: unknown[]): unknown => {
     if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= parts.length) throw new Error(`plan node part index ${String(i)} is not in node_parts (${parts.length} entries)`);
     return parts[i];
@@ -436,9 +557,9 @@ export function decodePlan(encoded: unknown): Plan {
   return out as unknown as Plan;
 }
 
-/** `{waypost: data}` as data.json stores it: the plan encoded (`encodePlan`). */
+/** `{waypost: data}` as data.json stores it: the plan encoded (`encodePlan`), its nodes as a node table (`withNodeTable`). */
 export function encodeBundleData(data: BundleData): Obj {
-  return { ...data, plan: encodePlan(data.plan) };
+  return { ...data, plan: withNodeTable(encodePlan(data.plan)) };
 }
 
 /** The bundle data of a data.json's `waypost` value: the plan decoded (`decodePlan`). */

@@ -200,7 +200,8 @@ async function logTraffic(bundle: string, log: string, opts: { seed: number; run
   const examples = fsSync.readdirSync(path.join(repo.dir, "requests")).filter((f) => !f.endsWith(".expected.json")).sort()
     .map((f) => JSON.parse(fsSync.readFileSync(path.join(repo.dir, "requests", f), "utf8")) as JsonValue);
   const { data } = await readBundle(await fs.readFile(bundle), { skipVerify: true });
-  const generated = await generateRequests({ plans: [(data as unknown as { waypost: BundleData }).waypost], seeds: examples, seed: opts.seed, runs: opts.runs });
+  // data.json's plan as encoded (node table, reason table): decoded, as `waypost diff` does.
+  const generated = await generateRequests({ plans: [decodeBundleData((data as unknown as { waypost: BundleData }).waypost)], seeds: examples, seed: opts.seed, runs: opts.runs });
   const engine = await loadBundle(bundle, { skipVerify: true, log, logKey: LOG_KEY, pseudonymKey: PSEUDONYM_KEY, ...(opts.replayKey ? { replayKey: opts.replayKey } : {}) });
   let suppressedRenewals = 0;
   for (const req of [...examples, ...generated.map((g) => g.request)]) {

@@ -2,7 +2,7 @@
 // stores each distinct reason once and every reason place as an index into the table.
 import { describe, expect, it } from "vitest";
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
-import { NODE_PART_KEYS, decodePlan, encodePlan } from "../../compiler/ir/reason-table.js";
+import { NODE_PART_KEYS, NODE_TABLE_BLOCK, decodePlan, encodePlan, withNodeTable } from "../../compiler/ir/reason-table.js";
 import { dataJsonText } from "../../compiler/bundle.js";
 import { canonicalJson, type JsonValue } from "../../runtime/json.js";
 import { emitPolicyWasm } from "../../compiler/emit/index.js";
@@ -290,5 +290,105 @@ describe("compact node tables in data.json", () => {
       const policy = await loadPolicy(await emitPolicyWasm(ir));
       expect(() => policy.setData({ waypost: { ...data, plan: enc } })).toThrow();
     }
+  });
+});
+
+describe("node tables and shared field sets in data.json", () => {
+  /**
+   * The fixture's policy with 150 nodes (three blocks of the node table): ids and sources that
+   * share a prefix and a suffix with their head's or not, some salts of their own, rollouts at
+   * 50% and candidate reasons that name the node (templates), node 5 listed under two events.
+   */
+  function tabled(): ReturnType<typeof fixture> {
+    const { ir, data } = fixture();
+    const base = richPlan().nodes[2]!; // "fallback": no conditions, a candidate reason per case
+    const nodes = Array.from({ length: 150 }, (_, i) => {
+      const id = i % 11 === 0 ? `other-${i}` : `gen-node-${i}`;
+      const cand = Object.fromEntries(Object.entries(base.candidate ?? {}).map(([k, v]) => [k, { ...v, policy: `node/${id}` }])) as typeof base.candidate;
+      return {
+        ...base, id, title: id, priority: 200 - i, candidate: cand,
+        rollout_bp: i % 3 === 0 ? 10000 : 5000,
+        rollout_salt: i % 7 === 0 ? `salt ${i}` : `${id}#rollout`,
+        source: i % 13 === 0 ? `x.yaml:${i}:1` : `journeys/gen-${i}.yaml:4:5`,
+        event: i < 100 ? "ev" : "ev2",
+        holdouts: [],
+      };
+    });
+    const ev = Array.from({ length: 100 }, (_, i) => i);
+    const ev2 = [5, ...Array.from({ length: 50 }, (_, i) => 100 + i)];
+    const fields = data.plan.event_fields.ev!;
+    const plan = { ...richPlan(), nodes, events: { ev, ev2 }, systems: { crm: nodes.map((n) => n.id), web: [nodes[5]!.id] }, event_fields: { ev: fields, ev2: { ...fields }, ev3: {} } };
+    return { ir: { ...ir, plan }, data: { ...data, plan } };
+  }
+
+  it("writes the nodes as a node table and equal field sets by name, and decodes back to the same plan", () => {
+    const { ir } = tabled();
+    const enc = withNodeTable(encodePlan(ir.plan));
+    expect(typeof enc.nodes).toBe("string");
+    const table = (enc.nodes as string).split(";");
+    expect(table.length).toBe(151);
+    // A head's members are their own text; a row packs its id and source against its head's.
+    expect(table[0]!.startsWith("00other-0|")).toBe(true);
+    expect(table[NODE_TABLE_BLOCK]!.startsWith("00gen-node-64||136|")).toBe(true);
+    expect(table[NODE_TABLE_BLOCK + 3]).toMatch(/^A07\|\|133\|\d+\|E97$/);
+    // Node 5 is listed under two events: its row says which it has.
+    expect(table[5]!.split("|")[1]).not.toBe("");
+    expect(table[7]!.split("|").length).toBe(6); // a salt of its own
+    expect(enc.event_fields).toEqual({ ev: ir.plan.event_fields.ev, ev2: "ev", ev3: {} });
+    expect(decodePlan(enc)).toEqual(ir.plan);
+    // A string the table cannot hold keeps the rows.
+    const other = structuredClone(ir.plan);
+    other.nodes[3]!.source = "a|b.yaml:1:1";
+    expect(Array.isArray(withNodeTable(encodePlan(other)).nodes)).toBe(true);
+  });
+
+  it("the Wasm engine decides on a node table as the interpreter does on the plan", async () => {
+    const { ir, data } = tabled();
+    const policy = await loadPolicy(await emitPolicyWasm(ir));
+    policy.setData(JSON.parse(dataJsonText({ waypost: data })) as object);
+    const codes = new Set<string>();
+    for (let i = 0; i < 60; i++) {
+      const node = i % 4 === 1 ? ir.plan.nodes[(i * 37) % 150]!.id : undefined;
+      const req = { system: i % 5 === 4 ? "web" : "crm", event: i % 3 === 2 ? "ev2" : "ev", now: "2026-11-25T10:00:00Z", ...(node ? { node } : {}), context: { "customer.id": `C-${i}`, "consent.sms": true, "consent.email": true } };
+      const want = decide(ir, data, req, "waypost/decide");
+      const got = (policy.evaluate(req, "waypost/decide") as { result: unknown }[])[0]!.result;
+      expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+      for (const r of (want as { reasons: { code: string }[] }).reasons) codes.add(r.code);
+    }
+    // The rollout (salts), the requested node (ids) and the system all decide something.
+    for (const c of ["outside-rollout", "not-requested", "not-for-system"]) expect(codes).toContain(c);
+  });
+
+  it("refuses a node table or a field set name that cannot be read as written", async () => {
+    const { ir, data } = tabled();
+    const good = withNodeTable(encodePlan(ir.plan));
+    const t = good.nodes as string;
+    const rows = t.slice(0, -1).split(";");
+    const edit = (i: number, f: (m: string[]) => string[]): string => rows.map((r, j) => (j === i ? f(r.split("|")).join("|") : r)).join(";") + ";";
+    const bad: [string, Obj][] = [
+      ["no ; at the end", { nodes: t.slice(0, -1) }],
+      ["a character out of the table", { nodes: t.replace("gen-node-1", "gen-n\u00f6de-1") }],
+      ["a control character", { nodes: t.replace("gen-node-1", "gen\tnode-1") }],
+      ["a row of 4 members", { nodes: edit(2, (m) => m.slice(0, 4)) }],
+      ["a row of 7 members", { nodes: edit(2, (m) => [...m, "00x", "00y"]) }],
+      ["a head packed against another", { nodes: edit(NODE_TABLE_BLOCK, (m) => ["10" + m[0]!.slice(2), ...m.slice(1)]) }],
+      ["a prefix longer than the head's", { nodes: edit(2, (m) => ["z0", ...m.slice(1)]) }],
+      ["a length digit out of the alphabet", { nodes: edit(2, (m) => ["!0x", ...m.slice(1)]) }],
+      ["a one-character member", { nodes: edit(2, (m) => [m[0]!, m[1]!, m[2]!, m[3]!, "0"]) }],
+      ["a priority not an integer", { nodes: edit(2, (m) => [m[0]!, m[1]!, "01", ...m.slice(3)]) }],
+      ["a shape past node_parts", { nodes: edit(2, (m) => [m[0]!, m[1]!, m[2]!, String((good.node_parts as unknown[]).length), m[4]!]) }],
+      ["a shape with a sign", { nodes: edit(2, (m) => [m[0]!, m[1]!, m[2]!, "-" + m[3]!, m[4]!]) }],
+      ["an empty event listed twice", { nodes: edit(5, (m) => [m[0]!, "", ...m.slice(2)]) }],
+      ["a field set naming no event", { event_fields: { ...(good.event_fields as Obj), ev2: "nope" } }],
+      ["a field set naming a name", { event_fields: { ...(good.event_fields as Obj), ev3: "ev2" } }],
+    ];
+    for (const [why, change] of bad) {
+      const enc = { ...good, ...change };
+      expect(() => decodePlan(enc), why).toThrow();
+      const policy = await loadPolicy(await emitPolicyWasm(ir));
+      expect(() => policy.setData({ waypost: { ...data, plan: enc } }), why).toThrow();
+    }
+    const policy = await loadPolicy(await emitPolicyWasm(ir));
+    expect(() => policy.setData({ waypost: { ...data, plan: good } })).not.toThrow();
   });
 });

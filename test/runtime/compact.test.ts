@@ -58,9 +58,9 @@ describe("compact decisions (reasons as reason-table indices)", () => {
     const engine = await loadBundle(
       await bundle((plan) => {
         // The node's conditions are a node part, named by its shape (docs/ir.md "Bundle data":
-        // member 3 of its row).
+        // member 3 of its row, in the node table).
         const parts = plan.node_parts as unknown[];
-        const shape = parts[(plan.nodes as number[][])[0]![3]!] as { conditions: number };
+        const shape = parts[Number((plan.nodes as string).split("|")[3])] as { conditions: number };
         (parts[shape.conditions] as { reason: number }[])[0]!.reason = 1_000_000;
       }),
       { skipVerify: true, dryRun: "swap" },
