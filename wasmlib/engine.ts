@@ -1004,7 +1004,8 @@ function hasStr(a: usize, s: usize): bool {
   return isTrue(condVal(idx));
 }
 
-function condVal(idx: usize): usize {
+// @ts-ignore: decorator
+@inline function condVal(idx: usize): usize {
   if (!isNum(idx)) return 0;
   let x = load<f64>(idx, 16);
   if (!(x >= 0 && x < 2147483648) || x != Math.floor(x)) return 0;
@@ -1596,16 +1597,23 @@ function candidates(R: usize, evaluate: bool): usize {
     let n = nodeAt(<u32>idx);
     if (gTab && n == 0) continue; // neither an object nor a row: nothing to decide on
     gRN = n;
-    let id = nodeId(n);
     let nt = ownTab(n);
-    // The system's node set (planIndex) looked up with the id's hash from the node's table.
-    let forSystem = nt != 0 && gSysBit >= 0 ? ((load<u32>(nt, O_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0
-      : isStr(gSystemNodes) ? bitmapHas(gSystemNodes, <u32>idx)
-      : nt != 0 && gSystemSet != 0 && isStr(id)
-        ? objGetV(gSystemSet, id) != 0
-        : hasStr(gSystemNodes, id);
+    // The id is read only when something here needs it: with a node table and the system's bit
+    // nothing does, unless the request names a node (a row read per candidate otherwise).
+    let id: usize = 0;
+    let forSystem: bool;
+    if (nt != 0 && gSysBit >= 0) forSystem = ((load<u32>(nt, O_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0;
+    else if (isStr(gSystemNodes)) forSystem = bitmapHas(gSystemNodes, <u32>idx);
+    else {
+      // The system's node set (planIndex) looked up with the id's hash from the node's table.
+      id = nodeId(n);
+      forSystem = nt != 0 && gSystemSet != 0 && isStr(id) ? objGetV(gSystemSet, id) != 0 : hasStr(gSystemNodes, id);
+    }
     if (!forSystem) { candidateReason(R, n, S_NOT_FOR_SYSTEM); continue; }
-    if (gReqNode != 0 && !strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
+    if (gReqNode != 0) {
+      if (id == 0) id = nodeId(n);
+      if (!strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
+    }
     let vf = ns(n, N_VALID_FROM, S_VALID_FROM);
     let vu = ns(n, N_VALID_UNTIL, S_VALID_UNTIL);
     if ((isNum(vf) && gNow < load<f64>(vf, 16)) || (isNum(vu) && gNow >= load<f64>(vu, 16))) {
@@ -1618,7 +1626,7 @@ function candidates(R: usize, evaluate: bool): usize {
       let salt: usize = nt != 0 ? ownSalt(nt) : slowGet(n, S_ROLLOUT_SALT);
       let suffix: usize = nt != 0 && (load<u32>(nt, O_INDEX << 2) & O_DEFAULT_SALT) != 0 ? S_ROLLOUT_SUFFIX : 0;
       if (nt == 0 && salt == 0) {
-        salt = defaultSaltOf(n, id);
+        salt = defaultSaltOf(n, nodeId(n));
         if (salt != 0) suffix = S_ROLLOUT_SUFFIX;
       }
       if (gCustomer == 0 || <f64>bucket(salt, suffix, gCustomer) >= load<f64>(rb, 16)) {
