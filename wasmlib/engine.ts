@@ -1108,7 +1108,15 @@ function canonicalReason(r: usize): bool {
  */
 function reasonOut(r: usize, detail: usize): usize {
   if (!isObj(r)) return V_NULL;
-  if (gTab && (load<u32>(r, 28) & TPL) != 0) return templateOut(r, load<u32>(r, 28) & ~TPL, gRN, detail);
+  if (gTab && (load<u32>(r, 28) & TPL) != 0) {
+    let e = load<u32>(r, 28) & ~TPL;
+    // templateOut's compact code, without the call (a failed trigger's reason, per candidate).
+    if (gCompact && detail == 0 && gRN != 0) {
+      let code = compactCode(e, gRN);
+      if (code < 4294967296) return newNum(code);
+    }
+    return templateOut(r, e, gRN, detail);
+  }
   // Plan reasons are almost always already canonical: check the keys in place (one compare
   // per entry) before looking each one up.
   if (detail == 0 && ((gTab && load<u32>(r, 28) != 0) || canonicalReason(r))) return r;
@@ -1166,6 +1174,12 @@ function reasonFill(v: usize, n: usize): usize {
   return 0;
 }
 
+/** The compact code of template entry e for the node of own table t (templateOut). */
+// @ts-ignore: decorator
+@inline function compactCode(e: u32, t: usize): f64 {
+  return <f64>e + <f64>tabTableLen * (<f64>(load<u32>(t, O_INDEX << 2) & ~O_DEFAULT_SALT) + 1);
+}
+
 /**
  * Table entry r (index e), a template, reported for node n: in waypost_decide's compact form
  * the number e + len(reason_table) * (1 + n's position), which waypost_reason reads back; otherwise (or when the code does not fit in 32 bits) the reason itself, its
@@ -1174,7 +1188,7 @@ function reasonFill(v: usize, n: usize): usize {
 function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
   let t = ownTab(n);
   if (t == 0) return V_NULL;
-  let code = <f64>e + <f64>tabTableLen * (<f64>(load<u32>(t, O_INDEX << 2) & ~O_DEFAULT_SALT) + 1);
+  let code = compactCode(e, t);
   // The code itself stands in the reasons (nothing reads a reason before compactDecision, which
   // keeps numbers as they are).
   if (gCompact && detail == 0 && code < 4294967296) return newNum(code);
