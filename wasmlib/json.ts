@@ -1,7 +1,7 @@
 // Strict RFC 8259 JSON parser into tagged values, and the JSON dumper.
 // Strings without escapes and number texts point into the source buffer (zero copy): the SDK
 // keeps that buffer alive below the heap pointer for as long as the parsed value is used.
-import { alloc, ensureMem, heapPtr, setHeap } from "./mem";
+import { alloc, ensureMem, heapPtr, memEnd, setHeap } from "./mem";
 import { decimalToF64 } from "./decimal";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, HASH_MIN, V_NULL, V_TRUE, V_FALSE,
@@ -527,7 +527,9 @@ let WL: usize = 0;
 
 function growOut(end: usize): void {
   ensureMem(end);
-  WL = end;
+  // All of memory as ensureMem left it, not just `end`: with `end` every later reserve
+  // missed (W only grows) and made two calls per byte or number written.
+  WL = memEnd;
 }
 
 // @ts-ignore: decorator
