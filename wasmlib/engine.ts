@@ -1142,6 +1142,26 @@ function reasonOut(r: usize, detail: usize): usize {
   return o;
 }
 
+/**
+ * reasonOut(r, 0) where each candidate reports one reason: a template's compact code (a failed
+ * trigger's, a lower priority's) made here, number allocation included, without the two calls.
+ */
+// @ts-ignore: decorator
+@inline function candidateOut(r: usize): usize {
+  if (gTab && gCompact && gRN != 0 && isObj(r) && (load<u32>(r, 28) & TPL) != 0) {
+    let code = compactCode(load<u32>(r, 28) & ~TPL, gRN);
+    if (code < 4294967296) {
+      let v = alloc(24); // newNum(code)
+      store<u32>(v, T_NUM);
+      store<u32>(v, 0, 4);
+      store<u32>(v, 0, 8);
+      store<f64>(v, code, 16);
+      return v;
+    }
+  }
+  return reasonOut(r, 0);
+}
+
 // The node whose reasons are being reported (a template's variables).
 let gRN: usize = 0;
 // waypost_decide is evaluating: a template instance may be written as its compact code.
@@ -1566,7 +1586,7 @@ function candidateReason(R: usize, n: usize, key: usize): void {
   let c = ns(n, N_CANDIDATE, S_CANDIDATE);
   if (!isObj(c)) return;
   let r = objGetS(c, key);
-  if (isObj(r)) vecPush(R, reasonOut(r, 0));
+  if (isObj(r)) vecPush(R, candidateOut(r));
 }
 
 /** Replaces the reasons of decision d (built by `decision`) with vec R. */
@@ -1672,7 +1692,7 @@ function candidates(R: usize, evaluate: bool): usize {
     for (let i: u32 = 0; i < cn; i++) {
       let nc = arrAt(conds, i);
       if (!holds(sl(nc, C_COND, S_COND))) {
-        vecPush(R, reasonOut(sl(nc, C_FAIL, S_FAIL), 0));
+        vecPush(R, candidateOut(sl(nc, C_FAIL, S_FAIL)));
         failed = true;
         break;
       }
@@ -1711,7 +1731,8 @@ function candidates(R: usize, evaluate: bool): usize {
 function decide(input: usize): usize {
   let d = check(input);
   if (d != 0) return d;
-  let r = candidates(vecNew(16), true);
+  // Room for a reason per candidate and the selected node's: R grows at most once.
+  let r = candidates(vecNew(evLen(gEventNodes) + 16), true);
   return r != 0 ? r : selDecision;
 }
 
