@@ -140,14 +140,20 @@ function evAt(ev: usize, k: u32): f64 {
     let v = arrAt(ev, k);
     return isNum(v) ? load<f64>(v, 16) : -1;
   }
-  let p = <usize>load<u32>(ev, 8) + <usize>(k * gIdxW);
-  let x: u32 = 0;
-  for (let i: u32 = 0; i < gIdxW; i++) {
-    let d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + i));
-    if (d > 15) return -1;
-    x = (x << 4) | d;
-  }
-  return <f64>x;
+  let w = gIdxW; // 1 to 8 (indexWidth)
+  let p = <usize>load<u32>(ev, 8) + <usize>(k * w);
+  // Unrolled: the meter charges a loop on every iteration, and this runs for every candidate.
+  // A byte that is not a digit is 255 in HEX_VAL, so `bad` exceeds 15 (x is then garbage).
+  let d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p));
+  let x = d, bad = d;
+  if (w > 1) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 1)); x = (x << 4) | d; bad |= d; }
+  if (w > 2) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 2)); x = (x << 4) | d; bad |= d; }
+  if (w > 3) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 3)); x = (x << 4) | d; bad |= d; }
+  if (w > 4) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 4)); x = (x << 4) | d; bad |= d; }
+  if (w > 5) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 5)); x = (x << 4) | d; bad |= d; }
+  if (w > 6) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 6)); x = (x << 4) | d; bad |= d; }
+  if (w > 7) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 7)); x = (x << 4) | d; bad |= d; }
+  return bad > 15 ? -1 : <f64>x;
 }
 
 /** Some element of array a is an array (a node row). */
