@@ -139,20 +139,29 @@ function evLen(ev: usize): u32 {
   return isStr(ev) ? load<u32>(ev, 4) / gIdxW : alen(ev);
 }
 
+// hexVal by byte (255: not a lowercase hex digit), for evAt: one load a digit on every candidate.
+const HEX_VAL: usize = memory.data<u8>([255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255]);
+
 /** Node index k of ev as a number (-1 when it is not one: a digit that is not hex, a non-number). */
 function evAt(ev: usize, k: u32): f64 {
   if (!isStr(ev)) {
     let v = arrAt(ev, k);
     return isNum(v) ? load<f64>(v, 16) : -1;
   }
-  let p = <usize>load<u32>(ev, 8) + <usize>(k * gIdxW);
-  let x: u32 = 0;
-  for (let i: u32 = 0; i < gIdxW; i++) {
-    let d = hexVal(load<u8>(p + i));
-    if (d < 0) return -1;
-    x = (x << 4) | <u32>d;
-  }
-  return <f64>x;
+  let w = gIdxW; // 1 to 8 (indexWidth)
+  let p = <usize>load<u32>(ev, 8) + <usize>(k * w);
+  // Unrolled: the meter charges a loop on every iteration, and this runs for every candidate.
+  // A byte that is not a digit is 255 in HEX_VAL, so `bad` exceeds 15 (x is then garbage).
+  let d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p));
+  let x = d, bad = d;
+  if (w > 1) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 1)); x = (x << 4) | d; bad |= d; }
+  if (w > 2) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 2)); x = (x << 4) | d; bad |= d; }
+  if (w > 3) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 3)); x = (x << 4) | d; bad |= d; }
+  if (w > 4) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 4)); x = (x << 4) | d; bad |= d; }
+  if (w > 5) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 5)); x = (x << 4) | d; bad |= d; }
+  if (w > 6) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 6)); x = (x << 4) | d; bad |= d; }
+  if (w > 7) { d = <u32>load<u8>(HEX_VAL + <usize>load<u8>(p + 7)); x = (x << 4) | d; bad |= d; }
+  return bad > 15 ? -1 : <f64>x;
 }
 
 /** Some element of array a is an array (a node row). */
@@ -1270,7 +1279,8 @@ function hasStr(a: usize, s: usize): bool {
   return isTrue(condVal(idx));
 }
 
-function condVal(idx: usize): usize {
+// @ts-ignore: decorator
+@inline function condVal(idx: usize): usize {
   if (!isNum(idx)) return 0;
   let x = load<f64>(idx, 16);
   if (!(x >= 0 && x < 2147483648) || x != Math.floor(x)) return 0;
@@ -1373,7 +1383,15 @@ function canonicalReason(r: usize): bool {
  */
 function reasonOut(r: usize, detail: usize): usize {
   if (!isObj(r)) return V_NULL;
-  if (gTab && (load<u32>(r, 28) & TPL) != 0) return templateOut(r, load<u32>(r, 28) & ~TPL, gRN, detail);
+  if (gTab && (load<u32>(r, 28) & TPL) != 0) {
+    let e = load<u32>(r, 28) & ~TPL;
+    // templateOut's compact code, without the call (a failed trigger's reason, per candidate).
+    if (gCompact && detail == 0 && gRN != 0) {
+      let code = compactCode(e, gRN);
+      if (code < 4294967296) return newNum(code);
+    }
+    return templateOut(r, e, gRN, detail);
+  }
   // Plan reasons are almost always already canonical: check the keys in place (one compare
   // per entry) before looking each one up.
   if (detail == 0 && ((gTab && load<u32>(r, 28) != 0) || canonicalReason(r))) return r;
@@ -1394,6 +1412,26 @@ function reasonOut(r: usize, detail: usize): usize {
   if (channel != 0) objPushS(o, S_CHANNEL, channel);
   if (detail != 0) objPushS(o, S_DETAIL, detail);
   return o;
+}
+
+/**
+ * reasonOut(r, 0) where each candidate reports one reason: a template's compact code (a failed
+ * trigger's, a lower priority's) made here, number allocation included, without the two calls.
+ */
+// @ts-ignore: decorator
+@inline function candidateOut(r: usize): usize {
+  if (gTab && gCompact && gRN != 0 && isObj(r) && (load<u32>(r, 28) & TPL) != 0) {
+    let code = compactCode(load<u32>(r, 28) & ~TPL, gRN);
+    if (code < 4294967296) {
+      let v = alloc(24); // newNum(code)
+      store<u32>(v, T_NUM);
+      store<u32>(v, 0, 4);
+      store<u32>(v, 0, 8);
+      store<f64>(v, code, 16);
+      return v;
+    }
+  }
+  return reasonOut(r, 0);
 }
 
 // The node whose reasons are being reported (a template's variables).
@@ -1431,6 +1469,12 @@ function reasonFill(v: usize, n: usize): usize {
   return 0;
 }
 
+/** The compact code of template entry e for the node of own table t (templateOut). */
+// @ts-ignore: decorator
+@inline function compactCode(e: u32, t: usize): f64 {
+  return <f64>e + <f64>tabTableLen * (<f64>ownIndex(t) + 1);
+}
+
 /**
  * Table entry r (index e), a template, reported for node n: in waypost_decide's compact form
  * the number e + len(reason_table) * (1 + n's position), which waypost_reason reads back; otherwise (or when the code does not fit in 32 bits) the reason itself, its
@@ -1439,7 +1483,7 @@ function reasonFill(v: usize, n: usize): usize {
 function templateOut(r: usize, e: u32, n: usize, detail: usize): usize {
   let t = ownTab(n);
   if (t == 0) return V_NULL;
-  let code = <f64>e + <f64>tabTableLen * (<f64>ownIndex(t) + 1);
+  let code = compactCode(e, t);
   // The code itself stands in the reasons (nothing reads a reason before compactDecision, which
   // keeps numbers as they are).
   if (gCompact && detail == 0 && code < 4294967296) return newNum(code);
@@ -1822,7 +1866,7 @@ function candidateReason(R: usize, n: usize, key: usize): void {
   let c = ns(n, N_CANDIDATE, S_CANDIDATE);
   if (!isObj(c)) return;
   let r = objGetS(c, key);
-  if (isObj(r)) vecPush(R, reasonOut(r, 0));
+  if (isObj(r)) vecPush(R, candidateOut(r));
 }
 
 /** Replaces the reasons of decision d (built by `decision`) with vec R. */
@@ -1871,16 +1915,22 @@ function candidates(R: usize, evaluate: bool): usize {
     if (gTab && n == 0) continue; // neither an object nor a row: nothing to decide on
     gRN = n;
     let nt = ownTab(n);
-    // The id only when something below reads it (a node table row's id is made when read).
-    let id: usize = nt != 0 && gSysBit >= 0 && gReqNode == 0 ? 0 : nodeId(n);
-    // The system's node set (planIndex) looked up with the id's hash from the node's table.
-    let forSystem = nt != 0 && gSysBit >= 0 ? ((load<u32>(nt, O_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0
-      : isStr(gSystemNodes) ? bitmapHas(gSystemNodes, <u32>idx)
-      : nt != 0 && gSystemSet != 0 && isStr(id)
-        ? objGetV(gSystemSet, id) != 0
-        : hasStr(gSystemNodes, id);
+    // The id is read only when something here needs it: with a node table and the system's bit
+    // nothing does, unless the request names a node (a row read per candidate otherwise).
+    let id: usize = 0;
+    let forSystem: bool;
+    if (nt != 0 && gSysBit >= 0) forSystem = ((load<u32>(nt, O_SYS_MASK << 2) >> <u32>gSysBit) & 1) != 0;
+    else if (isStr(gSystemNodes)) forSystem = bitmapHas(gSystemNodes, <u32>idx);
+    else {
+      // The system's node set (planIndex) looked up with the id's hash from the node's table.
+      id = nodeId(n);
+      forSystem = nt != 0 && gSystemSet != 0 && isStr(id) ? objGetV(gSystemSet, id) != 0 : hasStr(gSystemNodes, id);
+    }
     if (!forSystem) { candidateReason(R, n, S_NOT_FOR_SYSTEM); continue; }
-    if (gReqNode != 0 && !strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
+    if (gReqNode != 0) {
+      if (id == 0) id = nodeId(n);
+      if (!strEq(id, gReqNode)) { candidateReason(R, n, S_NOT_REQUESTED); continue; }
+    }
     let vf = ns(n, N_VALID_FROM, S_VALID_FROM);
     let vu = ns(n, N_VALID_UNTIL, S_VALID_UNTIL);
     if ((isNum(vf) && gNow < load<f64>(vf, 16)) || (isNum(vu) && gNow >= load<f64>(vu, 16))) {
@@ -1893,7 +1943,7 @@ function candidates(R: usize, evaluate: bool): usize {
       let salt: usize = nt != 0 ? ownSalt(nt) : slowGet(n, S_ROLLOUT_SALT);
       let suffix: usize = nt != 0 && (load<u32>(nt, O_FLAGS << 2) & O_DEFAULT_SALT) != 0 ? S_ROLLOUT_SUFFIX : 0;
       if (nt == 0 && salt == 0) {
-        salt = defaultSaltOf(n, id);
+        salt = defaultSaltOf(n, nodeId(n));
         if (salt != 0) suffix = S_ROLLOUT_SUFFIX;
       }
       if (gCustomer == 0 || <f64>bucket(salt, suffix, gCustomer) >= load<f64>(rb, 16)) {
@@ -1922,7 +1972,7 @@ function candidates(R: usize, evaluate: bool): usize {
     for (let i: u32 = 0; i < cn; i++) {
       let nc = arrAt(conds, i);
       if (!holds(sl(nc, C_COND, S_COND))) {
-        vecPush(R, reasonOut(sl(nc, C_FAIL, S_FAIL), 0));
+        vecPush(R, candidateOut(sl(nc, C_FAIL, S_FAIL)));
         failed = true;
         break;
       }
@@ -1961,7 +2011,8 @@ function candidates(R: usize, evaluate: bool): usize {
 function decide(input: usize): usize {
   let d = check(input);
   if (d != 0) return d;
-  let r = candidates(vecNew(16), true);
+  // Room for a reason per candidate and the selected node's: R grows at most once.
+  let r = candidates(vecNew(evLen(gEventNodes) + 16), true);
   return r != 0 ? r : selDecision;
 }
 

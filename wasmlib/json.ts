@@ -1,7 +1,7 @@
 // Strict RFC 8259 JSON parser into tagged values, and the JSON dumper.
 // Strings without escapes and number texts point into the source buffer (zero copy): the SDK
 // keeps that buffer alive below the heap pointer for as long as the parsed value is used.
-import { alloc, ensureMem, heapPtr, setHeap } from "./mem";
+import { alloc, ensureMem, heapPtr, memEnd, setHeap } from "./mem";
 import { decimalToF64 } from "./decimal";
 import {
   T_NULL, T_BOOL, T_NUM, T_STR, T_ARR, T_OBJ, HASH_MIN, V_NULL, V_TRUE, V_FALSE,
@@ -527,7 +527,9 @@ let WL: usize = 0;
 
 function growOut(end: usize): void {
   ensureMem(end);
-  WL = end;
+  // All of memory as ensureMem left it, not just `end`: with `end` every later reserve
+  // missed (W only grows) and made two calls per byte or number written.
+  WL = memEnd;
 }
 
 // @ts-ignore: decorator
@@ -641,26 +643,31 @@ const DIGITS: usize = memory.data(32);
 // "00", "01", ... "99".
 const PAIRS: usize = memory.data<u8>([48, 48, 48, 49, 48, 50, 48, 51, 48, 52, 48, 53, 48, 54, 48, 55, 48, 56, 48, 57, 49, 48, 49, 49, 49, 50, 49, 51, 49, 52, 49, 53, 49, 54, 49, 55, 49, 56, 49, 57, 50, 48, 50, 49, 50, 50, 50, 51, 50, 52, 50, 53, 50, 54, 50, 55, 50, 56, 50, 57, 51, 48, 51, 49, 51, 50, 51, 51, 51, 52, 51, 53, 51, 54, 51, 55, 51, 56, 51, 57, 52, 48, 52, 49, 52, 50, 52, 51, 52, 52, 52, 53, 52, 54, 52, 55, 52, 56, 52, 57, 53, 48, 53, 49, 53, 50, 53, 51, 53, 52, 53, 53, 53, 54, 53, 55, 53, 56, 53, 57, 54, 48, 54, 49, 54, 50, 54, 51, 54, 52, 54, 53, 54, 54, 54, 55, 54, 56, 54, 57, 55, 48, 55, 49, 55, 50, 55, 51, 55, 52, 55, 53, 55, 54, 55, 55, 55, 56, 55, 57, 56, 48, 56, 49, 56, 50, 56, 51, 56, 52, 56, 53, 56, 54, 56, 55, 56, 56, 56, 57, 57, 48, 57, 49, 57, 50, 57, 51, 57, 52, 57, 53, 57, 54, 57, 55, 57, 56, 57, 57], 2);
 
+/** The decimal digits of y. */
+// @ts-ignore: decorator
+@inline function putU32(y: u32): void {
+  // 32-bit division is several times cheaper (reason codes, counts, years), and the digits go
+  // straight to the output, last first.
+  let n: usize = y < 10 ? 1 : y < 100 ? 2 : y < 1000 ? 3 : y < 10000 ? 4 : y < 100000 ? 5
+    : y < 1000000 ? 6 : y < 10000000 ? 7 : y < 100000000 ? 8 : y < 1000000000 ? 9 : 10;
+  reserve(n);
+  let w = W + n;
+  W = w;
+  // Two digits per division (a decision's reason codes are ~7 digits each).
+  while (y >= 100) {
+    let q = y / 100;
+    w -= 2;
+    store<u16>(w, load<u16>(PAIRS + (<usize>(y - q * 100) << 1)));
+    y = q;
+  }
+  if (y >= 10) store<u16>(w - 2, load<u16>(PAIRS + (<usize>y << 1)));
+  else store<u8>(w - 1, <u8>(0x30 + y));
+}
+
 function putU64(x: u64): void {
   let i: usize = 32;
   if (x <= 0xffffffff) {
-    // 32-bit division is several times cheaper (reason codes, counts, years), and the digits
-    // go straight to the output, last first.
-    let y = <u32>x;
-    let n: usize = y < 10 ? 1 : y < 100 ? 2 : y < 1000 ? 3 : y < 10000 ? 4 : y < 100000 ? 5
-      : y < 1000000 ? 6 : y < 10000000 ? 7 : y < 100000000 ? 8 : y < 1000000000 ? 9 : 10;
-    reserve(n);
-    let w = W + n;
-    W = w;
-    // Two digits per division (a decision's reason codes are ~7 digits each).
-    while (y >= 100) {
-      let q = y / 100;
-      w -= 2;
-      store<u16>(w, load<u16>(PAIRS + (<usize>(y - q * 100) << 1)));
-      y = q;
-    }
-    if (y >= 10) store<u16>(w - 2, load<u16>(PAIRS + (<usize>y << 1)));
-    else store<u8>(w - 1, <u8>(0x30 + y));
+    putU32(<u32>x);
     return;
   }
   do {
@@ -731,7 +738,14 @@ export function dumpValue(v: usize): void {
       let el = <usize>load<u32>(v, 8);
       for (let i: u32 = 0; i < n; i++) {
         if (i > 0) put(0x2c);
-        dumpValue(load<u32>(el + (<usize>i << 2)));
+        let x = <usize>load<u32>(el + (<usize>i << 2));
+        // A computed whole number below 2^32 (a compact decision's reason codes, one per
+        // candidate): its digits here, as dumpValue, dumpF64 and putU64 would write them.
+        if (x != 0 && load<u32>(x) == T_NUM && load<u32>(x, 8) == 0) {
+          let f = load<f64>(x, 16);
+          if (f >= 0 && f < 4294967296 && f == Math.floor(f)) { putU32(<u32>f); continue; }
+        }
+        dumpValue(x);
       }
       put(0x5d);
       return;

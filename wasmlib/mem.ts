@@ -14,7 +14,8 @@ export let heapPtr: usize = 0;
 // End of the static data (template and policy constants): bytes below it never change.
 export let staticEnd: usize = 0;
 // Cached end of linear memory; the host may grow memory behind our back, so a miss re-reads it.
-let memEnd: usize = 0;
+// Memory never shrinks: [.., memEnd) stays inside it (json.ts's output bound reads it).
+export let memEnd: usize = 0;
 
 export function initHeap(): void {
   heapPtr = heapBase();

@@ -45,14 +45,18 @@ export function truthy(v: usize): i32 { return isTrue(v) ? 1 : 0; }
 // Comparison operators, numbered as runtime/contract.ts CMP_OPS (the emitter's numbering).
 export function cmp(op: i32, l: usize, r: usize): usize {
   if (l == 0 || r == 0) return 0;
-  if (op == CMP_EQ) return boolV(deepEq(l, r));
-  if (op == CMP_NE) return boolV(!deepEq(l, r));
   let c: i32;
   let tl = load<u32>(l), tr = load<u32>(r);
   if (tl == T_NUM && tr == T_NUM) {
     let a = load<f64>(l, 16), b = load<f64>(r, 16);
+    // Two numbers: deepEq's answer without the call (a trigger's `days_since(x) == n` on every
+    // candidate of an event).
+    if (op == CMP_EQ) return boolV(l == r || a == b);
+    if (op == CMP_NE) return boolV(!(l == r || a == b));
     c = a < b ? -1 : a > b ? 1 : 0;
-  } else if (tl == T_STR && tr == T_STR) {
+  } else if (op == CMP_EQ) return boolV(deepEq(l, r));
+  else if (op == CMP_NE) return boolV(!deepEq(l, r));
+  else if (tl == T_STR && tr == T_STR) {
     c = strCmp(l, r);
   } else return 0;
   if (op == CMP_LT) return boolV(c < 0);
@@ -86,7 +90,8 @@ let dArg: usize = 0;
 let dNow: f64 = 0;
 let dVal: usize = 0;
 
-function daysBetween(a: usize): usize {
+// @ts-ignore: decorator
+@inline function daysBetween(a: usize): usize {
   if (a == dArg && gNow == dNow) return dVal;
   let t = toTime(a);
   let v: usize = timeOk ? newNum(localDay(gZone, gOffsetMin, gNow) - dayOf(a, t)) : 0;
