@@ -31,7 +31,7 @@ import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } fro
 import { canonicalJson, isJsonObject, sha256Hex, type JsonObject, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
 import { createPseudonymiser, DecisionLog, keyId, maskedAndInputJson, maskedCanonicalJson, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
-import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, type DryRunOptions } from "./dry-run.js";
+import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, prepareDryRun, type DryRunOptions } from "./dry-run.js";
 import { runLoad, type LoadFuel } from "./load.js";
 import type { TarLimits } from "./tar.js";
 import { DECISION_KEYS, DECISION_NULLABLE_KEYS, ENTRYPOINTS, OUTCOMES, REASON_KEYS, RUNTIME_ERROR, type Decision, type PolicyDecision, type Reason } from "./contract.js";
@@ -434,6 +434,8 @@ async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
 async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined, budget: Budget, dryRun: DryRunOptions | null): Promise<Active> {
   // The verification choice is checked before the bundle is read: refused without one.
   const key = verificationChoice(verify);
+  // The dry run's worker starts while the bundle is read and checked here (our code, none of the candidate's).
+  if (dryRun !== null) prepareDryRun(dryRun.heapMb);
   const bytes = await readSource(src);
   const contents = await readBundle(bytes, {
     ...(key === null ? { skipVerify: true } : { publicKey: { key: key.key, alg: key.alg, keyid: key.keyid, scope: key.scope } }),
@@ -441,14 +443,18 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
   });
   const eps = { decide: ENTRYPOINTS.decide, named: contents.manifest.wasm.map((w) => w.entrypoint) };
   let grant: LoadFuel | undefined;
+  let { wasm, dataBytes } = contents;
   if (dryRun !== null) {
     // The candidate's code runs first in a worker (this thread keeps deciding), then here on
-    // exactly the fuel it used there; a refusal there is the one it would meet here.
-    const r = await dryRunLoad({ wasm: contents.wasm, data: contents.dataBytes, entrypoints: eps, budget }, dryRun);
+    // exactly the fuel it used there; a refusal there is the one it would meet here. The
+    // worker is lent the gunzip output (ours alone: readBundle's files are views into it) and
+    // hands it back, so a large data.json is not copied for it.
+    const r = await dryRunLoad({ wasm, data: dataBytes, entrypoints: eps, budget }, { ...dryRun, lend: true });
     if (!r.ok) throw new WaypostRuntimeError(r.error.code, r.error.message);
     grant = r.fuel;
+    if (r.lent !== undefined) ({ wasm, data: dataBytes } = r.lent);
   }
-  const { policy, entrypoints, probe } = await runLoad(contents.wasm, contents.dataBytes, eps, budget, grant);
+  const { policy, entrypoints, probe } = await runLoad(wasm, dataBytes, eps, budget, grant);
   const result = Array.isArray(probe) && probe.length === 1 && isJsonObject(probe[0]) ? probe[0].result : undefined;
   const problem = checkDecision(result);
   if (problem !== null) throw runtimeError("WPR017", `policy.wasm failed its self-check: decision ${problem}`);

@@ -14,7 +14,11 @@ const post = (m: DryRunMessage): void => port.postMessage(m);
 
 port.on("message", (job: DryRunJob) => {
   runLoad(job.wasm, job.data, job.entrypoints, job.budget).then(
-    ({ policy, fuel }) => post({ type: "loaded", fuel, memoryBytes: policy.memoryBytes() }),
+    ({ policy, fuel }) => {
+      // The bytes go back (transferred, not copied): the engine may have lent them (dry-run.ts `lend`).
+      const buffers = [...new Set([job.wasm.buffer, job.data.buffer])] as ArrayBuffer[];
+      port.postMessage({ type: "loaded", fuel, memoryBytes: policy.memoryBytes(), wasm: job.wasm, data: job.data } satisfies DryRunMessage, buffers);
+    },
     (e: unknown) => post({ type: "refused", error: loadErrorInfo(e) }),
   );
 });

@@ -371,6 +371,27 @@ describe("metering changes no real decision", () => {
     }
   });
 
+  it("a dry run lent the bundle's buffer hands the same bytes back, and the load goes on with them", async () => {
+    const { wasm, dataBytes } = await readBundle(bundle, { skipVerify: true });
+    const eps = { decide: "waypost/decide", named: ["waypost/suppressed", "waypost/consent"] };
+    const budget = resolveBudget({});
+    const before = { wasm: Buffer.from(wasm), data: Buffer.from(dataBytes) };
+    const { fuel } = await runLoad(wasm, dataBytes, eps, budget);
+    const r = await dryRunLoad({ wasm, data: dataBytes, entrypoints: eps, budget }, { deadlineMs: 30_000, heapMb: 256, lend: true });
+    // Lent, not copied: the views here are detached until the worker hands the buffer back.
+    expect(wasm.byteLength).toBe(0);
+    expect(r).toMatchObject({ ok: true, fuel });
+    const lent = r.ok ? r.lent! : null;
+    expect(Buffer.from(lent!.wasm).equals(before.wasm) && Buffer.from(lent!.data).equals(before.data)).toBe(true);
+    expect((await runLoad(lent!.wasm, lent!.data, eps, budget, fuel)).fuel).toEqual(fuel);
+    // A buffer that cannot be transferred (Node's Buffer pool) is copied instead, and stays here.
+    const pooled = Buffer.from(before.wasm.subarray(0, 8));
+    const small = await dryRunLoad({ wasm: before.wasm, data: pooled, entrypoints: eps, budget }, { deadlineMs: 30_000, heapMb: 256, lend: true });
+    // Refused by the module's parse (eight bytes of Wasm are not JSON), not for want of a transfer.
+    expect(small).toMatchObject({ ok: false, error: { code: "WPR009" } });
+    expect(pooled.byteLength).toBe(8);
+  });
+
   it("the example bundle swaps in through its dry run and decides as before", async () => {
     const r = await engine.swap(bundle);
     expect(r).toMatchObject({ activated: true });
