@@ -44,6 +44,12 @@ export interface DryRunOptions {
    * it first-touch page faults. Meanwhile nothing else may use them; a refusal may lose them.
    */
   lend?: boolean;
+  /**
+   * Told the start step's fuel as soon as the worker has instantiated the candidate (so the
+   * caller may run that step itself, exactly granted, while the worker loads the data). Must
+   * not throw.
+   */
+  onStarted?: (start: number) => void;
 }
 
 /** One load for the worker. */
@@ -55,7 +61,7 @@ export interface DryRunJob {
 }
 
 /** What the worker posts: `ready` once it has imported everything, then one report per job. */
-export type DryRunMessage = { type: "ready" } | { type: "loaded"; fuel: LoadFuel; memoryBytes: number; wasm: Uint8Array; data: Uint8Array } | { type: "refused"; error: ErrorInfo };
+export type DryRunMessage = { type: "ready" } | { type: "started"; start: number } | { type: "loaded"; fuel: LoadFuel; memoryBytes: number; wasm: Uint8Array; data: Uint8Array } | { type: "refused"; error: ErrorInfo };
 
 /** The job's bytes, handed back by the worker (with `lend`). */
 export interface LentBytes {
@@ -248,6 +254,7 @@ export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promis
     worker = started;
   }
   const sizes = { wasm: job.wasm.byteLength, data: job.data.byteLength };
+  const until = performance.now() + deadlineMs;
   const report = nextMessage(worker, deadlineMs);
   const lent = options.lend === true && post(worker, job, job.wasm, job.data, buffersOf([job.wasm, job.data]));
   if (!lent) {
@@ -260,7 +267,13 @@ export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promis
       return refused("WPR023", "bundle load dry run failed: the bundle's bytes could not be posted to the worker");
     }
   }
-  const m = await report;
+  let m = await report;
+  // Progress reports come first; the deadline is the whole load's.
+  while ("type" in m && m.type === "started") {
+    if (!isFuel(m.start)) break;
+    options.onStarted?.(m.start);
+    m = await nextMessage(worker, Math.max(0, until - performance.now()));
+  }
   if ("failed" in m) {
     // Stops a runaway candidate mid-instruction and frees its memory.
     stop(worker);

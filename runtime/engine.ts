@@ -32,7 +32,7 @@ import { canonicalJson, isJsonObject, sha256Hex, type JsonObject, type JsonValue
 import type { PublicKeyInput } from "./keys.js";
 import { createPseudonymiser, DecisionLog, keyId, maskedAndInputJson, maskedCanonicalJson, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
 import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, prepareDryRun, type DryRunOptions } from "./dry-run.js";
-import { runLoad, type LoadFuel } from "./load.js";
+import { finishLoad, runLoad, startLoad, type LoadedModule, type StartedLoad } from "./load.js";
 import type { TarLimits } from "./tar.js";
 import { DECISION_KEYS, DECISION_NULLABLE_KEYS, ENTRYPOINTS, OUTCOMES, REASON_KEYS, RUNTIME_ERROR, type Decision, type PolicyDecision, type Reason } from "./contract.js";
 
@@ -442,19 +442,36 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
     ...(limits ? { limits } : {}),
   });
   const eps = { decide: ENTRYPOINTS.decide, named: contents.manifest.wasm.map((w) => w.entrypoint) };
-  let grant: LoadFuel | undefined;
-  let { wasm, dataBytes } = contents;
-  if (dryRun !== null) {
+  let loaded: LoadedModule;
+  if (dryRun === null) {
+    loaded = await runLoad(contents.wasm, contents.dataBytes, eps, budget);
+  } else {
     // The candidate's code runs first in a worker (this thread keeps deciding), then here on
-    // exactly the fuel it used there; a refusal there is the one it would meet here. The
-    // worker is lent the gunzip output (ours alone: readBundle's files are views into it) and
-    // hands it back, so a large data.json is not copied for it.
-    const r = await dryRunLoad({ wasm, data: dataBytes, entrypoints: eps, budget }, { ...dryRun, lend: true });
+    // exactly the fuel it used there, each step once the worker has finished it; a refusal
+    // there is the one it would meet here. The worker is lent the gunzip output (ours alone:
+    // readBundle's files are views into it) and hands it back, so a large data.json is not
+    // copied for it. Once its start step is done, that step runs here too and the memory the
+    // data needs is touched, so its page faults (3 ms per MB on the reference machine) overlap
+    // the worker's load instead of following it.
+    const wasm = new Uint8Array(contents.wasm); // kept here while the worker has the buffer
+    const size = contents.dataBytes.byteLength;
+    let early: Promise<StartedLoad> | null = null;
+    const onStarted = (start: number): void => {
+      early = startLoad(wasm, eps, budget, start).then((s) => {
+        s.policy.prefaultData(size);
+        return s;
+      });
+      // Awaited below when the dry run passes; a refusal there leaves it unread.
+      early.catch(() => undefined);
+    };
+    const r = await dryRunLoad({ wasm: contents.wasm, data: contents.dataBytes, entrypoints: eps, budget }, { ...dryRun, lend: true, onStarted });
     if (!r.ok) throw new WaypostRuntimeError(r.error.code, r.error.message);
-    grant = r.fuel;
-    if (r.lent !== undefined) ({ wasm, data: dataBytes } = r.lent);
+    const data = r.lent?.data ?? contents.dataBytes;
+    const started = await (early ?? startLoad(wasm, eps, budget, r.fuel.start));
+    if (started.start !== r.fuel.start) throw runtimeError("WPR023", "bundle load dry run failed: its start step's fuel was reported twice, differently");
+    loaded = finishLoad(started, data, r.fuel);
   }
-  const { policy, entrypoints, probe } = await runLoad(wasm, dataBytes, eps, budget, grant);
+  const { policy, entrypoints, probe } = loaded;
   const result = Array.isArray(probe) && probe.length === 1 && isJsonObject(probe[0]) ? probe[0].result : undefined;
   const problem = checkDecision(result);
   if (problem !== null) throw runtimeError("WPR017", `policy.wasm failed its self-check: decision ${problem}`);

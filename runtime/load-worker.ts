@@ -13,7 +13,8 @@ if (port === null) throw new Error("runtime/load-worker runs only as a worker th
 const post = (m: DryRunMessage): void => port.postMessage(m);
 
 port.on("message", (job: DryRunJob) => {
-  runLoad(job.wasm, job.data, job.entrypoints, job.budget).then(
+  const started = (start: number): void => post({ type: "started", start });
+  runLoad(job.wasm, job.data, job.entrypoints, job.budget, undefined, started).then(
     ({ policy, fuel }) => {
       // The bytes go back (transferred, not copied): the engine may have lent them (dry-run.ts `lend`).
       const buffers = [...new Set([job.wasm.buffer, job.data.buffer])] as ArrayBuffer[];
