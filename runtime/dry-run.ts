@@ -45,11 +45,11 @@ export interface DryRunOptions {
    */
   lend?: boolean;
   /**
-   * Told the start step's fuel as soon as the worker has instantiated the candidate (so the
-   * caller may run that step itself, exactly granted, while the worker loads the data). Must
-   * not throw.
+   * Told the start step's fuel, and the milliseconds it took in the worker, as soon as the
+   * worker has instantiated the candidate (so the caller may run that step itself, exactly
+   * granted, while the worker loads the data). Must not throw.
    */
-  onStarted?: (start: number) => void;
+  onStarted?: (start: number, ms: number) => void;
 }
 
 /** One load for the worker. */
@@ -61,7 +61,7 @@ export interface DryRunJob {
 }
 
 /** What the worker posts: `ready` once it has imported everything, then one report per job. */
-export type DryRunMessage = { type: "ready" } | { type: "started"; start: number } | { type: "loaded"; fuel: LoadFuel; memoryBytes: number; wasm: Uint8Array; data: Uint8Array } | { type: "refused"; error: ErrorInfo };
+export type DryRunMessage = { type: "ready" } | { type: "started"; start: number; ms: number } | { type: "loaded"; fuel: LoadFuel; memoryBytes: number; wasm: Uint8Array; data: Uint8Array } | { type: "refused"; error: ErrorInfo };
 
 /** The job's bytes, handed back by the worker (with `lend`). */
 export interface LentBytes {
@@ -270,8 +270,8 @@ export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promis
   let m = await report;
   // Progress reports come first; the deadline is the whole load's.
   while ("type" in m && m.type === "started") {
-    if (!isFuel(m.start)) break;
-    options.onStarted?.(m.start);
+    if (!isFuel(m.start) || typeof m.ms !== "number") break;
+    options.onStarted?.(m.start, m.ms);
     m = await nextMessage(worker, Math.max(0, until - performance.now()));
   }
   if ("failed" in m) {

@@ -431,6 +431,14 @@ async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
   }
 }
 
+/**
+ * A candidate's start step runs on this thread before its dry run has passed only when it took
+ * at most this long in the worker: a candidate the dry run then refuses holds this thread about
+ * that long (plus touching its data's memory, which costs about what its gunzip did), never the
+ * deadline. A slower start step waits for the whole dry run, as every step did before.
+ */
+const EARLY_START_MS = 250;
+
 async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined, budget: Budget, dryRun: DryRunOptions | null): Promise<Active> {
   // The verification choice is checked before the bundle is read: refused without one.
   const key = verificationChoice(verify);
@@ -450,13 +458,14 @@ async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: 
     // exactly the fuel it used there, each step once the worker has finished it; a refusal
     // there is the one it would meet here. The worker is lent the gunzip output (ours alone:
     // readBundle's files are views into it) and hands it back, so a large data.json is not
-    // copied for it. Once its start step is done, that step runs here too and the memory the
-    // data needs is touched, so its page faults (3 ms per MB on the reference machine) overlap
-    // the worker's load instead of following it.
+    // copied for it. Once its start step is done, that step runs here too (when it was quick:
+    // EARLY_START_MS) and the memory the data needs is touched, so its page faults (3 ms per MB
+    // on the reference machine) overlap the worker's load instead of following it.
     const wasm = new Uint8Array(contents.wasm); // kept here while the worker has the buffer
     const size = contents.dataBytes.byteLength;
     let early: Promise<StartedLoad> | null = null;
-    const onStarted = (start: number): void => {
+    const onStarted = (start: number, ms: number): void => {
+      if (ms > EARLY_START_MS) return;
       early = startLoad(wasm, eps, budget, start).then((s) => {
         s.policy.prefaultData(size);
         return s;

@@ -13,7 +13,8 @@ if (port === null) throw new Error("runtime/load-worker runs only as a worker th
 const post = (m: DryRunMessage): void => port.postMessage(m);
 
 port.on("message", (job: DryRunJob) => {
-  const started = (start: number): void => post({ type: "started", start });
+  const t0 = performance.now();
+  const started = (start: number): void => post({ type: "started", start, ms: performance.now() - t0 });
   runLoad(job.wasm, job.data, job.entrypoints, job.budget, undefined, started).then(
     ({ policy, fuel }) => {
       // The bytes go back (transferred, not copied): the engine may have lent them (dry-run.ts `lend`).
