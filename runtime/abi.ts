@@ -350,7 +350,8 @@ export class AbiPolicy {
       return;
     }
     ex.opa_heap_ptr_set(p.baseHeapPtr);
-    const raw = ex.opa_malloc(bytes.byteLength); // the module grows memory itself
+    this.reserveData(bytes.byteLength);
+    const raw = ex.opa_malloc(bytes.byteLength);
     this.refresh();
     this.u8.set(bytes, raw);
     const addr = ex.opa_json_parse(raw, bytes.byteLength);
@@ -358,6 +359,41 @@ export class AbiPolicy {
     p.dataAddr = addr;
     p.dataHeapPtr = ex.opa_heap_ptr_get();
     this.refresh();
+  }
+
+  /**
+   * Grows memory (from here, before `opa_malloc` runs) to what a bump allocator needs for `len`
+   * bytes at the base heap pointer, 8-aligned: the size the Waypost library's own `opa_malloc`
+   * grows it to (wasmlib/mem.ts re-reads the size when the host grew it). It depends only on the
+   * state instantiation left and `len`, so a dry run and the load here reach the same state and
+   * spend the same fuel; the module's own grow and its limit apply to anything beyond. Returns
+   * the byte range that is new (zero-filled pages), empty when nothing grew.
+   */
+  private reserveData(len: number): [number, number] {
+    const base = this.policy.baseHeapPtr;
+    if (this.mem === null || typeof base !== "number") return [0, 0];
+    const have = this.mem.buffer.byteLength;
+    const want = Math.ceil((Math.ceil(base / 8) * 8 + len) / PAGE);
+    if (want * PAGE <= have) return [have, have];
+    try {
+      this.mem.grow(want - have / PAGE);
+    } catch {
+      // Past the memory limit: the module's malloc meets it itself, as without this.
+      return [have, have];
+    }
+    this.refresh();
+    return [have, want * PAGE];
+  }
+
+  /**
+   * Before `setData` with `len` bytes: does its memory reservation now and writes zeros over the
+   * new pages (what a grow gives them), so their first-touch page faults are paid here, e.g.
+   * while a dry run loads the same data in its worker, rather than in `setData`'s copy. Runs no
+   * module code and changes nothing the module can see but what `setData` would do anyway.
+   */
+  prefaultData(len: number): void {
+    const [from, to] = this.reserveData(len);
+    if (to > from) this.u8.fill(0, from, to);
   }
 
   /**

@@ -36,6 +36,20 @@ export interface DryRunOptions {
   deadlineMs: number;
   /** The worker's heap limit in MiB. */
   heapMb: number;
+  /**
+   * Lend the job's buffers (those under `wasm` and `data`) to the worker instead of copying
+   * them: they are detached here until the worker hands them back, and a passing result carries
+   * the same bytes as `lent`, views into the returned buffers. For a caller that owns them (the
+   * engine's gunzip output): copying a 160 MB data.json into fresh memory took 0.5-0.7 s, most of
+   * it first-touch page faults. Meanwhile nothing else may use them; a refusal may lose them.
+   */
+  lend?: boolean;
+  /**
+   * Told the start step's fuel, and the milliseconds it took in the worker, as soon as the
+   * worker has instantiated the candidate (so the caller may run that step itself, exactly
+   * granted, while the worker loads the data). Must not throw.
+   */
+  onStarted?: (start: number, ms: number) => void;
 }
 
 /** One load for the worker. */
@@ -47,9 +61,15 @@ export interface DryRunJob {
 }
 
 /** What the worker posts: `ready` once it has imported everything, then one report per job. */
-export type DryRunMessage = { type: "ready" } | { type: "loaded"; fuel: LoadFuel; memoryBytes: number } | { type: "refused"; error: ErrorInfo };
+export type DryRunMessage = { type: "ready" } | { type: "started"; start: number; ms: number } | { type: "loaded"; fuel: LoadFuel; memoryBytes: number; wasm: Uint8Array; data: Uint8Array } | { type: "refused"; error: ErrorInfo };
 
-export type DryRunResult = { ok: true; fuel: LoadFuel } | { ok: false; error: ErrorInfo };
+/** The job's bytes, handed back by the worker (with `lend`). */
+export interface LentBytes {
+  wasm: Uint8Array;
+  data: Uint8Array;
+}
+
+export type DryRunResult = { ok: true; fuel: LoadFuel; lent?: LentBytes } | { ok: false; error: ErrorInfo };
 
 const refused = (code: ErrorInfo["code"], message: string): DryRunResult => ({ ok: false, error: { code, message } });
 
@@ -151,13 +171,75 @@ function keep(worker: Worker, heapMb: number): void {
   worker.unref();
 }
 
+/**
+ * Posts the job with `wasm` and `data`, transferring `transfer`; false when a buffer cannot be
+ * transferred (Node's pooled Buffers are marked untransferable), and then nothing was posted.
+ */
+function post(worker: Worker, job: DryRunJob, wasm: Uint8Array, data: Uint8Array, transfer: ArrayBuffer[]): boolean {
+  try {
+    worker.postMessage({ entrypoints: job.entrypoints, budget: job.budget, wasm, data } satisfies DryRunJob, transfer);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function stop(worker: Worker): void {
   void worker.terminate().catch(() => undefined);
 }
 
+/** Starts a worker and waits until it is ready: the worker, or why it could not start. */
+async function startWorker(heapMb: number): Promise<Worker | DryRunResult> {
+  const entry = workerEntry();
+  if (entry === null) return refused("WPR023", "bundle load dry run could not start: the worker script `load-worker.js` is missing beside the runtime");
+  let worker: Worker;
+  try {
+    worker = new Worker(entry.url, { resourceLimits: { maxOldGenerationSizeMb: heapMb }, execArgv: entry.execArgv });
+  } catch (e) {
+    return refused("WPR023", `bundle load dry run could not start: ${describeThrown(e)}`);
+  }
+  // The worker's own startup is bounded too, but is not the candidate's time.
+  const ready = await nextMessage(worker, WORKER_START_MS);
+  if (!("type" in ready) || ready.type !== "ready") {
+    stop(worker);
+    const why = !("failed" in ready) ? "the worker sent a malformed report" : ready.failed === "late" ? `the worker did not start within ${WORKER_START_MS} ms` : ready.failed === "out-of-memory" ? `the worker ran out of memory (heap limit ${heapMb} MiB)` : ready.why;
+    return refused("WPR023", `bundle load dry run could not start: ${why}`);
+  }
+  return worker;
+}
+
+/** Workers being started ahead of their job (`prepareDryRun`), by heap limit: null once kept, else why not. */
+const starting = new Map<number, Promise<DryRunResult | null>>();
+
+/**
+ * Starts a worker for the next dry run with this heap limit now, unless one is idle or starting:
+ * the engine calls it before reading a bundle, so the worker's startup (0.2-0.3 s, importing the
+ * SDK) runs beside the gunzip and the checks instead of after them. Runs no candidate code.
+ */
+export function prepareDryRun(heapMb: number): void {
+  const kept = idle.get(heapMb);
+  if ((kept !== undefined && kept.worker.threadId >= 0) || starting.has(heapMb)) return;
+  const started = startWorker(heapMb).then((w) => {
+    starting.delete(heapMb);
+    if (!(w instanceof Worker)) return w;
+    keep(w, heapMb);
+    return null;
+  });
+  starting.set(heapMb, started);
+}
+
+/** The buffers under `views`, each once (a view cannot be transferred twice in one message). */
+const buffersOf = (views: readonly Uint8Array[]): ArrayBuffer[] => [...new Set(views.map((v) => v.buffer as ArrayBuffer))];
+
 /** Dry-runs the load of `job` in a worker thread. Never rejects. */
 export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promise<DryRunResult> {
   const { deadlineMs, heapMb } = options;
+  const pending = starting.get(heapMb);
+  if (pending !== undefined) {
+    // A worker started ahead: it is idle by now, or could not start (reported as it would be here).
+    const failed = await pending;
+    if (failed !== null) return failed;
+  }
   const kept = idle.get(heapMb);
   idle.delete(heapMb);
   let worker: Worker;
@@ -167,28 +249,31 @@ export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promis
     worker.off("exit", kept.forget).off("error", kept.forget);
     worker.ref();
   } else {
-    const entry = workerEntry();
-    if (entry === null) return refused("WPR023", "bundle load dry run could not start: the worker script `load-worker.js` is missing beside the runtime");
-    try {
-      worker = new Worker(entry.url, { resourceLimits: { maxOldGenerationSizeMb: heapMb }, execArgv: entry.execArgv });
-    } catch (e) {
-      return refused("WPR023", `bundle load dry run could not start: ${describeThrown(e)}`);
-    }
-    // The worker's own startup is bounded too, but is not the candidate's time.
-    const ready = await nextMessage(worker, WORKER_START_MS);
-    if (!("type" in ready) || ready.type !== "ready") {
+    const started = await startWorker(heapMb);
+    if (!(started instanceof Worker)) return started;
+    worker = started;
+  }
+  const sizes = { wasm: job.wasm.byteLength, data: job.data.byteLength };
+  const until = performance.now() + deadlineMs;
+  const report = nextMessage(worker, deadlineMs);
+  const lent = options.lend === true && post(worker, job, job.wasm, job.data, buffersOf([job.wasm, job.data]));
+  if (!lent) {
+    // Compact copies, transferred: cloning a view would copy its whole buffer (the decompressed
+    // tar). Not `slice()`: on a Buffer it is a view too.
+    const wasm = new Uint8Array(job.wasm);
+    const data = new Uint8Array(job.data);
+    if (!post(worker, job, wasm, data, [wasm.buffer, data.buffer])) {
       stop(worker);
-      const why = !("failed" in ready) ? "the worker sent a malformed report" : ready.failed === "late" ? `the worker did not start within ${WORKER_START_MS} ms` : ready.failed === "out-of-memory" ? `the worker ran out of memory (heap limit ${heapMb} MiB)` : ready.why;
-      return refused("WPR023", `bundle load dry run could not start: ${why}`);
+      return refused("WPR023", "bundle load dry run failed: the bundle's bytes could not be posted to the worker");
     }
   }
-  // Compact copies, transferred: cloning a view would copy its whole buffer (the decompressed
-  // tar). Not `slice()`: on a Buffer it is a view too.
-  const wasm = new Uint8Array(job.wasm);
-  const data = new Uint8Array(job.data);
-  const report = nextMessage(worker, deadlineMs);
-  worker.postMessage({ ...job, wasm, data } satisfies DryRunJob, [wasm.buffer, data.buffer]);
-  const m = await report;
+  let m = await report;
+  // Progress reports come first; the deadline is the whole load's.
+  while ("type" in m && m.type === "started") {
+    if (!isFuel(m.start) || typeof m.ms !== "number") break;
+    options.onStarted?.(m.start, m.ms);
+    m = await nextMessage(worker, Math.max(0, until - performance.now()));
+  }
   if ("failed" in m) {
     // Stops a runaway candidate mid-instruction and frees its memory.
     stop(worker);
@@ -201,7 +286,12 @@ export async function dryRunLoad(job: DryRunJob, options: DryRunOptions): Promis
   if (m.type === "loaded" && isFuel(m.fuel.start) && isFuel(m.fuel.data) && isFuel(m.fuel.selfCheck)) {
     if (m.memoryBytes <= REUSE_MAX_MEMORY) keep(worker, heapMb);
     else stop(worker);
-    return { ok: true, fuel: { start: m.fuel.start, data: m.fuel.data, selfCheck: m.fuel.selfCheck } };
+    const fuel = { start: m.fuel.start, data: m.fuel.data, selfCheck: m.fuel.selfCheck };
+    if (!lent) return { ok: true, fuel };
+    // Our own worker hands back what it was lent; checked anyway, since the load goes on with it.
+    const back = m.wasm instanceof Uint8Array && m.data instanceof Uint8Array && m.wasm.byteLength === sizes.wasm && m.data.byteLength === sizes.data;
+    if (!back) return refused("WPR023", "bundle load dry run failed: the worker did not hand back the bundle's bytes");
+    return { ok: true, fuel, lent: { wasm: m.wasm, data: m.data } };
   }
   stop(worker);
   if (m.type === "refused") return { ok: false, error: m.error };

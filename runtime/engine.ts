@@ -31,8 +31,8 @@ import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } fro
 import { canonicalJson, isJsonObject, sha256Hex, type JsonObject, type JsonValue } from "./json.js";
 import type { PublicKeyInput } from "./keys.js";
 import { createPseudonymiser, DecisionLog, keyId, maskedAndInputJson, maskedCanonicalJson, type FieldMasks, type LogEntry, type Pseudonymiser } from "./log.js";
-import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, type DryRunOptions } from "./dry-run.js";
-import { runLoad, type LoadFuel } from "./load.js";
+import { DEFAULT_DRY_RUN_HEAP_MB, DEFAULT_LOAD_DEADLINE_MS, dryRunLoad, prepareDryRun, type DryRunOptions } from "./dry-run.js";
+import { finishLoad, runLoad, startLoad, type LoadedModule, type StartedLoad } from "./load.js";
 import type { TarLimits } from "./tar.js";
 import { DECISION_KEYS, DECISION_NULLABLE_KEYS, ENTRYPOINTS, OUTCOMES, REASON_KEYS, RUNTIME_ERROR, type Decision, type PolicyDecision, type Reason } from "./contract.js";
 
@@ -461,24 +461,56 @@ async function readSource(src: string | Uint8Array): Promise<Uint8Array> {
   }
 }
 
+/**
+ * A candidate's start step runs on this thread before its dry run has passed only when it took
+ * at most this long in the worker: a candidate the dry run then refuses holds this thread about
+ * that long (plus touching its data's memory, which costs about what its gunzip did), never the
+ * deadline. A slower start step waits for the whole dry run, as every step did before.
+ */
+const EARLY_START_MS = 250;
+
 async function prepare(src: string | Uint8Array, verify: VerifyOptions, limits: TarLimits | undefined, budget: Budget, dryRun: DryRunOptions | null): Promise<Active> {
   // The verification choice is checked before the bundle is read: refused without one.
   const key = verificationChoice(verify);
+  // The dry run's worker starts while the bundle is read and checked here (our code, none of the candidate's).
+  if (dryRun !== null) prepareDryRun(dryRun.heapMb);
   const bytes = await readSource(src);
   const contents = await readBundle(bytes, {
     ...(key === null ? { skipVerify: true } : { publicKey: { key: key.key, alg: key.alg, keyid: key.keyid, scope: key.scope } }),
     ...(limits ? { limits } : {}),
   });
   const eps = { decide: ENTRYPOINTS.decide, named: contents.manifest.wasm.map((w) => w.entrypoint) };
-  let grant: LoadFuel | undefined;
-  if (dryRun !== null) {
+  let loaded: LoadedModule;
+  if (dryRun === null) {
+    loaded = await runLoad(contents.wasm, contents.dataBytes, eps, budget);
+  } else {
     // The candidate's code runs first in a worker (this thread keeps deciding), then here on
-    // exactly the fuel it used there; a refusal there is the one it would meet here.
-    const r = await dryRunLoad({ wasm: contents.wasm, data: contents.dataBytes, entrypoints: eps, budget }, dryRun);
+    // exactly the fuel it used there, each step once the worker has finished it; a refusal
+    // there is the one it would meet here. The worker is lent the gunzip output (ours alone:
+    // readBundle's files are views into it) and hands it back, so a large data.json is not
+    // copied for it. Once its start step is done, that step runs here too (when it was quick:
+    // EARLY_START_MS) and the memory the data needs is touched, so its page faults (3 ms per MB
+    // on the reference machine) overlap the worker's load instead of following it.
+    const wasm = new Uint8Array(contents.wasm); // kept here while the worker has the buffer
+    const size = contents.dataBytes.byteLength;
+    let early: Promise<StartedLoad> | null = null;
+    const onStarted = (start: number, ms: number): void => {
+      if (ms > EARLY_START_MS) return;
+      early = startLoad(wasm, eps, budget, start).then((s) => {
+        s.policy.prefaultData(size);
+        return s;
+      });
+      // Awaited below when the dry run passes; a refusal there leaves it unread.
+      early.catch(() => undefined);
+    };
+    const r = await dryRunLoad({ wasm: contents.wasm, data: contents.dataBytes, entrypoints: eps, budget }, { ...dryRun, lend: true, onStarted });
     if (!r.ok) throw new WaypostRuntimeError(r.error.code, r.error.message);
-    grant = r.fuel;
+    const data = r.lent?.data ?? contents.dataBytes;
+    const started = await (early ?? startLoad(wasm, eps, budget, r.fuel.start));
+    if (started.start !== r.fuel.start) throw runtimeError("WPR023", "bundle load dry run failed: its start step's fuel was reported twice, differently");
+    loaded = finishLoad(started, data, r.fuel);
   }
-  const { policy, entrypoints, probe } = await runLoad(contents.wasm, contents.dataBytes, eps, budget, grant);
+  const { policy, entrypoints, probe } = loaded;
   const result = Array.isArray(probe) && probe.length === 1 && isJsonObject(probe[0]) ? probe[0].result : undefined;
   const problem = checkDecision(result);
   if (problem !== null) throw runtimeError("WPR017", `policy.wasm failed its self-check: decision ${problem}`);

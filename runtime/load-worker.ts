@@ -13,8 +13,14 @@ if (port === null) throw new Error("runtime/load-worker runs only as a worker th
 const post = (m: DryRunMessage): void => port.postMessage(m);
 
 port.on("message", (job: DryRunJob) => {
-  runLoad(job.wasm, job.data, job.entrypoints, job.budget).then(
-    ({ policy, fuel }) => post({ type: "loaded", fuel, memoryBytes: policy.memoryBytes() }),
+  const t0 = performance.now();
+  const started = (start: number): void => post({ type: "started", start, ms: performance.now() - t0 });
+  runLoad(job.wasm, job.data, job.entrypoints, job.budget, undefined, started).then(
+    ({ policy, fuel }) => {
+      // The bytes go back (transferred, not copied): the engine may have lent them (dry-run.ts `lend`).
+      const buffers = [...new Set([job.wasm.buffer, job.data.buffer])] as ArrayBuffer[];
+      port.postMessage({ type: "loaded", fuel, memoryBytes: policy.memoryBytes(), wasm: job.wasm, data: job.data } satisfies DryRunMessage, buffers);
+    },
     (e: unknown) => post({ type: "refused", error: loadErrorInfo(e) }),
   );
 });

@@ -6,7 +6,9 @@
  * Metering is deterministic (the same module, data and calls spend the same fuel), so the fuel
  * each step used in the dry run is exactly what it needs on the serving thread, and the engine
  * grants it no more: the serving thread is held no longer than the dry run proved necessary.
- * The fuel global traps only below zero, so an exact grant is enough: no margin.
+ * The fuel global traps only below zero, so an exact grant is enough: no margin. The steps are
+ * also exported one by one (`startLoad`, `finishLoad`) so the engine can run the start step as
+ * soon as the dry run has passed it, while the worker is still loading the data.
  *
  * Imports only what the worker needs (no bundle reader, no log): it is the worker's whole load.
  */
@@ -41,14 +43,19 @@ export interface LoadedModule {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** A load after its first step: instantiated and checked, its data not yet loaded. */
+export interface StartedLoad {
+  policy: AbiPolicy;
+  entrypoints: Record<string, number>;
+  /** Fuel the start step used. */
+  start: number;
+}
+
 /**
- * Instantiates the (verified) `wasm`, loads `data` and evaluates the self-check. Each step gets
- * `grant`'s fuel for it when given (a dry run's measurement), else the budget (load for the
- * first two, decision for the self-check). Throws WaypostRuntimeError: WPR015, WPR017, WPR020,
- * WPR021, WPR009 (data.json refused by the module).
+ * The first step: instantiates the (verified) `wasm` on `startFuel` (default: the load budget)
+ * and checks its entrypoints. Throws WaypostRuntimeError: WPR015, WPR017, WPR020, WPR021.
  */
-export async function runLoad(wasm: Uint8Array, data: Uint8Array, eps: LoadEntrypoints, budget: Budget, grant?: LoadFuel): Promise<LoadedModule> {
-  const startFuel = grant?.start ?? budget.load;
+export async function startLoad(wasm: Uint8Array, eps: LoadEntrypoints, budget: Budget, startFuel: number = budget.load): Promise<StartedLoad> {
   // Metered on the verified bytes: a module that cannot be metered is refused (WPR020).
   const sdk = await instantiateMetered(wasm, budget, startFuel);
   const table = sdk.entrypoints;
@@ -61,7 +68,16 @@ export async function runLoad(wasm: Uint8Array, data: Uint8Array, eps: LoadEntry
     if (!(name in entrypoints)) throw runtimeError("WPR017", `the manifest names entrypoint \`${name}\`, which policy.wasm does not export`);
   }
   const policy = new AbiPolicy(sdk, budget);
-  const start = startFuel - policy.fuelLeft();
+  return { policy, entrypoints, start: startFuel - policy.fuelLeft() };
+}
+
+/**
+ * The other steps of a started load: loads `data` and evaluates the self-check, each on
+ * `grant`'s fuel for it when given, else the budget (load, then decision). Throws
+ * WaypostRuntimeError: WPR009 (data.json refused by the module), WPR015, WPR017, WPR021.
+ */
+export function finishLoad(started: StartedLoad, data: Uint8Array, grant?: Pick<LoadFuel, "data" | "selfCheck">): LoadedModule {
+  const { policy, entrypoints, start } = started;
   try {
     policy.setData(data, grant?.data);
   } catch (e) {
@@ -79,6 +95,19 @@ export async function runLoad(wasm: Uint8Array, data: Uint8Array, eps: LoadEntry
     throw runtimeError("WPR017", `policy.wasm failed its self-check: ${describeThrown(e)}`);
   }
   return { policy, entrypoints, probe, fuel: { start, data: dataFuel, selfCheck: policy.fuelUsed() } };
+}
+
+/**
+ * Instantiates the (verified) `wasm`, loads `data` and evaluates the self-check. Each step gets
+ * `grant`'s fuel for it when given (a dry run's measurement), else the budget (load for the
+ * first two, decision for the self-check); `onStarted` is told the start step's fuel as soon
+ * as it is done. Throws WaypostRuntimeError: WPR015, WPR017, WPR020, WPR021, WPR009
+ * (data.json refused by the module).
+ */
+export async function runLoad(wasm: Uint8Array, data: Uint8Array, eps: LoadEntrypoints, budget: Budget, grant?: LoadFuel, onStarted?: (start: number) => void): Promise<LoadedModule> {
+  const started = await startLoad(wasm, eps, budget, grant?.start);
+  onStarted?.(started.start);
+  return finishLoad(started, data, grant);
 }
 
 /** Anything a load throws, as the engine reports it (a WaypostRuntimeError's own code, else WPR016). */

@@ -18,7 +18,7 @@ import { build } from "../../compiler/build.js";
 import { FsHost } from "../../compiler/source.js";
 import { DEFAULT_BUDGET, resolveBudget } from "../../runtime/abi.js";
 import { dryRunLoad } from "../../runtime/dry-run.js";
-import { runLoad, type LoadFuel } from "../../runtime/load.js";
+import { finishLoad, runLoad, startLoad, type LoadFuel } from "../../runtime/load.js";
 import { STRING_WINDOW } from "../../runtime/meter.js";
 import { createEngine, loadBundle, readBundle, type Decision, type Engine, type EngineOptions } from "../../runtime/index.js";
 import { EXAMPLE } from "../support/repo.js";
@@ -369,6 +369,49 @@ describe("metering changes no real decision", () => {
       const grant: LoadFuel = { ...fuel, [step]: fuel[step] - 1 };
       await expect(runLoad(wasm, dataBytes, eps, budget, grant), step).rejects.toMatchObject({ code: "WPR021" });
     }
+  });
+
+  it("a dry run lent the bundle's buffer hands the same bytes back, and the load goes on with them", async () => {
+    const { wasm, dataBytes } = await readBundle(bundle, { skipVerify: true });
+    const eps = { decide: "waypost/decide", named: ["waypost/suppressed", "waypost/consent"] };
+    const budget = resolveBudget({});
+    const before = { wasm: Buffer.from(wasm), data: Buffer.from(dataBytes) };
+    const { fuel } = await runLoad(wasm, dataBytes, eps, budget);
+    const r = await dryRunLoad({ wasm, data: dataBytes, entrypoints: eps, budget }, { deadlineMs: 30_000, heapMb: 256, lend: true });
+    // Lent, not copied: the views here are detached until the worker hands the buffer back.
+    expect(wasm.byteLength).toBe(0);
+    expect(r).toMatchObject({ ok: true, fuel });
+    const lent = r.ok ? r.lent! : null;
+    expect(Buffer.from(lent!.wasm).equals(before.wasm) && Buffer.from(lent!.data).equals(before.data)).toBe(true);
+    expect((await runLoad(lent!.wasm, lent!.data, eps, budget, fuel)).fuel).toEqual(fuel);
+    // A buffer that cannot be transferred (Node's Buffer pool) is copied instead, and stays here.
+    const pooled = Buffer.from(before.wasm.subarray(0, 8));
+    const small = await dryRunLoad({ wasm: before.wasm, data: pooled, entrypoints: eps, budget }, { deadlineMs: 30_000, heapMb: 256, lend: true });
+    // Refused by the module's parse (eight bytes of Wasm are not JSON), not for want of a transfer.
+    expect(small).toMatchObject({ ok: false, error: { code: "WPR009" } });
+    expect(pooled.byteLength).toBe(8);
+  });
+
+  it("the worker reports the start step first; a load started on that grant and prefaulted ends as the dry run did", async () => {
+    const { wasm, dataBytes: json } = await readBundle(bundle, { skipVerify: true });
+    // 1 MiB of trailing spaces: the data's memory has to grow, so the prefault has pages to touch.
+    const dataBytes = Buffer.concat([json, Buffer.alloc(1 << 20, 0x20)]);
+    const eps = { decide: "waypost/decide", named: ["waypost/suppressed", "waypost/consent"] };
+    const budget = resolveBudget({});
+    const plain = await runLoad(wasm, dataBytes, eps, budget);
+    const reports: number[] = [];
+    const r = await dryRunLoad({ wasm, data: dataBytes, entrypoints: eps, budget }, { deadlineMs: 30_000, heapMb: 256, onStarted: (start) => reports.push(start) });
+    expect(r).toEqual({ ok: true, fuel: plain.fuel });
+    expect(reports).toEqual([plain.fuel.start]);
+    // The engine's order: the start step on its grant, the data's memory touched, then the rest.
+    const started = await startLoad(wasm, eps, budget, reports[0]);
+    const before = started.policy.memoryBytes();
+    started.policy.prefaultData(dataBytes.byteLength);
+    expect(started.policy.memoryBytes()).toBeGreaterThan(before);
+    const staged = finishLoad(started, dataBytes, plain.fuel);
+    expect(staged.fuel).toEqual(plain.fuel);
+    expect(staged.probe).toEqual(plain.probe);
+    expect(staged.policy.memoryBytes()).toBe(plain.policy.memoryBytes());
   });
 
   it("the example bundle swaps in through its dry run and decides as before", async () => {
