@@ -59,6 +59,38 @@ interface CompactExports {
   waypost_reason(data: number, index: number): number;
 }
 
+/** `waypost_decide` in the record form (wasmlib/record.ts), when the module has it. */
+interface RecordExports {
+  waypost_decide_rec(data: number, input: number, inputLen: number, heap: number): number;
+}
+
+/**
+ * A compact decision read from its record (docs/ir.md "Decision (output)", record form):
+ * `outcome` is an index into the contract's OUTCOMES (not checked here), `reasons` the compact
+ * reason codes.
+ */
+export interface DecisionRecord {
+  outcome: number;
+  node: string | null;
+  channel: string | null;
+  template: string | null;
+  offer: string | null;
+  variant: string | null;
+  send_at: string | null;
+  explanation: string | null;
+  reasons: number[];
+}
+
+/** Record words (wasmlib/record.ts): the form, then the rest. */
+const REC_RECORD = 1;
+const REC_JSON = 2;
+const REC_WORDS = 17;
+const REC_NULL_LEN = 0xffffffff;
+/** Strings of the loaded data remembered by address (bounds what a record's strings can hold on to). */
+const DATA_STRINGS_MAX = 65536;
+/** Cache keys are address * 2^21 + length, exact below 2^53: longer strings are not remembered. */
+const DATA_STRING_KEY = 2 ** 21;
+
 const PAGE = WASM_PAGE;
 const enc = new TextEncoder();
 
@@ -226,7 +258,17 @@ export class AbiPolicy {
   readonly fast: boolean;
   /** The module's compact decision calls (`waypost_decide`, `waypost_reason`), when `fast` and it has them. */
   private readonly compactEx: CompactExports | null;
+  /** `waypost_decide_rec`, when the module has it (and `compactEx`). */
+  private readonly recordEx: RecordExports | null;
   private u8: Uint8Array = new Uint8Array(0);
+  private u32: Uint32Array = new Uint32Array(0);
+  /**
+   * The bytes setData parsed into, [dataLo, dataHi): the module never writes there once the
+   * data is loaded, so a record's string there reads the same every time and is decoded once.
+   */
+  private dataLo = 0;
+  private dataHi = 0;
+  private dataStrings = new Map<number, string>();
   private buf: Buffer = Buffer.alloc(0);
   /** The metered module's fuel global and tags; null when unmetered (or no budget given). */
   private readonly meter: MeterHandles | null;
@@ -258,6 +300,7 @@ export class AbiPolicy {
       typeof policy.dataHeapPtr === "number";
     const ex = this.ex as unknown as Record<string, unknown> | null;
     this.compactEx = this.fast && ex !== null && isFn(ex, "waypost_decide") && isFn(ex, "waypost_reason") ? (ex as unknown as CompactExports) : null;
+    this.recordEx = this.compactEx !== null && isFn(ex!, "waypost_decide_rec") ? (ex as unknown as RecordExports) : null;
     this.refresh();
   }
 
@@ -283,6 +326,70 @@ export class AbiPolicy {
     } catch (e) {
       throw this.explain(e, "evaluation", f);
     }
+  }
+
+  /** Whether `decideRecord` is available (a module built with the record form). */
+  get record(): boolean {
+    return this.recordEx !== null;
+  }
+
+  /**
+   * `decideCompact`'s decision read from its record form (docs/ir.md "Decision (output)"): no
+   * JSON written or parsed. The compact JSON text instead when the module gave that (a decision
+   * the record cannot carry). Only when `record`. Throws, as `decideCompact`, for a malformed
+   * record (out of memory's bounds, an unknown form, a string slot that is not one).
+   */
+  decideRecord(input: string, fuel?: number): DecisionRecord | string {
+    const f = fuel === undefined ? this.decisionFuel : BigInt(fuel);
+    this.refill(f);
+    try {
+      const p = this.policy;
+      const base = p.dataHeapPtr as number;
+      const len = this.writeInput(input, base);
+      const at = this.recordEx!.waypost_decide_rec(p.dataAddr as number, base, len, base + len);
+      if (this.u8.byteLength === 0) this.refresh(); // the module grew memory while evaluating
+      const u32 = this.u32;
+      const w = at >>> 2;
+      if ((at & 3) !== 0 || w + 2 > u32.length) throw "policy.wasm returned a decision record outside its memory";
+      const form = u32[w]!;
+      if (form === REC_JSON) return this.readText(u32[w + 1]!);
+      if (form !== REC_RECORD || w + REC_WORDS > u32.length) throw "policy.wasm returned a malformed decision record";
+      const n = u32[w + 16]!;
+      if (w + REC_WORDS + n > u32.length) throw "policy.wasm returned a decision record outside its memory";
+      const reasons = new Array<number>(n);
+      for (let i = 0; i < n; i++) reasons[i] = u32[w + REC_WORDS + i]!;
+      return {
+        outcome: u32[w + 1]!,
+        node: this.recString(u32[w + 2]!, u32[w + 3]!),
+        channel: this.recString(u32[w + 4]!, u32[w + 5]!),
+        template: this.recString(u32[w + 6]!, u32[w + 7]!),
+        offer: this.recString(u32[w + 8]!, u32[w + 9]!),
+        variant: this.recString(u32[w + 10]!, u32[w + 11]!),
+        send_at: this.recString(u32[w + 12]!, u32[w + 13]!),
+        explanation: this.recString(u32[w + 14]!, u32[w + 15]!),
+        reasons,
+      };
+    } catch (e) {
+      throw this.explain(e, "evaluation", f);
+    }
+  }
+
+  /** A record's string slot: null, or the UTF-8 text at [ptr, ptr + len), remembered when it is the data's. */
+  private recString(ptr: number, len: number): string | null {
+    if (len === REC_NULL_LEN) {
+      if (ptr !== 0) throw "policy.wasm returned a malformed decision record";
+      return null;
+    }
+    const end = ptr + len;
+    if (end > this.u8.byteLength) throw "policy.wasm returned a decision record outside its memory";
+    if (ptr < this.dataLo || end > this.dataHi || len >= DATA_STRING_KEY) return this.buf.toString("utf8", ptr, end);
+    const key = ptr * DATA_STRING_KEY + len;
+    let s = this.dataStrings.get(key);
+    if (s === undefined) {
+      s = this.buf.toString("utf8", ptr, end);
+      if (this.dataStrings.size < DATA_STRINGS_MAX) this.dataStrings.set(key, s);
+    }
+    return s;
   }
 
   /**
@@ -325,6 +432,7 @@ export class AbiPolicy {
     if (this.mem === null) return;
     const b = this.mem.buffer;
     this.u8 = new Uint8Array(b);
+    this.u32 = new Uint32Array(b, 0, b.byteLength >>> 2);
     this.buf = Buffer.from(b);
   }
 
@@ -345,6 +453,9 @@ export class AbiPolicy {
   private setDataUnmetered(bytes: Uint8Array): void {
     const ex = this.ex;
     const p = this.policy;
+    // New data: nothing remembered of the old one holds (and until this one is parsed, no range is the data's).
+    this.dataStrings = new Map();
+    this.dataLo = this.dataHi = 0;
     if (ex === null || this.mem === null || typeof p.baseHeapPtr !== "number") {
       p.setData(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
       return;
@@ -358,6 +469,8 @@ export class AbiPolicy {
     if (addr === 0) throw DATA_PARSE_FAILED;
     p.dataAddr = addr;
     p.dataHeapPtr = ex.opa_heap_ptr_get();
+    this.dataLo = raw;
+    this.dataHi = p.dataHeapPtr as number;
     this.refresh();
   }
 

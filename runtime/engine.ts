@@ -25,7 +25,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { AbiPolicy, BudgetExceeded, resolveBudget, type Budget } from "./abi.js";
+import { AbiPolicy, BudgetExceeded, resolveBudget, type Budget, type DecisionRecord } from "./abi.js";
 import { readBundle, verificationChoice, type BundleContents, type Manifest } from "./bundle.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonObject, type JsonValue } from "./json.js";
@@ -407,6 +407,40 @@ function compactReasons(active: Active, d: unknown, forLog: boolean): { reasons:
 }
 
 /**
+ * A record's reason codes (docs/ir.md "Decision (output)", record form) resolved as
+ * compactReasons resolves a compact decision's indices; null when one is not in the table.
+ */
+function codeReasons(active: Active, codes: readonly number[], forLog: boolean): { reasons: Reason[]; logReasons: Readonly<Reason>[] | null } | null {
+  const reasons = new Array<Reason>(codes.length);
+  const logReasons = forLog ? new Array<Readonly<Reason>>(codes.length) : null;
+  const front = codes.length > 8 ? frontOf(active) : undefined;
+  for (let i = 0; i < codes.length; i++) {
+    const entry = tableReason(active, codes[i]!, front);
+    if (entry === undefined) return null;
+    reasons[i] = entry.inOrder ? copyReason(entry.reason) : ({ ...entry.reason } as Reason);
+    if (logReasons !== null) logReasons[i] = entry.reason;
+  }
+  return { reasons, logReasons };
+}
+
+/** coreOf for a record whose outcome index is in range (codeReasons' caller checked it). */
+function coreOfRecord(r: DecisionRecord, reasons: Decision["reasons"], active: Active): DecisionCore {
+  return {
+    outcome: OUTCOMES[r.outcome]!,
+    node: r.node,
+    channel: r.channel,
+    template: r.template,
+    offer: r.offer,
+    variant: r.variant,
+    send_at: r.send_at,
+    reasons,
+    explanation: r.explanation,
+    revision: active.revision,
+    verified: active.verified,
+  };
+}
+
+/**
  * Replaces, in the compact decision `d`, each reason given as an index into the plan's reason
  * table by a copy of that entry (read from the module on first use, then kept frozen). Returns
  * why it cannot (an index the table does not have, an entry that is not an object), or null;
@@ -702,8 +736,19 @@ export class Engine {
     try {
       let d: unknown;
       if (active.policy.compact) {
-        // The compact form: a reason of the plan's reason table comes as its index.
-        d = JSON.parse(active.policy.decideCompact(input));
+        if (active.policy.record) {
+          // The record form: the fields read in place, reasons as compact codes (no JSON).
+          const rec = active.policy.decideRecord(input);
+          if (typeof rec !== "string") {
+            const fast = rec.outcome < OUTCOMES.length ? codeReasons(active, rec.reasons, this.logHandle !== null) : null;
+            if (fast !== null) return { decision: coreOfRecord(rec, fast.reasons, active), logReasons: fast.logReasons };
+            // The general path below says what is wrong (an unknown outcome or reason code).
+            d = { ...rec, outcome: OUTCOMES[rec.outcome] ?? rec.outcome, revision: active.revision };
+          } else d = JSON.parse(rec); // a decision the record cannot carry: its compact JSON
+        } else {
+          // The compact form: a reason of the plan's reason table comes as its index.
+          d = JSON.parse(active.policy.decideCompact(input));
+        }
         const fast = compactReasons(active, d, this.logHandle !== null);
         if (fast !== null) {
           // compactReasons checked every key: what checkDecision checks, reasons included.

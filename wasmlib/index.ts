@@ -7,6 +7,7 @@ import { newArr, arrPush, newObj, objPushS } from "./value";
 import { evaluate, EP_COUNT } from "./engine";
 import * as engine from "./engine";
 import { addPath, removePath } from "./patch";
+import { decisionRecord } from "./record";
 import { initStrings, S_ENTRYPOINTS_JSON, S_BUILTINS_JSON, S_E_ENTRYPOINT, S_RESULT, S_RS_OPEN, S_RS_CLOSE } from "./strings";
 
 initStrings();
@@ -122,6 +123,14 @@ export function waypost_decide(data: usize, inputAddr: usize, inputLen: usize, h
   setHeap(heapAddr);
   let input: usize = inputLen > 0 ? parseJSON(inputAddr, inputLen) : 0;
   return dumpJSON(engine.compactDecision(evaluate(0, data, input, true)));
+}
+
+// waypost_decide's decision in its record form (wasmlib/record.ts; docs/ir.md "Decision
+// (output)"): fixed words the runtime reads in place; JSON only for what a record cannot carry.
+export function waypost_decide_rec(data: usize, inputAddr: usize, inputLen: usize, heapAddr: usize): usize {
+  setHeap(heapAddr);
+  let input: usize = inputLen > 0 ? parseJSON(inputAddr, inputLen) : 0;
+  return decisionRecord(engine.compactDecision(evaluate(0, data, input, true)));
 }
 
 // Entry i of the plan's reason table as JSON text (NUL-terminated), or 0 when there is none.

@@ -8,6 +8,7 @@ import { decide } from "../../compiler/ir/interpret.js";
 import { encodeBundleData } from "../../compiler/ir/reason-table.js";
 import { loadBundle, readBundle } from "../../runtime/index.js";
 import { AbiPolicy, instantiateMetered, resolveBudget } from "../../runtime/abi.js";
+import { OUTCOMES } from "../../runtime/contract.js";
 import type { JsonValue } from "../../runtime/json.js";
 import { smallIR, smallLists } from "./small-ir.js";
 
@@ -69,5 +70,85 @@ describe("compact decisions (reasons as reason-table indices)", () => {
     expect(d.outcome).toBe("deny");
     expect(d.reasons.map((r) => r.code)).toEqual(["runtime-error"]);
     expect(d.reasons[0]!.detail).toMatch(/^policy\.wasm returned an invalid decision: `reasons\[0\]`/);
+  });
+});
+
+describe("record decisions (the compact decision read in place, docs/ir.md)", () => {
+  const invalid = { ...send, now: "not a time" };
+  const unknownEvent = { ...send, event: "policy.nope" };
+
+  it("gives the fields and reason codes the compact JSON gives, and JSON for what a record cannot carry", async () => {
+    const { files } = await readBundle(await bundle(), { skipVerify: true });
+    const budget = resolveBudget({});
+    const abi = new AbiPolicy(await instantiateMetered(files.get("policy.wasm")!, budget), budget);
+    abi.setData(files.get("data.json")!);
+    expect(abi.record).toBe(true);
+    let records = 0;
+    for (const req of [send, quiet, badField, invalid, unknownEvent, send, quiet]) {
+      const text = JSON.stringify(req);
+      const compact = JSON.parse(abi.decideCompact(text)) as Record<string, unknown>;
+      const rec = abi.decideRecord(text);
+      if (typeof rec === "string") {
+        // A reason with a detail is an object in the compact form: the record gives its JSON.
+        expect(JSON.parse(rec)).toEqual(compact);
+        expect((compact.reasons as unknown[]).some((r) => typeof r === "object")).toBe(true);
+        continue;
+      }
+      records++;
+      const { outcome, reasons, ...strings } = rec;
+      expect(OUTCOMES[outcome]).toBe(compact.outcome);
+      expect(reasons).toEqual(compact.reasons);
+      for (const [k, v] of Object.entries(strings)) expect(v).toBe(compact[k]);
+    }
+    expect(records).toBeGreaterThanOrEqual(4);
+  });
+
+  it("a malformed record is refused (the engine turns that into a deny), whatever the module writes", async () => {
+    // A stand-in module: its record export returns what each case sets, in a real memory.
+    const mem = new WebAssembly.Memory({ initial: 1 });
+    const u32 = new Uint32Array(mem.buffer);
+    let ret = 0;
+    const fn = (): number => 0;
+    const fake = {
+      wasmInstance: { exports: { opa_eval: fn, opa_malloc: fn, opa_json_parse: fn, opa_heap_ptr_get: fn, opa_heap_ptr_set: fn, waypost_decide: fn, waypost_reason: fn, waypost_decide_rec: () => ret } },
+      mem,
+      minorVersion: 3,
+      dataAddr: 8,
+      dataHeapPtr: 4096,
+      baseHeapPtr: 1024,
+    };
+    const abi = new AbiPolicy(fake as unknown as ConstructorParameters<typeof AbiPolicy>[0]);
+    expect(abi.record).toBe(true);
+    const record = (at: number, words: number[]): void => {
+      u32.fill(0);
+      u32.set(words, at >>> 2);
+      ret = at;
+    };
+    const NULL = [0, 0xffffffff];
+    const ok = [1, 0, ...NULL, ...NULL, ...NULL, ...NULL, ...NULL, ...NULL, ...NULL, 0];
+    record(8192, ok);
+    expect(abi.decideRecord("{}")).toMatchObject({ outcome: 0, node: null, reasons: [] });
+    ret = 8194; // unaligned
+    expect(() => abi.decideRecord("{}")).toThrow(/outside its memory/);
+    ret = 65536 - 4; // past the end
+    expect(() => abi.decideRecord("{}")).toThrow(/outside its memory/);
+    record(8192, [7, ...ok.slice(1)]); // an unknown form
+    expect(() => abi.decideRecord("{}")).toThrow(/malformed decision record/);
+    record(8192, [1, 0, 5, 0xffffffff, ...ok.slice(4)]); // null with an address
+    expect(() => abi.decideRecord("{}")).toThrow(/malformed decision record/);
+    record(8192, [1, 0, 65530, 100, ...ok.slice(4)]); // a string past the end
+    expect(() => abi.decideRecord("{}")).toThrow(/outside its memory/);
+    record(8192, [...ok.slice(0, 16), 1 << 30]); // more reasons than memory holds
+    expect(() => abi.decideRecord("{}")).toThrow(/outside its memory/);
+  });
+
+  it("an engine deciding through records sees the interpreter's decision (an unknown index, above, goes through records too)", async () => {
+    const ir = smallIR();
+    const data = { plan: ir.plan, lists: smallLists, revision: REV };
+    const engine = await loadBundle(await bundle(), { skipVerify: true, dryRun: "swap" });
+    for (const req of [send, quiet, badField, invalid, unknownEvent]) {
+      const { verified: _v, decision_id: _id, ...rest } = engine.decide(req);
+      expect(JSON.stringify(rest)).toBe(JSON.stringify(decide(ir, data, req, "waypost/decide")));
+    }
   });
 });
