@@ -86,6 +86,13 @@ const REC_RECORD = 1;
 const REC_JSON = 2;
 const REC_WORDS = 17;
 const REC_NULL_LEN = 0xffffffff;
+/**
+ * What a record may hold: a module controls its memory, so without these a record could make
+ * the runtime allocate gigabytes (the JSON form is bounded by V8's string length). A decision
+ * names one reason per candidate, and its strings are ids and a customer-facing text.
+ */
+const REC_MAX_REASONS = 1_000_000;
+const REC_MAX_TEXT = 64 * 2 ** 20;
 /** Strings of the loaded data remembered by address (bounds what a record's strings can hold on to). */
 const DATA_STRINGS_MAX = 65536;
 /** Cache keys are address * 2^21 + length, exact below 2^53: longer strings are not remembered. */
@@ -356,6 +363,10 @@ export class AbiPolicy {
       if (form !== REC_RECORD || w + REC_WORDS > u32.length) throw "policy.wasm returned a malformed decision record";
       const n = u32[w + 16]!;
       if (w + REC_WORDS + n > u32.length) throw "policy.wasm returned a decision record outside its memory";
+      if (n > REC_MAX_REASONS) throw `policy.wasm returned a decision record with ${n} reasons (at most ${REC_MAX_REASONS})`;
+      let text = 0;
+      for (let i = 3; i < 16; i += 2) if (u32[w + i] !== REC_NULL_LEN) text += u32[w + i]!;
+      if (text > REC_MAX_TEXT) throw `policy.wasm returned a decision record with ${text} bytes of text (at most ${REC_MAX_TEXT})`;
       const reasons = new Array<number>(n);
       for (let i = 0; i < n; i++) reasons[i] = u32[w + REC_WORDS + i]!;
       return {

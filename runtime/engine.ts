@@ -743,7 +743,18 @@ export class Engine {
             const fast = rec.outcome < OUTCOMES.length ? codeReasons(active, rec.reasons, this.logHandle !== null) : null;
             if (fast !== null) return { decision: coreOfRecord(rec, fast.reasons, active), logReasons: fast.logReasons };
             // The general path below says what is wrong (an unknown outcome or reason code).
-            d = { ...rec, outcome: OUTCOMES[rec.outcome] ?? rec.outcome, revision: active.revision };
+            d = {
+              outcome: OUTCOMES[rec.outcome] ?? rec.outcome,
+              node: rec.node,
+              channel: rec.channel,
+              template: rec.template,
+              offer: rec.offer,
+              variant: rec.variant,
+              send_at: rec.send_at,
+              reasons: rec.reasons,
+              explanation: rec.explanation,
+              revision: active.revision,
+            };
           } else d = JSON.parse(rec); // a decision the record cannot carry: its compact JSON
         } else {
           // The compact form: a reason of the plan's reason table comes as its index.

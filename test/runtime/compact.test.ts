@@ -106,7 +106,7 @@ describe("record decisions (the compact decision read in place, docs/ir.md)", ()
   it("a malformed record is refused (the engine turns that into a deny), whatever the module writes", async () => {
     // A stand-in module: its record export returns what each case sets, in a real memory.
     const mem = new WebAssembly.Memory({ initial: 1 });
-    const u32 = new Uint32Array(mem.buffer);
+    let u32 = new Uint32Array(mem.buffer);
     let ret = 0;
     const fn = (): number => 0;
     const fake = {
@@ -140,6 +140,16 @@ describe("record decisions (the compact decision read in place, docs/ir.md)", ()
     expect(() => abi.decideRecord("{}")).toThrow(/outside its memory/);
     record(8192, [...ok.slice(0, 16), 1 << 30]); // more reasons than memory holds
     expect(() => abi.decideRecord("{}")).toThrow(/outside its memory/);
+    mem.grow(63); // 4 MiB: room for more reasons than a decision names, so the bound is what refuses
+    u32 = new Uint32Array(mem.buffer);
+    record(8192, [...ok.slice(0, 16), 1_000_001]);
+    expect(() => abi.decideRecord("{}")).toThrow(/1000001 reasons/);
+    // Seven slots over the same 10 MiB: 70 MiB of text claimed (refused before anything is read).
+    record(8192, [1, 0, ...Array.from({ length: 7 }, () => [16384, 10 * 2 ** 20]).flat(), 0]);
+    expect(() => abi.decideRecord("{}")).toThrow(/73400320 bytes of text/);
+    // Within the bound, every slot may share the same bytes.
+    record(8192, [1, 0, ...Array.from({ length: 7 }, () => [16384, 2 ** 20]).flat(), 0]);
+    expect((abi.decideRecord("{}") as { explanation: string }).explanation).toHaveLength(2 ** 20);
   });
 
   it("an engine deciding through records sees the interpreter's decision (an unknown index, above, goes through records too)", async () => {
