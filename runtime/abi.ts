@@ -24,6 +24,7 @@
  * pointer itself), so what a stopped evaluation left on the heap is overwritten by the next.
  */
 import { loadPolicy } from "@open-policy-agent/opa-wasm";
+import type { PolicyDecision } from "./contract.js";
 import { describeThrown, runtimeError } from "./errors.js";
 import { BAD_STRING_EXPORT, FUEL_EXPORT, HOST_STRING_IMPORTS, meterWasm, OUT_OF_FUEL_EXPORT, OUT_OF_MEMORY_EXPORT, STRING_WINDOW, WASM_PAGE } from "./meter.js";
 
@@ -69,17 +70,7 @@ interface RecordExports {
  * `outcome` is an index into the contract's OUTCOMES (not checked here), `reasons` the compact
  * reason codes.
  */
-export interface DecisionRecord {
-  outcome: number;
-  node: string | null;
-  channel: string | null;
-  template: string | null;
-  offer: string | null;
-  variant: string | null;
-  send_at: string | null;
-  explanation: string | null;
-  reasons: number[];
-}
+export type DecisionRecord = Omit<PolicyDecision, "outcome" | "reasons" | "revision"> & { outcome: number; reasons: number[] };
 
 /** Record words (wasmlib/record.ts): the form, then the rest. */
 const REC_RECORD = 1;
@@ -267,6 +258,9 @@ export class AbiPolicy {
   private readonly compactEx: CompactExports | null;
   /** `waypost_decide_rec`, when the module has it (and `compactEx`). */
   private readonly recordEx: RecordExports | null;
+  /** callDecide's readers, made once (not a closure per decision). */
+  private readonly readTextAt = (at: number): string => this.readText(at);
+  private readonly readRecordAt = (at: number): DecisionRecord | string => this.readRecord(at);
   private u8: Uint8Array = new Uint8Array(0);
   private u32: Uint32Array = new Uint32Array(0);
   /**
@@ -322,14 +316,18 @@ export class AbiPolicy {
    * (docs/ir.md "Decision (output)"). On `fuel` (default: the decision budget). Only when `compact`.
    */
   decideCompact(input: string, fuel?: number): string {
+    return this.callDecide(this.compactEx!.waypost_decide, input, fuel, this.readTextAt);
+  }
+
+  /** Writes `input`, calls `decideExport` (a `waypost_decide` form) on the decision budget or `fuel`, and reads its result at the address it returns. */
+  private callDecide<T>(decideExport: (data: number, input: number, inputLen: number, heap: number) => number, input: string, fuel: number | undefined, read: (at: number) => T): T {
     const f = fuel === undefined ? this.decisionFuel : BigInt(fuel);
     this.refill(f);
     try {
       const p = this.policy;
       const base = p.dataHeapPtr as number;
       const len = this.writeInput(input, base);
-      const ret = this.compactEx!.waypost_decide(p.dataAddr as number, base, len, base + len);
-      return this.readText(ret);
+      return read(decideExport(p.dataAddr as number, base, len, base + len));
     } catch (e) {
       throw this.explain(e, "evaluation", f);
     }
@@ -347,42 +345,37 @@ export class AbiPolicy {
    * record (out of memory's bounds, an unknown form, a string slot that is not one).
    */
   decideRecord(input: string, fuel?: number): DecisionRecord | string {
-    const f = fuel === undefined ? this.decisionFuel : BigInt(fuel);
-    this.refill(f);
-    try {
-      const p = this.policy;
-      const base = p.dataHeapPtr as number;
-      const len = this.writeInput(input, base);
-      const at = this.recordEx!.waypost_decide_rec(p.dataAddr as number, base, len, base + len);
-      if (this.u8.byteLength === 0) this.refresh(); // the module grew memory while evaluating
-      const u32 = this.u32;
-      const w = at >>> 2;
-      if ((at & 3) !== 0 || w + 2 > u32.length) throw "policy.wasm returned a decision record outside its memory";
-      const form = u32[w]!;
-      if (form === REC_JSON) return this.readText(u32[w + 1]!);
-      if (form !== REC_RECORD || w + REC_WORDS > u32.length) throw "policy.wasm returned a malformed decision record";
-      const n = u32[w + 16]!;
-      if (w + REC_WORDS + n > u32.length) throw "policy.wasm returned a decision record outside its memory";
-      if (n > REC_MAX_REASONS) throw `policy.wasm returned a decision record with ${n} reasons (at most ${REC_MAX_REASONS})`;
-      let text = 0;
-      for (let i = 3; i < 16; i += 2) if (u32[w + i] !== REC_NULL_LEN) text += u32[w + i]!;
-      if (text > REC_MAX_TEXT) throw `policy.wasm returned a decision record with ${text} bytes of text (at most ${REC_MAX_TEXT})`;
-      const reasons = new Array<number>(n);
-      for (let i = 0; i < n; i++) reasons[i] = u32[w + REC_WORDS + i]!;
-      return {
-        outcome: u32[w + 1]!,
-        node: this.recString(u32[w + 2]!, u32[w + 3]!),
-        channel: this.recString(u32[w + 4]!, u32[w + 5]!),
-        template: this.recString(u32[w + 6]!, u32[w + 7]!),
-        offer: this.recString(u32[w + 8]!, u32[w + 9]!),
-        variant: this.recString(u32[w + 10]!, u32[w + 11]!),
-        send_at: this.recString(u32[w + 12]!, u32[w + 13]!),
-        explanation: this.recString(u32[w + 14]!, u32[w + 15]!),
-        reasons,
-      };
-    } catch (e) {
-      throw this.explain(e, "evaluation", f);
-    }
+    return this.callDecide(this.recordEx!.waypost_decide_rec, input, fuel, this.readRecordAt);
+  }
+
+  /** The record (or JSON text) the module wrote at `at`; throws for a malformed one. */
+  private readRecord(at: number): DecisionRecord | string {
+    if (this.u8.byteLength === 0) this.refresh(); // the module grew memory while evaluating
+    const u32 = this.u32;
+    const w = at >>> 2;
+    if ((at & 3) !== 0 || w + 2 > u32.length) throw "policy.wasm returned a decision record outside its memory";
+    const form = u32[w]!;
+    if (form === REC_JSON) return this.readText(u32[w + 1]!);
+    if (form !== REC_RECORD || w + REC_WORDS > u32.length) throw "policy.wasm returned a malformed decision record";
+    const n = u32[w + 16]!;
+    if (w + REC_WORDS + n > u32.length) throw "policy.wasm returned a decision record outside its memory";
+    if (n > REC_MAX_REASONS) throw `policy.wasm returned a decision record with ${n} reasons (at most ${REC_MAX_REASONS})`;
+    let text = 0;
+    for (let i = 3; i < 16; i += 2) if (u32[w + i] !== REC_NULL_LEN) text += u32[w + i]!;
+    if (text > REC_MAX_TEXT) throw `policy.wasm returned a decision record with ${text} bytes of text (at most ${REC_MAX_TEXT})`;
+    const reasons = new Array<number>(n);
+    for (let i = 0; i < n; i++) reasons[i] = u32[w + REC_WORDS + i]!;
+    return {
+      outcome: u32[w + 1]!,
+      node: this.recString(u32[w + 2]!, u32[w + 3]!),
+      channel: this.recString(u32[w + 4]!, u32[w + 5]!),
+      template: this.recString(u32[w + 6]!, u32[w + 7]!),
+      offer: this.recString(u32[w + 8]!, u32[w + 9]!),
+      variant: this.recString(u32[w + 10]!, u32[w + 11]!),
+      send_at: this.recString(u32[w + 12]!, u32[w + 13]!),
+      explanation: this.recString(u32[w + 14]!, u32[w + 15]!),
+      reasons,
+    };
   }
 
   /** A record's string slot: null, or the UTF-8 text at [ptr, ptr + len), remembered when it is the data's. */

@@ -25,7 +25,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { AbiPolicy, BudgetExceeded, resolveBudget, type Budget, type DecisionRecord } from "./abi.js";
+import { AbiPolicy, BudgetExceeded, resolveBudget, type Budget } from "./abi.js";
 import { readBundle, verificationChoice, type BundleContents, type Manifest } from "./bundle.js";
 import { describeThrown, runtimeError, WaypostRuntimeError, type ErrorInfo } from "./errors.js";
 import { canonicalJson, isJsonObject, sha256Hex, type JsonObject, type JsonValue } from "./json.js";
@@ -177,10 +177,13 @@ const LAZY_ID: PropertyDescriptor = Object.freeze({
 /** A decision before its id is attached. */
 type DecisionCore = Omit<Decision, "decision_id"> & { decision_id?: string };
 
+/** The decision's fields other than its outcome and reasons, as a module result or a record carries them. */
+type DecisionFields = Pick<Decision, "node" | "channel" | "template" | "offer" | "variant" | "send_at" | "explanation">;
+
 /** The contract's decision from a checked module result, in the contract's key order (one shape for every decision). */
-function coreOf(r: Pick<Decision, "outcome" | "node" | "channel" | "template" | "offer" | "variant" | "send_at" | "explanation">, reasons: Decision["reasons"], active: Active): DecisionCore {
+function coreOf(outcome: Decision["outcome"], r: DecisionFields, reasons: Decision["reasons"], active: Active): DecisionCore {
   return {
-    outcome: r.outcome,
+    outcome,
     node: r.node,
     channel: r.channel,
     template: r.template,
@@ -421,23 +424,6 @@ function codeReasons(active: Active, codes: readonly number[], forLog: boolean):
     if (logReasons !== null) logReasons[i] = entry.reason;
   }
   return { reasons, logReasons };
-}
-
-/** coreOf for a record whose outcome index is in range (codeReasons' caller checked it). */
-function coreOfRecord(r: DecisionRecord, reasons: Decision["reasons"], active: Active): DecisionCore {
-  return {
-    outcome: OUTCOMES[r.outcome]!,
-    node: r.node,
-    channel: r.channel,
-    template: r.template,
-    offer: r.offer,
-    variant: r.variant,
-    send_at: r.send_at,
-    reasons,
-    explanation: r.explanation,
-    revision: active.revision,
-    verified: active.verified,
-  };
 }
 
 /**
@@ -741,7 +727,7 @@ export class Engine {
           const rec = active.policy.decideRecord(input);
           if (typeof rec !== "string") {
             const fast = rec.outcome < OUTCOMES.length ? codeReasons(active, rec.reasons, this.logHandle !== null) : null;
-            if (fast !== null) return { decision: coreOfRecord(rec, fast.reasons, active), logReasons: fast.logReasons };
+            if (fast !== null) return { decision: coreOf(OUTCOMES[rec.outcome]!, rec, fast.reasons, active), logReasons: fast.logReasons };
             // The general path below says what is wrong (an unknown outcome or reason code).
             d = {
               outcome: OUTCOMES[rec.outcome] ?? rec.outcome,
@@ -763,7 +749,7 @@ export class Engine {
         const fast = compactReasons(active, d, this.logHandle !== null);
         if (fast !== null) {
           // compactReasons checked every key: what checkDecision checks, reasons included.
-          return { decision: coreOf(d as unknown as PolicyDecision, fast.reasons, active), logReasons: fast.logReasons };
+          return { decision: coreOf((d as unknown as PolicyDecision).outcome, d as unknown as PolicyDecision, fast.reasons, active), logReasons: fast.logReasons };
         }
         // Anything else takes the general path below, which says what is wrong.
         const bad = resolveReasons(active, d);
@@ -780,7 +766,7 @@ export class Engine {
       const problem = checkDecision(d);
       if (problem !== null) return this.failed(`policy.wasm returned an invalid decision: ${problem}`, active);
       const r = d as unknown as Decision;
-      return { decision: coreOf(r, r.reasons, active), logReasons: null };
+      return { decision: coreOf(r.outcome, r, r.reasons, active), logReasons: null };
     } catch (e) {
       // A budget stop says so ("evaluation exceeded its budget of N fuel units"); the next decision starts afresh.
       return this.failed(e instanceof BudgetExceeded ? e.message : `evaluation failed: ${describeThrown(e)}`, active);
